@@ -1,0 +1,65 @@
+#ifndef RELFLIP_ARTIFACT_H
+#define RELFLIP_ARTIFACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/*
+ * Release tarballs, read and written with libarchive (src/tar-archive.c).
+ */
+
+struct artifact_info {
+	char sha256[65];        /* hex digest of the file as it is on disk */
+	uint64_t file_size;     /* bytes on disk */
+	uint64_t unpacked_size; /* sum of the regular files' sizes */
+	uint64_t entries;       /* every entry, directories included */
+	uint64_t files;         /* regular files */
+	char compression[16];   /* "gzip", "zstd", "xz", "none" */
+};
+
+struct artifact_limits {
+	uint64_t max_unpacked; /* bytes; default 16 GiB */
+	uint64_t max_entries;  /* default 1,000,000 */
+	double max_ratio;      /* unpacked / file size; default 200 */
+};
+
+#define ARTIFACT_LIMITS_DEFAULT { 16ULL << 30, 1000000, 200.0 }
+
+/*
+ * Read the whole tarball once: compute its SHA-256 and sizes and refuse
+ * what must never reach a server: not a tar (gzip, zstd, xz or none), an
+ * empty or absolute path, a ".." component, a symlink or hardlink that
+ * leads outside the release, a device node, FIFO or socket, setuid or
+ * setgid bits, a duplicate path, a path under an earlier symlink, or sizes
+ * past limits. Errors are RF_EXIT_ARTIFACT, stage "validate", and name
+ * the offending entry.
+ */
+int artifact_validate(const char *path, const struct artifact_limits *limits,
+		      struct artifact_info *info, struct rf_error *err);
+
+struct pack_options {
+	const char *dir;        /* the tree to pack */
+	const char *output;     /* the tarball to write (gzip) */
+	const char *revision;   /* when set, a REVISION file is added */
+	const char *const *excludes; /* glob patterns, matched like .gitignore */
+	size_t nexcludes;
+	int64_t mtime;          /* SOURCE_DATE_EPOCH, or a fixed epoch */
+};
+
+/*
+ * Write a reproducible gzip'd tarball of opts->dir: entries sorted
+ * byte-wise, modes normalised (0755 dirs and executables, 0644 files),
+ * owner 0, one mtime, no gzip timestamp, pax_restricted, UTF-8 names.
+ * ".git" is always excluded, as is what opts->dir/.relflipignore lists.
+ * Refuses (RF_EXIT_ARTIFACT) what artifact_validate would refuse, then
+ * validates the output and fills info.
+ */
+int artifact_pack(const struct pack_options *opts, struct artifact_info *info,
+		  struct rf_error *err);
+
+/* SHA-256 of a file's bytes from offset 0 to its end, in hex. */
+int file_sha256(const char *path, char hex[65], struct rf_error *err);
+
+#endif

@@ -1,0 +1,63 @@
+#ifndef RELFLIP_ERROR_H
+#define RELFLIP_ERROR_H
+
+#include <signal.h>
+
+/* Exit codes: the contract in DESIGN.md. */
+enum rf_exit {
+	RF_EXIT_OK = 0,
+	RF_EXIT_INTERNAL = 1,
+	RF_EXIT_USAGE = 2,
+	RF_EXIT_ARTIFACT = 3,
+	RF_EXIT_CONNECT = 4,
+	RF_EXIT_LOCKED = 5,
+	RF_EXIT_UPLOAD = 6,
+	RF_EXIT_HOOK = 7,
+	RF_EXIT_HEALTH = 8,
+	RF_EXIT_ROLLBACK_FAILED = 9,
+	RF_EXIT_REF = 10,
+	RF_EXIT_INTERRUPTED = 130,
+};
+
+/*
+ * One error travels up from where it happened to main.c, which prints it.
+ * Fixed buffers: nothing is allocated on the error path.
+ */
+struct rf_error {
+	enum rf_exit code;  /* exit code from DESIGN.md; 0 when unset */
+	const char *stage;  /* "connect", "upload", ...: a static string, or NULL */
+	char host[64];      /* "" when not host-specific */
+	char msg[512];      /* lowercase, error first, no full stop */
+	char hint[256];     /* what to try next, or "" */
+};
+
+#define RF_ERROR_INIT { 0 }
+
+/* Fill err and return -1, so callers can `return rf_error_set(...)`. */
+int rf_error_set(struct rf_error *err, enum rf_exit code, const char *stage,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Set the hint of an error already set; returns -1. */
+int rf_error_hint(struct rf_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Name the host the error happened on (copied, truncated to fit). */
+void rf_error_host(struct rf_error *err, const char *host);
+
+void rf_error_clear(struct rf_error *err);
+
+/* A broken invariant: print and exit 1. Never for conditions users cause. */
+void rf_bug_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+#define rf_bug(...) rf_bug_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/*
+ * Set by the SIGINT/SIGTERM handler. Transfer loops and step boundaries
+ * check it and unwind through the normal path.
+ */
+extern volatile sig_atomic_t interrupted;
+
+/* Install the SIGINT/SIGTERM handlers and ignore SIGPIPE. */
+void signals_setup(void);
+
+#endif

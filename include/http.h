@@ -1,0 +1,37 @@
+#ifndef RELFLIP_HTTP_H
+#define RELFLIP_HTTP_H
+
+#include "error.h"
+
+/* One HTTP GET with libcurl (src/http-curl.c). */
+
+#define HTTP_BODY_MAX (64 * 1024)
+
+struct http_request {
+	const char *url;
+	const char *unix_socket; /* connect here instead of the URL's host */
+	double timeout;          /* seconds, the whole request */
+	double connect_timeout;  /* seconds */
+};
+
+struct http_response {
+	long status;        /* 0 when no response arrived */
+	char *body;         /* first HTTP_BODY_MAX bytes, NUL-terminated; owned */
+	int transport_ok;   /* a response arrived */
+	int retryable;      /* a failure worth another try (refused, timeout) */
+	char error[256];    /* curl's message when !transport_ok */
+};
+
+/* Call once at startup, before any thread. */
+int http_global_init(void);
+
+/*
+ * GET url. Returns 0 when the request was made, whatever the outcome; the
+ * outcome is in res. -1 only for misuse (an unsupported URL scheme).
+ */
+int http_get(const struct http_request *req, struct http_response *res,
+	     struct rf_error *err);
+
+void http_response_release(struct http_response *res);
+
+#endif

@@ -1,0 +1,107 @@
+#ifndef RELFLIP_OUT_H
+#define RELFLIP_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/*
+ * All user-visible output goes through here: human text on stderr, JSON
+ * events (--json) and primary output on stdout. Safe to call from several
+ * threads. Remote text is sanitised for terminals and escaped in JSON here,
+ * and secrets registered with out_secret() are redacted here.
+ */
+
+struct out_settings {
+	int json;    /* --json: events on stdout */
+	int quiet;   /* -q: errors only on stderr */
+	int verbose; /* -v: debug lines */
+	int color;   /* stderr is a terminal and colour is allowed */
+	int tty;     /* stderr is a terminal: progress bars, live lines */
+	int github;  /* GITHUB_ACTIONS=true */
+};
+
+extern struct out_settings out_cfg;
+
+/* Read the flags and the environment (NO_COLOR, GITHUB_ACTIONS, isatty). */
+void out_setup(int json, int quiet, int verbose, int no_color);
+
+/* Text that must never be printed: replaced by "[redacted]" everywhere. */
+void out_secret(const char *text);
+
+enum out_type { OUT_STR, OUT_INT, OUT_BOOL, OUT_DOUBLE };
+
+struct out_field {
+	const char *key;
+	enum out_type type;
+	const char *s;
+	long long i;
+	double d;
+};
+
+#define OF_STR(k, v) { .key = (k), .type = OUT_STR, .s = (v) }
+#define OF_INT(k, v) { .key = (k), .type = OUT_INT, .i = (long long)(v) }
+#define OF_BOOL(k, v) { .key = (k), .type = OUT_BOOL, .i = !!(v) }
+#define OF_DOUBLE(k, v) { .key = (k), .type = OUT_DOUBLE, .d = (v) }
+
+/*
+ * One JSON event line on stdout under --json (nothing otherwise):
+ * {"time": ..., "event": event, "host": host, "stage": stage, fields...}.
+ * host and stage are left out when NULL.
+ */
+void out_event(const char *event, const char *host, const char *stage,
+	       const struct out_field *fields, size_t nfields);
+
+/* Human text on stderr, unless -q. A '\n' is added. */
+void out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Primary output on stdout (`releases`, `pack`'s digest). */
+void out_primary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "relflip: warning: [host: ]..." and a `warning` event. */
+void out_warning(const char *host, const char *stage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "relflip: error: [host: ]msg (exit N)", "hint: ...", an `error` event. */
+void out_error(const struct rf_error *err);
+
+/* Debug line with the function name, under -v only. */
+void out_debug_at(const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define out_debug(...) out_debug_at(__func__, __VA_ARGS__)
+
+/* A `stage` begin event (and a ::group:: under GitHub Actions). */
+void out_stage_begin(const char *host, const char *stage);
+
+/*
+ * A `stage` end event with duration_ms, and the human line
+ * "  stage     detail                      12 ms".
+ */
+void out_stage_end(const char *host, const char *stage, long duration_ms,
+		   int ok, const char *detail);
+
+/* Upload progress: a bar on a terminal, throttled events under --json. */
+void out_progress(const char *host, uint64_t done, uint64_t total);
+
+/* A line of a hook's output, prefixed with the host. */
+void out_output(const char *host, const char *stage, int is_stderr,
+		const char *line);
+
+/* The last event: `result`. previous may be NULL. */
+void out_result(const char *status, int exit_code, const char *revision,
+		const char *previous, long duration_ms);
+
+/* "1.2 s", "84 ms". */
+void out_format_duration(char *dst, size_t len, long ms);
+
+/* "5.7 MB", "212 KB" (decimal units, as DESIGN.md shows). */
+void out_format_bytes(char *dst, size_t len, uint64_t bytes);
+
+/* Flush and check stdout; -1 when writing it failed. */
+int out_finish(void);
+
+/* Milliseconds on a monotonic clock, for durations. */
+long long out_now_ms(void);
+
+#endif

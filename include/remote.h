@@ -1,0 +1,131 @@
+#ifndef RELFLIP_REMOTE_H
+#define RELFLIP_REMOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "error.h"
+
+/*
+ * The transport the core sees: one connection to one server, with exec
+ * channels, SFTP uploads and TCP forwarding. src/remote-ssh.c implements it
+ * over libssh2; tests/fakes/remote-fake.c scripts it for unit tests.
+ *
+ * One struct remote is used by one thread at a time (libssh2 sessions are
+ * not shareable), but may move between threads between calls.
+ */
+
+/* Called for each line a command prints; line has no '\n'. */
+typedef void (*exec_line_fn)(void *arg, int is_stderr, const char *line);
+
+/* Called as an upload makes progress; done counts from the file's start. */
+typedef void (*progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* Longest line handed to exec_line_fn; longer lines arrive in pieces. */
+#define EXEC_LINE_MAX 4096
+
+struct exec_request {
+	const char *cmd;        /* run by the login shell; quote every word */
+	const char *stdin_data; /* written to the command's stdin, then EOF */
+	size_t stdin_len;
+	double timeout;         /* seconds; 0: no limit */
+	exec_line_fn on_line;   /* NULL: output is dropped */
+	void *arg;
+};
+
+struct exec_result {
+	int status;        /* exit status; -1 when killed or not reported */
+	char signal[32];   /* "TERM" when killed by a signal, else "" */
+	int timed_out;     /* the timeout passed and the channel was closed */
+};
+
+struct put_request {
+	int fd;            /* local file, read with pread */
+	uint64_t offset;   /* resume: the remote file already has these bytes */
+	uint64_t size;     /* the whole file's size */
+	const char *path;  /* remote path; created, or appended at offset */
+	progress_fn on_progress;
+	void *arg;
+};
+
+struct remote_ops {
+	/* 0 when the command ran (whatever its status), -1 and err if not. */
+	int (*exec)(void *impl, const struct exec_request *req,
+		    struct exec_result *res, struct rf_error *err);
+	/* Upload fd from req->offset to req->size; fsync before returning. */
+	int (*put)(void *impl, const struct put_request *req,
+		   struct rf_error *err);
+	/* Size of a remote file; *size = -1 when it does not exist. */
+	int (*file_size)(void *impl, const char *path, int64_t *size,
+			 struct rf_error *err);
+	/* Bytes available to the login user on path's filesystem. */
+	int (*statvfs)(void *impl, const char *path, uint64_t *avail,
+		       struct rf_error *err);
+	/*
+	 * Open a TCP connection from the server to host:port and pump bytes
+	 * between it and the connected local socket fd until either side
+	 * closes or timeout seconds pass. Does not close fd.
+	 */
+	int (*forward)(void *impl, const char *host, int port, int fd,
+		       double timeout, struct rf_error *err);
+	void (*close)(void *impl);
+};
+
+struct remote {
+	const struct remote_ops *ops;
+	void *impl;
+	char name[64]; /* the host's name in the config, for messages */
+};
+
+/* What connecting found out, for `check` and the connect stage. */
+struct ssh_info {
+	double connect_ms;     /* TCP connect + handshake + auth */
+	char hostkey_type[32]; /* "ssh-ed25519" */
+	char fingerprint[80];  /* "SHA256:..." as ssh-keygen -l prints it */
+	char auth[32];         /* "agent", "key file", "identity_env" */
+};
+
+struct ssh_options {
+	const char *name;        /* host name in the config */
+	const char *address;
+	int port;
+	const char *user;
+	const char *identity;     /* key file, or NULL */
+	const char *identity_env; /* variable name holding key text, or NULL */
+	const char *known_hosts;  /* OpenSSH known_hosts file; required */
+	double connect_timeout;   /* seconds */
+};
+
+/*
+ * Connect, verify the host key strictly against known_hosts, authenticate.
+ * Errors are RF_EXIT_CONNECT with stage "connect" and a hint.
+ */
+int remote_ssh_connect(const struct ssh_options *opts, struct remote **out,
+		       struct ssh_info *info, struct rf_error *err);
+
+/* Call once before any thread starts (libssh2_init is not thread-safe). */
+int remote_ssh_global_init(void);
+
+/* Wrappers that dispatch through ops and name the host in errors. */
+int remote_exec(struct remote *r, const struct exec_request *req,
+		struct exec_result *res, struct rf_error *err);
+int remote_put(struct remote *r, const struct put_request *req,
+	       struct rf_error *err);
+int remote_file_size(struct remote *r, const char *path, int64_t *size,
+		     struct rf_error *err);
+int remote_statvfs(struct remote *r, const char *path, uint64_t *avail,
+		   struct rf_error *err);
+int remote_forward(struct remote *r, const char *host, int port, int fd,
+		   double timeout, struct rf_error *err);
+void remote_close(struct remote *r);
+
+/*
+ * Run cmd, collect stdout into out (bounded by out->max when set), and
+ * return its exit status, or -1 with err when it could not run. stderr
+ * goes into errtext (bounded to 4 KiB) when given, for error messages.
+ */
+int remote_run(struct remote *r, const char *cmd, const char *stdin_data,
+	       struct buf *out, struct buf *errtext, struct rf_error *err);
+
+#endif
