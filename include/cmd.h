@@ -10,18 +10,29 @@
  */
 struct cmd_ctx {
 	const char *config_path; /* -c, $RELFLIP_CONFIG, or ./relflip.ini */
-	struct conf *conf;       /* NULL for commands without CMD_NEEDS_CONFIG */
+	struct conf *conf;       /* set by cmd_load_config() */
 	struct conf_host **hosts; /* the selected hosts, in config order */
 	size_t nhosts;
+	struct strlist only_hosts; /* -H, repeatable */
+	struct strlist only_roles; /* -R, repeatable */
 	int json;
 	int quiet;
 	int verbose;
 };
 
 enum cmd_flags {
-	CMD_NEEDS_CONFIG = (1 << 0),
-	CMD_NOT_BUILT = (1 << 1), /* says so and exits 2 */
+	CMD_NOT_BUILT = (1 << 0), /* says so and exits 2 */
 };
+
+/*
+ * Load the config (after the command parsed its options, so --help needs
+ * none) and select the hosts named by -H or having a role named by -R
+ * (either matches; neither given: every host). Errors are RF_EXIT_USAGE.
+ */
+int cmd_load_config(struct cmd_ctx *ctx, struct rf_error *err);
+
+/* Free what cmd_load_config() made. */
+void cmd_ctx_release(struct cmd_ctx *ctx);
 
 struct cmd_entry {
 	const char *name;

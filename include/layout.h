@@ -1,0 +1,63 @@
+#ifndef RELFLIP_LAYOUT_H
+#define RELFLIP_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "remote.h"
+
+/*
+ * The layout on a server (DESIGN.md): APP/releases/<id>, APP/current,
+ * APP/shared, APP/.relflip/{releases,lock,log.jsonl,incoming}. One probe,
+ * one round trip, tells what is there without changing anything.
+ */
+
+enum current_kind {
+	CURRENT_NONE,     /* no current: nothing deployed yet */
+	CURRENT_LINK,     /* a symlink to a directory: the normal case */
+	CURRENT_DANGLING, /* a symlink to nothing */
+	CURRENT_DIR,      /* a real directory: never deleted silently */
+	CURRENT_OTHER,    /* a file or something else */
+};
+
+struct lock_info {
+	int held;
+	char user[64];       /* who: user@runner */
+	char runner[128];    /* the machine relflip ran on */
+	char pid[16];
+	char run_url[256];   /* CI run URL, or "" */
+	char revision[65];
+	char command[16];    /* deploy, rollback, prune */
+	long long since;     /* epoch seconds when taken */
+	long long renewed;   /* epoch seconds of the last renewal */
+};
+
+struct layout_state {
+	long long server_now;      /* the server's clock, epoch seconds */
+	int app_exists;
+	int app_is_dir;
+	int writable;              /* APP, or the ancestor that would hold it */
+	char ancestor[512];        /* nearest existing ancestor when missing */
+	enum current_kind current;
+	char current_target[512];  /* readlink of current */
+	char current_id[65];       /* the release id it names, or "" */
+	long nreleases;            /* entries under releases/, -1: none */
+	struct lock_info lock;
+	char missing_tools[128];   /* space-separated, "" when all there */
+};
+
+/* The shell script of the probe, for --dry-run and for tests. */
+void layout_probe_script(struct buf *cmd, const char *app_path);
+
+/* Run the probe; fill st. */
+int layout_probe(struct remote *r, const char *app_path,
+		 struct layout_state *st, struct rf_error *err);
+
+/* Parse the probe's output (pure, for unit tests). */
+void layout_parse(const char *text, struct layout_state *st);
+
+/* The release id a `current` target names ("releases/<id>"), or NULL. */
+const char *layout_target_id(const char *target, char *id, size_t idlen);
+
+#endif

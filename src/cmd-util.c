@@ -1,0 +1,138 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cmd.h"
+#include "out.h"
+#include "xmalloc.h"
+
+int
+cmd_usage(const struct cmd_entry *entry, const char *options_help,
+	  int is_error)
+{
+	FILE *f = is_error ? stderr : stdout;
+
+	fprintf(f, "usage: relflip [global options] %s %s\n", entry->name,
+		entry->usage);
+	if (!is_error) {
+		fprintf(f, "\n%s.\n", entry->summary);
+		if (options_help != NULL && options_help[0] != '\0')
+			fprintf(f, "\n%s", options_help);
+		fprintf(f, "\nGlobal options (before the command): -c FILE, "
+			   "-H HOST, -R ROLE, --json, -q, -v, --no-color.\n"
+			   "See relflip --help and relflip(1).\n");
+	}
+	return is_error ? RF_EXIT_USAGE : 0;
+}
+
+int
+cmd_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	buf_addf(&b, "%s: ", entry->name);
+	va_start(ap, fmt);
+	buf_vaddf(&b, fmt, ap);
+	va_end(ap);
+	rf_error_set(&err, RF_EXIT_USAGE, NULL, "%s", buf_str(&b));
+	rf_error_hint(&err, "usage: relflip %s %s (relflip %s --help)",
+		      entry->name, entry->usage, entry->name);
+	out_error(&err);
+	buf_release(&b);
+	return RF_EXIT_USAGE;
+}
+
+static int
+selected(const struct cmd_ctx *ctx, const struct conf_host *h)
+{
+	size_t i;
+
+	if (ctx->only_hosts.n == 0 && ctx->only_roles.n == 0)
+		return 1;
+	for (i = 0; i < ctx->only_hosts.n; i++) {
+		if (strcmp(ctx->only_hosts.v[i], h->name) == 0)
+			return 1;
+	}
+	for (i = 0; i < ctx->only_roles.n; i++) {
+		if (conf_host_has_role(h, ctx->only_roles.v[i]))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+host_names(const struct conf *conf, struct buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nhosts; i++)
+		buf_addf(b, "%s%s", i ? " " : "", conf->hosts[i].name);
+}
+
+int
+cmd_load_config(struct cmd_ctx *ctx, struct rf_error *err)
+{
+	struct conf *conf = xcalloc(1, sizeof(*conf));
+	struct buf names = BUF_INIT;
+	size_t i, j;
+	int found;
+
+	if (conf_load_file(conf, ctx->config_path, err) != 0) {
+		free(conf);
+		return -1;
+	}
+	ctx->conf = conf;
+	host_names(conf, &names);
+	for (i = 0; i < ctx->only_hosts.n; i++) {
+		found = 0;
+		for (j = 0; j < conf->nhosts; j++)
+			found |= strcmp(conf->hosts[j].name,
+					ctx->only_hosts.v[i]) == 0;
+		if (!found) {
+			rf_error_set(err, RF_EXIT_USAGE, NULL,
+				     "-H %s: no such host in %s",
+				     ctx->only_hosts.v[i], conf->file);
+			rf_error_hint(err, "hosts: %s", buf_str(&names));
+			buf_release(&names);
+			return -1;
+		}
+	}
+	for (i = 0; i < ctx->only_roles.n; i++) {
+		found = 0;
+		for (j = 0; j < conf->nhosts; j++)
+			found |= conf_host_has_role(&conf->hosts[j],
+						    ctx->only_roles.v[i]);
+		if (!found) {
+			buf_release(&names);
+			return rf_error_set(err, RF_EXIT_USAGE, NULL,
+					    "-R %s: no host in %s has that role",
+					    ctx->only_roles.v[i], conf->file);
+		}
+	}
+	buf_release(&names);
+	ctx->hosts = xcalloc(conf->nhosts, sizeof(*ctx->hosts));
+	ctx->nhosts = 0;
+	for (i = 0; i < conf->nhosts; i++) {
+		if (selected(ctx, &conf->hosts[i]))
+			ctx->hosts[ctx->nhosts++] = &conf->hosts[i];
+	}
+	return 0;
+}
+
+void
+cmd_ctx_release(struct cmd_ctx *ctx)
+{
+	if (ctx->conf != NULL) {
+		conf_release(ctx->conf);
+		free(ctx->conf);
+	}
+	free(ctx->hosts);
+	free(ctx->only_hosts.v);
+	free(ctx->only_roles.v);
+	ctx->conf = NULL;
+	ctx->hosts = NULL;
+}

@@ -1,0 +1,186 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "quote.h"
+#include "release.h"
+
+/*
+ * Probe without changing anything. Writability is tried for real (a
+ * directory made and removed at once) because `test -w` is always true for
+ * root, even on a read-only filesystem or under /proc.
+ */
+void
+layout_probe_script(struct buf *cmd, const char *app_path)
+{
+	buf_adds(cmd, "A=");
+	sh_quote(cmd, app_path);
+	buf_adds(cmd,
+		 "; echo now=$(date +%s)\n"
+		 "try_write() { d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
+		 "2>/dev/null) && rmdir \"$d\" && echo writable=1 || "
+		 "echo writable=0; }\n"
+		 "if [ -e \"$A\" ] || [ -L \"$A\" ]; then\n"
+		 "  echo app=1\n"
+		 "  if [ -d \"$A\" ]; then echo dir=1; try_write \"$A\"; "
+		 "else echo dir=0; echo writable=0; fi\n"
+		 "else\n"
+		 "  echo app=0; p=$A\n"
+		 "  while [ ! -e \"$p\" ] && [ \"$p\" != / ]; do "
+		 "p=$(dirname \"$p\"); done\n"
+		 "  echo ancestor=$p\n"
+		 "  if [ -d \"$p\" ]; then try_write \"$p\"; "
+		 "else echo writable=0; fi\n"
+		 "fi\n"
+		 "c=$A/current\n"
+		 "if [ -L \"$c\" ]; then echo target=$(readlink \"$c\"); "
+		 "if [ -d \"$c/\" ]; then echo current=link; "
+		 "else echo current=dangling; fi\n"
+		 "elif [ -d \"$c\" ]; then echo current=dir\n"
+		 "elif [ -e \"$c\" ]; then echo current=other\n"
+		 "else echo current=none; fi\n"
+		 "if [ -d \"$A/releases\" ]; then echo releases=$(find "
+		 "\"$A/releases\" -mindepth 1 -maxdepth 1 | wc -l); fi\n"
+		 "L=$A/.relflip/lock\n"
+		 "if [ -d \"$L\" ]; then echo lock=1; "
+		 "echo lock_renewed=$(stat -c %Y \"$L/info\" 2>/dev/null || "
+		 "stat -c %Y \"$L\"); "
+		 "sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' \"$L/info\" "
+		 "2>/dev/null; fi\n"
+		 "for t in sh tar sha256sum mv ln readlink find stat timeout "
+		 "mktemp; do command -v $t >/dev/null 2>&1 || "
+		 "echo missing=$t; done\n"
+		 "mv --help 2>&1 | grep -q -e --no-target-directory || "
+		 "echo missing=mv-T\n"
+		 "exit 0\n");
+}
+
+static void
+copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src);
+}
+
+const char *
+layout_target_id(const char *target, char *id, size_t idlen)
+{
+	const char *p = target;
+
+	/* Accept "releases/<id>", "./releases/<id>", "APP/releases/<id>". */
+	const char *r = strstr(p, "releases/");
+
+	if (r == NULL || (r != p && r[-1] != '/'))
+		return NULL;
+	p = r + strlen("releases/");
+	copy(id, idlen, p);
+	/* A trailing slash is harmless. */
+	if (id[0] != '\0' && id[strlen(id) - 1] == '/')
+		id[strlen(id) - 1] = '\0';
+	if (!release_id_valid(id))
+		return NULL;
+	return id;
+}
+
+void
+layout_parse(const char *text, struct layout_state *st)
+{
+	const char *line = text;
+
+	memset(st, 0, sizeof(*st));
+	st->nreleases = -1;
+	while (line != NULL && *line != '\0') {
+		const char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) : strlen(line);
+		char kv[600], *v;
+
+		if (n >= sizeof(kv))
+			n = sizeof(kv) - 1;
+		memcpy(kv, line, n);
+		kv[n] = '\0';
+		line = nl ? nl + 1 : NULL;
+		v = strchr(kv, '=');
+		if (v == NULL)
+			continue;
+		*v++ = '\0';
+		if (strcmp(kv, "now") == 0)
+			st->server_now = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "app") == 0)
+			st->app_exists = v[0] == '1';
+		else if (strcmp(kv, "dir") == 0)
+			st->app_is_dir = v[0] == '1';
+		else if (strcmp(kv, "writable") == 0)
+			st->writable = v[0] == '1';
+		else if (strcmp(kv, "ancestor") == 0)
+			copy(st->ancestor, sizeof(st->ancestor), v);
+		else if (strcmp(kv, "target") == 0)
+			copy(st->current_target, sizeof(st->current_target),
+			     v);
+		else if (strcmp(kv, "current") == 0) {
+			if (strcmp(v, "link") == 0)
+				st->current = CURRENT_LINK;
+			else if (strcmp(v, "dangling") == 0)
+				st->current = CURRENT_DANGLING;
+			else if (strcmp(v, "dir") == 0)
+				st->current = CURRENT_DIR;
+			else if (strcmp(v, "other") == 0)
+				st->current = CURRENT_OTHER;
+			else
+				st->current = CURRENT_NONE;
+		} else if (strcmp(kv, "releases") == 0)
+			st->nreleases = strtol(v, NULL, 10);
+		else if (strcmp(kv, "lock") == 0)
+			st->lock.held = 1;
+		else if (strcmp(kv, "lock_renewed") == 0)
+			st->lock.renewed = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "lock_since") == 0)
+			st->lock.since = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "lock_user") == 0)
+			copy(st->lock.user, sizeof(st->lock.user), v);
+		else if (strcmp(kv, "lock_runner") == 0)
+			copy(st->lock.runner, sizeof(st->lock.runner), v);
+		else if (strcmp(kv, "lock_pid") == 0)
+			copy(st->lock.pid, sizeof(st->lock.pid), v);
+		else if (strcmp(kv, "lock_run_url") == 0)
+			copy(st->lock.run_url, sizeof(st->lock.run_url), v);
+		else if (strcmp(kv, "lock_revision") == 0)
+			copy(st->lock.revision, sizeof(st->lock.revision), v);
+		else if (strcmp(kv, "lock_command") == 0)
+			copy(st->lock.command, sizeof(st->lock.command), v);
+		else if (strcmp(kv, "missing") == 0) {
+			size_t len = strlen(st->missing_tools);
+
+			snprintf(st->missing_tools + len,
+				 sizeof(st->missing_tools) - len, "%s%s",
+				 len ? " " : "",
+				 strcmp(v, "mv-T") == 0 ? "mv -T" : v);
+		}
+	}
+	if (st->current == CURRENT_LINK || st->current == CURRENT_DANGLING)
+		layout_target_id(st->current_target, st->current_id,
+				 sizeof(st->current_id));
+	if (st->lock.held && st->lock.since == 0)
+		st->lock.since = st->lock.renewed;
+}
+
+int
+layout_probe(struct remote *r, const char *app_path, struct layout_state *st,
+	     struct rf_error *err)
+{
+	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
+	int rc;
+
+	out.max = 64 * 1024;
+	layout_probe_script(&cmd, app_path);
+	rc = remote_run(r, buf_str(&cmd), NULL, &out, &errtext, err);
+	if (rc == 0)
+		layout_parse(buf_str(&out), st);
+	else if (rc > 0)
+		rc = rf_error_set(err, RF_EXIT_INTERNAL, "preflight",
+				  "probing %s failed (exit %d): %s", app_path,
+				  rc, buf_str(&errtext));
+	buf_release(&cmd);
+	buf_release(&out);
+	buf_release(&errtext);
+	return rc == 0 ? 0 : -1;
+}
