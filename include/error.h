@@ -60,4 +60,12 @@ extern volatile sig_atomic_t interrupted;
 /* Install the SIGINT/SIGTERM handlers and ignore SIGPIPE. */
 void signals_setup(void);
 
+/*
+ * After `current` moved, a deploy finishes its check or the way back before
+ * it stops: while deferred, a signal is only remembered. Undeferring
+ * returns whether one arrived meanwhile (and does not set `interrupted`).
+ */
+void signals_defer(void);
+int signals_undefer(void);
+
 #endif

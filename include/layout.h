@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "conf.h"
+#include "record.h"
 #include "remote.h"
 
 /*
@@ -45,17 +47,29 @@ struct layout_state {
 	long nreleases;            /* entries under releases/, -1: none */
 	struct lock_info lock;
 	char missing_tools[128];   /* space-separated, "" when all there */
+
+	/* With LAYOUT_RECORDS: */
+	struct record_set records; /* records and release directories */
+	struct strlist foreign;    /* names under releases/ that are no id */
+	struct strlist tmpdirs;    /* releases/.tmp-* left by interruptions */
+	struct strlist incoming;   /* files in .relflip/incoming/ */
+};
+
+enum layout_flags {
+	LAYOUT_RECORDS = (1 << 0), /* also read records and list releases */
 };
 
 /* The shell script of the probe, for --dry-run and for tests. */
-void layout_probe_script(struct buf *cmd, const char *app_path);
+void layout_probe_script(struct buf *cmd, const char *app_path, int flags);
 
-/* Run the probe; fill st. */
-int layout_probe(struct remote *r, const char *app_path,
+/* Run the probe; fill st (release it with layout_state_release). */
+int layout_probe(struct remote *r, const char *app_path, int flags,
 		 struct layout_state *st, struct rf_error *err);
 
 /* Parse the probe's output (pure, for unit tests). */
 void layout_parse(const char *text, struct layout_state *st);
+
+void layout_state_release(struct layout_state *st);
 
 /* The release id a `current` target names ("releases/<id>"), or NULL. */
 const char *layout_target_id(const char *target, char *id, size_t idlen);

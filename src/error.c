@@ -6,6 +6,7 @@
 #include "error.h"
 
 volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t deferring, deferred;
 
 int
 rf_error_set(struct rf_error *err, enum rf_exit code, const char *stage,
@@ -68,7 +69,25 @@ static void
 on_signal(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	if (deferring)
+		deferred = 1;
+	else
+		interrupted = 1;
+}
+
+void
+signals_defer(void)
+{
+	deferred = interrupted;
+	interrupted = 0;
+	deferring = 1;
+}
+
+int
+signals_undefer(void)
+{
+	deferring = 0;
+	return deferred;
 }
 
 void

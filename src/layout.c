@@ -5,6 +5,7 @@
 #include "layout.h"
 #include "quote.h"
 #include "release.h"
+#include "xmalloc.h"
 
 /*
  * Probe without changing anything. Writability is tried for real (a
@@ -12,7 +13,7 @@
  * root, even on a read-only filesystem or under /proc.
  */
 void
-layout_probe_script(struct buf *cmd, const char *app_path)
+layout_probe_script(struct buf *cmd, const char *app_path, int flags)
 {
 	buf_adds(cmd, "A=");
 	sh_quote(cmd, app_path);
@@ -52,8 +53,46 @@ layout_probe_script(struct buf *cmd, const char *app_path)
 		 "mktemp; do command -v $t >/dev/null 2>&1 || "
 		 "echo missing=$t; done\n"
 		 "mv --help 2>&1 | grep -q -e --no-target-directory || "
-		 "echo missing=mv-T\n"
-		 "exit 0\n");
+		 "echo missing=mv-T\n");
+	if (flags & LAYOUT_RECORDS)
+		buf_adds(cmd,
+			 "for d in \"$A\"/releases/* \"$A\"/releases/.tmp-*; do "
+			 "[ -d \"$d\" ] && [ ! -L \"$d\" ] && "
+			 "echo rdir=${d##*/}; done\n"
+			 "for f in \"$A\"/.relflip/releases/*.json; do "
+			 "[ -f \"$f\" ] && { printf record=; tr -d '\\n' < \"$f\"; "
+			 "echo; }; done\n"
+			 "for f in \"$A\"/.relflip/incoming/*; do "
+			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n");
+	buf_adds(cmd, "exit 0\n");
+}
+
+static void
+strlist_add(struct strlist *l, const char *s)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void
+layout_state_release(struct layout_state *st)
+{
+	record_set_release(&st->records);
+	strlist_free(&st->foreign);
+	strlist_free(&st->tmpdirs);
+	strlist_free(&st->incoming);
 }
 
 static void
@@ -92,16 +131,15 @@ layout_parse(const char *text, struct layout_state *st)
 	while (line != NULL && *line != '\0') {
 		const char *nl = strchr(line, '\n');
 		size_t n = nl ? (size_t)(nl - line) : strlen(line);
-		char kv[600], *v;
+		char *kv, *v;
 
-		if (n >= sizeof(kv))
-			n = sizeof(kv) - 1;
-		memcpy(kv, line, n);
-		kv[n] = '\0';
+		kv = xstrndup(line, n);
 		line = nl ? nl + 1 : NULL;
 		v = strchr(kv, '=');
-		if (v == NULL)
+		if (v == NULL) {
+			free(kv);
 			continue;
+		}
 		*v++ = '\0';
 		if (strcmp(kv, "now") == 0)
 			st->server_now = strtoll(v, NULL, 10);
@@ -147,7 +185,30 @@ layout_parse(const char *text, struct layout_state *st)
 			copy(st->lock.revision, sizeof(st->lock.revision), v);
 		else if (strcmp(kv, "lock_command") == 0)
 			copy(st->lock.command, sizeof(st->lock.command), v);
-		else if (strcmp(kv, "missing") == 0) {
+		else if (strcmp(kv, "record") == 0) {
+			struct release_record rec;
+
+			if (record_parse(v, &rec) == 0) {
+				int has_dir = 0;
+				struct release_record *r =
+				    record_find(&st->records, rec.id);
+
+				if (r != NULL)
+					has_dir = r->has_dir;
+				r = record_add(&st->records, rec.id);
+				*r = rec;
+				r->has_dir = has_dir;
+			}
+		} else if (strcmp(kv, "rdir") == 0) {
+			if (strncmp(v, ".tmp-", 5) == 0)
+				strlist_add(&st->tmpdirs, v);
+			else if (release_id_valid(v))
+				record_add(&st->records, v)->has_dir = 1;
+			else
+				strlist_add(&st->foreign, v);
+		} else if (strcmp(kv, "incoming") == 0) {
+			strlist_add(&st->incoming, v);
+		} else if (strcmp(kv, "missing") == 0) {
 			size_t len = strlen(st->missing_tools);
 
 			snprintf(st->missing_tools + len,
@@ -155,6 +216,7 @@ layout_parse(const char *text, struct layout_state *st)
 				 len ? " " : "",
 				 strcmp(v, "mv-T") == 0 ? "mv -T" : v);
 		}
+		free(kv);
 	}
 	if (st->current == CURRENT_LINK || st->current == CURRENT_DANGLING)
 		layout_target_id(st->current_target, st->current_id,
@@ -164,14 +226,15 @@ layout_parse(const char *text, struct layout_state *st)
 }
 
 int
-layout_probe(struct remote *r, const char *app_path, struct layout_state *st,
-	     struct rf_error *err)
+layout_probe(struct remote *r, const char *app_path, int flags,
+	     struct layout_state *st, struct rf_error *err)
 {
 	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
 	int rc;
 
-	out.max = 64 * 1024;
-	layout_probe_script(&cmd, app_path);
+	memset(st, 0, sizeof(*st));
+	out.max = 64 << 20;
+	layout_probe_script(&cmd, app_path, flags);
 	rc = remote_run(r, buf_str(&cmd), NULL, &out, &errtext, err);
 	if (rc == 0)
 		layout_parse(buf_str(&out), st);

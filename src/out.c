@@ -90,12 +90,12 @@ iso_time(char *dst, size_t len)
 {
 	struct timespec ts;
 	struct tm tm;
-	char base[32];
+	char base[24];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(dst, len, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+	snprintf(dst, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
 }
 
 /* Write a line to stderr, clearing a progress bar first. Lock held. */

@@ -299,7 +299,7 @@ check_host(void *arg, size_t index)
 	item_set(hc, ITEM_AUTH, ITEM_OK, info.auth, "%s as %s", info.auth,
 		 hc->host->user ? hc->host->user : conf->ssh_user);
 
-	if (layout_probe(r, conf->app_path, &st, &err) != 0) {
+	if (layout_probe(r, conf->app_path, 0, &st, &err) != 0) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "probe failed", "%s",
 			 err.msg);
 		remote_close(r);
@@ -319,6 +319,7 @@ check_host(void *arg, size_t index)
 			 "sh tar sha256sum mv -T ln readlink find timeout");
 	}
 	check_health(hc, r, conf, &st);
+	layout_state_release(&st);
 	remote_close(r);
 }
 

@@ -1,0 +1,85 @@
+#ifndef RELFLIP_STEPS_H
+#define RELFLIP_STEPS_H
+
+#include "buf.h"
+#include "conf.h"
+
+/*
+ * The shell scripts relflip runs on a server, one per step, each a single
+ * round trip. Every value is quoted with sh_quote(). --dry-run prints
+ * exactly these.
+ */
+
+/* The variables every hook and restart command gets. */
+struct step_env {
+	const char *app;      /* [app] path */
+	const char *release;  /* the release id the command is about */
+	const char *previous; /* the release live before, or "" */
+	const char *host;     /* the host's name in the config */
+};
+
+/* Exit statuses the scripts use to say what failed. */
+enum step_status {
+	STEP_LOCK_HELD = 75,
+	STEP_LAYOUT = 76,     /* cannot create the layout */
+	STEP_CHECKSUM = 77,   /* the uploaded file's checksum differs */
+	STEP_UNPACK = 78,     /* tar failed */
+	STEP_RENAME = 79,     /* releases/<id> exists or cannot be made */
+	STEP_HOOK_TIMEOUT = 124, /* timeout(1) */
+};
+
+/* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
+void step_incoming_path(struct buf *path, const char *app, const char *id,
+			const char *sha256);
+
+/*
+ * Create the layout, take the lock with one atomic mkdir and write who
+ * holds it (info_lines: "key=value\n" lines), then run the probe with
+ * records. Prints "locked=1" or "locked=0" first.
+ */
+void step_lock_script(struct buf *cmd, const char *app,
+		      const char *info_lines);
+
+/* Renew the lock (its info file's time); prefixed to every later step. */
+void step_renew(struct buf *cmd, const char *app);
+
+/* Remove the lock when its token is ours (or any lock with force). */
+void step_unlock_script(struct buf *cmd, const char *app, const char *token,
+			int force);
+
+/*
+ * Verify the upload's SHA-256 (in parallel with unpacking it) into a
+ * temporary directory next to releases/, then rename it into place.
+ */
+void step_unpack_script(struct buf *cmd, const char *app, const char *id,
+			const char *sha256, const char *token);
+
+/*
+ * Link shared dirs and files into the release (creating them in shared/
+ * on first use), write REVISION and DEPLOYED_AT, and the staged record.
+ */
+void step_link_script(struct buf *cmd, const struct conf *conf,
+		      const char *id, const char *record_json);
+
+/*
+ * Run a hook or restart command under sh -c in dir with the RELFLIP_*
+ * variables and a time limit that kills its process group.
+ */
+void step_hook_script(struct buf *cmd, const char *dir,
+		      const struct step_env *env, const char *hook,
+		      double timeout);
+
+/* Point current at releases/<id> by rename(2); id NULL removes current. */
+void step_switch_script(struct buf *cmd, const char *app, const char *id);
+
+/* Write a record file (one line) atomically. */
+void step_write_record(struct buf *cmd, const char *app, const char *id,
+		       const char *record_json);
+
+/* Append one line to APP/.relflip/log.jsonl. */
+void step_append_log(struct buf *cmd, const char *app, const char *line);
+
+/* Remove a release directory and its record. */
+void step_remove_release(struct buf *cmd, const char *app, const char *id);
+
+#endif
