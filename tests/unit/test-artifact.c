@@ -1,0 +1,1325 @@
+/*
+ * Unit tests for src/tar-archive.c: artifact_validate against crafted
+ * archives (written here with libarchive's writer), artifact_pack's
+ * reproducibility and refusals, file_sha256.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "artifact.h"
+#include "error.h"
+
+#define TEST_MTIME 315532800LL
+
+/* One temporary directory per test, removed in teardown. */
+struct fx {
+	char dir[1024];
+	char paths[8][PATH_MAX];
+	int next;
+};
+
+/* dir/rel in one of eight rotating buffers owned by the fixture. */
+static const char *
+fp(struct fx *f, const char *fmt, ...)
+{
+	char *p = f->paths[f->next];
+	size_t len = strlen(f->dir);
+	va_list ap;
+
+	f->next = (f->next + 1) % 8;
+	memcpy(p, f->dir, len);
+	p[len++] = '/';
+	va_start(ap, fmt);
+	vsnprintf(p + len, PATH_MAX - len, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path);
+	return unlink(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "%s/relflip-test-artifact-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (getenv("RELFLIP_KEEP_TMP") == NULL)
+		nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *data, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	size_t len = strlen(data);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+static void
+write_bytes(const char *path, const void *data, size_t len, int append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+		      0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Deterministic pseudo-random bytes: incompressible test data. */
+static void
+fill_random(unsigned char *p, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (unsigned char)(seed >> 16);
+	}
+}
+
+/* Crafted archives. */
+
+struct tent {
+	const char *path;
+	mode_t type;      /* AE_IFREG when 0 */
+	mode_t perm;      /* 0644 when 0 */
+	const char *data; /* a regular file's bytes */
+	const char *link; /* symlink target */
+	const char *hard; /* hard link target */
+	int64_t zeros;    /* declare this size and stream zeros */
+};
+
+enum tfilter {
+	TF_NONE,
+	TF_GZIP,
+	TF_XZ,
+	TF_ZSTD,
+	TF_GZIP_GZIP,
+};
+
+static void
+write_tar(const char *path, enum tfilter filter, const struct tent *ents)
+{
+	static char zeros[65536];
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	locale_t old = uselocale(loc);
+	struct archive *a = archive_write_new();
+	struct archive_entry *e;
+	const struct tent *t;
+	int64_t left;
+	size_t len, n;
+
+	assert_true(loc != (locale_t)0);
+	assert_non_null(a);
+	switch (filter) {
+	case TF_NONE:
+		break;
+	case TF_GZIP:
+		assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+		break;
+	case TF_XZ:
+		assert_int_equal(archive_write_add_filter_xz(a), ARCHIVE_OK);
+		break;
+	case TF_ZSTD:
+		assert_int_equal(archive_write_add_filter_zstd(a), ARCHIVE_OK);
+		break;
+	case TF_GZIP_GZIP:
+		assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+		assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+		break;
+	}
+	assert_int_equal(archive_write_set_format_pax_restricted(a),
+			 ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (t = ents; t->path != NULL; t++) {
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, t->path);
+		archive_entry_set_filetype(e,
+					   t->type != 0 ? t->type : AE_IFREG);
+		archive_entry_set_perm(e, t->perm != 0 ? t->perm : 0644);
+		archive_entry_set_mtime(e, 1700000000, 0);
+		if (t->type == AE_IFCHR || t->type == AE_IFBLK)
+			archive_entry_set_rdev(e, 0x0103);
+		if (t->link != NULL)
+			archive_entry_set_symlink(e, t->link);
+		if (t->hard != NULL)
+			archive_entry_set_hardlink(e, t->hard);
+		len = t->data != NULL ? strlen(t->data) : 0;
+		if (t->zeros > 0)
+			archive_entry_set_size(e, t->zeros);
+		else
+			archive_entry_set_size(e, (la_int64_t)len);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (len > 0)
+			assert_int_equal(archive_write_data(a, t->data, len),
+					 (la_ssize_t)len);
+		for (left = t->zeros; left > 0; left -= (int64_t)n) {
+			n = left < (int64_t)sizeof(zeros) ? (size_t)left
+							  : sizeof(zeros);
+			assert_int_equal(archive_write_data(a, zeros, n),
+					 (la_ssize_t)n);
+		}
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	uselocale(old);
+	freelocale(loc);
+}
+
+static const struct tent good_tree[] = {
+	{ .path = "./", .type = AE_IFDIR, .perm = 0755 },
+	{ .path = "./app/", .type = AE_IFDIR, .perm = 0755 },
+	{ .path = "./app/main.py", .data = "print('hi')\n" },
+	{ .path = "./bin/run", .perm = 0755, .data = "#!/bin/sh\n" },
+	{ .path = "./lib", .type = AE_IFLNK, .perm = 0777, .link = "app" },
+	{ .path = "./app/up", .type = AE_IFLNK, .link = "../bin/run" },
+	{ .path = "./app/copy.py", .hard = "./app/main.py" },
+	{ .path = "./sticky/", .type = AE_IFDIR, .perm = 01777 },
+	{ NULL },
+};
+
+static void
+expect_valid(const char *path, const char *compression)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+	char hex[65];
+	struct stat st;
+
+	if (artifact_validate(path, NULL, &info, &err) != 0)
+		fail_msg("validate %s: %s", path, err.msg);
+	assert_string_equal(info.compression, compression);
+	assert_int_equal(info.entries, 8);
+	assert_int_equal(info.files, 3);
+	assert_int_equal(info.unpacked_size,
+			 strlen("print('hi')\n") + strlen("#!/bin/sh\n"));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(info.file_size, (uint64_t)st.st_size);
+	assert_int_equal(file_sha256(path, hex, &err), 0);
+	assert_string_equal(info.sha256, hex);
+	assert_int_equal(strlen(info.sha256), 64);
+}
+
+static void
+expect_refused(const char *path, const struct artifact_limits *lim,
+	       const char *needle)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+	int r;
+
+	r = artifact_validate(path, lim, &info, &err);
+	print_message("  -> %s%s%s\n", err.msg, err.hint[0] ? " / hint: " : "",
+		      err.hint);
+	if (r != -1 || strstr(err.msg, needle) == NULL)
+		fail_msg("validate %s: r=%d msg '%s', wanted '%s'", path, r,
+			 err.msg, needle);
+	assert_int_equal(err.code, RF_EXIT_ARTIFACT);
+	assert_non_null(err.stage);
+	assert_string_equal(err.stage, "validate");
+	assert_string_equal(info.sha256, "");
+}
+
+static void
+test_validate_good_tar(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "good.tar");
+
+	write_tar(p, TF_NONE, good_tree);
+	expect_valid(p, "none");
+}
+
+static void
+test_validate_good_gzip(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "good.tar.gz");
+
+	write_tar(p, TF_GZIP, good_tree);
+	expect_valid(p, "gzip");
+}
+
+static void
+test_validate_good_xz(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "good.tar.xz");
+
+	write_tar(p, TF_XZ, good_tree);
+	expect_valid(p, "xz");
+}
+
+static void
+test_validate_good_zstd(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "good.tar.zst");
+
+	write_tar(p, TF_ZSTD, good_tree);
+	expect_valid(p, "zstd");
+}
+
+/* Data after the tar's end marker is still part of the digest. */
+static void
+test_validate_digest_covers_trailing_bytes(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "trailing.tar");
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info, before;
+	unsigned char junk[300000];
+	char hex[65];
+	struct stat st;
+
+	write_tar(p, TF_NONE, good_tree);
+	assert_int_equal(artifact_validate(p, NULL, &before, &err), 0);
+	fill_random(junk, sizeof(junk), 7);
+	memset(junk, 0, 1024); /* still looks like end blocks first */
+	write_bytes(p, junk, sizeof(junk), 1);
+	assert_int_equal(artifact_validate(p, NULL, &info, &err), 0);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(info.file_size, (uint64_t)st.st_size);
+	assert_int_equal(file_sha256(p, hex, &err), 0);
+	assert_string_equal(info.sha256, hex);
+	assert_string_not_equal(info.sha256, before.sha256);
+}
+
+struct refusal {
+	const char *name;
+	const char *needle;
+	struct tent ents[6];
+};
+
+static const struct refusal refusals[] = {
+	{ "empty path", "empty path", { { .path = "" }, { NULL } } },
+	{ "absolute",
+	  "entry '/etc/cron.d/x': absolute path",
+	  { { .path = "/etc/cron.d/x", .data = "x" }, { NULL } } },
+	{ "dotdot",
+	  "entry 'a/../../x': path leaves the release ('..' component)",
+	  { { .path = "a/../../x", .data = "x" }, { NULL } } },
+	{ "dotdot alone",
+	  "'..' component",
+	  { { .path = "..", .type = AE_IFDIR }, { NULL } } },
+	{ "duplicate",
+	  "entry 'a': duplicate of an earlier entry",
+	  { { .path = "./a", .data = "1" },
+	    { .path = "a", .data = "2" },
+	    { NULL } } },
+	{ "duplicate dir",
+	  "duplicate",
+	  { { .path = "d/", .type = AE_IFDIR },
+	    { .path = "./d//", .type = AE_IFDIR },
+	    { NULL } } },
+	{ "under symlink",
+	  "entry 'l/x': path under the earlier symlink 'l'",
+	  { { .path = "app/", .type = AE_IFDIR },
+	    { .path = "l", .type = AE_IFLNK, .link = "app" },
+	    { .path = "l/x", .data = "x" },
+	    { NULL } } },
+	{ "under symlink deep",
+	  "entry './l/a/b/c': path under the earlier symlink 'l'",
+	  { { .path = "./l", .type = AE_IFLNK, .link = "." },
+	    { .path = "./l/a/b/c", .data = "x" },
+	    { NULL } } },
+	{ "under file",
+	  "path under the earlier file 'f'",
+	  { { .path = "f", .data = "x" },
+	    { .path = "f/x", .data = "x" },
+	    { NULL } } },
+	{ "symlink absolute",
+	  "entry 'passwd': symlink to '/etc/passwd': absolute target",
+	  { { .path = "passwd", .type = AE_IFLNK, .link = "/etc/passwd" },
+	    { NULL } } },
+	{ "symlink up",
+	  "entry 'a/l': symlink to '../../x': target leaves the release",
+	  { { .path = "a/l", .type = AE_IFLNK, .link = "../../x" },
+	    { NULL } } },
+	{ "symlink up at top",
+	  "target leaves the release",
+	  { { .path = "l", .type = AE_IFLNK, .link = ".." }, { NULL } } },
+	{ "symlink dotdot after name",
+	  "'..' after a name",
+	  { { .path = "l", .type = AE_IFLNK, .link = "d/../x" }, { NULL } } },
+	{ "symlink empty",
+	  "empty target",
+	  { { .path = "l", .type = AE_IFLNK, .link = "" }, { NULL } } },
+	{ "hardlink absolute",
+	  "entry 'h': hard link to '/etc/shadow': absolute target",
+	  { { .path = "h", .hard = "/etc/shadow" }, { NULL } } },
+	{ "hardlink dotdot",
+	  "hard link to '../outside/secret': target leaves the release",
+	  { { .path = "h", .hard = "../outside/secret" }, { NULL } } },
+	{ "hardlink forward",
+	  "hard link to 'later': not an earlier regular file",
+	  { { .path = "h", .hard = "later" },
+	    { .path = "later", .data = "x" },
+	    { NULL } } },
+	{ "hardlink to dir",
+	  "not an earlier regular file",
+	  { { .path = "d", .type = AE_IFDIR },
+	    { .path = "h", .hard = "d" },
+	    { NULL } } },
+	{ "hardlink to symlink",
+	  "not an earlier regular file",
+	  { { .path = "l", .type = AE_IFLNK, .link = "x" },
+	    { .path = "h", .hard = "l" },
+	    { NULL } } },
+	{ "char device",
+	  "entry 'dev/null': character device",
+	  { { .path = "dev/null", .type = AE_IFCHR }, { NULL } } },
+	{ "block device",
+	  "entry 'sda': block device",
+	  { { .path = "sda", .type = AE_IFBLK }, { NULL } } },
+	{ "fifo",
+	  "entry 'pipe': FIFO",
+	  { { .path = "pipe", .type = AE_IFIFO }, { NULL } } },
+	{ "setuid",
+	  "entry 'bin/su': setuid bit (mode 4755)",
+	  { { .path = "bin/su", .perm = 04755, .data = "x" }, { NULL } } },
+	{ "setgid dir",
+	  "entry 'shared/': setgid bit (mode 2775)",
+	  { { .path = "shared", .type = AE_IFDIR, .perm = 02775 }, { NULL } } },
+	{ "root as file",
+	  "the release root must be a directory",
+	  { { .path = ".", .data = "x" }, { NULL } } },
+	{ "C1 control shown escaped",
+	  "entry '\\xc2\\x9b2J/../x'",
+	  { { .path = "\xc2\x9b"
+		      "2J/../x",
+	      .data = "x" },
+	    { NULL } } },
+	{ "control chars shown escaped",
+	  "entry 'a\\x1b[2J/../x'",
+	  { { .path = "a\x1b[2J/../x", .data = "x" }, { NULL } } },
+};
+
+static void
+test_validate_refusals(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+	const char *p;
+
+	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		p = fp(f, "refusal-%zu.tar", i);
+		write_tar(p, TF_NONE, refusals[i].ents);
+		print_message("refusal: %s\n", refusals[i].name);
+		expect_refused(p, NULL, refusals[i].needle);
+		/* The same through gzip. */
+		p = fp(f, "refusal-%zu.tar.gz", i);
+		write_tar(p, TF_GZIP, refusals[i].ents);
+		expect_refused(p, NULL, refusals[i].needle);
+	}
+}
+
+/* A ustar header block by hand, for what libarchive's writer will not do. */
+static void
+raw_header(unsigned char *b, const char *name, char type, size_t size)
+{
+	unsigned int sum = 0;
+	size_t i;
+
+	memset(b, 0, 512);
+	snprintf((char *)b, 100, "%s", name);
+	snprintf((char *)b + 100, 8, "%07o", 0644);
+	snprintf((char *)b + 108, 8, "%07o", 0);
+	snprintf((char *)b + 116, 8, "%07o", 0);
+	snprintf((char *)b + 124, 12, "%011zo", size);
+	snprintf((char *)b + 136, 12, "%011o", 0);
+	b[156] = (unsigned char)type;
+	memcpy(b + 257, "ustar", 6);
+	memcpy(b + 263, "00", 2);
+	memset(b + 148, ' ', 8);
+	for (i = 0; i < 512; i++)
+		sum += b[i];
+	snprintf((char *)b + 148, 8, "%06o", sum);
+	b[155] = ' ';
+}
+
+/* A pax path that is not UTF-8 makes libarchive warn: refused. */
+static void
+test_validate_header_warning(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "badname.tar");
+	static const char rec[] = "15 path=\xff\xfe.txt\n";
+	unsigned char tar[512 * 5];
+
+	assert_int_equal(strlen(rec), 15);
+	memset(tar, 0, sizeof(tar));
+	raw_header(tar, "PaxHeader/x", 'x', strlen(rec));
+	memcpy(tar + 512, rec, strlen(rec));
+	raw_header(tar + 1024, "x", '0', 0);
+	write_bytes(p, tar, sizeof(tar), 0);
+	expect_refused(p, NULL, "entry '\\xff\\xfe.txt'");
+}
+
+/* A symlink that stays inside, with leading "..", is fine. */
+static void
+test_validate_symlinks_inside(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "links.tar");
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+	static const struct tent ents[] = {
+		{ .path = "node_modules/.bin/x",
+		  .type = AE_IFLNK,
+		  .link = "../x/bin/x.js" },
+		{ .path = "a/b/c", .type = AE_IFLNK, .link = "../../d" },
+		{ .path = "top", .type = AE_IFLNK, .link = "./a/./b" },
+		{ .path = "self", .type = AE_IFLNK, .link = "." },
+		{ NULL },
+	};
+
+	write_tar(p, TF_GZIP, ents);
+	if (artifact_validate(p, NULL, &info, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(info.entries, 4);
+	assert_int_equal(info.files, 0);
+}
+
+static void
+test_validate_not_tar(void **state)
+{
+	struct fx *f = *state;
+	const char *zip = fp(f, "app.zip");
+	const char *junk = fp(f, "junk.bin");
+	const char *empty = fp(f, "empty.tar.gz");
+	struct rf_error err = RF_ERROR_INIT;
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	unsigned char bytes[4096];
+
+	assert_int_equal(archive_write_set_format_zip(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, zip), ARCHIVE_OK);
+	archive_entry_set_pathname(e, "a.txt");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 2);
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(a, "hi", 2), 2);
+	archive_entry_free(e);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	expect_refused(zip, NULL,
+		       "not a tar archive (gzip, zstd, xz or plain)");
+
+	fill_random(bytes, sizeof(bytes), 42);
+	write_bytes(junk, bytes, sizeof(bytes), 0);
+	expect_refused(junk, NULL, "not a tar archive");
+
+	write_bytes(empty, "", 0, 0);
+	expect_refused(empty, NULL, "not a tar archive");
+
+	expect_refused(fp(f, "missing.tar.gz"), NULL, "cannot open");
+
+	/* A hint tells how to build a good one. */
+	assert_int_equal(artifact_validate(junk, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.hint, "relflip pack"));
+}
+
+static void
+test_validate_empty_archive(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "none.tar");
+	static const struct tent ents[] = { { NULL } };
+
+	write_tar(p, TF_GZIP, ents);
+	expect_refused(p, NULL, "no entries");
+}
+
+static void
+test_validate_nested_gzip(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "double.tar.gz.gz");
+
+	write_tar(p, TF_GZIP_GZIP, good_tree);
+	expect_refused(p, NULL, "nested compression");
+}
+
+static void
+test_validate_truncated(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "cut.tar.gz");
+	static unsigned char data[400001];
+	struct tent ents[3];
+	struct rf_error err = RF_ERROR_INIT;
+	struct stat st;
+	size_t i;
+
+	fill_random(data, sizeof(data) - 1, 1);
+	/* Keep the bytes NUL-free so they work as a string. */
+	for (i = 0; i < sizeof(data) - 1; i++)
+		data[i] |= 1;
+	memset(ents, 0, sizeof(ents));
+	ents[0].path = "first.txt";
+	ents[0].data = "one\n";
+	ents[1].path = "big.bin";
+	ents[1].data = (const char *)data;
+	write_tar(p, TF_GZIP, ents);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(truncate(p, st.st_size / 2), 0);
+	expect_refused(p, NULL, "cannot read the archive");
+	assert_int_equal(artifact_validate(p, NULL, NULL, &err), -1);
+	assert_non_null(strstr(err.hint, "truncated"));
+
+	/* Cut inside the gzip header: refused at open. */
+	assert_int_equal(truncate(p, 100), 0);
+	expect_refused(p, NULL, "cannot read the archive");
+}
+
+static void
+test_validate_limit_entries(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "many.tar");
+	struct artifact_limits lim = ARTIFACT_LIMITS_DEFAULT;
+
+	write_tar(p, TF_NONE, good_tree);
+	lim.max_entries = 3;
+	expect_refused(p, &lim, "more than 3 entries");
+	lim.max_entries = 8;
+	{
+		struct rf_error err = RF_ERROR_INIT;
+
+		assert_int_equal(artifact_validate(p, &lim, NULL, &err), 0);
+	}
+}
+
+static void
+test_validate_limit_size(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "big.tar.gz");
+	struct artifact_limits lim = ARTIFACT_LIMITS_DEFAULT;
+	static const struct tent ents[] = {
+		{ .path = "a", .zeros = 3000 },
+		{ .path = "b", .zeros = 3000 },
+		{ NULL },
+	};
+
+	write_tar(p, TF_GZIP, ents);
+	lim.max_unpacked = 5000;
+	expect_refused(p, &lim, "unpacked size passes the limit");
+	expect_refused(p, &lim, "at entry 'b'");
+}
+
+/*
+ * 256 MiB of zeros gzip to about 260 KB: ratio ~1000, refused from the
+ * header alone. The same shape at 1 MiB is under the ratio floor: fine.
+ */
+static void
+test_validate_limit_ratio(void **state)
+{
+	struct fx *f = *state;
+	const char *bomb = fp(f, "bomb.tar.gz");
+	const char *tiny = fp(f, "tiny.tar.gz");
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+	struct artifact_limits lim = ARTIFACT_LIMITS_DEFAULT;
+	static const struct tent big[] = {
+		{ .path = "zeros", .zeros = 256LL << 20 },
+		{ NULL },
+	};
+	static const struct tent small[] = {
+		{ .path = "zeros", .zeros = 1LL << 20 },
+		{ NULL },
+	};
+	struct stat st;
+
+	write_tar(bomb, TF_GZIP, big);
+	assert_int_equal(stat(bomb, &st), 0);
+	assert_true(st.st_size < (1 << 20));
+	expect_refused(bomb, NULL, "compression ratio over 200");
+
+	/* With the ratio check off, the declared size is accepted. */
+	lim.max_ratio = 0;
+	assert_int_equal(artifact_validate(bomb, &lim, &info, &err), 0);
+	assert_int_equal(info.unpacked_size, 256ULL << 20);
+
+	write_tar(tiny, TF_GZIP, small);
+	if (artifact_validate(tiny, NULL, &info, &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(info.unpacked_size, 1ULL << 20);
+}
+
+static void
+test_file_sha256(void **state)
+{
+	struct fx *f = *state;
+	const char *p = fp(f, "abc");
+	struct rf_error err = RF_ERROR_INIT;
+	char hex[65];
+
+	write_file(p, "abc", 0644);
+	assert_int_equal(file_sha256(p, hex, &err), 0);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+				 "b00361a396177a9cb410ff61f20015ad");
+	write_file(p, "", 0644);
+	assert_int_equal(file_sha256(p, hex, &err), 0);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+				 "27ae41e4649b934ca495991b7852b855");
+	assert_int_equal(file_sha256(fp(f, "nope"), hex, &err), -1);
+	assert_int_equal(err.code, RF_EXIT_ARTIFACT);
+}
+
+/* Packing. */
+
+static void
+mkdir_or_fail(const char *path)
+{
+	if (mkdir(path, 0777) != 0)
+		fail_msg("mkdir %s: %s", path, strerror(errno));
+}
+
+/*
+ * The sample tree under f->dir/name, created in the given order, with the
+ * process umask deciding the modes (no chmod).
+ */
+static void
+make_tree(struct fx *f, const char *name, int reverse)
+{
+	static const char *const files[][2] = {
+		{ "README", "readme\n" },
+		{ "app/main.py", "print('hi')\n" },
+		{ "app/data/\xc3\xa9t\xc3\xa9.txt", "unicode\n" },
+		{ "app/z.txt", "z\n" },
+		{ "app/a.txt", "a\n" },
+		{ ".git/HEAD", "ref: refs/heads/main\n" },
+		{ "sub/.git", "gitdir: ../.git/modules/sub\n" },
+		{ "sub/file", "sub\n" },
+	};
+	size_t n = sizeof(files) / sizeof(files[0]), i, k;
+
+	mkdir_or_fail(fp(f, "%s", name));
+	mkdir_or_fail(fp(f, "%s/app", name));
+	mkdir_or_fail(fp(f, "%s/app/data", name));
+	mkdir_or_fail(fp(f, "%s/.git", name));
+	mkdir_or_fail(fp(f, "%s/sub", name));
+	if (!reverse)
+		mkdir_or_fail(fp(f, "%s/empty", name));
+	mkdir_or_fail(fp(f, "%s/bin", name));
+	if (reverse)
+		mkdir_or_fail(fp(f, "%s/empty", name));
+	for (k = 0; k < n; k++) {
+		i = reverse ? n - 1 - k : k;
+		write_file(fp(f, "%s/%s", name, files[i][0]), files[i][1],
+			   0666);
+	}
+	write_file(fp(f, "%s/bin/run", name), "#!/bin/sh\necho run\n", 0777);
+	assert_int_equal(symlink("app", fp(f, "%s/lib", name)), 0);
+	assert_int_equal(symlink("../README", fp(f, "%s/app/up", name)), 0);
+}
+
+static int
+pack_into(struct fx *f, const char *tree, const char *out, const char *revision,
+	  const char *const *excludes, size_t nex, struct artifact_info *info,
+	  struct rf_error *err)
+{
+	struct pack_options o;
+	char dir[PATH_MAX], output[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", fp(f, "%s", tree));
+	snprintf(output, sizeof(output), "%s", fp(f, "%s", out));
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	o.output = output;
+	o.revision = revision;
+	o.excludes = excludes;
+	o.nexcludes = nex;
+	o.mtime = TEST_MTIME;
+	return artifact_pack(&o, info, err);
+}
+
+static void
+pack_ok(struct fx *f, const char *tree, const char *out, const char *rev,
+	const char *const *ex, size_t nex, struct artifact_info *info)
+{
+	struct rf_error err = RF_ERROR_INIT;
+
+	if (pack_into(f, tree, out, rev, ex, nex, info, &err) != 0)
+		fail_msg("pack %s: %s (hint: %s)", tree, err.msg, err.hint);
+}
+
+/*
+ * Every entry as "path type perm uid/gid uname:gname mtime [-> target]",
+ * one a line, in archive order, read under C.UTF-8.
+ */
+static char *
+list_archive(const char *path)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	locale_t old;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	char name[PATH_MAX];
+	size_t n;
+	int r;
+
+	assert_non_null(m);
+	assert_true(loc != (locale_t)0);
+	old = uselocale(loc);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_filename(a, path, 65536),
+			 ARCHIVE_OK);
+	for (;;) {
+		r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		assert_int_equal(r, ARCHIVE_OK);
+		snprintf(name, sizeof(name), "%s", archive_entry_pathname(e));
+		n = strlen(name);
+		if (n > 1 && name[n - 1] == '/')
+			name[n - 1] = '\0';
+		fprintf(m, "%s %c %04o %lld/%lld %s:%s %lld", name,
+			archive_entry_filetype(e) == AE_IFDIR   ? 'd'
+			: archive_entry_filetype(e) == AE_IFLNK ? 'l'
+								: 'f',
+			(unsigned int)archive_entry_perm(e),
+			(long long)archive_entry_uid(e),
+			(long long)archive_entry_gid(e), archive_entry_uname(e),
+			archive_entry_gname(e),
+			(long long)archive_entry_mtime(e));
+		if (archive_entry_symlink(e) != NULL)
+			fprintf(m, " -> %s", archive_entry_symlink(e));
+		fputc('\n', m);
+	}
+	archive_read_free(a);
+	uselocale(old);
+	freelocale(loc);
+	fclose(m);
+	return out;
+}
+
+/* The bytes of one member, NUL-terminated; NULL when absent. */
+static char *
+read_member(const char *path, const char *member, size_t *lenp)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char *buf = NULL;
+	size_t len = 0;
+	la_ssize_t n;
+	char chunk[65536];
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_filename(a, path, 65536),
+			 ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		if (strcmp(archive_entry_pathname(e), member) != 0)
+			continue;
+		buf = malloc(1);
+		assert_non_null(buf);
+		for (;;) {
+			n = archive_read_data(a, chunk, sizeof(chunk));
+			assert_true(n >= 0);
+			if (n == 0)
+				break;
+			buf = realloc(buf, len + (size_t)n + 1);
+			assert_non_null(buf);
+			memcpy(buf + len, chunk, (size_t)n);
+			len += (size_t)n;
+		}
+		buf[len] = '\0';
+		break;
+	}
+	archive_read_free(a);
+	if (lenp != NULL)
+		*lenp = len;
+	return buf;
+}
+
+/* Whether the decompressed tar stream contains needle. */
+static int
+tar_contains(const char *path, const char *needle)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	la_ssize_t n;
+	int found;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	assert_int_equal(archive_read_open_filename(a, path, 65536),
+			 ARCHIVE_OK);
+	assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap * 2 + 65536;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		n = archive_read_data(a, buf + len, 65536);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	archive_read_free(a);
+	found = memmem(buf, len, needle, strlen(needle)) != NULL;
+	free(buf);
+	return found;
+}
+
+static const char expected_listing[] =
+    "README f 0644 0/0 root:root 315532800\n"
+    "app d 0755 0/0 root:root 315532800\n"
+    "app/a.txt f 0644 0/0 root:root 315532800\n"
+    "app/data d 0755 0/0 root:root 315532800\n"
+    "app/data/\xc3\xa9t\xc3\xa9.txt f 0644 0/0 root:root 315532800\n"
+    "app/main.py f 0644 0/0 root:root 315532800\n"
+    "app/up l 0777 0/0 root:root 315532800 -> ../README\n"
+    "app/z.txt f 0644 0/0 root:root 315532800\n"
+    "bin d 0755 0/0 root:root 315532800\n"
+    "bin/run f 0755 0/0 root:root 315532800\n"
+    "empty d 0755 0/0 root:root 315532800\n"
+    "lib l 0777 0/0 root:root 315532800 -> app\n"
+    "sub d 0755 0/0 root:root 315532800\n"
+    "sub/file f 0644 0/0 root:root 315532800\n";
+
+static void
+test_pack_contents(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info info, again;
+	struct rf_error err = RF_ERROR_INIT;
+	unsigned char head[10];
+	char *listing;
+	char hex[65];
+	int fd;
+
+	make_tree(f, "t", 0);
+	pack_ok(f, "t", "app.tar.gz", NULL, NULL, 0, &info);
+	listing = list_archive(fp(f, "app.tar.gz"));
+	assert_string_equal(listing, expected_listing);
+	free(listing);
+
+	assert_string_equal(info.compression, "gzip");
+	assert_int_equal(info.entries, 14);
+	assert_int_equal(info.files, 7);
+	assert_int_equal(file_sha256(fp(f, "app.tar.gz"), hex, &err), 0);
+	assert_string_equal(info.sha256, hex);
+	assert_int_equal(
+	    artifact_validate(fp(f, "app.tar.gz"), NULL, &again, &err), 0);
+	assert_memory_equal(&info, &again, sizeof(info));
+
+	/* gzip header: magic, then a zero MTIME field. */
+	fd = open(fp(f, "app.tar.gz"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+	close(fd);
+	assert_int_equal(head[0], 0x1f);
+	assert_int_equal(head[1], 0x8b);
+	assert_int_equal(head[4] | head[5] | head[6] | head[7], 0);
+
+	/* Non-ASCII names are plain UTF-8, not hdrcharset=BINARY. */
+	assert_false(tar_contains(fp(f, "app.tar.gz"), "hdrcharset"));
+	/* No temporary file is left behind. */
+	assert_int_equal(access(fp(f, "app.tar.gz.tmp"), F_OK), -1);
+}
+
+static void
+test_pack_ignores_file_mtimes(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b;
+	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+	make_tree(f, "t", 0);
+	pack_ok(f, "t", "a.tar.gz", NULL, NULL, 0, &a);
+	assert_int_equal(utimensat(AT_FDCWD, fp(f, "t/README"), ts, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, fp(f, "t/app"), ts, 0), 0);
+	ts[0].tv_sec = ts[1].tv_sec = 1234567890;
+	assert_int_equal(
+	    utimensat(AT_FDCWD, fp(f, "t/lib"), ts, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(utimensat(AT_FDCWD, fp(f, "t/bin/run"), ts, 0), 0);
+	pack_ok(f, "t", "b.tar.gz", NULL, NULL, 0, &b);
+	assert_string_equal(a.sha256, b.sha256);
+}
+
+static void
+test_pack_normalises_modes(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b, c;
+
+	make_tree(f, "t", 0);
+	assert_int_equal(chmod(fp(f, "t/README"), 0644), 0);
+	assert_int_equal(chmod(fp(f, "t/bin/run"), 0755), 0);
+	pack_ok(f, "t", "a.tar.gz", NULL, NULL, 0, &a);
+	assert_int_equal(chmod(fp(f, "t/README"), 0600), 0);
+	assert_int_equal(chmod(fp(f, "t/bin/run"), 0700), 0);
+	assert_int_equal(chmod(fp(f, "t/app"), 0700), 0);
+	pack_ok(f, "t", "b.tar.gz", NULL, NULL, 0, &b);
+	assert_string_equal(a.sha256, b.sha256);
+
+	/* An executable bit is content: it changes the bytes. */
+	assert_int_equal(chmod(fp(f, "t/README"), 0744), 0);
+	pack_ok(f, "t", "c.tar.gz", NULL, NULL, 0, &c);
+	assert_string_not_equal(a.sha256, c.sha256);
+}
+
+static void
+test_pack_ignores_umask_and_readdir_order(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b;
+	mode_t old = umask(077);
+
+	make_tree(f, "one", 0);
+	umask(002);
+	make_tree(f, "two", 1);
+	umask(old);
+	pack_ok(f, "one", "one.tar.gz", NULL, NULL, 0, &a);
+	pack_ok(f, "two", "two.tar.gz", NULL, NULL, 0, &b);
+	assert_string_equal(a.sha256, b.sha256);
+}
+
+static void
+test_pack_ignores_locale(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b;
+	char *saved = strdup(setlocale(LC_ALL, NULL));
+	char *listing;
+
+	assert_non_null(saved);
+	make_tree(f, "t", 0);
+	assert_non_null(setlocale(LC_ALL, "C"));
+	pack_ok(f, "t", "c.tar.gz", NULL, NULL, 0, &a);
+	assert_non_null(setlocale(LC_ALL, "C.UTF-8"));
+	pack_ok(f, "t", "utf8.tar.gz", NULL, NULL, 0, &b);
+	/* And a packed artifact validates under the C locale too. */
+	assert_non_null(setlocale(LC_ALL, "C"));
+	{
+		struct rf_error err = RF_ERROR_INIT;
+
+		if (artifact_validate(fp(f, "utf8.tar.gz"), NULL, NULL, &err) !=
+		    0)
+			fail_msg("%s", err.msg);
+	}
+	setlocale(LC_ALL, saved);
+	free(saved);
+	assert_string_equal(a.sha256, b.sha256);
+	assert_false(tar_contains(fp(f, "c.tar.gz"), "hdrcharset"));
+	listing = list_archive(fp(f, "c.tar.gz"));
+	assert_string_equal(listing, expected_listing);
+	free(listing);
+}
+
+static void
+test_pack_excludes(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info info;
+	static const char *const ex[] = { "*.log", "build/", "/docs/secret.txt",
+					  "tmp" };
+	char *listing;
+
+	mkdir_or_fail(fp(f, "t"));
+	mkdir_or_fail(fp(f, "t/.git"));
+	write_file(fp(f, "t/.git/config"), "x\n", 0644);
+	mkdir_or_fail(fp(f, "t/logs"));
+	write_file(fp(f, "t/logs/a.log"), "x\n", 0644);
+	write_file(fp(f, "t/x.log"), "x\n", 0644);
+	write_file(fp(f, "t/keep.txt"), "x\n", 0644);
+	write_file(fp(f, "t/build"), "a file named build stays\n", 0644);
+	mkdir_or_fail(fp(f, "t/sub"));
+	mkdir_or_fail(fp(f, "t/sub/build"));
+	write_file(fp(f, "t/sub/build/out.o"), "x\n", 0644);
+	mkdir_or_fail(fp(f, "t/docs"));
+	write_file(fp(f, "t/docs/secret.txt"), "x\n", 0644);
+	write_file(fp(f, "t/sub/secret.txt"), "stays\n", 0644);
+	/* A FIFO in an excluded directory is never looked at. */
+	mkdir_or_fail(fp(f, "t/tmp"));
+	assert_int_equal(mkfifo(fp(f, "t/tmp/fifo"), 0644), 0);
+	/* .relflipignore: comments, blank lines, CRLF, trailing blanks. */
+	write_file(fp(f, "t/.relflipignore"),
+		   "# caches\n\n*.bak  \r\ncache/\n   \n", 0644);
+	write_file(fp(f, "t/a.bak"), "x\n", 0644);
+	mkdir_or_fail(fp(f, "t/sub/cache"));
+	write_file(fp(f, "t/sub/cache/c"), "x\n", 0644);
+
+	pack_ok(f, "t", "out.tar.gz", NULL, ex, 4, &info);
+	listing = list_archive(fp(f, "out.tar.gz"));
+	assert_string_equal(listing,
+			    ".relflipignore f 0644 0/0 root:root 315532800\n"
+			    "build f 0644 0/0 root:root 315532800\n"
+			    "docs d 0755 0/0 root:root 315532800\n"
+			    "keep.txt f 0644 0/0 root:root 315532800\n"
+			    "logs d 0755 0/0 root:root 315532800\n"
+			    "sub d 0755 0/0 root:root 315532800\n"
+			    "sub/secret.txt f 0644 0/0 root:root 315532800\n");
+	free(listing);
+}
+
+static void
+test_pack_negated_ignore_is_an_error(void **state)
+{
+	struct fx *f = *state;
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+
+	mkdir_or_fail(fp(f, "t"));
+	write_file(fp(f, "t/a"), "x\n", 0644);
+	write_file(fp(f, "t/.relflipignore"), "*.log\n!keep.log\n", 0644);
+	assert_int_equal(
+	    pack_into(f, "t", "o.tar.gz", NULL, NULL, 0, &info, &err), -1);
+	assert_int_equal(err.code, RF_EXIT_USAGE);
+	assert_non_null(strstr(err.msg, ".relflipignore:2:"));
+}
+
+static void
+test_pack_revision(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info info;
+	char *text, *listing;
+
+	mkdir_or_fail(fp(f, "t"));
+	write_file(fp(f, "t/REVISION"), "old\n", 0644);
+	write_file(fp(f, "t/app.py"), "x\n", 0644);
+	pack_ok(f, "t", "r.tar.gz", "3f2c1ab", NULL, 0, &info);
+	text = read_member(fp(f, "r.tar.gz"), "REVISION", NULL);
+	assert_non_null(text);
+	assert_string_equal(text, "3f2c1ab\n");
+	free(text);
+	listing = list_archive(fp(f, "r.tar.gz"));
+	assert_string_equal(listing, "REVISION f 0644 0/0 root:root 315532800\n"
+				     "app.py f 0644 0/0 root:root 315532800\n");
+	free(listing);
+
+	/* Without a revision, the tree's own REVISION is kept. */
+	pack_ok(f, "t", "n.tar.gz", NULL, NULL, 0, &info);
+	text = read_member(fp(f, "n.tar.gz"), "REVISION", NULL);
+	assert_non_null(text);
+	assert_string_equal(text, "old\n");
+	free(text);
+}
+
+/* A file bigger than the copy buffer arrives whole. */
+static void
+test_pack_streams_large_file(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info info;
+	static unsigned char data[1000003];
+	char *back;
+	size_t len;
+
+	fill_random(data, sizeof(data), 99);
+	mkdir_or_fail(fp(f, "t"));
+	write_bytes(fp(f, "t/blob"), data, sizeof(data), 0);
+	pack_ok(f, "t", "big.tar.gz", NULL, NULL, 0, &info);
+	assert_int_equal(info.unpacked_size, sizeof(data));
+	back = read_member(fp(f, "big.tar.gz"), "blob", &len);
+	assert_non_null(back);
+	assert_int_equal(len, sizeof(data));
+	assert_memory_equal(back, data, sizeof(data));
+	free(back);
+}
+
+/* `relflip pack . -o app.tar.gz` twice: the old output is not packed. */
+static void
+test_pack_output_inside_tree(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b;
+
+	make_tree(f, "t", 0);
+	pack_ok(f, "t", "t/app.tar.gz", NULL, NULL, 0, &a);
+	pack_ok(f, "t", "t/app.tar.gz", NULL, NULL, 0, &b);
+	assert_string_equal(a.sha256, b.sha256);
+}
+
+static void
+expect_pack_refused(struct fx *f, const char *tree, const char *needle)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct artifact_info info;
+	int r;
+
+	r = pack_into(f, tree, "out.tar.gz", NULL, NULL, 0, &info, &err);
+	print_message("  -> %s%s%s\n", err.msg, err.hint[0] ? " / hint: " : "",
+		      err.hint);
+	if (r != -1 || strstr(err.msg, needle) == NULL)
+		fail_msg("pack %s: r=%d msg '%s', wanted '%s'", tree, r,
+			 err.msg, needle);
+	assert_int_equal(err.code, RF_EXIT_ARTIFACT);
+	assert_string_equal(err.stage, "pack");
+	assert_int_equal(access(fp(f, "out.tar.gz"), F_OK), -1);
+	assert_int_equal(access(fp(f, "out.tar.gz.tmp"), F_OK), -1);
+}
+
+static void
+test_pack_refuses_hostile_trees(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_un addr;
+	int s;
+
+	mkdir_or_fail(fp(f, "abs"));
+	assert_int_equal(symlink("/etc/passwd", fp(f, "abs/passwd")), 0);
+	expect_pack_refused(f, "abs",
+			    "is a symlink to '/etc/passwd': absolute target");
+
+	mkdir_or_fail(fp(f, "up"));
+	mkdir_or_fail(fp(f, "up/sub"));
+	assert_int_equal(symlink("../../x", fp(f, "up/sub/l")), 0);
+	expect_pack_refused(f, "up", "target leaves the release");
+
+	mkdir_or_fail(fp(f, "fifo"));
+	assert_int_equal(mkfifo(fp(f, "fifo/pipe"), 0644), 0);
+	expect_pack_refused(f, "fifo", "is a FIFO");
+
+	mkdir_or_fail(fp(f, "suid"));
+	write_file(fp(f, "suid/tool"), "x\n", 0755);
+	assert_int_equal(chmod(fp(f, "suid/tool"), 04755), 0);
+	expect_pack_refused(f, "suid", "is setuid (mode 4755)");
+
+	mkdir_or_fail(fp(f, "sock"));
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", fp(f, "sock/s"));
+	if (strlen(fp(f, "sock/s")) < sizeof(addr.sun_path) &&
+	    bind(s, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+		expect_pack_refused(f, "sock", "is a socket");
+	close(s);
+
+	mkdir_or_fail(fp(f, "empty"));
+	expect_pack_refused(f, "empty", "nothing to pack");
+	expect_pack_refused(f, "missing", "cannot read");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_validate_good_tar, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_good_gzip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_good_xz, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_good_zstd, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_validate_digest_covers_trailing_bytes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_validate_refusals, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_header_warning,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_symlinks_inside,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_not_tar, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_empty_archive,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_nested_gzip,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_truncated, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_limit_entries,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_validate_limit_size, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_validate_limit_ratio,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_sha256, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pack_contents, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pack_ignores_file_mtimes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_normalises_modes,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pack_ignores_umask_and_readdir_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_ignores_locale, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pack_excludes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pack_negated_ignore_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_revision, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pack_streams_large_file,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_output_inside_tree,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_refuses_hostile_trees,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
