@@ -1,0 +1,1452 @@
+/*
+ * conf.c: the config model. A table of keys drives reading, validation
+ * and the messages; conf-ini.c reads the INI text and hands us each
+ * section header and each key, with its line.
+ *
+ * Order, as OpenSSH does it: every field starts "unset" (-1 or NULL),
+ * each value is expanded (${VAR}) and checked as it is read, then
+ * defaults fill what is still unset, then the checks that need the whole
+ * file run (required keys, primary host, identity vs identity_env).
+ *
+ * Messages read "FILE:LINE: [section] key: what is wrong (what is
+ * valid)". A value is quoted as written in the file, before ${VAR}
+ * expansion, so a secret that arrived through the environment never
+ * lands in a message.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "error.h"
+#include "xmalloc.h"
+
+/* Defined in conf-ini.c, the inih adapter. */
+int conf_ini_parse(const char *text, const char *file,
+		   int (*on_section)(void *, const char *, int,
+				     struct rf_error *),
+		   int (*on_key)(void *, const char *, const char *, int,
+				 struct rf_error *),
+		   void *ctx, struct rf_error *err);
+
+#define CONF_MAX_SIZE (1024 * 1024) /* a config file, in bytes */
+#define ECHO_MAX 80                 /* how much of a value a message shows */
+#define NAME_MAX_LEN 63             /* [host "NAME"], [service "NAME"] */
+#define ROLE_MAX_LEN 32
+#define DURATION_MAX (7 * 24 * 3600.0) /* seconds: keeps ms in an int */
+
+enum conf_section {
+	SEC_APP,
+	SEC_DEPLOY,
+	SEC_SSH,
+	SEC_HOST,
+	SEC_HOOKS,
+	SEC_SERVICE,
+	SEC_HEALTH,
+	SEC_COUNT,
+};
+
+/* In enum order. [host "NAME"] and [service "NAME"] are named sections. */
+static const char *const section_names[SEC_COUNT] = {
+	"app", "deploy", "ssh", "host", "hooks", "service", "health",
+};
+
+static int
+section_named(int id)
+{
+	return id == SEC_HOST || id == SEC_SERVICE;
+}
+
+enum conf_type {
+	T_PATH,         /* absolute, no trailing slash, not "/" */
+	T_GLOBS,        /* words */
+	T_RELPATHS,     /* words, each a path inside the release */
+	T_ROLES,        /* words, each a role name */
+	T_INT,          /* min..max */
+	T_BATCH,        /* N or N% */
+	T_DURATION,     /* seconds, >= 0 */
+	T_DURATION_POS, /* seconds, > 0 */
+	T_BOOL,
+	T_USER,    /* a login name */
+	T_ADDRESS, /* a host name or IP address */
+	T_KEYFILE, /* a file, "~/" expanded; empty: unset */
+	T_FILE,    /* a file, "~/" expanded */
+	T_VARNAME, /* an environment variable's name; empty: unset */
+	T_COMMAND, /* a shell command; empty: unset */
+	T_RESTART, /* a shell command, required */
+	T_URL,     /* http:// or https://; empty: unset */
+};
+
+/* One key of the file; offset is into struct conf, conf_host or conf_service.
+ */
+struct conf_key {
+	enum conf_section section;
+	const char *name;
+	enum conf_type type;
+	size_t offset;
+	long min, max;     /* T_INT */
+	const char *noun;  /* T_INT: "is not a port"; NULL: the parser's word */
+	const char *valid; /* what is valid, for messages */
+};
+
+#define C(f) offsetof(struct conf, f)
+#define H(f) offsetof(struct conf_host, f)
+#define S(f) offsetof(struct conf_service, f)
+#define VALID_DURATION                                                         \
+	"seconds, e.g. 30 or 0.2, or with a unit: 200ms, 30s, 5m, 1h"
+#define VALID_ROLES                                                            \
+	"role names separated by spaces, each up to 32 of a-z 0-9 _ -, "       \
+	"starting with a letter or digit, e.g. web worker primary"
+#define VALID_NAME "1-63 characters of A-Z a-z 0-9 . _ -"
+
+static const struct conf_key keys[] = {
+	/* section, name, type, offset, min, max, noun, valid */
+	{ SEC_APP, "path", T_PATH, C(app_path), 0, 0, NULL,
+	  "an absolute path on the servers, e.g. /var/www/app" },
+	{ SEC_APP, "allowed_refs", T_GLOBS, C(allowed_refs), 0, 0, NULL,
+	  "glob patterns separated by spaces, e.g. refs/heads/main "
+	  "refs/tags/v*" },
+	{ SEC_APP, "shared_dirs", T_RELPATHS, C(shared_dirs), 0, 0, NULL,
+	  "paths inside the app separated by spaces, e.g. uploads "
+	  "storage/logs" },
+	{ SEC_APP, "shared_files", T_RELPATHS, C(shared_files), 0, 0, NULL,
+	  "paths inside the app separated by spaces, e.g. .env "
+	  "config/secrets.yml" },
+
+	{ SEC_DEPLOY, "keep_releases", T_INT, C(keep_releases), 1, 1000, NULL,
+	  "1-1000" },
+	{ SEC_DEPLOY, "keep_failed", T_INT, C(keep_failed), 0, 1000, NULL,
+	  "0-1000" },
+	{ SEC_DEPLOY, "batch", T_BATCH, C(batch), 1, 100000, NULL,
+	  "a number of hosts, 1 or more, or a percentage of them, 1%-100%" },
+	{ SEC_DEPLOY, "max_parallel", T_INT, C(max_parallel), 1, 1024, NULL,
+	  "1-1024" },
+	{ SEC_DEPLOY, "hook_timeout", T_DURATION_POS, C(hook_timeout), 0, 0,
+	  NULL, VALID_DURATION },
+	{ SEC_DEPLOY, "lock_ttl", T_DURATION_POS, C(lock_ttl), 0, 0, NULL,
+	  VALID_DURATION },
+	{ SEC_DEPLOY, "lock_wait", T_DURATION, C(lock_wait), 0, 0, NULL,
+	  VALID_DURATION },
+
+	{ SEC_SSH, "user", T_USER, C(ssh_user), 0, 0, NULL,
+	  "a login name, e.g. deploy" },
+	{ SEC_SSH, "port", T_INT, C(ssh_port), 1, 65535, "is not a port",
+	  "1-65535" },
+	{ SEC_SSH, "identity", T_KEYFILE, C(identity), 0, 0, NULL,
+	  "a private key file, e.g. ~/.ssh/id_ed25519" },
+	{ SEC_SSH, "identity_env", T_VARNAME, C(identity_env), 0, 0, NULL,
+	  "the name of the variable holding the key text, e.g. "
+	  "SSH_PRIVATE_KEY, without ${}" },
+	{ SEC_SSH, "known_hosts", T_FILE, C(known_hosts), 0, 0, NULL,
+	  "a known_hosts file, e.g. ~/.ssh/known_hosts" },
+	{ SEC_SSH, "connect_timeout", T_DURATION_POS, C(connect_timeout), 0, 0,
+	  NULL, VALID_DURATION },
+
+	{ SEC_HOST, "address", T_ADDRESS, H(address), 0, 0, NULL,
+	  "a host name or IP address, e.g. 203.0.113.10" },
+	{ SEC_HOST, "port", T_INT, H(port), 1, 65535, "is not a port",
+	  "1-65535" },
+	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES },
+
+	{ SEC_HOOKS, "install", T_COMMAND, C(hook_install), 0, 0, NULL,
+	  "a shell command, run in the new release on every host" },
+	{ SEC_HOOKS, "migrate", T_COMMAND, C(hook_migrate), 0, 0, NULL,
+	  "a shell command, run once, on the primary host" },
+
+	{ SEC_SERVICE, "roles", T_ROLES, S(roles), 0, 0, NULL, VALID_ROLES },
+	{ SEC_SERVICE, "restart", T_RESTART, S(restart), 0, 0, NULL,
+	  "a shell command, e.g. sudo systemctl restart app" },
+
+	{ SEC_HEALTH, "url", T_URL, C(health_url), 0, 0, NULL,
+	  "an http:// or https:// URL, e.g. http://127.0.0.1:8000/health" },
+	{ SEC_HEALTH, "public_url", T_URL, C(public_url), 0, 0, NULL,
+	  "an http:// or https:// URL, e.g. https://example.com/health" },
+	{ SEC_HEALTH, "expect_status", T_INT, C(expect_status), 100, 599,
+	  "is not an HTTP status", "100-599" },
+	{ SEC_HEALTH, "expect_revision", T_BOOL, C(expect_revision), 0, 0, NULL,
+	  "yes or no" },
+	{ SEC_HEALTH, "timeout", T_DURATION_POS, C(health_timeout), 0, 0, NULL,
+	  VALID_DURATION },
+	{ SEC_HEALTH, "interval", T_DURATION, C(health_interval), 0, 0, NULL,
+	  VALID_DURATION },
+	{ SEC_HEALTH, "retries", T_INT, C(health_retries), 0, 1000, NULL,
+	  "0-1000" },
+	{ SEC_HEALTH, "deadline", T_DURATION_POS, C(health_deadline), 0, 0,
+	  NULL, VALID_DURATION },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* A section header met in the file. */
+struct conf_sect {
+	enum conf_section id;
+	char label[96]; /* "[app]", "[host \"web1\"]": for messages */
+	int line;
+	size_t index;        /* into conf->hosts or conf->services */
+	int key_line[NKEYS]; /* where each key was set; 0: not set */
+};
+
+struct conf_parse {
+	struct conf *conf;
+	const char *file;
+	struct rf_error *err;
+	struct conf_sect *sects; /* in file order; the last is current */
+	size_t nsects;
+};
+
+static int conf_err(struct conf_parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "FILE:LINE: what", or "FILE: what" for line 0. */
+static int
+conf_err(struct conf_parse *p, int line, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		return rf_error_set(p->err, RF_EXIT_USAGE, NULL, "%s:%d: %s",
+				    p->file, line, what);
+	return rf_error_set(p->err, RF_EXIT_USAGE, NULL, "%s: %s", p->file,
+			    what);
+}
+
+/* Up to ECHO_MAX bytes of s, control characters as '?', for a message. */
+static const char *
+echo(char *dst, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	while (*s != '\0' && n + 4 < size) {
+		if (n == ECHO_MAX) {
+			memcpy(dst + n, "...", 3);
+			n += 3;
+			break;
+		}
+		dst[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+		s++;
+	}
+	dst[n] = '\0';
+	return dst;
+}
+
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r';
+}
+
+static int
+is_lower_or_digit(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int
+is_alnum(char c)
+{
+	return is_lower_or_digit(c) || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_name_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* strlist */
+
+static void
+strlist_add(struct strlist *l, const char *s)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static int
+strlist_has(const struct strlist *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Value parsers */
+
+int
+conf_parse_int(const char *s, long min, long max, long *out, const char **why)
+{
+	const char *p = s;
+	char *end;
+	long v;
+
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9') {
+		*why = "is not a number";
+		return -1;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end != '\0') {
+		*why = "is not a number";
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		*why = "is out of range";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * Seconds with an optional fraction ("0.2"), or a number with a unit:
+ * ms, s, m, h. Parsed by hand: strtod would take "inf", hex and the
+ * locale's decimal point.
+ */
+int
+conf_parse_duration(const char *s, double *out, const char **why)
+{
+	static const struct {
+		const char *unit;
+		double seconds;
+	} units[] = {
+		{ "", 1 },   { "ms", 0.001 }, { "s", 1 },
+		{ "m", 60 }, { "h", 3600 },
+	};
+	const char *p = s;
+	double v = 0, scale = 1;
+	int negative = 0, digits = 0;
+	size_t i;
+
+	if (*p == '-') {
+		negative = 1;
+		p++;
+	}
+	for (; *p >= '0' && *p <= '9'; p++, digits++)
+		v = v * 10 + (*p - '0');
+	if (*p == '.' && digits > 0 && p[1] >= '0' && p[1] <= '9') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			scale /= 10;
+			v += (*p - '0') * scale;
+		}
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) == 0)
+			break;
+	}
+	if (digits == 0 || i == sizeof(units) / sizeof(units[0])) {
+		*why = "is not a duration";
+		return -1;
+	}
+	if (negative) {
+		*why = "is negative";
+		return -1;
+	}
+	v *= units[i].seconds;
+	if (v > DURATION_MAX) {
+		*why = "is longer than 7 days";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+conf_parse_bool(const char *s, int *out, const char **why)
+{
+	static const char *const yes[] = { "yes", "true", "1", "on" };
+	static const char *const no[] = { "no", "false", "0", "off" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	*why = "is not yes or no";
+	return -1;
+}
+
+/* ${VAR} expansion */
+
+/* Keep the text of a malformed reference, from start to its '}'. */
+static int
+expand_bad(const char *start, char *bad, size_t size)
+{
+	const char *close = strchr(start, '}');
+	size_t n = close != NULL ? (size_t)(close - start) + 1 : strlen(start);
+
+	if (n > size - 1)
+		n = size - 1;
+	memcpy(bad, start, n);
+	bad[n] = '\0';
+	return -2;
+}
+
+/*
+ * Expand *sp into out, up to the end or, in a default, up to its closing
+ * '}' (left in *sp). dry: only check the syntax (a default not taken).
+ * Returns 0; -1 for an unset variable, its name in bad; -2 for a
+ * malformed reference, its text in bad.
+ */
+static int
+expand_part(const char **sp, struct buf *out, int in_default, int dry,
+	    char *bad, size_t size)
+{
+	const char *s = *sp, *start, *name, *val;
+	char *var;
+	int use_default, r;
+
+	while (*s != '\0' && !(in_default && *s == '}')) {
+		if (s[0] != '$' || (s[1] != '$' && s[1] != '{')) {
+			if (!dry)
+				buf_addch(out, *s);
+			s++;
+			continue;
+		}
+		if (s[1] == '$') {
+			if (!dry)
+				buf_addch(out, '$');
+			s += 2;
+			continue;
+		}
+		start = s;
+		name = s + 2;
+		s = name;
+		if (is_name_start(*s)) {
+			for (s++; is_alnum(*s) || *s == '_'; s++)
+				;
+		}
+		if (s == name || (*s != '}' && !(s[0] == ':' && s[1] == '-')))
+			return expand_bad(start, bad, size);
+
+		var = xstrndup(name, (size_t)(s - name));
+		val = getenv(var);
+		if (*s == '}') {
+			s++;
+			if (val == NULL && !dry) {
+				snprintf(bad, size, "%s", var);
+				free(var);
+				return -1;
+			}
+			if (!dry)
+				buf_adds(out, val);
+			free(var);
+			continue;
+		}
+		free(var);
+		s += 2;
+		use_default = val == NULL || *val == '\0';
+		r = expand_part(&s, out, 1, dry || !use_default, bad, size);
+		if (r == -2 || (r == 0 && *s != '}'))
+			return expand_bad(start, bad, size);
+		if (r != 0)
+			return r;
+		s++;
+		if (!dry && !use_default)
+			buf_adds(out, val);
+	}
+	*sp = s;
+	return 0;
+}
+
+static int
+expand(const char *value, char **out, char *bad, size_t size)
+{
+	struct buf b = BUF_INIT;
+	const char *s = value;
+	int r;
+
+	*out = NULL;
+	r = expand_part(&s, &b, 0, 0, bad, size);
+	if (r != 0) {
+		buf_release(&b);
+		return r;
+	}
+	*out = buf_detach(&b, NULL);
+	return 0;
+}
+
+/*
+ * *missing gets the unset variable's name, or, for a malformed reference
+ * such as "${FOO" or "${1}", that reference's text (it starts with "${").
+ */
+char *
+conf_expand_env(const char *value, const char **missing)
+{
+	static char bad[128];
+	char *out;
+
+	*missing = NULL;
+	if (expand(value, &out, bad, sizeof(bad)) != 0) {
+		*missing = bad;
+		return NULL;
+	}
+	return out;
+}
+
+/* Checks of single values: each returns what is wrong, or NULL. */
+
+static int
+has_dot_part(const char *path)
+{
+	const char *p = path, *e;
+	size_t n;
+
+	while (*p != '\0') {
+		e = strchr(p, '/');
+		n = e != NULL ? (size_t)(e - p) : strlen(p);
+		if ((n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 1;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return 0;
+}
+
+static void
+strip_trailing_slashes(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+static const char *
+check_abs_path(char *v)
+{
+	if (v[0] != '/')
+		return "is not an absolute path";
+	strip_trailing_slashes(v);
+	if (strcmp(v, "/") == 0)
+		return "is the root directory";
+	if (has_dot_part(v))
+		return "has a . or .. part";
+	return NULL;
+}
+
+static const char *
+check_rel_path(char *v)
+{
+	if (v[0] == '/')
+		return "is not a path inside the app";
+	strip_trailing_slashes(v);
+	if (has_dot_part(v))
+		return "is not a path inside the app";
+	return NULL;
+}
+
+static const char *
+check_role(const char *v)
+{
+	size_t n = strlen(v);
+	size_t i;
+
+	if (n > ROLE_MAX_LEN || !is_lower_or_digit(v[0]))
+		return "is not a role name";
+	for (i = 1; i < n; i++) {
+		if (!is_lower_or_digit(v[i]) && v[i] != '_' && v[i] != '-')
+			return "is not a role name";
+	}
+	return NULL;
+}
+
+/* A [host "NAME"] or [service "NAME"]. */
+static int
+valid_name(const char *v)
+{
+	size_t n = strlen(v);
+	size_t i;
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!is_alnum(v[i]) && v[i] != '.' && v[i] != '_' &&
+		    v[i] != '-')
+			return 0;
+	}
+	return 1;
+}
+
+static const char *
+check_user(const char *v)
+{
+	const char *p;
+
+	if (*v == '\0')
+		return "is empty";
+	for (p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '@' ||
+		    *p == ':' || *p == '/')
+			return "is not a login name";
+	}
+	return NULL;
+}
+
+static const char *
+check_address(const char *v)
+{
+	const char *p;
+	int colons = 0;
+
+	if (*v == '\0')
+		return "is empty";
+	if (strchr(v, '@') != NULL)
+		return "includes a user name: set it in [ssh] user";
+	for (p = v; *p != '\0'; p++) {
+		if (*p == ':')
+			colons++;
+		else if (!is_alnum(*p) && *p != '.' && *p != '-' && *p != '_' &&
+			 *p != '%')
+			return "is not a host name or IP address";
+	}
+	if (colons == 1)
+		return "includes a port: set it with port =";
+	return NULL;
+}
+
+static const char *
+check_varname(const char *v)
+{
+	const char *p;
+
+	if (!is_name_start(v[0]))
+		return "is not a variable name";
+	for (p = v + 1; *p != '\0'; p++) {
+		if (!is_alnum(*p) && *p != '_')
+			return "is not a variable name";
+	}
+	return NULL;
+}
+
+static const char *
+check_url(const char *v)
+{
+	const char *host, *p;
+
+	if (strncasecmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else if (strncasecmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else
+		return "is not an http:// or https:// URL";
+	if (*host == '\0' || *host == '/')
+		return "has no host";
+	for (p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "is not an http:// or https:// URL";
+	}
+	return NULL;
+}
+
+static const char *
+home_dir(void)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (home != NULL && *home != '\0')
+		return home;
+	pw = getpwuid(getuid());
+	if (pw != NULL && pw->pw_dir != NULL && *pw->pw_dir != '\0')
+		return pw->pw_dir;
+	return NULL;
+}
+
+/* "~/x" to "$HOME/x"; NULL when there is no home directory. */
+static char *
+expand_tilde(const char *v)
+{
+	const char *home;
+
+	if (strncmp(v, "~/", 2) != 0)
+		return xstrdup(v);
+	home = home_dir();
+	if (home == NULL)
+		return NULL;
+	return xasprintf("%s%s", home, v + 1);
+}
+
+/* Reading */
+
+static const struct conf_key *
+find_key(enum conf_section id, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].section == id && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static struct conf_sect *
+find_sect(struct conf_parse *p, enum conf_section id, size_t index)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsects; i++) {
+		if (p->sects[i].id == id && p->sects[i].index == index)
+			return &p->sects[i];
+	}
+	return NULL;
+}
+
+/* Where key name of section s was set, or 0 (also when s is NULL). */
+static int
+key_line(const struct conf_sect *s, const char *name)
+{
+	const struct conf_key *k;
+
+	if (s == NULL)
+		return 0;
+	k = find_key(s->id, name);
+	return k != NULL ? s->key_line[k - keys] : 0;
+}
+
+static void *
+sect_base(struct conf_parse *p, const struct conf_sect *s)
+{
+	if (s->id == SEC_HOST)
+		return &p->conf->hosts[s->index];
+	if (s->id == SEC_SERVICE)
+		return &p->conf->services[s->index];
+	return p->conf;
+}
+
+static int
+bad_value(struct conf_parse *p, int line, const struct conf_sect *s,
+	  const struct conf_key *k, const char *shown, const char *what)
+{
+	char buf[ECHO_MAX + 8];
+
+	return conf_err(p, line, "%s %s: '%s' %s (%s)", s->label, k->name,
+			echo(buf, sizeof(buf), shown), what, k->valid);
+}
+
+/* Split a list value into words, checking each with check (may be NULL). */
+static int
+set_words(struct conf_parse *p, int line, const struct conf_sect *s,
+	  const struct conf_key *k, const char *raw, const char *val,
+	  struct strlist *l, const char *(*check)(char *))
+{
+	const char *w = val, *e;
+	const char *what;
+	char *word;
+	int expanded = strcmp(raw, val) != 0;
+
+	for (;;) {
+		while (is_blank(*w))
+			w++;
+		if (*w == '\0')
+			return 0;
+		for (e = w; *e != '\0' && !is_blank(*e); e++)
+			;
+		word = xstrndup(w, (size_t)(e - w));
+		what = check != NULL ? check(word) : NULL;
+		if (what != NULL) {
+			bad_value(p, line, s, k, expanded ? raw : word, what);
+			free(word);
+			return -1;
+		}
+		if (!strlist_has(l, word))
+			strlist_add(l, word);
+		free(word);
+		w = e;
+	}
+}
+
+/* check_role with the signature set_words wants. */
+static const char *
+check_role_word(char *v)
+{
+	return check_role(v);
+}
+
+/* Check one expanded value and store it; takes *valp when it keeps it. */
+static int
+set_value(struct conf_parse *p, int line, const struct conf_sect *s,
+	  const struct conf_key *k, const char *raw, char **valp)
+{
+	char *field = (char *)sect_base(p, s) + k->offset;
+	char *val = *valp;
+	const char *what = NULL;
+	char *path;
+	double d;
+	long n;
+	int b;
+
+	switch (k->type) {
+	case T_PATH:
+		what = check_abs_path(val);
+		break;
+	case T_GLOBS:
+		return set_words(p, line, s, k, raw, val,
+				 (struct strlist *)(void *)field, NULL);
+	case T_RELPATHS:
+		return set_words(p, line, s, k, raw, val,
+				 (struct strlist *)(void *)field,
+				 check_rel_path);
+	case T_ROLES:
+		return set_words(p, line, s, k, raw, val,
+				 (struct strlist *)(void *)field,
+				 check_role_word);
+	case T_INT:
+		if (conf_parse_int(val, k->min, k->max, &n, &what) != 0) {
+			if (k->noun != NULL)
+				return bad_value(p, line, s, k, raw, k->noun);
+			break;
+		}
+		*(int *)(void *)field = (int)n;
+		return 0;
+	case T_BATCH:
+		n = (long)strlen(val);
+		if (n > 0 && val[n - 1] == '%') {
+			val[n - 1] = '\0';
+			if (conf_parse_int(val, 1, 100, &n, &what) == 0)
+				p->conf->batch_percent = 1;
+		} else {
+			conf_parse_int(val, k->min, k->max, &n, &what);
+		}
+		if (what != NULL)
+			return bad_value(p, line, s, k, raw,
+					 "is not a batch size");
+		*(int *)(void *)field = (int)n;
+		return 0;
+	case T_DURATION:
+	case T_DURATION_POS:
+		if (conf_parse_duration(val, &d, &what) != 0)
+			break;
+		if (k->type == T_DURATION_POS && d <= 0) {
+			what = "must be more than 0";
+			break;
+		}
+		*(double *)(void *)field = d;
+		return 0;
+	case T_BOOL:
+		if (conf_parse_bool(val, &b, &what) != 0)
+			break;
+		*(int *)(void *)field = b;
+		return 0;
+	case T_USER:
+		what = check_user(val);
+		break;
+	case T_ADDRESS:
+		what = check_address(val);
+		break;
+	case T_VARNAME:
+		if (*val == '\0')
+			return 0;
+		what = check_varname(val);
+		break;
+	case T_KEYFILE:
+	case T_FILE:
+		if (*val == '\0') {
+			if (k->type == T_KEYFILE)
+				return 0;
+			what = "is empty";
+			break;
+		}
+		path = expand_tilde(val);
+		if (path == NULL) {
+			what = "starts with ~/ but HOME is not set";
+			break;
+		}
+		free(val);
+		*valp = val = path;
+		break;
+	case T_COMMAND:
+	case T_URL:
+		if (*val == '\0')
+			return 0;
+		if (k->type == T_URL)
+			what = check_url(val);
+		break;
+	case T_RESTART:
+		if (*val == '\0')
+			what = "is empty";
+		break;
+	}
+	if (what != NULL)
+		return bad_value(p, line, s, k, raw, what);
+
+	/* The rest are strings, kept as they are. */
+	free(*(char **)(void *)field);
+	*(char **)(void *)field = val;
+	*valp = NULL; /* transferred */
+	return 0;
+}
+
+static int
+on_key(void *ctx, const char *name, const char *raw, int line,
+       struct rf_error *err)
+{
+	struct conf_parse *p = ctx;
+	struct conf_sect *s;
+	const struct conf_key *k;
+	struct buf valid = BUF_INIT;
+	char shown[ECHO_MAX + 8], bad[128];
+	char *val = NULL;
+	size_t i;
+	int r;
+
+	(void)err; /* the same as p->err */
+	if (*name == '\0')
+		return conf_err(
+		    p, line, "%s%sa value without a key (key = value)",
+		    p->nsects > 0 ? p->sects[p->nsects - 1].label : "",
+		    p->nsects > 0 ? ": " : "");
+	if (p->nsects == 0)
+		return conf_err(p, line,
+				"%s: outside any section (keys go under a "
+				"section header such as [app])",
+				echo(shown, sizeof(shown), name));
+	s = &p->sects[p->nsects - 1];
+
+	k = find_key(s->id, name);
+	if (k == NULL) {
+		for (i = 0; i < NKEYS; i++) {
+			if (keys[i].section == s->id)
+				buf_addf(&valid, "%s%s",
+					 valid.len > 0 ? ", " : "",
+					 keys[i].name);
+		}
+		r = conf_err(p, line, "%s %s: unknown key (valid: %s)",
+			     s->label, echo(shown, sizeof(shown), name),
+			     buf_str(&valid));
+		buf_release(&valid);
+		return r;
+	}
+	if (s->key_line[k - keys] != 0)
+		return conf_err(p, line,
+				"%s %s: set twice (first at line %d; set "
+				"each key once)",
+				s->label, k->name, s->key_line[k - keys]);
+	s->key_line[k - keys] = line;
+
+	r = expand(raw, &val, bad, sizeof(bad));
+	if (r == -1)
+		return conf_err(p, line,
+				"%s %s: ${%s} is not set (set it in the "
+				"environment, or give a default: ${%s:-value}; "
+				"$$ is a literal $)",
+				s->label, k->name, bad, bad);
+	if (r != 0)
+		return conf_err(p, line,
+				"%s %s: '%s' is not a variable reference "
+				"(${NAME} or ${NAME:-default}; $$ is a "
+				"literal $)",
+				s->label, k->name, bad);
+	r = set_value(p, line, s, k, raw, &val);
+	free(val);
+	return r;
+}
+
+static int
+unknown_section(struct conf_parse *p, int line, const char *header)
+{
+	char shown[ECHO_MAX + 8];
+
+	return conf_err(p, line,
+			"[%s]: unknown section (valid: [app], [deploy], [ssh], "
+			"[host \"NAME\"], [hooks], [service \"NAME\"], "
+			"[health])",
+			echo(shown, sizeof(shown), header));
+}
+
+static int
+add_section(struct conf_parse *p, enum conf_section id, const char *name,
+	    int line)
+{
+	struct conf *c = p->conf;
+	struct conf_sect *s;
+	struct conf_host *h;
+	struct conf_service *svc;
+
+	p->sects = xreallocarray(p->sects, p->nsects + 1, sizeof(*p->sects));
+	s = &p->sects[p->nsects++];
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->line = line;
+	if (name == NULL) {
+		snprintf(s->label, sizeof(s->label), "[%s]", section_names[id]);
+		return 0;
+	}
+	snprintf(s->label, sizeof(s->label), "[%s \"%s\"]", section_names[id],
+		 name);
+	if (id == SEC_HOST) {
+		c->hosts =
+		    xreallocarray(c->hosts, c->nhosts + 1, sizeof(*c->hosts));
+		s->index = c->nhosts++;
+		h = &c->hosts[s->index];
+		memset(h, 0, sizeof(*h));
+		h->name = xstrdup(name);
+		h->port = -1;
+		h->line = line;
+	} else {
+		c->services = xreallocarray(c->services, c->nservices + 1,
+					    sizeof(*c->services));
+		s->index = c->nservices++;
+		svc = &c->services[s->index];
+		memset(svc, 0, sizeof(*svc));
+		svc->name = xstrdup(name);
+		svc->line = line;
+	}
+	return 0;
+}
+
+/* A section header: header is what is between '[' and ']'. */
+static int
+on_section(void *ctx, const char *header, int line, struct rf_error *err)
+{
+	struct conf_parse *p = ctx;
+	char shown[ECHO_MAX + 8], shown_name[ECHO_MAX + 8];
+	const char *s, *e, *q, *close, *kind;
+	const char *example;
+	char *name;
+	size_t i;
+	int id, r;
+
+	(void)err; /* the same as p->err */
+	for (s = header; is_blank(*s); s++)
+		;
+	e = s + strlen(s);
+	while (e > s && is_blank(e[-1]))
+		e--;
+	for (q = s; q < e && !is_blank(*q) && *q != '"'; q++)
+		;
+	for (id = 0; id < SEC_COUNT; id++) {
+		if (strlen(section_names[id]) == (size_t)(q - s) &&
+		    strncmp(section_names[id], s, (size_t)(q - s)) == 0)
+			break;
+	}
+	if (id == SEC_COUNT)
+		return unknown_section(p, line, header);
+	while (q < e && is_blank(*q))
+		q++;
+
+	if (!section_named(id)) {
+		if (q != e)
+			return unknown_section(p, line, header);
+		for (i = 0; i < p->nsects; i++) {
+			if (p->sects[i].id == (enum conf_section)id)
+				return conf_err(p, line,
+						"[%s]: repeated section (first "
+						"at line %d; put all its keys "
+						"in one [%s] section)",
+						section_names[id],
+						p->sects[i].line,
+						section_names[id]);
+		}
+		return add_section(p, id, NULL, line);
+	}
+
+	kind = section_names[id];
+	example = id == SEC_HOST ? "web1" : "web";
+	close =
+	    q < e && *q == '"' ? memchr(q + 1, '"', (size_t)(e - q - 1)) : NULL;
+	if (close == NULL || close + 1 != e)
+		return conf_err(p, line,
+				"[%s]: needs a name in double quotes (e.g. "
+				"[%s \"%s\"])",
+				echo(shown, sizeof(shown), header), kind,
+				example);
+	name = xstrndup(q + 1, (size_t)(close - q - 1));
+	if (!valid_name(name)) {
+		r = conf_err(p, line, "[%s]: '%s' is not a %s name (%s)",
+			     echo(shown, sizeof(shown), header),
+			     echo(shown_name, sizeof(shown_name), name), kind,
+			     VALID_NAME);
+		free(name);
+		return r;
+	}
+	for (i = 0; i < p->nsects; i++) {
+		if (p->sects[i].id != (enum conf_section)id)
+			continue;
+		if ((id == SEC_HOST &&
+		     strcmp(p->conf->hosts[p->sects[i].index].name, name) ==
+			 0) ||
+		    (id == SEC_SERVICE &&
+		     strcmp(p->conf->services[p->sects[i].index].name, name) ==
+			 0)) {
+			r = conf_err(p, line,
+				     "%s: repeated section (first at line %d; "
+				     "each %s needs its own name)",
+				     p->sects[i].label, p->sects[i].line, kind);
+			free(name);
+			return r;
+		}
+	}
+	r = add_section(p, id, name, line);
+	free(name);
+	return r;
+}
+
+/* Checks over the whole file, then defaults. */
+
+static int
+finish_required(struct conf_parse *p)
+{
+	struct conf *c = p->conf;
+	struct conf_sect *s;
+	size_t i;
+
+	if (c->app_path == NULL) {
+		s = find_sect(p, SEC_APP, 0);
+		return conf_err(p, s != NULL ? s->line : 0,
+				"[app] path: missing (%s)", keys[0].valid);
+	}
+	if (c->nhosts == 0)
+		return conf_err(
+		    p, 0,
+		    "[host \"NAME\"]: missing (at least one server, "
+		    "e.g. [host \"web1\"] with address = "
+		    "203.0.113.10)");
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].address == NULL)
+			return conf_err(p, c->hosts[i].line,
+					"%s address: missing (%s)",
+					find_sect(p, SEC_HOST, i)->label,
+					find_key(SEC_HOST, "address")->valid);
+	}
+	for (i = 0; i < c->nservices; i++) {
+		if (c->services[i].restart == NULL)
+			return conf_err(
+			    p, c->services[i].line, "%s restart: missing (%s)",
+			    find_sect(p, SEC_SERVICE, i)->label,
+			    find_key(SEC_SERVICE, "restart")->valid);
+	}
+	s = find_sect(p, SEC_HEALTH, 0);
+	if (s != NULL && c->health_url == NULL && c->public_url == NULL)
+		return conf_err(p, s->line,
+				"[health] url: missing (a [health] section "
+				"needs url, public_url or both, e.g. url = "
+				"http://127.0.0.1:8000/health)");
+	return 0;
+}
+
+static int
+finish_ssh(struct conf_parse *p)
+{
+	struct conf *c = p->conf;
+	struct conf_sect *s = find_sect(p, SEC_SSH, 0);
+	int l_id, l_env;
+
+	if (c->identity != NULL && c->identity_env != NULL) {
+		l_id = key_line(s, "identity");
+		l_env = key_line(s, "identity_env");
+		return conf_err(p, l_id > l_env ? l_id : l_env,
+				"[ssh] %s: cannot be set with %s (one way to "
+				"the key: identity = a key file, or "
+				"identity_env = the variable holding the key "
+				"text)",
+				l_id > l_env ? "identity" : "identity_env",
+				l_id > l_env ? "identity_env" : "identity");
+	}
+	return 0;
+}
+
+static void
+finish_defaults(struct conf *c)
+{
+	const char *user = getenv("USER");
+
+	if (c->keep_releases < 0)
+		c->keep_releases = 5;
+	if (c->keep_failed < 0)
+		c->keep_failed = 1;
+	if (c->batch < 0)
+		c->batch = 0;
+	if (c->max_parallel < 0)
+		c->max_parallel = 16;
+	if (c->hook_timeout < 0)
+		c->hook_timeout = 600;
+	if (c->lock_ttl < 0)
+		c->lock_ttl = 1800;
+	if (c->lock_wait < 0)
+		c->lock_wait = 0;
+
+	if (c->ssh_user == NULL)
+		c->ssh_user =
+		    xstrdup(user != NULL && *user != '\0' ? user : "root");
+	if (c->ssh_port < 0)
+		c->ssh_port = 22;
+	if (c->known_hosts == NULL)
+		c->known_hosts = expand_tilde("~/.ssh/known_hosts");
+	if (c->known_hosts == NULL)
+		c->known_hosts = xstrdup("~/.ssh/known_hosts");
+	if (c->connect_timeout < 0)
+		c->connect_timeout = 10;
+
+	c->has_health = c->health_url != NULL || c->public_url != NULL;
+	if (c->expect_status < 0)
+		c->expect_status = 200;
+	if (c->expect_revision < 0)
+		c->expect_revision = 0;
+	if (c->health_timeout < 0)
+		c->health_timeout = 5;
+	if (c->health_interval < 0)
+		c->health_interval = 1;
+	if (c->health_retries < 0)
+		c->health_retries = 10;
+	if (c->health_deadline < 0)
+		c->health_deadline = 60;
+}
+
+static int
+finish_hosts(struct conf_parse *p)
+{
+	struct conf *c = p->conf;
+	struct conf_host *h;
+	struct conf_sect *s;
+	const char *first = NULL;
+	size_t i, j, k;
+	int found;
+
+	for (i = 0; i < c->nhosts; i++) {
+		h = &c->hosts[i];
+		if (h->port < 0)
+			h->port = c->ssh_port;
+		h->user = xstrdup(c->ssh_user);
+		h->primary = c->nhosts == 1 || conf_host_has_role(h, "primary");
+		if (!h->primary || c->nhosts == 1)
+			continue;
+		if (first != NULL) {
+			s = find_sect(p, SEC_HOST, i);
+			return conf_err(p, key_line(s, "roles"),
+					"%s roles: 'primary' is also a role of "
+					"%s (one host at most is primary: it "
+					"runs the migrate hook)",
+					s->label, first);
+		}
+		first = h->name;
+	}
+	if (c->hook_migrate != NULL && c->nhosts > 1 && first == NULL)
+		return conf_err(p,
+				key_line(find_sect(p, SEC_HOOKS, 0), "migrate"),
+				"[hooks] migrate: no host is primary (give one "
+				"[host] roles = primary: the migration runs "
+				"once, there)");
+
+	/* A service whose roles no host has would never be restarted. */
+	for (i = 0; i < c->nservices; i++) {
+		for (j = 0; j < c->services[i].roles.n; j++) {
+			found = 0;
+			for (k = 0; k < c->nhosts && !found; k++)
+				found = conf_host_has_role(
+				    &c->hosts[k], c->services[i].roles.v[j]);
+			if (found)
+				continue;
+			s = find_sect(p, SEC_SERVICE, i);
+			return conf_err(p, key_line(s, "roles"),
+					"%s roles: no host has the role '%s' "
+					"(a role given in a [host] roles line)",
+					s->label, c->services[i].roles.v[j]);
+		}
+	}
+	return 0;
+}
+
+static void
+conf_init(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->keep_releases = -1;
+	c->keep_failed = -1;
+	c->batch = -1;
+	c->max_parallel = -1;
+	c->hook_timeout = -1;
+	c->lock_ttl = -1;
+	c->lock_wait = -1;
+	c->ssh_port = -1;
+	c->connect_timeout = -1;
+	c->expect_status = -1;
+	c->expect_revision = -1;
+	c->health_timeout = -1;
+	c->health_interval = -1;
+	c->health_retries = -1;
+	c->health_deadline = -1;
+}
+
+int
+conf_load_string(struct conf *conf, const char *text, const char *name,
+		 struct rf_error *err)
+{
+	struct conf_parse p;
+	int r;
+
+	conf_init(conf);
+	conf->file = xstrdup(name != NULL ? name : "config");
+	memset(&p, 0, sizeof(p));
+	p.conf = conf;
+	p.file = conf->file;
+	p.err = err;
+
+	r = conf_ini_parse(text, conf->file, on_section, on_key, &p, err);
+	if (r == 0)
+		r = finish_required(&p);
+	if (r == 0)
+		r = finish_ssh(&p);
+	if (r == 0) {
+		finish_defaults(conf);
+		r = finish_hosts(&p);
+	}
+	free(p.sects);
+	if (r != 0) {
+		conf_release(conf);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_load_file(struct conf *conf, const char *path, struct rf_error *err)
+{
+	struct buf text = BUF_INIT;
+	char chunk[8192];
+	FILE *f;
+	size_t n;
+	int r, saved;
+
+	memset(conf, 0, sizeof(*conf));
+	f = fopen(path, "r");
+	if (f == NULL) {
+		saved = errno;
+		rf_error_set(err, RF_EXIT_USAGE, NULL,
+			     "cannot read config '%s': %s", path,
+			     strerror(saved));
+		if (saved == ENOENT)
+			rf_error_hint(err,
+				      "pass -c FILE or set RELFLIP_CONFIG");
+		return -1;
+	}
+	text.max = CONF_MAX_SIZE;
+	for (;;) {
+		n = fread(chunk, 1, sizeof(chunk), f);
+		if (n == 0)
+			break;
+		if (buf_add(&text, chunk, n) != 0) {
+			fclose(f);
+			buf_release(&text);
+			return rf_error_set(err, RF_EXIT_USAGE, NULL,
+					    "cannot read config '%s': larger "
+					    "than %d bytes",
+					    path, CONF_MAX_SIZE);
+		}
+	}
+	if (ferror(f)) {
+		saved = errno;
+		fclose(f);
+		buf_release(&text);
+		return rf_error_set(err, RF_EXIT_USAGE, NULL,
+				    "cannot read config '%s': %s", path,
+				    strerror(saved));
+	}
+	fclose(f);
+	if (text.len > 0 && memchr(text.buf, '\0', text.len) != NULL) {
+		buf_release(&text);
+		return rf_error_set(err, RF_EXIT_USAGE, NULL,
+				    "cannot read config '%s': not a text file "
+				    "(it contains a NUL byte)",
+				    path);
+	}
+	r = conf_load_string(conf, buf_str(&text), path, err);
+	buf_release(&text);
+	return r;
+}
+
+void
+conf_release(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->file);
+	free(c->app_path);
+	strlist_free(&c->allowed_refs);
+	strlist_free(&c->shared_dirs);
+	strlist_free(&c->shared_files);
+	free(c->ssh_user);
+	free(c->identity);
+	free(c->identity_env);
+	free(c->known_hosts);
+	for (i = 0; i < c->nhosts; i++) {
+		free(c->hosts[i].name);
+		free(c->hosts[i].address);
+		free(c->hosts[i].user);
+		strlist_free(&c->hosts[i].roles);
+	}
+	free(c->hosts);
+	free(c->hook_install);
+	free(c->hook_migrate);
+	for (i = 0; i < c->nservices; i++) {
+		free(c->services[i].name);
+		free(c->services[i].restart);
+		strlist_free(&c->services[i].roles);
+	}
+	free(c->services);
+	free(c->health_url);
+	free(c->public_url);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+conf_host_has_role(const struct conf_host *host, const char *role)
+{
+	return strlist_has(&host->roles, role);
+}
+
+int
+conf_service_on_host(const struct conf_service *svc,
+		     const struct conf_host *host)
+{
+	size_t i;
+
+	if (svc->roles.n == 0)
+		return 1;
+	for (i = 0; i < svc->roles.n; i++) {
+		if (conf_host_has_role(host, svc->roles.v[i]))
+			return 1;
+	}
+	return 0;
+}
