@@ -222,7 +222,8 @@ main(int argc, char **argv)
 	/* Commands parse with getopt from their own argv[0], the name. */
 	cmd_argc = argc - optind;
 	cmd_argv = argv + optind;
-	optind = 1;
+	/* 0, not 1: glibc re-reads the optstring (ours began with '+'). */
+	optind = 0;
 	opterr = 0;
 	rc = entry->exec(&ctx, cmd_argc, cmd_argv);
 	cmd_ctx_release(&ctx);
