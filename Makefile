@@ -69,6 +69,9 @@ build/asan/tests/%: tests/unit/%.c $(FAKE_SRCS) $(ASAN_LIB_OBJS)
 		-o $@ $< $(FAKE_SRCS) $(ASAN_LIB_OBJS) $(LDLIBS) \
 		$(shell $(PKG_CONFIG) --libs cmocka)
 
+# Keep the sanitizer objects: they are not intermediate files.
+.SECONDARY: $(ASAN_LIB_OBJS) $(LIB_OBJS)
+
 -include $(OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d)
 
 # check: every suite, then one summary line over all of them.

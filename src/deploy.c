@@ -245,8 +245,11 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	double secs;
 	int rc;
 
-	if (h->reuse)
+	if (h->reuse) {
+		snprintf(fh->detail, sizeof(fh->detail), "skipped: already "
+			 "there");
 		return 0;
+	}
 	step_incoming_path(&in, f->conf->app_path, d->opts->revision,
 			   d->art.sha256);
 	req.fd = d->fd;
@@ -281,8 +284,11 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	const char *id = d->opts->revision;
 	int status;
 
-	if (dhost(fh)->reuse)
+	if (dhost(fh)->reuse) {
+		snprintf(fh->detail, sizeof(fh->detail), "skipped: already "
+			 "there");
 		return 0;
+	}
 	step_unpack_script(&cmd, f->conf->app_path, id, d->art.sha256,
 			   f->token);
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
@@ -741,14 +747,26 @@ dry_lock_check(struct fleet *f, struct fleet_host *fh, void *arg)
 
 /* ---- the whole ---- */
 
+/*
+ * Where a rollback after this deploy would go: the release live before it,
+ * or, when this deploy re-deploys the live release, the newest good one.
+ */
 static const char *
-first_live(struct fleet *f)
+rollback_target(struct deploy *d)
 {
+	struct fleet *f = &d->f;
+	const struct release_record *r;
+	struct rf_error ignored = RF_ERROR_INIT;
 	size_t i;
 
 	for (i = 0; i < f->n; i++) {
-		if (f->h[i].live[0] != '\0')
+		if (f->h[i].live[0] == '\0')
+			continue;
+		if (strcmp(f->h[i].live, d->opts->revision) != 0)
 			return f->h[i].live;
+		r = plan_rollback_target(&f->h[i].st.records, f->h[i].live,
+					 NULL, &ignored);
+		return r ? r->id : NULL;
 	}
 	return NULL;
 }
@@ -809,6 +827,9 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 		out_event("start", NULL, NULL, fl, 4);
 	}
 
+	out_text("relflip %s · %zu host%s · release %s%s", relflip_version(),
+		 d.f.n, d.f.n == 1 ? "" : "s", opts->revision ? opts->revision : "?",
+		 opts->dry_run ? " · dry run" : "");
 	if (validate(&d, &err) != 0) {
 		code = err.code;
 		goto done;
@@ -822,7 +843,7 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 			code = err.code;
 			goto done;
 		}
-		d.previous = first_live(&d.f);
+		d.previous = rollback_target(&d);
 		fleet_activate_all(&d.f);
 		if (fleet_step(&d.f, "lock", dry_lock_check, NULL, &err) == 0)
 			fleet_step(&d.f, "preflight", preflight_one, &d, &err);
@@ -834,10 +855,13 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 		code = err.code;
 		goto done;
 	}
-	d.previous = first_live(&d.f);
-	out_text("relflip %s · %zu host%s · release %s (live now: %s)",
-		 relflip_version(), d.f.n, d.f.n == 1 ? "" : "s",
-		 opts->revision, d.previous ? d.previous : "none");
+	d.previous = rollback_target(&d);
+	for (i = 0; i < d.f.n; i++) {
+		if (d.f.h[i].live[0] != '\0') {
+			out_text("  live now: %s", d.f.h[i].live);
+			break;
+		}
+	}
 
 	fleet_activate_all(&d.f);
 	if (fleet_step(&d.f, "preflight", preflight_one, &d, &err) != 0 ||

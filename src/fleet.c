@@ -1,3 +1,4 @@
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
 	const char *repo = getenv("GITHUB_REPOSITORY");
 	const char *run = getenv("GITHUB_RUN_ID");
 	unsigned char raw[16];
+	struct passwd *pw;
 	FILE *u;
 	size_t i;
 
@@ -41,8 +43,10 @@ fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
 		f->h[i].host = hosts[i];
 	f->command = command;
 	f->revision = revision;
+	pw = getpwuid(getuid());
 	copy_env(f->actor, sizeof(f->actor), "GITHUB_ACTOR",
-		 getenv("USER") ? getenv("USER") : "unknown");
+		 getenv("USER") ? getenv("USER")
+				: (pw != NULL ? pw->pw_name : "unknown"));
 	if (gethostname(f->runner, sizeof(f->runner)) != 0)
 		snprintf(f->runner, sizeof(f->runner), "unknown");
 	f->runner[sizeof(f->runner) - 1] = '\0';
