@@ -109,6 +109,16 @@ int fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
  */
 int fleet_switch(struct fleet *f, struct rf_error *err);
 
+/*
+ * One line for APP/.relflip/log.jsonl: time, command, revision, previous,
+ * result, exit_code, host, actor, runner, run_url, then extra (already
+ * JSON: `"key": value` pairs, or NULL).
+ */
+void fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
+		    const char *revision, const char *previous,
+		    const char *result, int exit_code, const char *extra,
+		    struct buf *out);
+
 /* The hosts' names, space-separated, "3 hosts" past a few. */
 void fleet_names(const struct fleet *f, int (*pick)(const struct fleet_host *),
 		 struct buf *out);

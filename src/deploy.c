@@ -460,35 +460,6 @@ struct finish {
 	int prune;
 };
 
-static void
-log_line(struct deploy *d, struct fleet_host *fh, const struct finish *fin,
-	 struct buf *out)
-{
-	char t[32];
-
-	record_time(t, sizeof(t), (long long)time(NULL));
-	buf_adds(out, "{\"time\": ");
-	json_quote(out, t);
-	buf_adds(out, ", \"command\": \"deploy\", \"revision\": ");
-	json_quote(out, d->opts->revision);
-	buf_adds(out, ", \"previous\": ");
-	json_quote(out, fh->live);
-	buf_adds(out, ", \"result\": ");
-	json_quote(out, fin->result);
-	buf_addf(out, ", \"exit_code\": %d, \"host\": ", fin->code);
-	json_quote(out, fh->host->name);
-	buf_adds(out, ", \"actor\": ");
-	json_quote(out, d->f.actor);
-	buf_adds(out, ", \"runner\": ");
-	json_quote(out, d->f.runner);
-	buf_adds(out, ", \"run_url\": ");
-	json_quote(out, d->f.run_url);
-	buf_adds(out, ", \"checksum\": ");
-	json_quote(out, d->checksum);
-	buf_addf(out, ", \"duration_ms\": %lld}",
-		 out_now_ms() - d->started_ms);
-}
-
 static int
 finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -527,7 +498,17 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		step_write_record(&cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	log_line(d, fh, fin, &line);
+	{
+		struct buf extra = BUF_INIT;
+
+		buf_adds(&extra, "\"checksum\": ");
+		json_quote(&extra, d->checksum);
+		buf_addf(&extra, ", \"duration_ms\": %lld",
+			 out_now_ms() - d->started_ms);
+		fleet_log_line(f, fh, d->opts->revision, fh->live, fin->result,
+			       fin->code, buf_str(&extra), &line);
+		buf_release(&extra);
+	}
 	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
 		ngone = plan_prune(&fh->st.records, rec->id,
