@@ -57,8 +57,12 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags)
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd,
 			 "for d in \"$A\"/releases/* \"$A\"/releases/.tmp-*; do "
-			 "[ -d \"$d\" ] && [ ! -L \"$d\" ] && "
-			 "echo rdir=${d##*/}; done\n"
+			 "[ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; "
+			 "n=${d##*/}; echo rdir=$n; "
+			 "[ -f \"$A/.relflip/releases/$n.json\" ] || "
+			 "echo utime=$n $(stat -c %Y \"$d/DEPLOYED_AT\" "
+			 "2>/dev/null || stat -c %Y \"$d/REVISION\" 2>/dev/null "
+			 "|| stat -c %Y \"$d\"); done\n"
 			 "for f in \"$A\"/.relflip/releases/*.json; do "
 			 "[ -f \"$f\" ] && { printf record=; tr -d '\\n' < \"$f\"; "
 			 "echo; }; done\n"
@@ -206,6 +210,20 @@ layout_parse(const char *text, struct layout_state *st)
 				record_add(&st->records, v)->has_dir = 1;
 			else
 				strlist_add(&st->foreign, v);
+		} else if (strcmp(kv, "utime") == 0) {
+			/* A release without a record: when it was deployed. */
+			char *sp = strchr(v, ' ');
+			struct release_record *r;
+
+			if (sp != NULL) {
+				*sp = '\0';
+				if (release_id_valid(v)) {
+					r = record_add(&st->records, v);
+					if (!r->has_record)
+						r->created =
+						    strtoll(sp + 1, NULL, 10);
+				}
+			}
 		} else if (strcmp(kv, "incoming") == 0) {
 			strlist_add(&st->incoming, v);
 		} else if (strcmp(kv, "missing") == 0) {
