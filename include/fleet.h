@@ -33,6 +33,8 @@ struct fleet_host {
 	const char *target;      /* what activation switches to */
 	const char *back;        /* where the way back goes; NULL: no current */
 	void *data;              /* the command's own per-host state */
+	long long t_first;       /* monotonic ms: its first stage began */
+	long long t_last;        /* and its last one ended */
 };
 
 struct fleet {
@@ -118,6 +120,16 @@ void fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
 		    const char *revision, const char *previous,
 		    const char *result, int exit_code, const char *extra,
 		    struct buf *out);
+
+/*
+ * The end of a run: with several hosts, a table of host, result, the
+ * release live now and duration; under GitHub Actions, a Markdown summary
+ * of the run (title, release, previous, result, per host) appended to
+ * $GITHUB_STEP_SUMMARY.
+ */
+void fleet_report(const struct fleet *f, const char *revision,
+		  const char *previous, int code, long duration_ms,
+		  const struct rf_error *err);
 
 /* The hosts' names, space-separated, "3 hosts" past a few. */
 void fleet_names(const struct fleet *f, int (*pick)(const struct fleet_host *),

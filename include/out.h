@@ -92,6 +92,17 @@ void out_output(const char *host, const char *stage, int is_stderr,
 void out_result(const char *status, int exit_code, const char *revision,
 		const char *previous, long duration_ms);
 
+/*
+ * GitHub Actions (GITHUB_ACTIONS=true): fold a stage's lines into a group.
+ * The workflow commands go to stdout, or to stderr under --json so that
+ * stdout stays JSON.
+ */
+void out_group_begin(const char *title);
+void out_group_end(void);
+
+/* Append Markdown to $GITHUB_STEP_SUMMARY when set (GitHub Actions). */
+void out_step_summary(const char *markdown);
+
 /* "1.2 s", "84 ms". */
 void out_format_duration(char *dst, size_t len, long ms);
 

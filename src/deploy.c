@@ -769,6 +769,7 @@ summary(struct deploy *d, int code, const struct rf_error *err)
 			 "%s)",
 			 d->opts->revision, d->f.n, d->f.n == 1 ? "" : "s", dur,
 			 d->previous ? d->previous : "none");
+	fleet_report(&d->f, d->opts->revision, d->previous, code, ms, err);
 	if (code != 0 && err != NULL && err->msg[0] != '\0')
 		out_error(err);
 	if (code != 0 && code != RF_EXIT_USAGE && code != RF_EXIT_ARTIFACT &&

@@ -235,6 +235,101 @@ out_primary(const char *fmt, ...)
 	buf_release(&b);
 }
 
+/* Workflow commands escape %, CR and LF in data; also , and : in props. */
+static void
+gh_escape(struct buf *b, const char *s, int prop)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '%')
+			buf_adds(b, "%25");
+		else if (*s == '\r')
+			buf_adds(b, "%0D");
+		else if (*s == '\n')
+			buf_adds(b, "%0A");
+		else if (prop && *s == ':')
+			buf_adds(b, "%3A");
+		else if (prop && *s == ',')
+			buf_adds(b, "%2C");
+		else
+			buf_addch(b, *s);
+	}
+}
+
+/* A workflow command line. Lock held. */
+static void
+gh_command(const char *cmd, const char *stage, const char *host,
+	   const char *msg)
+{
+	struct buf b = BUF_INIT, title = BUF_INIT;
+	char *clean;
+	FILE *f = out_cfg.json ? stderr : stdout;
+
+	buf_addf(&title, "relflip %s", stage ? stage : cmd);
+	if (host != NULL && host[0] != '\0')
+		buf_addf(&title, " on %s", host);
+	buf_addf(&b, "::%s title=", cmd);
+	gh_escape(&b, buf_str(&title), 1);
+	buf_adds(&b, "::");
+	gh_escape(&b, msg, 0);
+	clean = redact(buf_str(&b));
+	fprintf(f, "%s\n", clean);
+	fflush(f);
+	free(clean);
+	buf_release(&b);
+	buf_release(&title);
+}
+
+void
+out_group_begin(const char *title)
+{
+	FILE *f = out_cfg.json ? stderr : stdout;
+
+	if (!out_cfg.github)
+		return;
+	pthread_mutex_lock(&out_lock);
+	fflush(stderr);
+	fprintf(f, "::group::relflip %s\n", title);
+	fflush(f);
+	pthread_mutex_unlock(&out_lock);
+}
+
+void
+out_group_end(void)
+{
+	FILE *f = out_cfg.json ? stderr : stdout;
+
+	if (!out_cfg.github)
+		return;
+	pthread_mutex_lock(&out_lock);
+	fflush(stderr);
+	fprintf(f, "::endgroup::\n");
+	fflush(f);
+	pthread_mutex_unlock(&out_lock);
+}
+
+void
+out_step_summary(const char *markdown)
+{
+	const char *path = getenv("GITHUB_STEP_SUMMARY");
+	char *clean;
+	FILE *f;
+
+	if (path == NULL || *path == '\0')
+		return;
+	f = fopen(path, "a");
+	if (f == NULL) {
+		out_warning(NULL, NULL, "cannot append to GITHUB_STEP_SUMMARY "
+			    "%s: %m", path);
+		return;
+	}
+	clean = redact(markdown);
+	fputs(clean, f);
+	free(clean);
+	if (fclose(f) != 0)
+		out_warning(NULL, NULL, "cannot write GITHUB_STEP_SUMMARY %s",
+			    path);
+}
+
 static const char *
 color(const char *c)
 {
@@ -261,11 +356,8 @@ out_warning(const char *host, const char *stage, const char *fmt, ...)
 		buf_adds(&line, buf_str(&msg));
 		pthread_mutex_lock(&out_lock);
 		err_line(buf_str(&line));
-		if (out_cfg.github) {
-			fprintf(stdout, "::warning title=relflip %s::%s\n",
-				stage ? stage : "warning", buf_str(&msg));
-			fflush(stdout);
-		}
+		if (out_cfg.github)
+			gh_command("warning", stage, NULL, buf_str(&msg));
 		pthread_mutex_unlock(&out_lock);
 	}
 	buf_release(&msg);
@@ -278,6 +370,18 @@ out_error(const struct rf_error *err)
 	struct buf line = BUF_INIT;
 	struct out_field f[3];
 	size_t n = 0;
+
+	if (out_cfg.github) {
+		struct buf msg = BUF_INIT;
+
+		buf_adds(&msg, err->msg);
+		if (err->hint[0] != '\0')
+			buf_addf(&msg, "\nhint: %s", err->hint);
+		pthread_mutex_lock(&out_lock);
+		gh_command("error", err->stage, err->host, buf_str(&msg));
+		pthread_mutex_unlock(&out_lock);
+		buf_release(&msg);
+	}
 
 	f[n++] = (struct out_field)OF_INT("code", err->code);
 	f[n++] = (struct out_field)OF_STR("message", err->msg);

@@ -342,6 +342,9 @@ done:
 		    rb.code == RF_EXIT_ROLLBACK_FAILED)
 		     ? "rolled_back"
 		     : "failed";
+	fleet_report(&rb.f, rb.f.n > 0 ? rb.f.h[0].target : NULL,
+		     rb.f.n > 0 && rb.f.h[0].live[0] ? rb.f.h[0].live : NULL,
+		     rb.code, (long)(out_now_ms() - rb.started_ms), &err);
 	if (rb.code != 0)
 		out_error(&err);
 	else if (!dry && rb.f.n > 0 && rb.f.h[0].target != NULL &&
