@@ -1,6 +1,7 @@
 #ifndef RELFLIP_FLEET_H
 #define RELFLIP_FLEET_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -49,6 +50,8 @@ struct fleet {
 	char run_url[256];       /* the CI run, or "" */
 	int dry_run;
 	int warned_no_health;
+	pthread_mutex_t pace_lock; /* connect_pace */
+	long long next_connect_ms;
 };
 
 typedef int (*fleet_step_fn)(struct fleet *f, struct fleet_host *fh,

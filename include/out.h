@@ -81,8 +81,11 @@ void out_stage_begin(const char *host, const char *stage);
 void out_stage_end(const char *host, const char *stage, long duration_ms,
 		   int ok, const char *detail);
 
-/* Upload progress: a bar on a terminal, throttled events under --json. */
-void out_progress(const char *host, uint64_t done, uint64_t total);
+/*
+ * The upload's progress bar on a terminal (bytes, rate, ETA); label is a
+ * host or "8 hosts". Nothing under --json or -q, or off a terminal.
+ */
+void out_progress(const char *label, uint64_t done, uint64_t total);
 
 /* A line of a hook's output, prefixed with the host. */
 void out_output(const char *host, const char *stage, int is_stderr,

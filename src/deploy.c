@@ -3,6 +3,7 @@
  * install, migrate, switch (batches, health, the way back), record, prune.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 struct deploy_host {
 	int reuse;          /* releases/<id> is there with this checksum */
 	int64_t have;       /* bytes of the upload already on the server */
+	uint64_t sent;      /* progress of the upload, from the file's start */
 	int staged;         /* the staged record was written */
 	int migrated;
 };
@@ -43,6 +45,7 @@ struct deploy {
 	long long now;         /* epoch seconds at the start, for records */
 	char checksum[72];     /* "sha256:<hex>" */
 	const char *previous;  /* live release on the first host, or NULL */
+	pthread_mutex_t progress_lock;
 };
 
 static struct deploy_host *
@@ -220,16 +223,48 @@ out:
 
 /* ---- upload ---- */
 
+/* Progress over every host: one bar, and throttled events per host. */
 struct upload_progress {
-	const char *host;
+	struct deploy *d;
+	size_t index;
+	long long last_event_ms;
 };
 
 static void
 upload_progress(void *arg, uint64_t done, uint64_t total)
 {
 	struct upload_progress *p = arg;
+	struct deploy *d = p->d;
+	long long now = out_now_ms();
+	uint64_t sum = 0;
+	size_t i, n = 0;
+	char label[32];
 
-	out_progress(p->host, done, total);
+	if (done >= total || now - p->last_event_ms >= 250) {
+		struct out_field fl[2] = {
+			OF_INT("bytes", done),
+			OF_INT("total", total),
+		};
+
+		p->last_event_ms = now;
+		out_event("progress", d->f.h[p->index].host->name, "upload",
+			  fl, 2);
+	}
+	pthread_mutex_lock(&d->progress_lock);
+	d->dh[p->index].sent = done;
+	for (i = 0; i < d->f.n; i++) {
+		if (d->f.h[i].active && !d->dh[i].reuse) {
+			sum += d->dh[i].sent;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&d->progress_lock);
+	if (n <= 1)
+		snprintf(label, sizeof(label), "%.31s",
+			 d->f.h[p->index].host->name);
+	else
+		snprintf(label, sizeof(label), "%zu hosts", n);
+	out_progress(label, sum, total * n);
 }
 
 static int
@@ -238,7 +273,7 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	struct deploy *d = arg;
 	struct deploy_host *h = dhost(fh);
 	struct buf in = BUF_INIT;
-	struct upload_progress prog = { fh->host->name };
+	struct upload_progress prog = { d, (size_t)(fh - f->h), 0 };
 	struct put_request req = { 0 };
 	long long t0 = out_now_ms();
 	char sz[32], rate[32];
@@ -791,6 +826,7 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 	d.conf = ctx->conf;
 	d.opts = opts;
 	d.fd = -1;
+	pthread_mutex_init(&d.progress_lock, NULL);
 	d.started_ms = out_now_ms();
 	d.now = (long long)time(NULL);
 	fleet_init(&d.f, ctx->conf, ctx->hosts, ctx->nhosts, "deploy",

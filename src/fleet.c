@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
 	size_t i;
 
 	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->pace_lock, NULL);
 	f->conf = conf;
 	f->n = n;
 	f->h = xcalloc(n ? n : 1, sizeof(*f->h));
@@ -287,10 +289,35 @@ fleet_run(struct fleet_host *fh, const char *app, const char *script,
 
 /* ---- connect ---- */
 
+/*
+ * New connections are spread out, one every CONNECT_SPACING_MS, so that a
+ * firewall or bastion that limits connection rates (and sshd's MaxStartups
+ * behind a shared address) is not tripped by a fleet connecting at once.
+ */
+#define CONNECT_SPACING_MS 5
+
+static void
+connect_pace(struct fleet *f)
+{
+	long long now, slot;
+
+	pthread_mutex_lock(&f->pace_lock);
+	now = out_now_ms();
+	slot = f->next_connect_ms > now ? f->next_connect_ms : now;
+	f->next_connect_ms = slot + CONNECT_SPACING_MS;
+	pthread_mutex_unlock(&f->pace_lock);
+	if (slot > now) {
+		struct timespec ts = { 0, (long)(slot - now) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int
 connect_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	(void)arg;
+	connect_pace(f);
 	if (host_connect(f->conf, fh->host, &fh->r, &fh->info, &fh->err) != 0)
 		return -1;
 	fh->connected = 1;

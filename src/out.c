@@ -463,36 +463,27 @@ out_stage_end(const char *host, const char *stage, long duration_ms, int ok,
 }
 
 void
-out_progress(const char *host, uint64_t done, uint64_t total)
+out_progress(const char *label, uint64_t done, uint64_t total)
 {
-	static long long last_event_ms, last_draw_ms, started_ms;
+	static long long last_draw_ms, started_ms;
 	long long now = out_now_ms();
 	int finished = done >= total;
 
-	if (out_cfg.json) {
-		struct out_field f[2] = {
-			OF_INT("bytes", done),
-			OF_INT("total", total),
-		};
-
-		if (!finished && now - last_event_ms < 250)
-			return;
-		last_event_ms = now;
-		out_event("progress", host, "upload", f, 2);
+	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet)
 		return;
-	}
-	if (!out_cfg.tty || out_cfg.quiet)
-		return;
+	pthread_mutex_lock(&out_lock);
 	if (started_ms == 0 || done == 0)
 		started_ms = now;
-	if (!finished && now - last_draw_ms < 100)
+	if (!finished && now - last_draw_ms < 100) {
+		pthread_mutex_unlock(&out_lock);
 		return;
+	}
 	last_draw_ms = now;
-	pthread_mutex_lock(&out_lock);
 	if (finished) {
 		if (progress_shown)
 			fputs("\r\033[K", stderr);
 		progress_shown = 0;
+		started_ms = 0;
 	} else {
 		char sd[32], st[32], rate[32];
 		double secs = (double)(now - started_ms) / 1000.0;
@@ -504,7 +495,7 @@ out_progress(const char *host, uint64_t done, uint64_t total)
 		out_format_bytes(sd, sizeof(sd), done);
 		out_format_bytes(st, sizeof(st), total);
 		out_format_bytes(rate, sizeof(rate), (uint64_t)bps);
-		fprintf(stderr, "\r\033[K  upload    %s [", host ? host : "");
+		fprintf(stderr, "\r\033[K  upload    %s [", label ? label : "");
 		for (i = 0; i < width; i++)
 			fputc(i < fill ? '=' : (i == fill ? '>' : ' '), stderr);
 		fprintf(stderr, "] %3d%% %s/%s %s/s ETA %lds", pct, sd, st,
