@@ -1,0 +1,1125 @@
+/*
+ * The step scripts of steps.h, built with an app path and values full of
+ * shell metacharacters, then run for real with /bin/sh -c against a
+ * temporary directory that plays the server (no SSH). Nothing they are
+ * given may ever run as a command: no "pwned" file may appear.
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "layout.h"
+#include "record.h"
+#include "steps.h"
+
+/* Whether /tmp/pwned was there before we started (not ours to judge). */
+static int pwned_before;
+
+struct fx {
+	char tmp[64];     /* the "server" */
+	char app[512];    /* APP, with metacharacters in it */
+	char marker[128]; /* a file a leaked substitution would create */
+};
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- running a script as a server would: sh -c SCRIPT ---- */
+
+struct run {
+	struct buf out;
+	struct buf err;
+	int status; /* exit status, or 128 + signal */
+	double secs;
+};
+
+static void
+run_release(struct run *r)
+{
+	buf_release(&r->out);
+	buf_release(&r->err);
+}
+
+static void
+run_script(const struct fx *fx, const char *script, struct run *r)
+{
+	int po[2], pe[2];
+	struct pollfd pfd[2];
+	double t0 = now_mono();
+	pid_t pid;
+	int st, open_fds = 2;
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(pipe(po), 0);
+	assert_int_equal(pipe(pe), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(po[0]);
+		close(po[1]);
+		close(pe[0]);
+		close(pe[1]);
+		if (chdir(fx->tmp) != 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	pfd[0].fd = po[0];
+	pfd[1].fd = pe[0];
+	pfd[0].events = pfd[1].events = POLLIN;
+	while (open_fds > 0) {
+		int i, n;
+
+		if (now_mono() - t0 > 20) {
+			kill(pid, SIGKILL);
+			fail_msg("a script ran for more than 20 s");
+		}
+		n = poll(pfd, 2, 1000);
+		if (n < 0 && errno != EINTR)
+			fail_msg("poll: %s", strerror(errno));
+		for (i = 0; n > 0 && i < 2; i++) {
+			char b[4096];
+			ssize_t k;
+
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			k = read(pfd[i].fd, b, sizeof(b));
+			if (k > 0) {
+				buf_add(i == 0 ? &r->out : &r->err, b,
+					(size_t)k);
+			} else if (k == 0 || errno != EINTR) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	r->secs = now_mono() - t0;
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Run the script and expect status; returns its stdout (borrowed by r). */
+static const char *
+run_expect(const struct fx *fx, const char *script, int status, struct run *r)
+{
+	run_script(fx, script, r);
+	if (r->status != status)
+		fail_msg("exit %d, expected %d; stderr: %s\nscript:\n%s",
+			 r->status, status, buf_str(&r->err), script);
+	return buf_str(&r->out);
+}
+
+/* ---- files ---- */
+
+static char *path_of(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *
+path_of(const char *fmt, ...)
+{
+	static char bufs[4][1024];
+	static int next;
+	char *p = bufs[next++ % 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+/* The whole file, or NULL when it cannot be read. Caller frees. */
+static char *
+slurp(const char *path)
+{
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	return buf_detach(&b, NULL);
+}
+
+static void
+spit(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+assert_file(const char *path, const char *want)
+{
+	char *got = slurp(path);
+
+	if (got == NULL)
+		fail_msg("cannot read %s", path);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static int
+is_link(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode);
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int
+exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+/* Entries in a directory (not . and ..), -1 when it cannot be read. */
+static int
+entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+assert_link_to(const char *path, const char *want)
+{
+	char t[1024];
+	ssize_t n;
+
+	if (!is_link(path))
+		fail_msg("%s is not a symlink", path);
+	n = readlink(path, t, sizeof(t) - 1);
+	assert_true(n > 0);
+	t[n] = '\0';
+	assert_string_equal(t, want);
+}
+
+static void sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+sh_ok(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("failed: %s", cmd);
+}
+
+static void
+sha256_hex(const char *path, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char chunk[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		EVP_DigestUpdate(ctx, chunk, (size_t)n);
+	close(fd);
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char *s;
+	int fd;
+	size_t len;
+	struct stat sb;
+
+	assert_int_equal(stat(from, &sb), 0);
+	s = slurp(from);
+	assert_non_null(s);
+	len = (size_t)sb.st_size;
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, s, len), (ssize_t)len);
+	close(fd);
+	free(s);
+}
+
+/* ---- fixture ---- */
+
+static int
+setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	snprintf(fx->tmp, sizeof(fx->tmp), "/tmp/test-steps-XXXXXX");
+	assert_non_null(mkdtemp(fx->tmp));
+	snprintf(fx->marker, sizeof(fx->marker), "%s/pwned2", fx->tmp);
+	/* Every kind of substitution and quote a shell knows. */
+	snprintf(fx->app, sizeof(fx->app),
+		 "%s/srv/it's $(touch /tmp/pwned) `touch %s` \"q\" & $HOME; "
+		 "app",
+		 fx->tmp, fx->marker);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	/* Nothing that was a value ever ran as a command. */
+	if (!pwned_before)
+		assert_false(exists("/tmp/pwned"));
+	assert_false(exists(fx->marker));
+	sh_ok("rm -rf '%s'", fx->tmp);
+	free(fx);
+	return 0;
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	pwned_before = exists("/tmp/pwned");
+	if (pwned_before)
+		fprintf(stderr, "note: /tmp/pwned exists already; relying on "
+				"this test's own marker files\n");
+	return 0;
+}
+
+static const char *
+lock_info(void)
+{
+	return "user=me@box\nrunner=box\npid=4242\nrun_url=\nrevision=r1\n"
+	       "command=deploy\ntoken=TOKEN1\nnote=$(touch /tmp/pwned) it's\n";
+}
+
+/* Take the lock, which creates the layout. */
+static void
+make_layout(const struct fx *fx)
+{
+	struct buf cmd = BUF_INIT;
+	struct run r;
+
+	step_lock_script(&cmd, fx->app, lock_info());
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	assert_true(strncmp(buf_str(&r.out), "locked=1\n", 9) == 0);
+	run_release(&r);
+	buf_release(&cmd);
+}
+
+/* ---- lock, renew, unlock ---- */
+
+static void
+test_lock_creates_layout_once(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT, unlock = BUF_INIT;
+	struct layout_state st;
+	struct run r;
+	char *info;
+
+	step_lock_script(&cmd, fx->app, lock_info());
+	layout_probe_script(&cmd, fx->app, LAYOUT_RECORDS);
+
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	assert_true(strncmp(buf_str(&r.out), "locked=1\n", 9) == 0);
+	assert_true(is_dir(path_of("%s/releases", fx->app)));
+	assert_true(is_dir(path_of("%s/shared", fx->app)));
+	assert_true(is_dir(path_of("%s/.relflip/releases", fx->app)));
+	assert_true(is_dir(path_of("%s/.relflip/incoming", fx->app)));
+	assert_true(is_dir(path_of("%s/.relflip/lock", fx->app)));
+	info = slurp(path_of("%s/.relflip/lock/info", fx->app));
+	assert_non_null(info);
+	assert_true(strncmp(info, lock_info(), strlen(lock_info())) == 0);
+	assert_non_null(strstr(info, "\nsince="));
+	free(info);
+	/* The probe after it sees our own lock and its holder. */
+	layout_parse(buf_str(&r.out), &st);
+	assert_int_equal(st.app_exists, 1);
+	assert_int_equal(st.lock.held, 1);
+	assert_string_equal(st.lock.user, "me@box");
+	assert_string_equal(st.lock.pid, "4242");
+	assert_true(st.lock.since > 1700000000LL);
+	assert_int_equal(st.current, CURRENT_NONE);
+	layout_state_release(&st);
+	run_release(&r);
+
+	/* The second time the lock is held: locked=0, the info untouched. */
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	assert_true(strncmp(buf_str(&r.out), "locked=0\n", 9) == 0);
+	info = slurp(path_of("%s/.relflip/lock/info", fx->app));
+	assert_non_null(strstr(info, "token=TOKEN1\n"));
+	free(info);
+	run_release(&r);
+
+	/* Someone else's token does not unlock it. */
+	step_unlock_script(&unlock, fx->app, "OTHER", 0);
+	run_expect(fx, buf_str(&unlock), 0, &r);
+	run_release(&r);
+	assert_true(is_dir(path_of("%s/.relflip/lock", fx->app)));
+	/* Nor does a prefix of ours. */
+	buf_reset(&unlock);
+	step_unlock_script(&unlock, fx->app, "TOKEN", 0);
+	run_expect(fx, buf_str(&unlock), 0, &r);
+	run_release(&r);
+	assert_true(is_dir(path_of("%s/.relflip/lock", fx->app)));
+
+	/* Ours does. */
+	buf_reset(&unlock);
+	step_unlock_script(&unlock, fx->app, "TOKEN1", 0);
+	run_expect(fx, buf_str(&unlock), 0, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/.relflip/lock", fx->app)));
+
+	/* Locked again; --force removes anyone's. */
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	assert_true(strncmp(buf_str(&r.out), "locked=1\n", 9) == 0);
+	run_release(&r);
+	buf_reset(&unlock);
+	step_unlock_script(&unlock, fx->app, NULL, 1);
+	run_expect(fx, buf_str(&unlock), 0, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/.relflip/lock", fx->app)));
+	/* The layout stays. */
+	assert_true(is_dir(path_of("%s/releases", fx->app)));
+
+	buf_release(&cmd);
+	buf_release(&unlock);
+}
+
+static void
+test_lock_cannot_create_layout(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	struct run r;
+	char app[600];
+
+	/* The app path runs through a regular file. */
+	spit(path_of("%s/file", fx->tmp), "x");
+	snprintf(app, sizeof(app), "%s/file/it's app", fx->tmp);
+	step_lock_script(&cmd, app, lock_info());
+	run_expect(fx, buf_str(&cmd), STEP_LAYOUT, &r);
+	assert_null(strstr(buf_str(&r.out), "locked=1"));
+	run_release(&r);
+	buf_release(&cmd);
+}
+
+static void
+test_renew_touches_lock_info(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	struct utimbuf old = { 1000000000, 1000000000 };
+	struct stat sb;
+	struct run r;
+	char info[1024];
+
+	make_layout(fx);
+	snprintf(info, sizeof(info), "%s/.relflip/lock/info", fx->app);
+	assert_int_equal(utime(info, &old), 0);
+	step_renew(&cmd, fx->app);
+	buf_adds(&cmd, "echo after\n");
+	assert_string_equal(run_expect(fx, buf_str(&cmd), 0, &r), "after\n");
+	run_release(&r);
+	assert_int_equal(stat(info, &sb), 0);
+	assert_true(sb.st_mtime > 1700000000);
+
+	/* Without a lock, renewing makes none and the step still runs. */
+	assert_int_equal(rename(path_of("%s/.relflip/lock", fx->app),
+				path_of("%s/gone", fx->tmp)),
+			 0);
+	assert_string_equal(run_expect(fx, buf_str(&cmd), 0, &r), "after\n");
+	run_release(&r);
+	assert_false(exists(path_of("%s/.relflip/lock", fx->app)));
+	buf_release(&cmd);
+}
+
+/* ---- switch ---- */
+
+struct watcher {
+	const char *current;
+	volatile int stop;
+	long looks;
+	long missing;
+};
+
+static void *
+watch_current(void *p)
+{
+	struct watcher *w = p;
+	char t[1024];
+
+	while (!w->stop) {
+		w->looks++;
+		if (readlink(w->current, t, sizeof(t)) < 0)
+			w->missing++;
+	}
+	return NULL;
+}
+
+static void
+test_switch_is_atomic(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT, to1 = BUF_INIT, to2 = BUF_INIT;
+	struct watcher w = { 0 };
+	char current[1024];
+	pthread_t tid;
+	struct run r;
+	int i;
+
+	make_layout(fx);
+	snprintf(current, sizeof(current), "%s/current", fx->app);
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	assert_int_equal(mkdir(path_of("%s/releases/r2", fx->app), 0755), 0);
+	spit(path_of("%s/releases/r1/which", fx->app), "one");
+	spit(path_of("%s/releases/r2/which", fx->app), "two");
+
+	/* The first switch creates current. */
+	step_switch_script(&to1, fx->app, "r1");
+	assert_string_equal(run_expect(fx, buf_str(&to1), 0, &r),
+			    "releases/r1\n");
+	run_release(&r);
+	assert_link_to(current, "releases/r1");
+	assert_file(path_of("%s/current/which", fx->app), "one");
+
+	/* Switch back and forth while another thread keeps reading it. */
+	step_switch_script(&to2, fx->app, "r2");
+	w.current = current;
+	assert_int_equal(pthread_create(&tid, NULL, watch_current, &w), 0);
+	for (i = 0; i < 20; i++) {
+		run_expect(fx, buf_str(i % 2 == 0 ? &to2 : &to1), 0, &r);
+		run_release(&r);
+	}
+	w.stop = 1;
+	pthread_join(tid, NULL);
+	assert_true(w.looks > 0);
+	assert_int_equal(w.missing, 0);
+	assert_link_to(current, "releases/r1");
+
+	run_expect(fx, buf_str(&to2), 0, &r);
+	run_release(&r);
+	assert_link_to(current, "releases/r2");
+	assert_file(path_of("%s/current/which", fx->app), "two");
+	/* No temporary link is left next to it. */
+	assert_false(exists(path_of("%s/.current.relflip-tmp", fx->app)));
+	assert_int_equal(entries(fx->app),
+			 4); /* releases shared .relflip current */
+
+	/* NULL removes current; twice is harmless. */
+	step_switch_script(&cmd, fx->app, NULL);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_false(exists(current));
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_true(is_dir(path_of("%s/releases/r2", fx->app)));
+
+	buf_release(&cmd);
+	buf_release(&to1);
+	buf_release(&to2);
+}
+
+static void
+test_switch_never_replaces_real_dir(void **state)
+{
+	struct fx *fx = *state;
+	struct buf to1 = BUF_INIT, none = BUF_INIT;
+	struct run r;
+
+	make_layout(fx);
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	/* A current that is a real directory (set up by hand). */
+	assert_int_equal(mkdir(path_of("%s/current", fx->app), 0755), 0);
+	spit(path_of("%s/current/index.html", fx->app), "hand made");
+
+	step_switch_script(&to1, fx->app, "r1");
+	run_script(fx, buf_str(&to1), &r);
+	assert_int_not_equal(r.status, 0);
+	run_release(&r);
+	assert_true(is_dir(path_of("%s/current", fx->app)));
+	assert_file(path_of("%s/current/index.html", fx->app), "hand made");
+
+	step_switch_script(&none, fx->app, NULL);
+	run_expect(fx, buf_str(&none), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/current/index.html", fx->app), "hand made");
+	buf_release(&to1);
+	buf_release(&none);
+}
+
+/* ---- unpack ---- */
+
+/* A tarball of a small tree at tmp/NAME; its sha256 in hex. */
+static void
+make_tar(const struct fx *fx, const char *name, const char *tar_flags,
+	 char hex[65])
+{
+	sh_ok("cd '%s' && rm -rf src && mkdir -p 'src/sub dir' && "
+	      "printf 'hello\\n' > src/hello.txt && "
+	      "printf 'quoted' > \"src/sub dir/it's \\$(x).txt\" && "
+	      "tar -c%sf '%s' -C src .",
+	      fx->tmp, tar_flags, name);
+	sha256_hex(path_of("%s/%s", fx->tmp, name), hex);
+}
+
+/* Put tmp/NAME where the upload of id with checksum sha goes. */
+static char *
+place_upload(const struct fx *fx, const char *name, const char *id,
+	     const char *sha)
+{
+	struct buf in = BUF_INIT;
+
+	step_incoming_path(&in, fx->app, id, sha);
+	copy_file(path_of("%s/%s", fx->tmp, name), buf_str(&in));
+	return buf_detach(&in, NULL);
+}
+
+static void
+test_unpack_verified(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	char hex[65];
+	char *in;
+	struct run r;
+
+	make_layout(fx);
+	make_tar(fx, "a.tar", "", hex);
+	in = place_upload(fx, "a.tar", "r1", hex);
+	/* The incoming name carries the id and 12 hex of the checksum. */
+	assert_non_null(strstr(in, "/.relflip/incoming/r1."));
+	assert_int_equal(strlen(strrchr(in, '/')), strlen("/r1.") + 12 + 4);
+
+	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/releases/r1/hello.txt", fx->app), "hello\n");
+	assert_file(path_of("%s/releases/r1/sub dir/it's $(x).txt", fx->app),
+		    "quoted");
+	/* Only the release is there: no temporary directory, no upload. */
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 1);
+	assert_int_equal(entries(path_of("%s/.relflip/incoming", fx->app)), 0);
+	free(in);
+
+	/* A gzipped tarball unpacks the same way. */
+	make_tar(fx, "b.tar.gz", "z", hex);
+	in = place_upload(fx, "b.tar.gz", "r2", hex);
+	buf_reset(&cmd);
+	step_unpack_script(&cmd, fx->app, "r2", hex, "TOKEN1");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/releases/r2/hello.txt", fx->app), "hello\n");
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 2);
+	free(in);
+	buf_release(&cmd);
+}
+
+static void
+test_unpack_wrong_checksum(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	char hex[65], wrong[65];
+	char *in;
+	struct run r;
+
+	make_layout(fx);
+	make_tar(fx, "a.tar", "", hex);
+	/* The same first 12 digits, so the file is found; the rest differs. */
+	snprintf(wrong, sizeof(wrong), "%.12s%052d", hex, 0);
+	assert_string_not_equal(wrong, hex);
+	in = place_upload(fx, "a.tar", "r1", wrong);
+	step_unpack_script(&cmd, fx->app, "r1", wrong, "TOKEN1");
+	run_expect(fx, buf_str(&cmd), STEP_CHECKSUM, &r);
+	/* The server says what it computed. */
+	assert_non_null(strstr(buf_str(&r.err), hex));
+	run_release(&r);
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 0);
+	/* The bad upload is not kept for a resume. */
+	assert_false(exists(in));
+	assert_int_equal(entries(path_of("%s/.relflip/incoming", fx->app)), 0);
+	free(in);
+	buf_release(&cmd);
+}
+
+static void
+test_unpack_not_a_tar(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	char hex[65];
+	char *in;
+	struct run r;
+
+	make_layout(fx);
+	spit(path_of("%s/junk.tar", fx->tmp), "this is not a tarball\n");
+	sha256_hex(path_of("%s/junk.tar", fx->tmp), hex);
+	in = place_upload(fx, "junk.tar", "r1", hex);
+	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
+	run_expect(fx, buf_str(&cmd), STEP_UNPACK, &r);
+	run_release(&r);
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 0);
+	free(in);
+	buf_release(&cmd);
+}
+
+static void
+test_unpack_release_exists(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	char hex[65];
+	char *in;
+	struct run r;
+
+	make_layout(fx);
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	spit(path_of("%s/releases/r1/keep", fx->app), "old");
+	make_tar(fx, "a.tar", "", hex);
+	in = place_upload(fx, "a.tar", "r1", hex);
+	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
+	run_expect(fx, buf_str(&cmd), STEP_RENAME, &r);
+	run_release(&r);
+	/* The release there is untouched; no temporary directory is left. */
+	assert_file(path_of("%s/releases/r1/keep", fx->app), "old");
+	assert_false(exists(path_of("%s/releases/r1/hello.txt", fx->app)));
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 1);
+	free(in);
+	buf_release(&cmd);
+}
+
+/* ---- link ---- */
+
+static void
+test_link_shared_and_record(void **state)
+{
+	struct fx *fx = *state;
+	char d1[] = "uploads", d2[] = "log dir", d3[] = "public/system";
+	char f1[] = ".env", f2[] = "config/it's $(x).yml";
+	char *dirs[] = { d1, d2, d3 };
+	char *files[] = { f1, f2 };
+	struct conf conf;
+	struct release_record rec, back;
+	struct buf json = BUF_INIT, cmd = BUF_INIT;
+	const char *p;
+	char *text;
+	struct run r;
+	size_t i;
+	int pass;
+
+	make_layout(fx);
+	memset(&conf, 0, sizeof(conf));
+	conf.app_path = fx->app;
+	conf.shared_dirs.v = dirs;
+	conf.shared_dirs.n = 3;
+	conf.shared_files.v = files;
+	conf.shared_files.n = 2;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.id, sizeof(rec.id), "r1");
+	rec.status = RS_STAGED;
+	snprintf(rec.ref, sizeof(rec.ref), "refs/heads/it's \"$(x)\"\n%%s");
+	rec.created = 1767225600;
+	record_format(&rec, &json);
+
+	/* The release ships a log dir of its own, which shared/ replaces. */
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	assert_int_equal(
+	    mkdir(path_of("%s/releases/r1/log dir", fx->app), 0755), 0);
+	spit(path_of("%s/releases/r1/log dir/old.log", fx->app), "old");
+	/* A shared file that is there already keeps its content. */
+	spit(path_of("%s/shared/.env", fx->app), "SECRET=1\n");
+
+	step_link_script(&cmd, &conf, "r1", buf_str(&json));
+	for (pass = 0; pass < 2; pass++) {
+		/* Twice: the second run (a retry) changes nothing. */
+		run_expect(fx, buf_str(&cmd), 0, &r);
+		run_release(&r);
+		for (i = 0; i < 3; i++) {
+			assert_link_to(
+			    path_of("%s/releases/r1/%s", fx->app, dirs[i]),
+			    path_of("%s/shared/%s", fx->app, dirs[i]));
+			assert_true(
+			    is_dir(path_of("%s/shared/%s", fx->app, dirs[i])));
+		}
+		for (i = 0; i < 2; i++) {
+			struct stat sb;
+
+			assert_link_to(
+			    path_of("%s/releases/r1/%s", fx->app, files[i]),
+			    path_of("%s/shared/%s", fx->app, files[i]));
+			assert_int_equal(
+			    lstat(path_of("%s/shared/%s", fx->app, files[i]),
+				  &sb),
+			    0);
+			assert_true(S_ISREG(sb.st_mode));
+		}
+		assert_file(path_of("%s/shared/.env", fx->app), "SECRET=1\n");
+		assert_file(path_of("%s/releases/r1/.env", fx->app),
+			    "SECRET=1\n");
+		assert_file(path_of("%s/shared/config/it's $(x).yml", fx->app),
+			    "");
+		assert_false(
+		    exists(path_of("%s/shared/log dir/old.log", fx->app)));
+		assert_file(path_of("%s/releases/r1/REVISION", fx->app),
+			    "r1\n");
+		text = slurp(path_of("%s/releases/r1/DEPLOYED_AT", fx->app));
+		assert_non_null(text);
+		assert_int_equal(strlen(text), 21);
+		assert_true(text[4] == '-' && text[10] == 'T' &&
+			    text[19] == 'Z' && text[20] == '\n');
+		free(text);
+		/* The staged record, exactly the JSON given, one line. */
+		text = slurp(path_of("%s/.relflip/releases/r1.json", fx->app));
+		assert_non_null(text);
+		p = buf_str(&json);
+		assert_int_equal(strlen(text), strlen(p) + 1);
+		assert_memory_equal(text, p, strlen(p));
+		assert_int_equal(record_parse(text, &back), 0);
+		assert_string_equal(back.ref, rec.ref);
+		assert_int_equal(back.status, RS_STAGED);
+		free(text);
+		assert_false(exists(
+		    path_of("%s/.relflip/releases/r1.json.tmp", fx->app)));
+	}
+	buf_release(&json);
+	buf_release(&cmd);
+}
+
+/* ---- hooks ---- */
+
+static char *
+env_value(const char *env_text, const char *name)
+{
+	struct buf key = BUF_INIT;
+	const char *p;
+	char *v;
+	size_t n;
+
+	buf_addf(&key, "%s=", name);
+	p = strstr(env_text, buf_str(&key));
+	/* The key must start a line. */
+	while (p != NULL && p != env_text && p[-1] != '\n')
+		p = strstr(p + 1, buf_str(&key));
+	if (p == NULL) {
+		buf_release(&key);
+		return NULL;
+	}
+	p += key.len;
+	n = strcspn(p, "\n");
+	v = strndup(p, n);
+	buf_release(&key);
+	return v;
+}
+
+static void
+assert_env(const char *env_text, const char *name, const char *want)
+{
+	char *v = env_value(env_text, name);
+
+	if (v == NULL)
+		fail_msg("%s is not in the hook's environment", name);
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void
+test_hook_env_and_quoting(void **state)
+{
+	struct fx *fx = *state;
+	struct step_env env = {
+		.app = fx->app,
+		.release = "r1",
+		.previous = "r0",
+		.host = "web'1 $(touch /tmp/pwned)",
+	};
+	struct buf cmd = BUF_INIT;
+	char dir[1024];
+	char *text;
+	struct run r;
+
+	make_layout(fx);
+	snprintf(dir, sizeof(dir), "%s/releases/r1", fx->app);
+	assert_int_equal(mkdir(dir, 0755), 0);
+
+	step_hook_script(&cmd, dir, &env, "env > out.txt", 10);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	text = slurp(path_of("%s/releases/r1/out.txt", fx->app));
+	assert_non_null(text);
+	assert_env(text, "RELFLIP_RELEASE_PATH", dir);
+	assert_env(text, "RELFLIP_REVISION", "r1");
+	assert_env(text, "RELFLIP_APP_PATH", fx->app);
+	assert_env(text, "RELFLIP_HOST", "web'1 $(touch /tmp/pwned)");
+	assert_env(text, "RELFLIP_PREVIOUS_REVISION", "r0");
+	free(text);
+
+	/* Hook text with quotes of both kinds, run in the release. */
+	buf_reset(&cmd);
+	step_hook_script(&cmd, dir, &env,
+			 "printf '%s|%s|%s\\n' \"it's \\\"q\\\"\" "
+			 "\"$RELFLIP_REVISION\" \"$(basename \"$PWD\")\" "
+			 "> q.txt",
+			 10);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/q.txt", dir), "it's \"q\"|r1|r1\n");
+
+	/* No previous release: the variable is there, empty. */
+	env.previous = NULL;
+	buf_reset(&cmd);
+	step_hook_script(&cmd, dir, &env, "env > out2.txt", 10);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	text = slurp(path_of("%s/out2.txt", dir));
+	assert_env(text, "RELFLIP_PREVIOUS_REVISION", "");
+	free(text);
+
+	/* Its status and both streams come back. */
+	buf_reset(&cmd);
+	step_hook_script(&cmd, dir, &env, "echo out; echo err >&2; exit 3", 10);
+	run_expect(fx, buf_str(&cmd), 3, &r);
+	assert_string_equal(buf_str(&r.out), "out\n");
+	assert_string_equal(buf_str(&r.err), "err\n");
+	run_release(&r);
+
+	/* A directory that is not there fails; nothing runs elsewhere. */
+	buf_reset(&cmd);
+	step_hook_script(&cmd, path_of("%s/releases/nope", fx->app), &env,
+			 "touch ran-here", 10);
+	run_script(fx, buf_str(&cmd), &r);
+	assert_int_not_equal(r.status, 0);
+	run_release(&r);
+	assert_false(exists(path_of("%s/ran-here", fx->tmp)));
+	buf_release(&cmd);
+}
+
+static void
+test_hook_timeout(void **state)
+{
+	struct fx *fx = *state;
+	struct step_env env = {
+		.app = fx->app,
+		.release = "r1",
+		.previous = "",
+		.host = "web1",
+	};
+	struct buf cmd = BUF_INIT;
+	char dir[1024];
+	struct run r;
+
+	make_layout(fx);
+	snprintf(dir, sizeof(dir), "%s/releases/r1", fx->app);
+	assert_int_equal(mkdir(dir, 0755), 0);
+
+	step_hook_script(&cmd, dir, &env, "sleep 5", 0.5);
+	run_expect(fx, buf_str(&cmd), STEP_HOOK_TIMEOUT, &r);
+	assert_true(r.secs < 2.5);
+	run_release(&r);
+
+	/*
+	 * The whole process group goes: a child in the background holding
+	 * the output open would otherwise keep the channel (here, the
+	 * pipes) open for its 5 s.
+	 */
+	buf_reset(&cmd);
+	step_hook_script(&cmd, dir, &env, "sleep 5 & sleep 5; wait", 0.5);
+	run_expect(fx, buf_str(&cmd), STEP_HOOK_TIMEOUT, &r);
+	assert_true(r.secs < 2.5);
+	run_release(&r);
+
+	/* A hook done in time is not cut short. */
+	buf_reset(&cmd);
+	step_hook_script(&cmd, dir, &env, "sleep 0.1; echo done", 5);
+	assert_string_equal(run_expect(fx, buf_str(&cmd), 0, &r), "done\n");
+	run_release(&r);
+	buf_release(&cmd);
+}
+
+/* ---- records, log, removal ---- */
+
+static void
+test_write_record_and_log(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	const char *one =
+	    "{\"id\": \"r1\", \"ref\": \"it's $(touch /tmp/pwned) "
+	    "%s \\\\n `x`\"}";
+	const char *two = "{\"id\": \"r1\", \"status\": \"good\"}";
+	struct run r;
+	char want[512];
+
+	make_layout(fx);
+	step_write_record(&cmd, fx->app, "r1", one);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	snprintf(want, sizeof(want), "%s\n", one);
+	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app), want);
+
+	/* Rewritten whole, through a temporary file that does not stay. */
+	buf_reset(&cmd);
+	step_write_record(&cmd, fx->app, "r1", two);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	snprintf(want, sizeof(want), "%s\n", two);
+	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app), want);
+	assert_int_equal(entries(path_of("%s/.relflip/releases", fx->app)), 1);
+
+	/* The log is appended to, never rewritten. */
+	buf_reset(&cmd);
+	step_append_log(&cmd, fx->app, one);
+	step_append_log(&cmd, fx->app, two);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	snprintf(want, sizeof(want), "%s\n%s\n", one, two);
+	assert_file(path_of("%s/.relflip/log.jsonl", fx->app), want);
+	buf_reset(&cmd);
+	step_append_log(&cmd, fx->app, "{}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	snprintf(want, sizeof(want), "%s\n%s\n{}\n", one, two);
+	assert_file(path_of("%s/.relflip/log.jsonl", fx->app), want);
+	buf_release(&cmd);
+}
+
+static void
+test_remove_release(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	struct run r;
+
+	make_layout(fx);
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	assert_int_equal(mkdir(path_of("%s/releases/r1/deep", fx->app), 0755),
+			 0);
+	spit(path_of("%s/releases/r1/deep/f", fx->app), "x");
+	assert_int_equal(mkdir(path_of("%s/releases/r2", fx->app), 0755), 0);
+	spit(path_of("%s/.relflip/releases/r1.json", fx->app), "{}\n");
+	spit(path_of("%s/.relflip/releases/r2.json", fx->app), "{}\n");
+
+	step_remove_release(&cmd, fx->app, "r1");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/releases/r1", fx->app)));
+	assert_false(exists(path_of("%s/.relflip/releases/r1.json", fx->app)));
+	assert_true(is_dir(path_of("%s/releases/r2", fx->app)));
+	assert_true(exists(path_of("%s/.relflip/releases/r2.json", fx->app)));
+
+	/* Gone already: still fine. */
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	buf_release(&cmd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lock_creates_layout_once,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_cannot_create_layout,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_renew_touches_lock_info,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_is_atomic, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_switch_never_replaces_real_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_verified, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_wrong_checksum,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_not_a_tar, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_release_exists,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_shared_and_record,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_env_and_quoting,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_timeout, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_write_record_and_log,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_release, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, NULL);
+}
