@@ -578,12 +578,14 @@ switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
 	}
 	if (status > 0)
 		rf_error_set(err, RF_EXIT_HEALTH, "switch",
-			     "cannot point current at releases/%s on %s: %s",
-			     id ? id : "(none)", fh->host->name,
-			     buf_str(&errtext));
+			     "cannot point current at releases/%s on %s "
+			     "(exit %d)%s%s",
+			     id ? id : "(none)", fh->host->name, status,
+			     errtext.len ? ": " : "", buf_str(&errtext));
 	buf_release(&out);
 	buf_release(&errtext);
-	return -1;
+	/* 1: the script ran and failed; -1: no answer, the outcome unknown. */
+	return status > 0 ? 1 : -1;
 }
 
 static int
@@ -609,11 +611,14 @@ restart_services(struct fleet *f, struct fleet_host *fh, const char *release,
 		rc = fleet_hook(f, fh, stage, buf_str(&dir),
 				conf->services[i].restart, &env, RF_EXIT_HEALTH,
 				err);
-		if (rc != 0)
+		if (rc != 0) {
+			char why[sizeof(err->msg)];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
 			snprintf(err->msg, sizeof(err->msg),
-				 "restarting %s failed on %s",
-				 conf->services[i].name, fh->host->name);
-		else if (names != NULL)
+				 "restarting %.64s: %.400s",
+				 conf->services[i].name, why);
+		} else if (names != NULL)
 			buf_addf(names, "%s%s", names->len ? ", " : "",
 				 conf->services[i].name);
 	}
@@ -637,10 +642,20 @@ health_of(struct fleet *f, struct fleet_host *fh, const char *revision,
 static int
 do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
 {
+	int rc;
+
 	(void)arg;
-	if (switch_to(f, fh, fh->target, &fh->err) != 0)
-		return -1;
+	/*
+	 * Counted as switched unless the script said it failed: when the
+	 * connection drops, mv -T may have run, and switching back a host
+	 * that never moved is harmless.
+	 */
 	fh->sw.switched = 1;
+	rc = switch_to(f, fh, fh->target, &fh->err);
+	if (rc > 0)
+		fh->sw.switched = 0;
+	if (rc != 0)
+		return -1;
 	snprintf(fh->detail, sizeof(fh->detail), "current -> releases/%.64s",
 		 fh->target);
 	if (f->n > 1)
@@ -845,8 +860,17 @@ fleet_switch(struct fleet *f, struct rf_error *err)
 	for (i = 0; i < f->n; i++)
 		o[i] = f->h[i].sw;
 	code = plan_switch_outcome(o, f->n);
-	if (failed && code == RF_EXIT_OK)
-		code = RF_EXIT_HEALTH; /* a switch failed before any check */
+	if (failed) {
+		/*
+		 * A switch or the public URL can fail with no host unhealthy:
+		 * still a failed check, and a stuck host still needs a person.
+		 */
+		code = RF_EXIT_HEALTH;
+		for (i = 0; i < f->n; i++) {
+			if (pick_stuck(&f->h[i]))
+				code = RF_EXIT_ROLLBACK_FAILED;
+		}
+	}
 	if (code != RF_EXIT_OK)
 		err->code = code;
 	free(o);

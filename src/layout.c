@@ -110,10 +110,18 @@ layout_target_id(const char *target, char *id, size_t idlen)
 {
 	const char *p = target;
 
-	/* Accept "releases/<id>", "./releases/<id>", "APP/releases/<id>". */
-	const char *r = strstr(p, "releases/");
+	/*
+	 * Accept "releases/<id>", "./releases/<id>", "APP/releases/<id>": the
+	 * last "releases/", since the app path may hold one too.
+	 */
+	const char *r = NULL, *q = p;
 
-	if (r == NULL || (r != p && r[-1] != '/'))
+	while ((q = strstr(q, "releases/")) != NULL) {
+		if (q == p || q[-1] == '/')
+			r = q;
+		q++;
+	}
+	if (r == NULL)
 		return NULL;
 	p = r + strlen("releases/");
 	copy(id, idlen, p);
@@ -212,7 +220,7 @@ layout_parse(const char *text, struct layout_state *st)
 				strlist_add(&st->foreign, v);
 		} else if (strcmp(kv, "utime") == 0) {
 			/* A release without a record: when it was deployed. */
-			char *sp = strchr(v, ' ');
+			char *sp = strrchr(v, ' ');
 			struct release_record *r;
 
 			if (sp != NULL) {

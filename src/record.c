@@ -86,6 +86,12 @@ record_parse(const char *json, struct release_record *rec)
 		json_object_put(o);
 		return -1;
 	}
+	if (!json_object_object_get_ex(o, "id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    strlen(json_object_get_string(v)) >= sizeof(rec->id)) {
+		json_object_put(o);
+		return -1;
+	}
 	get_str(o, "id", rec->id, sizeof(rec->id));
 	if (!release_id_valid(rec->id)) {
 		json_object_put(o);

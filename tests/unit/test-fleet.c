@@ -591,7 +591,6 @@ test_switch_way_back_fails_after_switch_failure(void **state)
 	struct fx *fx = *state;
 	struct rf_error err = RF_ERROR_INIT;
 
-	skip(); /* remove once fleet_switch reports 9 here (see above) */
 	make_fleet(fx, 4, 1, 0);
 	remote_fake_on(R(fx, 2), "releases/NEW", 1, NULL);
 	remote_fake_on(R(fx, 0), "releases/OLD", 1, NULL);
@@ -608,7 +607,6 @@ test_switch_public_url_fails_and_way_back_fails(void **state)
 	struct responder pub;
 	char url[128];
 
-	skip(); /* the same bug as above, through public_url */
 	responder_start(&pub, down, 1);
 	make_fleet(fx, 2, 0, 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", pub.port);
@@ -678,7 +676,6 @@ test_switch_unknown_outcome_is_switched_back(void **state)
 		.times = 1,
 	};
 
-	skip(); /* remove once do_switch treats an unknown outcome as moved */
 	make_fleet(fx, 2, 0, 0);
 	remote_fake_add(R(fx, 1), &drop);
 	assert_int_not_equal(fleet_switch(&fx->f, &err), RF_EXIT_OK);
