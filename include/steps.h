@@ -69,6 +69,12 @@ void step_hook_script(struct buf *cmd, const char *dir,
 		      const struct step_env *env, const char *hook,
 		      double timeout);
 
+/*
+ * Stop the hook a step_hook_script() started, when relflip stopped waiting
+ * for it (interrupted, or the server stopped answering in time).
+ */
+void step_kill_hook_script(struct buf *cmd, const char *app);
+
 /* Point current at releases/<id> by rename(2); id NULL removes current. */
 void step_switch_script(struct buf *cmd, const char *app, const char *id);
 

@@ -196,7 +196,10 @@ preflight_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		goto out;
 	if (h->have < 0 || (uint64_t)h->have > d->art.file_size)
 		h->have = 0;
-	if (remote_statvfs(fh->r, f->conf->app_path, &avail, &fh->err) != 0)
+	/* In a dry run the app path may not exist yet: ask its parent. */
+	if (remote_statvfs(fh->r, fh->st.app_exists ? f->conf->app_path
+						    : fh->st.ancestor,
+			   &avail, &fh->err) != 0)
 		goto out;
 	need = d->art.unpacked_size + d->art.unpacked_size / 10 +
 	       (d->art.file_size - (uint64_t)h->have) + DISK_MARGIN_BYTES;
@@ -506,11 +509,23 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	const struct release_record **gone = NULL;
 	long long now = (long long)time(NULL);
 	size_t i, ngone = 0;
-	int status;
+	int status, keep;
 
+	rec = record_find(&fh->st.records, d->opts->revision);
+	/*
+	 * A release this run did not make (another artifact under the id)
+	 * or that is live or good: a failure before the switch leaves its
+	 * record as it was.
+	 */
+	keep = rec != NULL && rec->has_record &&
+	       (strcmp(rec->checksum, d->checksum) != 0 ||
+		(fin->status == RS_FAILED &&
+		 (rec->status == RS_LIVE || rec->status == RS_GOOD)));
 	rec = record_add(&fh->st.records, d->opts->revision);
-	fill_record(d, rec);
-	rec->status = fin->status;
+	if (!keep) {
+		fill_record(d, rec);
+		rec->status = fin->status;
+	}
 	if (fin->status == RS_LIVE) {
 		rec->activated = now;
 		rec->reason[0] = '\0';
@@ -521,8 +536,11 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	}
 	if (dhost(fh)->migrated)
 		rec->migrated = 1;
-	record_format(rec, &json);
-	step_write_record(&cmd, f->conf->app_path, rec->id, buf_str(&json));
+	if (!keep) {
+		record_format(rec, &json);
+		step_write_record(&cmd, f->conf->app_path, rec->id,
+				  buf_str(&json));
+	}
 	prev = fh->live[0] ? record_find(&fh->st.records, fh->live) : NULL;
 	if (fin->status == RS_LIVE && prev != NULL && prev != rec &&
 	    prev->has_record) {

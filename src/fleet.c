@@ -528,8 +528,16 @@ fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	req.on_line = hook_line;
 	req.arg = &hl;
 	out_debug("%s: %s", fh->host->name, req.cmd);
-	if (remote_exec(fh->r, &req, &res, err) != 0)
-		goto out;
+	if (remote_exec(fh->r, &req, &res, err) != 0 || res.timed_out) {
+		/* Closing the channel does not stop the command: kill it. */
+		struct rf_error ignored = RF_ERROR_INIT;
+
+		buf_reset(&cmd);
+		step_kill_hook_script(&cmd, f->conf->app_path);
+		remote_run(fh->r, buf_str(&cmd), NULL, NULL, NULL, &ignored);
+		if (!res.timed_out)
+			goto out;
+	}
 	if (res.timed_out || res.status == STEP_HOOK_TIMEOUT ||
 	    res.status == 128 + 9) {
 		rf_error_set(err, code, stage,
@@ -797,10 +805,13 @@ revert_all(struct fleet *f, struct rf_error *err)
 	if (fleet_step(f, "rollback", do_revert, NULL, &back_err) != 0) {
 		struct buf names = BUF_INIT;
 
+		char first[sizeof(err->msg)];
+
+		snprintf(first, sizeof(first), "%s", err->msg);
 		fleet_names(f, pick_stuck, &names);
 		rf_error_set(err, RF_EXIT_ROLLBACK_FAILED, "rollback",
-			     "%s, and the way back failed on %s: %s",
-			     err->msg, buf_str(&names), back_err.msg);
+			     "%s, and the way back failed on %s: %s", first,
+			     buf_str(&names), back_err.msg);
 		rf_error_hint(err, "a person is needed: see the per-host state "
 			      "above, then relflip releases and relflip "
 			      "rollback --to ID");
