@@ -77,13 +77,10 @@ shared_path_ok(const char *p)
 }
 
 static int
-validate(struct deploy *d, struct rf_error *err)
+validate_args(struct deploy *d, struct rf_error *err)
 {
 	const struct conf *conf = d->conf;
-	struct artifact_limits limits = ARTIFACT_LIMITS_DEFAULT;
 	const char *rev = d->opts->revision;
-	long long t0 = out_now_ms();
-	char size[32], detail[256];
 	size_t i;
 
 	if (rev == NULL || rev[0] == '\0') {
@@ -126,6 +123,20 @@ validate(struct deploy *d, struct rf_error *err)
 					    "relative, without . or .. parts",
 					    conf->file, p);
 	}
+	return 0;
+}
+
+/*
+ * Read the whole artifact: a long local job, so it runs while the hosts
+ * are being connected to (connecting changes nothing on a server).
+ */
+static int
+validate_artifact(struct deploy *d, struct rf_error *err)
+{
+	struct artifact_limits limits = ARTIFACT_LIMITS_DEFAULT;
+	long long t0 = out_now_ms();
+	char size[32], detail[256];
+
 	if (artifact_validate(d->opts->artifact, &limits, &d->art, err) != 0)
 		return -1;
 	snprintf(d->checksum, sizeof(d->checksum), "sha256:%s", d->art.sha256);
@@ -138,6 +149,21 @@ validate(struct deploy *d, struct rf_error *err)
 		 d->opts->artifact, (unsigned long long)d->art.files, size);
 	out_stage_end(NULL, "validate", (long)(out_now_ms() - t0), 1, detail);
 	return 0;
+}
+
+struct validate_job {
+	struct deploy *d;
+	struct rf_error err;
+	int rc;
+};
+
+static void *
+validate_thread(void *arg)
+{
+	struct validate_job *job = arg;
+
+	job->rc = validate_artifact(job->d, &job->err);
+	return NULL;
 }
 
 /* ---- preflight ---- */
@@ -866,13 +892,31 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 	out_text("relflip %s · %zu host%s · release %s%s", relflip_version(),
 		 d.f.n, d.f.n == 1 ? "" : "s", opts->revision ? opts->revision : "?",
 		 opts->dry_run ? " · dry run" : "");
-	if (validate(&d, &err) != 0) {
+	if (validate_args(&d, &err) != 0) {
 		code = err.code;
 		goto done;
 	}
-	if (fleet_connect(&d.f, &err) != 0) {
-		code = err.code;
-		goto done;
+	{
+		struct validate_job job = { &d, RF_ERROR_INIT, 0 };
+		pthread_t t;
+		int threaded, connected;
+
+		threaded = pthread_create(&t, NULL, validate_thread, &job) == 0;
+		if (!threaded)
+			validate_thread(&job);
+		connected = fleet_connect(&d.f, &err) == 0;
+		if (threaded)
+			pthread_join(t, NULL);
+		/* A rejected artifact is the first thing to say (step 1). */
+		if (job.rc != 0) {
+			err = job.err;
+			code = err.code;
+			goto done;
+		}
+		if (!connected) {
+			code = err.code;
+			goto done;
+		}
 	}
 	if (opts->dry_run) {
 		if (fleet_probe(&d.f, &err) != 0) {
