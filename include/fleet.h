@@ -98,6 +98,11 @@ void fleet_activate_all(struct fleet *f);
 int fleet_run(struct fleet_host *fh, const char *app, const char *script,
 	      struct buf *out, struct buf *errtext, struct rf_error *err);
 
+/* The same with text on the script's stdin. */
+int fleet_run_input(struct fleet_host *fh, const char *app,
+		    const char *script, const char *input, struct buf *out,
+		    struct buf *errtext, struct rf_error *err);
+
 /*
  * Run a hook or restart command, its output streamed with the host as
  * prefix; a failure (status, timeout) fills err with code.

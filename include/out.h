@@ -56,7 +56,7 @@ void out_event(const char *event, const char *host, const char *stage,
 /* Human text on stderr, unless -q. A '\n' is added. */
 void out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Primary output on stdout (`releases`, `pack`'s digest). */
+/* Primary output on stdout (`releases`, `pack`'s digest); none under --json. */
 void out_primary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "relflip: warning: [host: ]..." and a `warning` event. */

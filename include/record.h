@@ -30,7 +30,7 @@ struct release_record {
 	char actor[128];
 	char runner[128];
 	char run_url[256];
-	long long created;     /* epoch seconds; 0: unknown */
+	long long created;     /* epoch milliseconds; 0: unknown */
 	long long activated;   /* last switched to */
 	long long deactivated; /* last switched away from */
 	int migrated;          /* the migrate hook ran for it */
@@ -66,5 +66,14 @@ void record_set_release(struct record_set *set);
 
 /* "2026-01-01T00:00:00Z" for epoch seconds. */
 void record_time(char *dst, size_t len, long long epoch);
+
+/*
+ * "2026-01-01T00:00:00.123Z" for epoch milliseconds: records keep them, so
+ * that two deploys within one second still have an order.
+ */
+void record_time_ms(char *dst, size_t len, long long ms);
+
+/* The wall clock in epoch milliseconds. */
+long long record_now_ms(void);
 
 #endif

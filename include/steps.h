@@ -85,7 +85,15 @@ void step_write_record(struct buf *cmd, const char *app, const char *id,
 /* Append one line to APP/.relflip/log.jsonl. */
 void step_append_log(struct buf *cmd, const char *app, const char *line);
 
-/* Remove a release directory and its record. */
-void step_remove_release(struct buf *cmd, const char *app, const char *id);
+/*
+ * Removing many paths: the list travels on stdin, one path relative to the
+ * app path a line (an exec request cannot carry thousands of them), and
+ * one rm -rf takes them all. With measure, the script first prints the
+ * kilobytes they hold ("du -skc" total).
+ */
+void step_remove_listed(struct buf *cmd, const char *app, int measure);
+
+/* Add a release's directory and record to such a list. */
+void step_list_release(struct buf *list, const char *id);
 
 #endif

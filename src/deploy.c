@@ -42,7 +42,7 @@ struct deploy {
 	struct deploy_host *dh;
 	int fd;                /* the artifact, open for the upload */
 	long long started_ms;
-	long long now;         /* epoch seconds at the start, for records */
+	long long now;         /* epoch ms at the start, for records */
 	char checksum[72];     /* "sha256:<hex>" */
 	const char *previous;  /* live release on the first host, or NULL */
 	pthread_mutex_t progress_lock;
@@ -530,10 +530,10 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	struct finish *fin = arg;
 	struct deploy *d = fin->d;
 	struct buf cmd = BUF_INIT, json = BUF_INIT, line = BUF_INIT;
-	struct buf errtext = BUF_INIT;
+	struct buf errtext = BUF_INIT, list = BUF_INIT;
 	struct release_record *rec, *prev;
 	const struct release_record **gone = NULL;
-	long long now = (long long)time(NULL);
+	long long now = record_now_ms();
 	size_t i, ngone = 0;
 	int status, keep;
 
@@ -594,25 +594,19 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				   f->conf->keep_releases, f->conf->keep_failed,
 				   0, &gone);
 		for (i = 0; i < ngone; i++)
-			step_remove_release(&cmd, f->conf->app_path,
-					    gone[i]->id);
-		for (i = 0; i < fh->st.tmpdirs.n; i++) {
-			struct buf p = BUF_INIT;
-
-			buf_addf(&p, "%s/releases/%s", f->conf->app_path,
-				 fh->st.tmpdirs.v[i]);
-			buf_adds(&cmd, "rm -rf ");
-			sh_quote(&cmd, buf_str(&p));
-			buf_addch(&cmd, '\n');
-			buf_release(&p);
-		}
+			step_list_release(&list, gone[i]->id);
+		for (i = 0; i < fh->st.tmpdirs.n; i++)
+			buf_addf(&list, "releases/%s\n", fh->st.tmpdirs.v[i]);
 		if (ngone > 0)
 			snprintf(fh->detail, sizeof(fh->detail),
 				 "pruned %zu", ngone);
 	}
+	if (list.len > 0)
+		step_remove_listed(&cmd, f->conf->app_path, 0);
 	step_unlock_script(&cmd, f->conf->app_path, f->token, 0);
-	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
-			   &errtext, &fh->err);
+	status = fleet_run_input(fh, f->conf->app_path, buf_str(&cmd),
+				 list.len ? buf_str(&list) : NULL, NULL,
+				 &errtext, &fh->err);
 	if (status == 0)
 		fh->locked = 0;
 	else if (status > 0)
@@ -624,6 +618,7 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	buf_release(&json);
 	buf_release(&line);
 	buf_release(&errtext);
+	buf_release(&list);
 	return status == 0 ? 0 : -1;
 }
 
@@ -872,7 +867,7 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 	d.fd = -1;
 	pthread_mutex_init(&d.progress_lock, NULL);
 	d.started_ms = out_now_ms();
-	d.now = (long long)time(NULL);
+	d.now = record_now_ms();
 	fleet_init(&d.f, ctx->conf, ctx->hosts, ctx->nhosts, "deploy",
 		   opts->revision);
 	d.dh = xcalloc(ctx->nhosts ? ctx->nhosts : 1, sizeof(*d.dh));

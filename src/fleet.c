@@ -275,6 +275,14 @@ int
 fleet_run(struct fleet_host *fh, const char *app, const char *script,
 	  struct buf *out, struct buf *errtext, struct rf_error *err)
 {
+	return fleet_run_input(fh, app, script, NULL, out, errtext, err);
+}
+
+int
+fleet_run_input(struct fleet_host *fh, const char *app, const char *script,
+		const char *input, struct buf *out, struct buf *errtext,
+		struct rf_error *err)
+{
 	struct buf cmd = BUF_INIT;
 	int rc;
 
@@ -282,7 +290,7 @@ fleet_run(struct fleet_host *fh, const char *app, const char *script,
 		step_renew(&cmd, app);
 	buf_adds(&cmd, script);
 	out_debug("%s: %s", fh->host->name, buf_str(&cmd));
-	rc = remote_run(fh->r, buf_str(&cmd), NULL, out, errtext, err);
+	rc = remote_run(fh->r, buf_str(&cmd), input, out, errtext, err);
 	buf_release(&cmd);
 	return rc;
 }

@@ -228,8 +228,8 @@ layout_parse(const char *text, struct layout_state *st)
 				if (release_id_valid(v)) {
 					r = record_add(&st->records, v);
 					if (!r->has_record)
-						r->created =
-						    strtoll(sp + 1, NULL, 10);
+						r->created = strtoll(
+						    sp + 1, NULL, 10) * 1000;
 				}
 			}
 		} else if (strcmp(kv, "incoming") == 0) {

@@ -223,6 +223,9 @@ out_primary(const char *fmt, ...)
 	va_list ap;
 	char *clean;
 
+	/* Under --json stdout carries events only. */
+	if (out_cfg.json)
+		return;
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);

@@ -52,24 +52,52 @@ get_int(json_object *o, const char *key)
 	return 0;
 }
 
+/* A time in epoch milliseconds: ISO 8601 with or without a fraction. */
 static long long
 get_time(json_object *o, const char *key)
 {
 	json_object *v;
 	struct tm tm;
-	const char *s;
+	const char *s, *rest;
+	long long ms = 0, scale = 100;
 
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
 	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
+		return json_object_get_int64(v) * 1000;
 	if (!json_object_is_type(v, json_type_string))
 		return 0;
 	s = json_object_get_string(v);
 	memset(&tm, 0, sizeof(tm));
-	if (strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (rest == NULL)
 		return 0;
-	return (long long)timegm(&tm);
+	if (*rest == '.') {
+		for (rest++; *rest >= '0' && *rest <= '9'; rest++) {
+			ms += (*rest - '0') * scale;
+			scale /= 10;
+		}
+	}
+	return (long long)timegm(&tm) * 1000 + ms;
+}
+
+long long
+record_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+record_time_ms(char *dst, size_t len, long long ms)
+{
+	char base[32];
+
+	record_time(base, sizeof(base), ms / 1000);
+	/* base ends in 'Z': put the milliseconds before it. */
+	snprintf(dst, len, "%.19s.%03dZ", base, (int)(ms % 1000));
 }
 
 int
@@ -147,7 +175,7 @@ add_time(struct buf *out, const char *key, long long t)
 		buf_adds(out, ": null");
 		return;
 	}
-	record_time(s, sizeof(s), t);
+	record_time_ms(s, sizeof(s), t);
 	buf_adds(out, ": ");
 	json_quote(out, s);
 }

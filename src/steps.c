@@ -214,19 +214,21 @@ step_append_log(struct buf *cmd, const char *app, const char *line)
 }
 
 void
-step_remove_release(struct buf *cmd, const char *app, const char *id)
+step_remove_listed(struct buf *cmd, const char *app, int measure)
 {
-	struct buf p = BUF_INIT;
+	buf_adds(cmd, "L=$(cat)\ncd ");
+	sh_quote(cmd, app);
+	buf_adds(cmd, " || exit 1\n");
+	if (measure)
+		buf_adds(cmd, "[ -z \"$L\" ] || printf '%s\\n' \"$L\" | xargs -r -d '\\n' du -skc -- "
+			      "2>/dev/null | tail -n 1\n");
+	buf_adds(cmd, "[ -z \"$L\" ] || printf '%s\\n' \"$L\" | xargs -r -d '\\n' rm -rf --\n");
+}
 
-	buf_adds(cmd, "rm -rf ");
-	buf_addf(&p, "%s/releases/%s", app, id);
-	sh_quote(cmd, buf_str(&p));
-	buf_reset(&p);
-	buf_addf(&p, "%s/.relflip/releases/%s.json", app, id);
-	buf_addch(cmd, ' ');
-	sh_quote(cmd, buf_str(&p));
-	buf_addch(cmd, '\n');
-	buf_release(&p);
+void
+step_list_release(struct buf *list, const char *id)
+{
+	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n", id, id);
 }
 
 void

@@ -39,17 +39,6 @@ static const char prune_options[] =
     "  --dry-run   print what would be removed, change nothing\n"
     "  -h, --help  this help\n";
 
-static void
-add_path(struct buf *cmd, const char *app, const char *sub, const char *name)
-{
-	struct buf p = BUF_INIT;
-
-	buf_addf(&p, "%s/%s/%s", app, sub, name);
-	buf_addch(cmd, ' ');
-	sh_quote(cmd, buf_str(&p));
-	buf_release(&p);
-}
-
 static int
 prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -58,7 +47,7 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	const struct release_record **gone = NULL;
 	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
 	struct buf names = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
-	struct buf paths = BUF_INIT, records = BUF_INIT;
+	struct buf list = BUF_INIT;
 	size_t i, n;
 	int status, rc = -1;
 	uint64_t freed = 0;
@@ -74,33 +63,31 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		buf_addf(&names, "%s%s", i ? " " : "", gone[i]->id);
 
 	/* What goes: the releases, leftovers of interrupted deploys. */
-	for (i = 0; i < n; i++) {
-		struct buf rec = BUF_INIT;
-
-		if (gone[i]->has_dir)
-			add_path(&paths, app, "releases", gone[i]->id);
-		buf_addf(&rec, "%s.json", gone[i]->id);
-		add_path(&records, app, ".relflip/releases", buf_str(&rec));
-		buf_release(&rec);
-	}
+	for (i = 0; i < n; i++)
+		step_list_release(&list, gone[i]->id);
 	for (i = 0; i < fh->st.tmpdirs.n; i++)
-		add_path(&paths, app, "releases", fh->st.tmpdirs.v[i]);
+		buf_addf(&list, "releases/%s\n", fh->st.tmpdirs.v[i]);
 	for (i = 0; i < fh->st.incoming.n; i++)
-		add_path(&paths, app, ".relflip/incoming", fh->st.incoming.v[i]);
+		buf_addf(&list, ".relflip/incoming/%s\n", fh->st.incoming.v[i]);
 
-	/* The space first (one walk), then one rm for everything. */
-	buf_addf(&cmd, "du -skc /dev/null%s 2>/dev/null | tail -n 1\n",
-		 buf_str(&paths));
-	if (!pr->dry) {
-		buf_addf(&cmd, "rm -rf --%s%s\n", buf_str(&paths),
-			 buf_str(&records));
+	if (pr->dry) {
+		/* Measure only: the same list, du without rm. */
+		buf_adds(&cmd, "L=$(cat)\ncd ");
+		sh_quote(&cmd, app);
+		buf_adds(&cmd, " || exit 1\n[ -z \"$L\" ] || printf '%s\\n' \"$L\" | "
+			       "xargs -r -d '\\n' du -skc -- 2>/dev/null | "
+			       "tail -n 1\n");
+	} else {
+		step_remove_listed(&cmd, app, 1);
 		buf_addf(&extra, "\"removed\": %zu, \"kept\": %d", n, pr->keep);
 		fleet_log_line(f, fh, NULL, fh->live, "ok", 0, buf_str(&extra),
 			       &line);
 		step_append_log(&cmd, app, buf_str(&line));
 	}
 	out.max = 4096;
-	status = fleet_run(fh, app, buf_str(&cmd), &out, &errtext, &fh->err);
+	status = fleet_run_input(fh, app, buf_str(&cmd),
+				 list.len ? buf_str(&list) : "", &out, &errtext,
+				 &fh->err);
 	if (status < 0)
 		goto done;
 	if (status > 0) {
@@ -129,9 +116,13 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	}
 	pr->freed_total += freed;
 	pr->removed_total += n;
-	if (pr->dry && paths.len > 0)
-		out_primary("%s: rm -rf --%s%s", fh->host->name,
-			    buf_str(&paths), buf_str(&records));
+	if (pr->dry && list.len > 0) {
+		struct out_field fl[1] = { OF_STR("paths", buf_str(&list)) };
+
+		out_event("plan", fh->host->name, "prune", fl, 1);
+		out_primary("%s: would remove, under %s:\n%s", fh->host->name,
+			    app, buf_str(&list));
+	}
 	rc = 0;
 done:
 	free(gone);
@@ -141,8 +132,7 @@ done:
 	buf_release(&names);
 	buf_release(&line);
 	buf_release(&extra);
-	buf_release(&paths);
-	buf_release(&records);
+	buf_release(&list);
 	return rc;
 }
 

@@ -48,7 +48,7 @@ print_host(struct fleet_host *fh, int json)
 		if (!r->has_dir && !live)
 			continue;
 		if (r->created)
-			record_time(when, sizeof(when), r->created);
+			record_time(when, sizeof(when), r->created / 1000);
 		if (r->size)
 			out_format_bytes(size, sizeof(size), r->size);
 		if (r->checksum[0])
@@ -121,6 +121,13 @@ cmd_releases_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return err.code;
 	}
 	fleet_init(&f, ctx->conf, ctx->hosts, ctx->nhosts, "releases", NULL);
+	{
+		struct out_field fl[2] = {
+			OF_STR("command", "releases"),
+			OF_INT("hosts", ctx->nhosts),
+		};
+		out_event("start", NULL, NULL, fl, 2);
+	}
 	/* The listing is the output: stage lines would only add noise. */
 	if (fleet_connect(&f, &err) != 0 || fleet_probe(&f, &err) != 0) {
 		code = err.code;
@@ -141,6 +148,7 @@ cmd_releases_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			    "the hosts DISAGREE on the live release: %s",
 			    buf_str(&lives));
 done:
+	out_result(code == 0 ? "ok" : "failed", code, NULL, NULL, 0);
 	buf_release(&lives);
 	fleet_release(&f);
 	return code;

@@ -105,8 +105,8 @@ choose_targets(struct rollback *rb, struct rf_error *err)
 		}
 		if (t->status == RS_BAD) {
 			if (t->deactivated)
-				record_time(when, sizeof(when),
-					    t->deactivated);
+				record_time_ms(when, sizeof(when),
+					       t->deactivated);
 			out_warning(fh->host->name, "rollback",
 				    "release %s was marked bad (%s): %s",
 				    t->id, when,
@@ -136,7 +136,7 @@ record_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	struct buf cmd = BUF_INIT, json = BUF_INIT, line = BUF_INIT;
 	struct buf errtext = BUF_INIT, extra = BUF_INIT;
 	struct release_record *to, *from;
-	long long now = (long long)time(NULL);
+	long long now = record_now_ms();
 	int forward = is_forward(fh);
 	char target[65], live[65];
 	int status;
@@ -198,6 +198,14 @@ record_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	return status == 0 ? 0 : -1;
 }
 
+static void
+plan_event(struct fleet_host *fh, const char *stage, const char *command)
+{
+	struct out_field fl[1] = { OF_STR("command", command) };
+
+	out_event("plan", fh->host->name, stage, fl, 1);
+}
+
 static int
 plan_print(struct rollback *rb)
 {
@@ -219,6 +227,7 @@ plan_print(struct rollback *rb)
 			    fh->live[0] ? fh->live : "none", fh->target);
 		buf_reset(&cmd);
 		step_switch_script(&cmd, f->conf->app_path, fh->target);
+		plan_event(fh, "switch", buf_str(&cmd));
 		out_primary("  switch      %s", buf_str(&cmd));
 		snprintf(dir, sizeof(dir), "%.590s/current", f->conf->app_path);
 		for (j = 0; j < f->conf->nservices; j++) {
@@ -229,6 +238,7 @@ plan_print(struct rollback *rb)
 			step_hook_script(&cmd, dir, &env,
 					 f->conf->services[j].restart,
 					 f->conf->hook_timeout);
+			plan_event(fh, "restart", buf_str(&cmd));
 			out_primary("  restart     %s", buf_str(&cmd));
 		}
 		if (f->conf->has_health && f->conf->health_url)
@@ -327,9 +337,11 @@ cmd_rollback_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 rb.f.h[i].live[0] ? rb.f.h[i].live : "none",
 			 rb.f.h[i].target);
 	rb.code = fleet_switch(&rb.f, &err);
-	fleet_activate_all(&rb.f);
-	for (i = 0; i < rb.f.n; i++)
+	/* Every host that holds our lock gets its records and log line. */
+	for (i = 0; i < rb.f.n; i++) {
 		rb.f.h[i].active = rb.f.h[i].locked;
+		rb.f.h[i].failed = 0;
+	}
 	{
 		struct rf_error rec_err = RF_ERROR_INIT;
 

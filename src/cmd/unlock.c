@@ -127,6 +127,14 @@ cmd_unlock_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return err.code;
 	}
 	fleet_init(&f, ctx->conf, ctx->hosts, ctx->nhosts, "unlock", NULL);
+	{
+		struct out_field fl[3] = {
+			OF_STR("command", "unlock"),
+			OF_BOOL("force", force),
+			OF_INT("hosts", ctx->nhosts),
+		};
+		out_event("start", NULL, NULL, fl, 3);
+	}
 	if (fleet_connect(&f, &err) != 0 || fleet_probe(&f, &err) != 0 ||
 	    (fleet_activate_all(&f),
 	     fleet_step(&f, "unlock", unlock_one, &force, &err)) != 0) {
