@@ -1,0 +1,450 @@
+#!/usr/bin/env bats
+# relflip on a fleet, end to end: eight servers, each a network namespace
+# with its own sshd, loopback and /srv (tests/e2e/lib/hosts.bash), all
+# reached through their own SSH connection. Every test asserts the exit
+# code, what each host's current points at, what each host's app serves,
+# the release records, and how many SSH connections each host's sshd
+# accepted (exactly one per host per command that touches it).
+
+load lib/sshd
+load lib/fleet
+
+# The port of the sample app inside every host (each has its own loopback).
+PORT=8000
+ALL=(1 2 3 4 5 6 7 8)
+
+setup() {
+	rf_tmp_setup
+	rf_fleet_up "${#ALL[@]}"
+	# Apps started by a service restart line, for teardown to stop.
+	rf_fleet_note_apps "$PORT" "${ALL[@]}"
+}
+
+teardown() {
+	local left
+
+	rf_teardown
+	left=$(rf_fleet_leftover_ns)
+	if [[ -n $left ]]; then
+		echo "# network namespaces left behind: $left"
+		return 1
+	fi
+}
+
+# deploy ID [RELFLIP OPTIONS...]: deploy a fresh artifact for ID, options
+# (-H, -R, --json) before the command; leaves `status`, `output`, `stderr`.
+deploy() {
+	local id=$1 art
+
+	shift
+	art=$(rf_fleet_artifact "$id")
+	run --separate-stderr relflip -c "$RF_CONFIG" "$@" deploy "$art" --revision "$id"
+}
+
+# The hooks of most tests: install logs the host it ran on in that host's
+# /srv/install.log, migrate in /srv/migrate.log.
+# shellcheck disable=SC2016 # expanded by the hooks' shell, on the host
+HOOKS='[hooks]
+install = echo "install $RELFLIP_HOST $RELFLIP_REVISION" >> /srv/install.log
+migrate = echo "migrate $RELFLIP_HOST $RELFLIP_REVISION" >> /srv/migrate.log'
+
+# rf_json_order EARLY LATE: over the last run's events, every event that
+# matches EARLY (a Python expression over `e`) comes before every event
+# that matches LATE, and both match at least one.
+rf_json_order() {
+	rf_json_query "(lambda a, b: bool(a) and bool(b) and max(a) < min(b))(
+		[i for i, e in enumerate(ev) if $1],
+		[i for i, e in enumerate(ev) if $2])"
+}
+
+@test "a deploy to 8 hosts makes the release live everywhere: install on all, migrate once on the primary, one SSH connection per host" {
+	local n
+
+	# The primary is h5, not the first host: migrate must go where the
+	# role says.
+	rf_fleet_config --roles 1=web --roles 5="web primary" "${ALL[@]}" -- \
+		"$(rf_fleet_health_ini "$PORT")
+$HOOKS"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v1
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v1" "${ALL[@]}"
+	rf_fleet_assert_record v1 live "${ALL[@]}"
+	for n in "${ALL[@]}"; do
+		[[ $(rf_fleet_count "$(rf_fleet_srv "$n")/install.log" "install h$n v1") == 1 ]] ||
+			rf_fail "install did not run exactly once on h$n:" "$(cat "$(rf_fleet_srv "$n")/install.log" 2>&1)"
+	done
+	[[ $(cat "$RF_TMP"/hosts/*/srv/migrate.log 2>/dev/null | wc -l) == 1 ]] ||
+		rf_fail "migrate ran other than once:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+	[[ $(cat "$(rf_fleet_srv 5)/migrate.log") == "migrate h5 v1" ]] ||
+		rf_fail "migrate did not run on the primary h5:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_fleet_assert_live v2 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v2" "${ALL[@]}"
+	rf_fleet_assert_record v2 live "${ALL[@]}"
+	rf_fleet_assert_record v1 good "${ALL[@]}"
+	for n in "${ALL[@]}"; do
+		[[ $(rf_fleet_count "$(rf_fleet_srv "$n")/install.log" "install h$n v2") == 1 ]] ||
+			rf_fail "install of v2 did not run exactly once on h$n:" "$(cat "$(rf_fleet_srv "$n")/install.log" 2>&1)"
+		# The service restarted once per deploy on every host.
+		[[ $(rf_fleet_restarts "$n" "web h$n") == 2 ]] ||
+			rf_fail "expected 2 restarts on h$n:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+	[[ $(cat "$RF_TMP"/hosts/*/srv/migrate.log | wc -l) == 2 ]] ||
+		rf_fail "migrate ran other than once per deploy:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+	[[ $(rf_fleet_count "$(rf_fleet_srv 5)/migrate.log" "migrate h5 v2") == 1 ]] ||
+		rf_fail "migrate of v2 did not run on h5:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+}
+
+@test "an unhealthy host in the second batch switches every host back to the previous release, exit 8, release bad on all 8" {
+	local n
+
+	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- \
+		"$(rf_fleet_health_ini "$PORT")
+[hooks]
+install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || echo 503 > HEALTH_STATUS"
+	deploy v1
+	rf_assert_status 0
+	rf_fleet_assert_live v1 "${ALL[@]}"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2 --json
+	rf_assert_status 8
+	rf_assert_stderr_has "h6"
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	# Every host, the first batch's included, is back on v1, restarted.
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v1" "${ALL[@]}"
+	rf_fleet_assert_record v2 bad "${ALL[@]}"
+	rf_fleet_assert_record v1 live "${ALL[@]}"
+	for n in "${ALL[@]}"; do
+		rf_assert_current_valid "$(rf_fleet_app "$n")"
+		[[ -f $(rf_fleet_app "$n" releases/v2/REVISION) ]] ||
+			rf_fail "releases/v2 on h$n is not intact"
+		# v1's deploy, v2's switch, and the way back.
+		[[ $(rf_fleet_restarts "$n" "web h$n") == 3 ]] ||
+			rf_fail "expected 3 restarts on h$n:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+	# Batches: h1-h4 switched and passed health before h5-h8 switched;
+	# the second batch (h5-h8) switched, then h6 failed its check.
+	rf_json_order 'e.get("event") == "stage" and e.get("stage") == "health"
+		and e.get("host") in ("h1", "h2", "h3", "h4") and e.get("phase") == "end" and e.get("ok")' \
+		'e.get("event") == "stage" and e.get("stage") == "switch"
+		and e.get("host") in ("h5", "h6", "h7", "h8")'
+	rf_json_query 'any(e.get("event") == "stage" and e.get("stage") == "health"
+		and e.get("host") == "h6" and e.get("phase") == "end" and e.get("ok") is False for e in ev)'
+	rf_json_query '(ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 8
+		and ev[-1]["status"] == "rolled_back")'
+}
+
+@test "when the way back fails too on one host, the deploy exits 9 and the summary says why" {
+	local line
+
+	# v2's install hook on h6 also breaks h6's v1, the way back.
+	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- \
+		"$(rf_fleet_health_ini "$PORT")
+[hooks]
+install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || { echo 503 > HEALTH_STATUS; echo 503 > ../\$RELFLIP_PREVIOUS_REVISION/HEALTH_STATUS; }"
+	deploy v1
+	rf_assert_status 0
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2
+	rf_assert_status 9
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_assert_stderr_has "h6"
+	# Every host went back to v1; on the others v1 is healthy again.
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 4 5 7 8
+	rf_fleet_assert_record v2 bad "${ALL[@]}"
+	# The last error line names both failures: the health check that
+	# failed forward, and the way back that failed.
+	line=$(grep "way back" <<<"$stderr" | tail -n 1)
+	[[ $line == *"error: "*health*h6*"way back"* ]] ||
+		rf_fail "the exit-9 summary does not say what failed first: '$line'" "$(rf_show_run)"
+}
+
+@test "a rollback that fails its health check in the second batch switches every host back where it was, exit 8" {
+	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
+	deploy v1
+	rf_assert_status 0
+	deploy v2
+	rf_assert_status 0
+	echo 503 >"$(rf_fleet_app 6 releases/v1/HEALTH_STATUS)"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	run --separate-stderr relflip -c "$RF_CONFIG" rollback
+	rf_assert_status 8
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_assert_stderr_has "h6"
+	rf_fleet_assert_live v2 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v2" "${ALL[@]}"
+	rf_fleet_assert_record v2 live "${ALL[@]}"
+}
+
+@test "a rollback with the lock held on one host changes nothing on any host, exit 5" {
+	local lock
+
+	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
+	deploy v1
+	rf_assert_status 0
+	deploy v2
+	rf_assert_status 0
+	lock=$(rf_fleet_app 7 .relflip/lock)
+	mkdir "$lock"
+	printf '%s\n' "user=bob@laptop" "pid=777" "command=deploy" "revision=v9" \
+		"since=$(date +%s)" >"$lock/info"
+	rf_fleet_snapshot "${ALL[@]}"
+
+	run --separate-stderr relflip -c "$RF_CONFIG" rollback
+	rf_assert_status 5
+	rf_assert_stderr_has "h7" "bob@laptop"
+	rf_fleet_assert_unchanged "${ALL[@]}"
+	rf_fleet_assert_live v2 "${ALL[@]}"
+	rf_fleet_assert_summary_live "${ALL[@]}"
+}
+
+@test "an unreachable host stops the deploy before anything changes on any host, exit 4, naming it" {
+	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")
+$HOOKS"
+	deploy v1
+	rf_assert_status 0
+
+	# h4's sshd goes away: connection refused on its address, port 22.
+	rf_kill_pid "$(rf_fleet_sshd_pid 4)"
+	rf_fleet_snapshot "${ALL[@]}"
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2
+	rf_assert_status 4
+	# The hosts that did answer were connected to once, no more.
+	rf_fleet_assert_conns 1 1 2 3 5 6 7 8
+	rf_fleet_assert_conns 0 4
+	rf_assert_stderr_has "h4" "Connection refused"
+	rf_fleet_assert_unchanged "${ALL[@]}"
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 5 6 7 8
+	# What the person on call reads last must not claim that nothing is
+	# live anywhere.
+	rf_fleet_assert_summary_live "${ALL[@]}"
+	[[ $(cat "$RF_TMP"/hosts/*/srv/install.log | grep -c v2) == 0 ]] ||
+		rf_fail "install of v2 ran somewhere:" "$(grep -H v2 "$RF_TMP"/hosts/*/srv/install.log)"
+}
+
+@test "a deploy lock held on one host stops the deploy before anything changes on any host, exit 5, naming the holder" {
+	local lock
+
+	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")
+$HOOKS"
+	deploy v1
+	rf_assert_status 0
+
+	lock=$(rf_fleet_app 3 .relflip/lock)
+	mkdir "$lock"
+	printf '%s\n' "user=alice@ci-runner-7" "runner=ci-runner-7" "pid=4242" \
+		"run_url=https://ci.example.com/runs/99" "revision=v9" "command=deploy" \
+		"token=0123456789abcdef" "since=$(date +%s)" >"$lock/info"
+	rf_fleet_snapshot "${ALL[@]}"
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2
+	rf_assert_status 5
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_assert_stderr_has "h3" "alice@ci-runner-7" "4242" "https://ci.example.com/runs/99"
+	rf_fleet_assert_unchanged "${ALL[@]}"
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_summary_live "${ALL[@]}"
+	[[ -f $lock/info ]] || rf_fail "the holder's lock on h3 was removed"
+	[[ $(cat "$RF_TMP"/hosts/*/srv/install.log | grep -c v2) == 0 ]] ||
+		rf_fail "install of v2 ran somewhere:" "$(grep -H v2 "$RF_TMP"/hosts/*/srv/install.log)"
+}
+
+@test "-H selects hosts: only h2 and h3 get the release, the others are not even connected to" {
+	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")
+[hooks]
+install = echo \"install \$RELFLIP_HOST\" >> /srv/install.log"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v1 -H h2 -H h3
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 2 3
+	rf_fleet_assert_conns 0 1 4 5 6 7 8
+	rf_fleet_assert_live v1 2 3
+	rf_fleet_assert_serves "$PORT" "ok v1" 2 3
+	rf_fleet_assert_record v1 live 2 3
+	rf_fleet_assert_no_app 1 4 5 6 7 8
+	[[ $(cat "$RF_TMP"/hosts/*/srv/install.log | wc -l) == 2 ]] ||
+		rf_fail "install ran outside h2 and h3:" "$(grep -H . "$RF_TMP"/hosts/*/srv/install.log)"
+
+	# A host that is not in the config is an error, before any connection.
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2 -H h2 -H h9
+	rf_assert_status 2
+	rf_assert_stderr_has "h9"
+	rf_fleet_assert_conns 0 "${ALL[@]}"
+	rf_fleet_assert_live v1 2 3
+}
+
+@test "-R selects hosts by role, and a service restarts only on hosts with its roles" {
+	local n
+
+	rf_fleet_config --roles 1="web primary" --roles 2=web --roles 3=web --roles 4=web \
+		--roles 5=worker --roles 6=worker --roles 7=worker --roles 8=worker \
+		"${ALL[@]}" -- "[service \"web\"]
+roles = web
+restart = echo \"web \$RELFLIP_HOST\" >> /srv/restarts.log && $RF_LIB/app-ctl restart \"\$RELFLIP_APP_PATH\" $PORT
+
+[service \"worker\"]
+roles = worker
+restart = echo \"worker \$RELFLIP_HOST\" >> /srv/restarts.log && $RF_LIB/app-ctl restart \"\$RELFLIP_APP_PATH\" $PORT
+
+[health]
+url = http://127.0.0.1:$PORT/health
+expect_revision = yes
+interval = 0.1
+retries = 40
+timeout = 2
+deadline = 15"
+
+	deploy v1
+	rf_assert_status 0
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	for n in 1 2 3 4; do
+		[[ $(rf_fleet_restarts "$n" "web h$n") == 1 && $(rf_fleet_restarts "$n" worker) == 0 ]] ||
+			rf_fail "h$n (web): expected web restarted once, worker never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+	for n in 5 6 7 8; do
+		[[ $(rf_fleet_restarts "$n" "worker h$n") == 1 && $(rf_fleet_restarts "$n" web) == 0 ]] ||
+			rf_fail "h$n (worker): expected worker restarted once, web never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	deploy v2 -R worker
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 5 6 7 8
+	rf_fleet_assert_conns 0 1 2 3 4
+	rf_fleet_assert_live v2 5 6 7 8
+	rf_fleet_assert_live v1 1 2 3 4
+	rf_fleet_assert_serves "$PORT" "ok v2" 5 6 7 8
+	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 4
+	for n in 1 2 3 4; do
+		rf_assert_not_exists "$(rf_fleet_app "$n" releases/v2)"
+		[[ $(rf_fleet_restarts "$n") == 1 ]] ||
+			rf_fail "h$n was restarted by a worker deploy:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+	for n in 5 6 7 8; do
+		[[ $(rf_fleet_restarts "$n" "worker h$n") == 2 && $(rf_fleet_restarts "$n" web) == 0 ]] ||
+			rf_fail "h$n (worker): expected worker restarted twice, web never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+}
+
+@test "rollback on the fleet brings every host back to the previous release, batch by batch" {
+	local n
+
+	rf_fleet_config --deploy "batch = 50%" "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
+	deploy v1
+	rf_assert_status 0
+	deploy v2
+	rf_assert_status 0
+	rf_fleet_assert_live v2 "${ALL[@]}"
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	run --separate-stderr relflip -c "$RF_CONFIG" --json rollback
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	rf_fleet_assert_serves "$PORT" "ok v1" "${ALL[@]}"
+	rf_fleet_assert_record v2 bad "${ALL[@]}"
+	rf_fleet_assert_record v1 live "${ALL[@]}"
+	for n in "${ALL[@]}"; do
+		[[ $(rf_fleet_restarts "$n" "web h$n") == 3 ]] ||
+			rf_fail "expected 3 restarts on h$n:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
+	done
+	# 50% of 8: h1-h4 switched back and healthy before h5-h8 switched.
+	rf_json_order 'e.get("event") == "stage" and e.get("stage") == "health"
+		and e.get("host") in ("h1", "h2", "h3", "h4") and e.get("phase") == "end" and e.get("ok")' \
+		'e.get("event") == "stage" and e.get("stage") == "switch"
+		and e.get("host") in ("h5", "h6", "h7", "h8")'
+}
+
+@test "hosts that disagree on the live release: releases warns DISAGREE with each host's live one, a plain rollback refuses, exit 2" {
+	local n
+
+	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
+	deploy v1
+	rf_assert_status 0
+	deploy v2
+	rf_assert_status 0
+	deploy v3 -H h1
+	rf_assert_status 0
+	rf_fleet_assert_live v3 1
+	rf_fleet_assert_live v2 2 3 4 5 6 7 8
+
+	rf_fleet_conn_mark "${ALL[@]}"
+	run --separate-stderr relflip -c "$RF_CONFIG" releases
+	rf_assert_status 0
+	rf_assert_stderr_has "DISAGREE"
+	rf_fleet_assert_conns 1 "${ALL[@]}"
+	# Each host's live release is shown, in the listing and the warning.
+	[[ $output =~ h1\ [^$'\n']*live:\ v3 ]] || rf_fail "h1's live v3 not shown" "$(rf_show_run)"
+	for n in 2 3 4 5 6 7 8; do
+		[[ $output =~ h$n\ [^$'\n']*live:\ v2 ]] || rf_fail "h$n's live v2 not shown" "$(rf_show_run)"
+	done
+	rf_assert_stderr_has "h1: v3" "h2: v2" "h8: v2"
+
+	# Selected hosts that agree: no warning.
+	run --separate-stderr relflip -c "$RF_CONFIG" -H h2 -H h3 releases
+	rf_assert_status 0
+	[[ $stderr != *DISAGREE* ]] || rf_fail "warned on hosts that agree" "$(rf_show_run)"
+
+	rf_fleet_snapshot "${ALL[@]}"
+	run --separate-stderr relflip -c "$RF_CONFIG" rollback
+	rf_assert_status 2
+	rf_assert_stderr_has "h1: v3" "h2: v2" "h8: v2"
+	rf_fleet_assert_unchanged "${ALL[@]}"
+
+	# Rolling back the odd one out with -H brings the fleet together.
+	rf_fleet_conn_mark "${ALL[@]}"
+	run --separate-stderr relflip -c "$RF_CONFIG" -H h1 rollback
+	rf_assert_status 0
+	rf_fleet_assert_conns 1 1
+	rf_fleet_assert_conns 0 2 3 4 5 6 7 8
+	rf_fleet_assert_live v2 "${ALL[@]}"
+	rf_fleet_assert_record v3 bad 1
+	run --separate-stderr relflip -c "$RF_CONFIG" releases
+	rf_assert_status 0
+	[[ $stderr != *DISAGREE* ]] || rf_fail "warned on hosts that agree" "$(rf_show_run)"
+}
+
+@test "hosts are worked on in parallel, never more than max_parallel at once" {
+	mkdir -p "$RF_TMP/par"
+	# The install hook counts the hooks running at once in a directory all
+	# hosts share (the test's own filesystem: only /srv is per host).
+	rf_fleet_config --deploy "max_parallel = 3" "${ALL[@]}" -- "[hooks]
+install = touch $RF_TMP/par/run.\$RELFLIP_HOST; ls $RF_TMP/par | grep -c '^run' >> $RF_TMP/par/seen; sleep 1; ls $RF_TMP/par | grep -c '^run' >> $RF_TMP/par/seen; rm $RF_TMP/par/run.\$RELFLIP_HOST"
+
+	deploy v1
+	rf_assert_status 0
+	rf_fleet_assert_live v1 "${ALL[@]}"
+	[[ $(sort -n "$RF_TMP/par/seen" | tail -n 1) == 3 ]] ||
+		rf_fail "expected at most, and at some point exactly, 3 hooks at once; saw:" "$(tr '\n' ' ' <"$RF_TMP/par/seen")"
+}
+
+@test "a migrate hook on several hosts needs exactly one primary host: none or two is a config error, exit 2" {
+	rf_fleet_config --roles 1=web "${ALL[@]}" -- "$HOOKS"
+	rf_fleet_snapshot "${ALL[@]}"
+	deploy v1
+	rf_assert_status 2
+	rf_assert_stderr_has "primary"
+
+	rf_fleet_config --roles 1=web --roles 2="web primary" --roles 7="primary" "${ALL[@]}" -- "$HOOKS"
+	deploy v1
+	rf_assert_status 2
+	rf_assert_stderr_has "primary" "h2" "h7"
+	rf_fleet_assert_unchanged "${ALL[@]}"
+}
