@@ -937,7 +937,11 @@ fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
 static const char *
 host_outcome(const struct fleet_host *fh, const char **live)
 {
-	*live = fh->live[0] ? fh->live : "none";
+	/* A host never probed: what is live there was not looked at. */
+	if (fh->st.server_now == 0)
+		*live = "(not checked)";
+	else
+		*live = fh->live[0] ? fh->live : "none";
 	if (fh->sw.switched && fh->sw.reverted && fh->sw.revert_ok) {
 		*live = fh->back ? fh->back : "none";
 		return "rolled back";

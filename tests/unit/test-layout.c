@@ -264,7 +264,7 @@ test_records_and_release_dirs(void **state)
 	assert_int_equal(r->has_record, 1);
 	assert_int_equal(r->has_dir, 1);
 	assert_string_equal(r->ref, "refs/heads/x=y");
-	assert_true(r->activated == 1767225600LL);
+	assert_true(r->activated == 1767225600000LL);
 
 	r = record_find(&st.records, "b2");
 	assert_non_null(r);

@@ -16,8 +16,8 @@
 #include "buf.h"
 #include "record.h"
 
-/* 2026-01-01T00:00:00Z and a few later moments. */
-#define T2026 1767225600LL
+/* 2026-01-01T00:00:00Z in epoch milliseconds, as records keep times. */
+#define T2026 1767225600000LL
 
 static void
 fill(struct release_record *r)
@@ -34,8 +34,8 @@ fill(struct release_record *r)
 	snprintf(r->run_url, sizeof(r->run_url),
 		 "https://github.com/o/r/actions/runs/42?check=1&x=2");
 	r->created = T2026;
-	r->activated = T2026 + 61;
-	r->deactivated = T2026 + 3600 + 5;
+	r->activated = T2026 + 61000;
+	r->deactivated = T2026 + 3605000;
 	r->migrated = 1;
 	snprintf(r->reason, sizeof(r->reason), "health check failed on web2");
 }
@@ -114,12 +114,12 @@ test_times_are_iso_strings(void **state)
 	fill(&in);
 	record_format(&in, &b);
 	assert_non_null(
-	    strstr(buf_str(&b), "\"created\": \"2026-01-01T00:00:00Z\""));
+	    strstr(buf_str(&b), "\"created\": \"2026-01-01T00:00:00.000Z\""));
 	assert_non_null(
-	    strstr(buf_str(&b), "\"activated\": \"2026-01-01T00:01:01Z\""));
+	    strstr(buf_str(&b), "\"activated\": \"2026-01-01T00:01:01.000Z\""));
 	assert_non_null(
-	    strstr(buf_str(&b), "\"deactivated\": \"2026-01-01T01:00:05Z\""));
-	record_time(t, sizeof(t), T2026);
+	    strstr(buf_str(&b), "\"deactivated\": \"2026-01-01T01:00:05.000Z\""));
+	record_time(t, sizeof(t), T2026 / 1000);
 	assert_string_equal(t, "2026-01-01T00:00:00Z");
 	record_time(t, sizeof(t), 0);
 	assert_string_equal(t, "1970-01-01T00:00:00Z");
@@ -142,6 +142,7 @@ static void
 test_parse_times_in_other_forms(void **state)
 {
 	struct release_record out;
+	char t[32];
 
 	(void)state;
 	/* Epoch numbers (hand-written) and fractional seconds are read. */
@@ -151,7 +152,10 @@ test_parse_times_in_other_forms(void **state)
 				      &out),
 			 0);
 	assert_true(out.created == T2026);
-	assert_true(out.activated == T2026 + 1);
+	assert_true(out.activated == T2026 + 1250);
+	/* Milliseconds written are read back. */
+	record_time_ms(t, sizeof(t), T2026 + 42);
+	assert_string_equal(t, "2026-01-01T00:00:00.042Z");
 	/* Garbage times are unknown, not an error. */
 	assert_int_equal(
 	    record_parse("{\"id\": \"a\", \"created\": \"soon\"}", &out), 0);

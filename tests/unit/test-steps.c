@@ -33,6 +33,7 @@
 #include "conf.h"
 #include "layout.h"
 #include "record.h"
+#include "quote.h"
 #include "steps.h"
 
 /* Whether /tmp/pwned was there before we started (not ours to judge). */
@@ -1061,7 +1062,7 @@ static void
 test_remove_release(void **state)
 {
 	struct fx *fx = *state;
-	struct buf cmd = BUF_INIT;
+	struct buf cmd = BUF_INIT, list = BUF_INIT;
 	struct run r;
 
 	make_layout(fx);
@@ -1073,7 +1074,13 @@ test_remove_release(void **state)
 	spit(path_of("%s/.relflip/releases/r1.json", fx->app), "{}\n");
 	spit(path_of("%s/.relflip/releases/r2.json", fx->app), "{}\n");
 
-	step_remove_release(&cmd, fx->app, "r1");
+	/* The list arrives on stdin, as relflip sends it. */
+	step_list_release(&list, "r1");
+	buf_adds(&cmd, "printf '%s' ");
+	sh_quote(&cmd, buf_str(&list));
+	buf_adds(&cmd, " | {\n");
+	step_remove_listed(&cmd, fx->app, 1);
+	buf_adds(&cmd, "}\n");
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
 	assert_false(exists(path_of("%s/releases/r1", fx->app)));
@@ -1085,6 +1092,7 @@ test_remove_release(void **state)
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
 	buf_release(&cmd);
+	buf_release(&list);
 }
 
 int
