@@ -420,6 +420,10 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			goto out;
 		}
 		layout_parse(buf_str(&out), &fh->st);
+		if (fh->st.current == CURRENT_LINK ||
+		    fh->st.current == CURRENT_DANGLING)
+			snprintf(fh->live, sizeof(fh->live), "%s",
+				 fh->st.current_id);
 		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
 			fh->locked = 1;
 			break;
@@ -435,8 +439,6 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			nanosleep(&ts, NULL);
 		}
 	}
-	if (fh->st.current == CURRENT_LINK || fh->st.current == CURRENT_DANGLING)
-		snprintf(fh->live, sizeof(fh->live), "%s", fh->st.current_id);
 	rc = 0;
 out:
 	buf_release(&info);
