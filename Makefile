@@ -31,17 +31,22 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 
 # The packages the build needs; make installs them when one is missing.
+# SKIP_DEPS=1: the caller installed the build packages (the GitHub Action).
+ifeq ($(SKIP_DEPS),1)
+DEPS_STAMP :=
+else
 DEPS_STAMP := build/.deps-ok
+endif
 
 .PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean
 
 all: relflip
 
-$(DEPS_STAMP): scripts/install-deps.sh
+build/.deps-ok: scripts/install-deps.sh
 	$(Q)./scripts/install-deps.sh
 	$(Q)mkdir -p build && touch $@
 
-deps: $(DEPS_STAMP)
+deps: build/.deps-ok
 
 relflip: $(DEPS_STAMP) $(OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)

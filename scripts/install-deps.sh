@@ -28,6 +28,9 @@ gzip
 xz-utils
 zstd
 curl
+python3-yaml
+man-db
+groff-base
 "
 
 missing=""

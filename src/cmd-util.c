@@ -73,6 +73,35 @@ host_names(const struct conf *conf, struct buf *b)
 		buf_addf(b, "%s%s", i ? " " : "", conf->hosts[i].name);
 }
 
+/*
+ * Key text and passphrases must never reach any output: each line of them
+ * is registered with out.c, which redacts it wherever it would appear.
+ */
+static void
+register_secrets(const struct conf *conf)
+{
+	const char *names[2] = { conf->identity_env, "RELFLIP_KEY_PASSPHRASE" };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		const char *v = names[i] ? getenv(names[i]) : NULL;
+		char *copy, *line, *save = NULL;
+
+		if (v == NULL || *v == '\0')
+			continue;
+		out_secret(v);
+		copy = xstrdup(v);
+		for (line = strtok_r(copy, "\r\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\r\n", &save)) {
+			/* The armour lines are no secret; the body is. */
+			if (strncmp(line, "-----", 5) != 0)
+				out_secret(line);
+		}
+		explicit_bzero(copy, strlen(v));
+		free(copy);
+	}
+}
+
 int
 cmd_load_config(struct cmd_ctx *ctx, struct rf_error *err)
 {
@@ -86,6 +115,7 @@ cmd_load_config(struct cmd_ctx *ctx, struct rf_error *err)
 		return -1;
 	}
 	ctx->conf = conf;
+	register_secrets(conf);
 	host_names(conf, &names);
 	for (i = 0; i < ctx->only_hosts.n; i++) {
 		found = 0;

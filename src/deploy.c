@@ -137,6 +137,7 @@ validate_artifact(struct deploy *d, struct rf_error *err)
 	long long t0 = out_now_ms();
 	char size[32], detail[256];
 
+	out_stage_begin(NULL, "validate");
 	if (artifact_validate(d->opts->artifact, &limits, &d->art, err) != 0)
 		return -1;
 	snprintf(d->checksum, sizeof(d->checksum), "sha256:%s", d->art.sha256);
@@ -568,8 +569,13 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				  buf_str(&json));
 	}
 	prev = fh->live[0] ? record_find(&fh->st.records, fh->live) : NULL;
-	if (fin->status == RS_LIVE && prev != NULL && prev != rec &&
-	    prev->has_record) {
+	/*
+	 * The release it replaces becomes good, and one set up by hand (no
+	 * record: a Capistrano layout) gets its first record that way, so
+	 * that a plain rollback can go back to it.
+	 */
+	if (fin->status == RS_LIVE && prev != NULL && prev != rec) {
+		prev->has_record = 1;
 		prev->status = RS_GOOD;
 		prev->deactivated = now;
 		buf_reset(&json);

@@ -785,8 +785,8 @@ no_health_warning(struct fleet *f)
 		return;
 	f->warned_no_health = 1;
 	out_warning(NULL, "health",
-		    "no [health] section: relflip cannot verify the release "
-		    "and will not roll back on its own");
+		    "no [health] section: relflip cannot verify the release; "
+		    "only a failing restart makes it roll back");
 }
 
 static int
