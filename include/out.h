@@ -87,6 +87,16 @@ void out_stage_end(const char *host, const char *stage, long duration_ms,
  */
 void out_progress(const char *label, uint64_t done, uint64_t total);
 
+/*
+ * A fleet's live status on a terminal: one line per host (stage, progress)
+ * kept at the bottom while other lines scroll above. Nothing off a
+ * terminal, under --json or -q, or for one host or more than 60.
+ */
+void out_live_begin(size_t n, const char *const *names);
+void out_live_set(size_t index, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void out_live_end(void);
+
 /* A line of a hook's output, prefixed with the host. */
 void out_output(const char *host, const char *stage, int is_stderr,
 		const char *line);

@@ -280,6 +280,8 @@ upload_progress(void *arg, uint64_t done, uint64_t total)
 		out_event("progress", d->f.h[p->index].host->name, "upload",
 			  fl, 2);
 	}
+	out_live_set(p->index, "upload    %3d%%",
+		     total ? (int)(done * 100 / total) : 100);
 	pthread_mutex_lock(&d->progress_lock);
 	d->dh[p->index].sent = done;
 	for (i = 0; i < d->f.n; i++) {

@@ -44,6 +44,14 @@ fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
 	for (i = 0; i < n; i++)
 		f->h[i].host = hosts[i];
 	f->command = command;
+	{
+		const char **names = xcalloc(n ? n : 1, sizeof(*names));
+
+		for (i = 0; i < n; i++)
+			names[i] = hosts[i]->name;
+		out_live_begin(n, names);
+		free(names);
+	}
 	f->revision = revision;
 	pw = getpwuid(getuid());
 	copy_env(f->actor, sizeof(f->actor), "GITHUB_ACTOR",
@@ -74,6 +82,7 @@ fleet_release(struct fleet *f)
 {
 	size_t i;
 
+	out_live_end();
 	for (i = 0; i < f->n; i++) {
 		remote_close(f->h[i].r);
 		f->h[i].r = NULL;
@@ -145,8 +154,10 @@ step_one(void *p, size_t i)
 	if (fh->t_first == 0)
 		fh->t_first = t0;
 	out_stage_begin(fh->host->name, c->stage);
+	out_live_set(i, "%-9s running", c->stage);
 	rf_error_clear(&fh->err);
 	rc = c->fn(c->f, fh, c->arg);
+	out_live_set(i, "%-9s %s", c->stage, rc == 0 ? "done" : "FAILED");
 	if (rc == 0 && interrupted)
 		rc = rf_error_set(&fh->err, RF_EXIT_INTERRUPTED, c->stage,
 				  "interrupted");
@@ -975,6 +986,7 @@ fleet_report(const struct fleet *f, const char *revision, const char *previous,
 	size_t i;
 	char dur[32];
 
+	out_live_end();
 	if (f->n > 1 && !out_cfg.quiet) {
 		out_text("  %-20s %-26s %-24s %s", "HOST", "RESULT", "LIVE",
 			 "DURATION");

@@ -19,6 +19,23 @@ static size_t nsecrets;
 /* A progress line is on the terminal and must be cleared before text. */
 static int progress_shown;
 
+/*
+ * The live status block of a fleet on a terminal: a line per host at the
+ * bottom of the screen, erased before any other line is written and drawn
+ * again after it.
+ */
+#define LIVE_HOSTS_MAX 60
+#define LIVE_TEXT 96
+static size_t live_n;
+static char (*live_names)[32];
+static char (*live_text)[LIVE_TEXT];
+static size_t live_shown;
+static long long live_drawn_ms;
+
+static void live_erase(void);
+static void live_draw(void);
+static const char *color(const char *c);
+
 #define COLOR_RED "\033[31;1m"
 #define COLOR_YELLOW "\033[33;1m"
 #define COLOR_GREEN "\033[32m"
@@ -108,10 +125,97 @@ err_line(const char *line)
 		fputs("\r\033[K", stderr);
 		progress_shown = 0;
 	}
+	live_erase();
 	fputs(clean, stderr);
 	fputc('\n', stderr);
+	live_draw();
 	fflush(stderr);
 	free(clean);
+}
+
+/* Lock held. */
+static void
+live_erase(void)
+{
+	if (live_shown == 0)
+		return;
+	fprintf(stderr, "\033[%zuA\r\033[J", live_shown);
+	live_shown = 0;
+}
+
+/* Lock held. */
+static void
+live_draw(void)
+{
+	size_t i;
+
+	if (live_n == 0)
+		return;
+	live_erase();
+	for (i = 0; i < live_n; i++)
+		fprintf(stderr, "  %s%-16s%s %s\n", color(COLOR_DIM),
+			live_names[i], color(COLOR_RESET), live_text[i]);
+	live_shown = live_n;
+	live_drawn_ms = out_now_ms();
+	fflush(stderr);
+}
+
+void
+out_live_begin(size_t n, const char *const *names)
+{
+	size_t i;
+
+	if (!out_cfg.tty || out_cfg.json || out_cfg.quiet || n < 2 ||
+	    n > LIVE_HOSTS_MAX)
+		return;
+	pthread_mutex_lock(&out_lock);
+	live_names = xcalloc(n, sizeof(*live_names));
+	live_text = xcalloc(n, sizeof(*live_text));
+	for (i = 0; i < n; i++) {
+		snprintf(live_names[i], sizeof(live_names[i]), "%s", names[i]);
+		snprintf(live_text[i], sizeof(live_text[i]), "waiting");
+	}
+	live_n = n;
+	pthread_mutex_unlock(&out_lock);
+}
+
+void
+out_live_set(size_t i, const char *fmt, ...)
+{
+	va_list ap;
+	char *safe;
+	char text[LIVE_TEXT];
+
+	if (live_n == 0 || i >= live_n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	safe = term_sanitize(text);
+	pthread_mutex_lock(&out_lock);
+	if (live_n != 0) {
+		snprintf(live_text[i], LIVE_TEXT, "%s", safe);
+		if (out_now_ms() - live_drawn_ms >= 100)
+			live_draw();
+	}
+	pthread_mutex_unlock(&out_lock);
+	free(safe);
+}
+
+void
+out_live_end(void)
+{
+	pthread_mutex_lock(&out_lock);
+	if (live_n != 0) {
+		live_erase();
+		fflush(stderr);
+		free(live_names);
+		free(live_text);
+		live_names = NULL;
+		live_text = NULL;
+		live_n = 0;
+	}
+	pthread_mutex_unlock(&out_lock);
 }
 
 static void
@@ -231,8 +335,15 @@ out_primary(const char *fmt, ...)
 	va_end(ap);
 	clean = redact(buf_str(&b));
 	pthread_mutex_lock(&out_lock);
+	/* stdout may share the terminal with the live block. */
+	live_erase();
+	fflush(stderr);
 	fputs(clean, stdout);
 	fputc('\n', stdout);
+	if (live_n != 0) {
+		fflush(stdout);
+		live_draw();
+	}
 	pthread_mutex_unlock(&out_lock);
 	free(clean);
 	buf_release(&b);
@@ -472,7 +583,7 @@ out_progress(const char *label, uint64_t done, uint64_t total)
 	long long now = out_now_ms();
 	int finished = done >= total;
 
-	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet)
+	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet || live_n != 0)
 		return;
 	pthread_mutex_lock(&out_lock);
 	if (started_ms == 0 || done == 0)
