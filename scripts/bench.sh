@@ -1,0 +1,590 @@
+#!/usr/bin/env bash
+# relflip's benchmark (`make bench`), on this machine alone, against a
+# throwaway sshd on loopback started like the end-to-end harness's
+# (tests/e2e/lib/hosts.bash: SetEnv SHLVL=1, LogLevel VERBOSE).
+#
+# a. A big artifact: a plain (uncompressed) tar holding one file of random
+#    data (incompressible: gzip would only add CPU on both sides), deployed
+#    by relflip to a fresh release id each run, against the bare OpenSSH
+#    equivalent: sha256sum here, `sftp -b` put, then ONE ssh that checks the
+#    SHA-256, unpacks into a temporary directory, renames it into releases/
+#    and flips current with ln -s + mv -T. The bare script runs twice a
+#    round: with OpenSSH's defaults ("bare") and with the key exchange that
+#    relflip's libssh2 1.10 negotiates, curve25519-sha256 ("bare-c25519"):
+#    OpenSSH 9.2's default sntrup761x25519-sha512 costs about 0.2 s per
+#    connection here, and the bare script opens two. An `sftp put -f` alone
+#    (it fsyncs, as relflip's upload stage does) is the like-for-like
+#    transfer. The four alternate within the same run, the order rotating
+#    every round; medians. relflip runs under /usr/bin/time -v for its peak
+#    RSS. Then a bigger artifact once, to show that the RSS does not grow
+#    with the size.
+# b. The common case: a second deploy of a small web app (about 2,000 files,
+#    5 MB, packed with relflip pack) with a migrate hook, a restart of the
+#    sample app (tests/e2e/lib/app-ctl restart) and a health check with
+#    expect_revision: median wall time, and the SSH connections and remote
+#    commands each deploy opens, counted in the sshd log. The same work by
+#    the bare script (sftp put + one ssh) alternates with it.
+#
+# Prints a table and the exact commands, and writes them to
+# build/bench-results.txt. Everything started is stopped by PID and every
+# file made (under ${TMPDIR:-/tmp}) is removed at the end.
+#
+# Knobs: BENCH_RUNS (default 5, at least 3), BENCH_MIB (128), BENCH_BIG_MIB
+# (512; 0 skips it), BENCH_APP_FILES (2000), BENCH_APP_KB (5000).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+RELFLIP=${RELFLIP:-$ROOT/relflip}
+RESULTS=$ROOT/build/bench-results.txt
+
+RUNS=${BENCH_RUNS:-5}
+MIB=${BENCH_MIB:-128}
+BIG_MIB=${BENCH_BIG_MIB:-512}
+APP_FILES=${BENCH_APP_FILES:-2000}
+APP_KB=${BENCH_APP_KB:-5000}
+TOOLS=(relflip bare bare-c25519)
+
+# shellcheck source=tests/e2e/lib/hosts.bash
+source "$ROOT/tests/e2e/lib/hosts.bash"
+
+say() {
+	printf '\n==> %s\n' "$*"
+}
+
+note() {
+	printf '    %s\n' "$*"
+}
+
+die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+finish() {
+	local rc=$?
+
+	trap - EXIT INT TERM
+	if [[ -n ${RF_TMP:-} && -d $RF_TMP ]]; then
+		say "cleaning up: stopping the apps and the sshd, removing $RF_TMP"
+		rf_cleanup
+		rm -rf "$RF_TMP"
+	fi
+	if ((rc != 0)); then
+		say "bench stopped (exit $rc)"
+	fi
+	exit "$rc"
+}
+
+if [[ ! -x $RELFLIP ]]; then
+	echo "bench: $RELFLIP is not built; run make first" >&2
+	exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench: run it as root: the throwaway sshd logs in as root" >&2
+	exit 2
+fi
+for tool in /usr/bin/time sftp ssh sha256sum tar curl; do
+	command -v "$tool" >/dev/null || {
+		echo "bench: needs $tool (packages time, openssh-client, coreutils, tar, curl)" >&2
+		exit 2
+	}
+done
+if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
+	echo "bench: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
+	exit 2
+fi
+
+RF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-bench.XXXXXX")
+trap finish EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$RF_TMP/srv" "$RF_TMP/runs" "$RF_TMP/art" "$ROOT/build"
+DATA=$RF_TMP/data.tsv # case <tab> tool.metric <tab> run <tab> value
+: >"$DATA"
+bench_t0=$(rf_now_ms)
+read -r LOAD_START _ </proc/loadavg
+
+record() {
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$DATA"
+}
+
+# us_to_s MICROSECONDS: seconds with three decimals.
+us_to_s() {
+	printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000))
+}
+
+# timed CMD...: run CMD and return its status; LAST_S is its wall time in
+# seconds (EPOCHREALTIME).
+timed() {
+	local t0 t1 rc=0
+
+	t0=${EPOCHREALTIME/./}
+	"$@" || rc=$?
+	t1=${EPOCHREALTIME/./}
+	LAST_S=$(us_to_s $((t1 - t0)))
+	return "$rc"
+}
+
+# The sshd log: its length now; sshd_count FROM PATTERN: matching lines
+# written after line FROM.
+log_lines() {
+	wc -l <"$SSHD_LOG"
+}
+
+sshd_count() {
+	tail -n +"$(($1 + 1))" "$SSHD_LOG" | grep -c -- "$2" || true
+}
+
+# Record the connections, exec channels and sftp sessions since line FROM.
+record_sessions() {
+	local case=$1 tool=$2 run=$3 from=$4
+
+	record "$case" "$tool.conns" "$run" "$(sshd_count "$from" 'Accepted publickey for')"
+	record "$case" "$tool.cmds" "$run" "$(sshd_count "$from" 'Starting session: command for')"
+	record "$case" "$tool.sftp" "$run" "$(sshd_count "$from" "Starting session: subsystem 'sftp' for")"
+}
+
+wall_of() { # CASE TOOL RUN
+	awk -F'\t' -v c="$1" -v m="$2.wall" -v r="$3" '$1 == c && $2 == m && $3 == r { print $4 }' "$DATA"
+}
+
+# ---------------------------------------------------------------------------
+say "machine: $(nproc) CPUs, load average $LOAD_START; $(ssh -V 2>&1); libssh2 $(dpkg-query -W -f='${Version}' libssh2-1 2>/dev/null || echo '?'); $("$RELFLIP" --version 2>&1 | head -n 1)"
+if awk -v l="$LOAD_START" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+	note "warning: the machine is busy (load $LOAD_START on $(nproc) CPUs): expect noisy figures"
+fi
+
+say "starting a throwaway sshd on loopback (the harness's config: SetEnv SHLVL=1, LogLevel VERBOSE)"
+rf_sshd_start sshd
+SSHD_LOG=$RF_TMP/sshd.log
+rf_ssh_opts
+note "sshd pid $RF_SSHD_PID on 127.0.0.1:$RF_PORT, log $SSHD_LOG"
+
+# ssh_opts TOOL: OpenSSH options for that variant of the bare script.
+ssh_opts() {
+	OPTS=("${RF_SSH_OPTS[@]}")
+	if [[ $1 == bare-c25519 ]]; then
+		OPTS+=(-o KexAlgorithms=curve25519-sha256)
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# The deployers.
+
+# relflip_deploy CASE RUN CONFIG ARTIFACT ID: one relflip deploy under
+# /usr/bin/time -v, its JSON events kept; records wall (process), result
+# (the result event's duration_ms), each stage's duration_ms, rss, and
+# whether the record stage pruned.
+relflip_deploy() {
+	local case=$1 run=$2 cfg=$3 art=$4 id=$5 base rc=0 from
+
+	base=$RF_TMP/runs/$case-relflip-$run
+	from=$(log_lines)
+	timed /usr/bin/time -v -o "$base.time" "$RELFLIP" -c "$cfg" --json \
+		deploy "$art" --revision "$id" >"$base.json" 2>"$base.err" || rc=$?
+	if ((rc != 0)); then
+		tail -n 20 "$base.err" >&2
+		die "relflip deploy $id exited $rc (expected 0); see above"
+	fi
+	record "$case" relflip.wall "$run" "$LAST_S"
+	"$RF_PYTHON" - "$base.json" "$base.time" >"$base.metrics" <<'PY'
+import json, re, sys
+stages, details, result = {}, {}, None
+for line in open(sys.argv[1], encoding="utf-8"):
+    e = json.loads(line)
+    if e.get("event") == "stage" and e.get("phase") == "end":
+        stages[e["stage"]] = stages.get(e["stage"], 0) + e.get("duration_ms", 0)
+        details[e["stage"]] = e.get("detail", "")
+    elif e.get("event") == "result":
+        result = e
+if result is None or result.get("exit_code") != 0:
+    sys.exit("no successful result event in " + sys.argv[1])
+print("result", result["duration_ms"] / 1000)
+for s, ms in stages.items():
+    print(s, ms / 1000)
+print("pruned", 1 if "pruned" in details.get("record", "") else 0)
+m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(sys.argv[2]).read())
+print("rss", int(m.group(1)) / 1024)
+PY
+	while read -r metric value; do
+		record "$case" "relflip.$metric" "$run" "$value"
+	done <"$base.metrics"
+	LAST_RELFLIP_LOG=("$from" "$(log_lines)")
+	record_sessions "$case" relflip "$run" "$from"
+}
+
+# bare_remote APP ID SHA [EXTRA [AFTER]]: the bare script's one remote
+# command: check, unpack into a temporary directory, rename into releases/,
+# EXTRA in the new release (migrate), flip current, then AFTER (restart and
+# health check).
+bare_remote() {
+	local app=$1 id=$2 sha=$3 extra=${4:-} after=${5:-}
+
+	printf '%s' "set -e; cd '$app'; echo '$sha  .incoming/$id.tar' | sha256sum -c --status; tmp=\$(mktemp -d releases/.tmp-$id.XXXXXX); tar -xf .incoming/$id.tar -C \"\$tmp\"; chmod 755 \"\$tmp\"; mv -T \"\$tmp\" releases/$id; rm -f .incoming/$id.tar; ${extra:+( cd releases/$id && $extra ); }ln -sfn releases/$id .current.tmp && mv -T .current.tmp current${after:+; $after}"
+}
+
+# bare_deploy TOOL CASE RUN APP ARTIFACT ID [EXTRA [AFTER]]: sha256sum here,
+# sftp put, one ssh. Records wall (the three together), sha, put, ssh.
+bare_deploy() {
+	local tool=$1 case=$2 run=$3 app=$4 art=$5 id=$6 extra=${7:-} after=${8:-}
+	local base t0 t1 sha from
+
+	base=$RF_TMP/runs/$case-$tool-$run
+	ssh_opts "$tool"
+	from=$(log_lines)
+	t0=${EPOCHREALTIME/./}
+	timed sha256sum "$art" >"$base.sha"
+	record "$case" "$tool.sha" "$run" "$LAST_S"
+	read -r sha _ <"$base.sha"
+	printf 'put %s %s/.incoming/%s.tar\n' "$art" "$app" "$id" >"$base.batch"
+	timed sftp -q "${OPTS[@]}" -P "$RF_PORT" -b "$base.batch" root@127.0.0.1 \
+		>"$base.out" 2>&1 </dev/null || die "$tool: sftp put of $id failed: $(tail -n 5 "$base.out")"
+	record "$case" "$tool.put" "$run" "$LAST_S"
+	timed ssh "${OPTS[@]}" -p "$RF_PORT" root@127.0.0.1 \
+		"$(bare_remote "$app" "$id" "$sha" "$extra" "$after")" \
+		>>"$base.out" 2>&1 </dev/null || die "$tool: the ssh step of $id failed: $(tail -n 5 "$base.out")"
+	record "$case" "$tool.ssh" "$run" "$LAST_S"
+	t1=${EPOCHREALTIME/./}
+	record "$case" "$tool.wall" "$run" "$(us_to_s $((t1 - t0)))"
+	record_sessions "$case" "$tool" "$run" "$from"
+	[[ $(readlink "$app/current") == "releases/$id" ]] || die "$tool: $app/current is not releases/$id"
+}
+
+# sftp_noop CASE RUN: an sftp session that transfers nothing, with each
+# variant's options: what connecting costs.
+sftp_noop() {
+	local tool base=$RF_TMP/runs/noop
+
+	echo 'pwd' >"$base.batch"
+	for tool in bare bare-c25519; do
+		ssh_opts "$tool"
+		timed sftp -q "${OPTS[@]}" -P "$RF_PORT" -b "$base.batch" root@127.0.0.1 \
+			>/dev/null 2>&1 </dev/null || die "the no-op sftp session failed"
+		record "$1" "$tool.noop" "$2" "$LAST_S"
+	done
+}
+
+# put_fsync CASE RUN ARTIFACT: the upload alone as relflip does it (its
+# upload stage ends with fsync@openssh.com): `put -f`, with the key exchange
+# relflip negotiates. Records sftp-fsync.put.
+put_fsync() {
+	local base=$RF_TMP/runs/$1-sftp-fsync-$2 dest=$RF_TMP/srv/sftp-fsync.tar
+
+	ssh_opts bare-c25519
+	printf 'put -f %s %s\n' "$3" "$dest" >"$base.batch"
+	timed sftp -q "${OPTS[@]}" -P "$RF_PORT" -b "$base.batch" root@127.0.0.1 \
+		>"$base.out" 2>&1 </dev/null || die "sftp put -f failed: $(tail -n 5 "$base.out")"
+	record "$1" sftp-fsync.put "$2" "$LAST_S"
+	rm -f "$dest"
+}
+
+# Outside the measured time: write back what the last deploy wrote.
+settle() {
+	sync
+}
+
+# ---------------------------------------------------------------------------
+# a. the big artifact
+
+make_artifact() {
+	local mib=$1 dir=$RF_TMP/art/src-$1
+
+	mkdir -p "$dir"
+	head -c "${mib}M" /dev/urandom >"$dir/payload.bin"
+	tar -cf "$RF_TMP/art/artifact-$mib.tar" -C "$dir" payload.bin
+	rm -rf "$dir"
+	cat "$RF_TMP/art/artifact-$mib.tar" >/dev/null # into the page cache
+	note "$RF_TMP/art/artifact-$mib.tar: $(stat -c %s "$RF_TMP/art/artifact-$mib.tar") bytes"
+}
+
+say "a. the artifact: a plain tar (no compression) of one ${MIB} MiB file from /dev/urandom"
+make_artifact "$MIB"
+ART=$RF_TMP/art/artifact-$MIB.tar
+
+APP_A=$RF_TMP/srv/app-a
+for tool in bare bare-c25519; do
+	mkdir -p "$RF_TMP/srv/$tool-a/releases" "$RF_TMP/srv/$tool-a/.incoming"
+done
+# No [health]: the bare script checks nothing either (relflip warns).
+# keep_releases high so that no prune runs inside the measured deploys: the
+# bare script prunes nothing.
+rf_config --file "$RF_TMP/a.ini" --path "$APP_A" --host bench "[deploy]
+keep_releases = 1000"
+CFG_A=$RF_TMP/a.ini
+
+# deploy_a TOOL CASE RUN ARTIFACT ID
+deploy_a() {
+	if [[ $1 == relflip ]]; then
+		relflip_deploy "$2" "$3" "$CFG_A" "$4" "$5"
+	elif [[ $1 == sftp-fsync ]]; then
+		put_fsync "$2" "$3" "$4"
+	else
+		bare_deploy "$1" "$2" "$3" "$RF_TMP/srv/$1-a" "$4" "$5"
+	fi
+}
+
+TOOLS_A=("${TOOLS[@]}" sftp-fsync)
+say "a. $RUNS rounds of relflip, bare, bare-c25519 and an sftp put -f alone, in an order that rotates each round"
+for ((i = 1; i <= RUNS; i++)); do
+	for k in 0 1 2 3; do
+		settle
+		deploy_a "${TOOLS_A[(i + k) % 4]}" a "$i" "$ART" "a-$i"
+	done
+	sftp_noop a "$i"
+	note "round $i: relflip $(wall_of a relflip "$i") s, bare $(wall_of a bare "$i") s, bare-c25519 $(wall_of a bare-c25519 "$i") s"
+done
+rm -f "$ART"
+# Free the disk: those releases are not needed any more.
+rm -rf "$APP_A/releases" "$RF_TMP"/srv/bare*-a/releases
+mkdir -p "$RF_TMP"/srv/bare{,-c25519}-a/releases
+
+if ((BIG_MIB > 0)); then
+	say "a'. a ${BIG_MIB} MiB artifact, once each"
+	make_artifact "$BIG_MIB"
+	for tool in "${TOOLS[@]}"; do
+		settle
+		deploy_a "$tool" big 1 "$RF_TMP/art/artifact-$BIG_MIB.tar" big-1
+	done
+	note "relflip $(wall_of big relflip 1) s, bare $(wall_of big bare 1) s, bare-c25519 $(wall_of big bare-c25519 1) s"
+	rm -f "$RF_TMP/art/artifact-$BIG_MIB.tar"
+	rm -rf "$APP_A/releases" "$RF_TMP"/srv/bare*-a/releases
+fi
+
+# ---------------------------------------------------------------------------
+# b. the common case
+say "b. a small web app: $APP_FILES files, about $APP_KB KB, packed with relflip pack"
+SRC_B=$RF_TMP/art/webapp
+"$RF_PYTHON" - "$SRC_B" "$APP_FILES" "$APP_KB" <<'PY'
+import base64, os, random, sys
+root, files, kb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(42)
+per = kb * 1000 // files
+for n in range(files):
+    d = os.path.join(root, "app", "module%02d" % (n // 50))
+    os.makedirs(d, exist_ok=True)
+    # base64 text of random bytes: gzip keeps about 75% of it, like a mix
+    # of code and assets.
+    raw = base64.encodebytes(rng.randbytes(per * 3 // 4 + 1))[:per]
+    with open(os.path.join(d, "file%04d.py" % n), "wb") as f:
+        f.write(raw)
+PY
+ART_B=$RF_TMP/art/webapp.tar.gz
+"$RELFLIP" pack "$SRC_B" -o "$ART_B" >"$RF_TMP/pack.out" 2>&1 ||
+	die "relflip pack failed: $(cat "$RF_TMP/pack.out")"
+sed 's/^/    /' "$RF_TMP/pack.out"
+B_FILES=$(find "$SRC_B" -type f | wc -l)
+B_BYTES=$(du -sb "$SRC_B" | cut -f1)
+B_ART_BYTES=$(stat -c %s "$ART_B")
+rm -rf "$SRC_B"
+
+declare -A APP_B PORT_B
+for tool in "${TOOLS[@]}"; do
+	APP_B[$tool]=$RF_TMP/srv/$tool-b
+	PORT_B[$tool]=$(rf_free_port)
+	rf_app_start "${PORT_B[$tool]}" "${APP_B[$tool]}"
+	[[ $tool == relflip ]] || mkdir -p "${APP_B[$tool]}/releases" "${APP_B[$tool]}/.incoming"
+done
+rf_config --file "$RF_TMP/b.ini" --path "${APP_B[relflip]}" --host bench "[hooks]
+migrate = echo migrate
+
+[service \"web\"]
+restart = $RF_LIB/app-ctl restart ${APP_B[relflip]} ${PORT_B[relflip]}
+
+[health]
+url = $(rf_app_url "${PORT_B[relflip]}")
+expect_status = 200
+expect_revision = yes
+interval = 0.1
+retries = 50"
+CFG_B=$RF_TMP/b.ini
+
+# The bare script's migrate (it writes REVISION too, as relflip does), and
+# its restart and health check: curl on the server, bounded retries, as
+# relflip fetches the URL on the server's side.
+bare_b_extra() { # ID
+	printf '%s' "echo $1 > REVISION; echo migrate"
+}
+bare_b_after() { # TOOL ID
+	printf '%s' "$RF_LIB/app-ctl restart ${APP_B[$1]} ${PORT_B[$1]}; for i in \$(seq 50); do [ \"\$(curl -fs $(rf_app_url "${PORT_B[$1]}"))\" = 'ok $2' ] && exit 0; sleep 0.1; done; echo unhealthy >&2; exit 1"
+}
+
+# deploy_b TOOL CASE RUN ID
+deploy_b() {
+	if [[ $1 == relflip ]]; then
+		relflip_deploy "$2" "$3" "$CFG_B" "$ART_B" "$4"
+	else
+		bare_deploy "$1" "$2" "$3" "${APP_B[$1]}" "$ART_B" "$4" \
+			"$(bare_b_extra "$4")" "$(bare_b_after "$1" "$4")"
+	fi
+}
+
+say "b. first deploys (not measured): they create the layouts"
+for tool in "${TOOLS[@]}"; do
+	deploy_b "$tool" bwarm 0 b-0
+done
+
+say "b. $RUNS second deploys each, the order rotating each round"
+for ((i = 1; i <= RUNS; i++)); do
+	for k in 0 1 2; do
+		settle
+		deploy_b "${TOOLS[(i + k) % 3]}" b "$i" "b-$i"
+	done
+	note "round $i: relflip $(wall_of b relflip "$i") s, bare $(wall_of b bare "$i") s, bare-c25519 $(wall_of b bare-c25519 "$i") s"
+done
+for tool in "${TOOLS[@]}"; do
+	body=$(curl -s --max-time 5 "$(rf_app_url "${PORT_B[$tool]}")" || true)
+	[[ $body == "ok b-$RUNS" ]] || die "$tool: the app answers '$body', expected 'ok b-$RUNS'"
+done
+
+# ---------------------------------------------------------------------------
+bench_s=$((($(rf_now_ms) - bench_t0) / 1000))
+read -r LOAD_END _ </proc/loadavg
+say "results"
+{
+	"$RF_PYTHON" - "$DATA" <<PY
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    case, metric, run, value = line.rstrip("\n").split("\t")
+    rows.setdefault((case, metric), []).append(float(value))
+
+def med(case, metric):
+    v = rows.get((case, metric))
+    return statistics.median(v) if v else None
+
+def rng(case, metric):
+    v = rows.get((case, metric))
+    return "%.3f-%.3f" % (min(v), max(v)) if v else ""
+
+def s(x):
+    return "-" if x is None else "%.3f s" % x
+
+def ratio(a, b):
+    return "-" if a is None or not b else "%.2f" % (a / b)
+
+def line(label, case, metric):
+    print("   %-46s %-10s %s" % (label, s(med(case, metric)), rng(case, metric)))
+
+mib = ${MIB}
+mb = mib * 1.048576
+print("relflip bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, loopback sshd (OpenSSH 9.2p1), libssh2 $(dpkg-query -W -f='${Version}' libssh2-1 2>/dev/null), $("$RELFLIP" --version 2>&1 | head -n 1)")
+print("whole bench: ${bench_s} s; 1-minute load average ${LOAD_START} at the start, ${LOAD_END} at the end (other work on the machine adds noise)")
+print("bare = OpenSSH defaults (kex sntrup761x25519-sha512, chacha20-poly1305);")
+print("bare-c25519 = the same with -o KexAlgorithms=curve25519-sha256, the kex relflip (libssh2 1.10) negotiates")
+print()
+print("a. %d MiB artifact (plain tar, one random file: incompressible), a fresh release id each run;" % mib)
+print("   median (min-max) of %d rounds, relflip / bare / bare-c25519 / sftp put -f alternating" % len(rows[("a", "relflip.wall")]))
+print("   %-46s %-10s %s" % ("", "median", "min-max"))
+line("relflip deploy, result duration_ms", "a", "relflip.result")
+line("relflip deploy, process wall", "a", "relflip.wall")
+for st, label in [("validate", "validate (local read + checksum)"), ("connect", "connect"),
+                  ("lock", "lock (with the layout probe)"), ("preflight", "preflight"),
+                  ("upload", "upload stage (SFTP)"),
+                  ("unpack", "unpack stage (checksum, untar, rename)"), ("link", "link"),
+                  ("switch", "switch"), ("record", "record")]:
+    line("  " + label, "a", "relflip." + st)
+for tool in ("bare", "bare-c25519"):
+    line(tool + " script, whole", "a", tool + ".wall")
+    line("  sha256sum (local)", "a", tool + ".sha")
+    line("  sftp -b put (process wall)", "a", tool + ".put")
+    line("  ssh: check, untar, rename, flip", "a", tool + ".ssh")
+    line("  a no-op sftp session (connect cost)", "a", tool + ".noop")
+line("sftp put -f alone (fsync, as relflip), c25519", "a", "sftp-fsync.put")
+print("   %-46s %.1f MiB (max %.1f)" % ("relflip peak RSS (/usr/bin/time -v)", med("a", "relflip.rss"), max(rows[("a", "relflip.rss")])))
+rw, rr, up = med("a", "relflip.wall"), med("a", "relflip.result"), med("a", "relflip.upload")
+print()
+print("   RATIOS (relflip / OpenSSH; below 1: relflip is faster). relflip's upload stage ends with an")
+print("   fsync@openssh.com of the file; sftp's plain put does not fsync, put -f does.")
+for tool in ("bare", "bare-c25519"):
+    bw, put, noop = med("a", tool + ".wall"), med("a", tool + ".put"), med("a", tool + ".noop")
+    print("   vs %-12s whole deploy %s (result duration_ms) / %s (process wall);" % (tool + ":", ratio(rr, bw), ratio(rw, bw)))
+    print("   %-15s upload stage / sftp put %s (sftp process wall) / %s (sftp put minus a no-op session)" % ("", ratio(up, put), ratio(up, put - noop)))
+pf, noopc = med("a", "sftp-fsync.put"), med("a", "bare-c25519.noop")
+print("   like for like (same kex, both fsync):  upload stage / sftp put -f %s (sftp process wall) / %s (minus a no-op session)"
+      % (ratio(up, pf), ratio(up, pf - noopc)))
+print("   throughput: relflip upload %.0f MB/s; sftp put %.0f MB/s (%.0f MB/s net of connecting), OpenSSH defaults"
+      % (mb / up, mb / med("a", "bare.put"), mb / (med("a", "bare.put") - med("a", "bare.noop"))))
+if ("big", "relflip.wall") in rows:
+    big = ${BIG_MIB}
+    print()
+    print("a'. %d MiB artifact, once each" % big)
+    print("   relflip: wall %s (result %s), upload %s, unpack %s, peak RSS %.1f MiB"
+          % (s(med("big", "relflip.wall")), s(med("big", "relflip.result")), s(med("big", "relflip.upload")),
+             s(med("big", "relflip.unpack")), med("big", "relflip.rss")))
+    for tool in ("bare", "bare-c25519"):
+        print("   %-12s wall %s (sha256sum %s, sftp put %s, ssh %s); relflip / it: %s, upload / sftp put: %s"
+              % (tool + ":", s(med("big", tool + ".wall")), s(med("big", tool + ".sha")), s(med("big", tool + ".put")),
+                 s(med("big", tool + ".ssh")), ratio(med("big", "relflip.wall"), med("big", tool + ".wall")),
+                 ratio(med("big", "relflip.upload"), med("big", tool + ".put"))))
+    print("   relflip peak RSS: %.1f MiB at %d MiB vs %.1f MiB at %d MiB: it does not grow with the artifact"
+          % (med("big", "relflip.rss"), big, med("a", "relflip.rss"), mib))
+print()
+print("b. second deploy of a small web app ($B_FILES files, $B_BYTES bytes unpacked, tar.gz $B_ART_BYTES bytes):")
+print("   migrate hook, app restart (app-ctl), health check with expect_revision; median (min-max) of %d" % len(rows[("b", "relflip.wall")]))
+line("relflip deploy, process wall", "b", "relflip.wall")
+line("relflip deploy, result duration_ms", "b", "relflip.result")
+for st in ("validate", "connect", "lock", "preflight", "upload", "unpack", "link", "migrate",
+           "switch", "restart", "health", "record"):
+    if ("b", "relflip." + st) in rows:
+        line("  " + st, "b", "relflip." + st)
+for tool in ("bare", "bare-c25519"):
+    line(tool + " script, whole", "b", tool + ".wall")
+print("   relflip / bare: %s; relflip / bare-c25519: %s (process wall)"
+      % (ratio(med("b", "relflip.wall"), med("b", "bare.wall")), ratio(med("b", "relflip.wall"), med("b", "bare-c25519.wall"))))
+print("   relflip's record stage pruned old releases in %d of %d runs (keep_releases = 5; no separate prune stage event)"
+      % (sum(rows[("b", "relflip.pruned")]), len(rows[("b", "relflip.pruned")])))
+def one(v):
+    return "%g" % v[0] if min(v) == max(v) else "%g-%g" % (min(v), max(v))
+print()
+print("   per deploy, counted in the sshd log (LogLevel VERBOSE), every run:")
+print("     %-12s %-12s %-22s %s" % ("", "connections", "exec channels", "sftp sessions"))
+for tool in ("relflip", "bare", "bare-c25519"):
+    print("     %-12s %-12s %-22s %s" % (tool, one(rows[("b", tool + ".conns")]), one(rows[("b", tool + ".cmds")]),
+                                        one(rows[("b", tool + ".sftp")])))
+print("     connections: 'Accepted publickey for'; exec channels: sshd 9.2 logs one")
+print("     'Starting session: command for USER from ADDR port P id N' per exec request (VERBOSE;")
+print("     'Close session: ...' when it ends); sftp: \"Starting session: subsystem 'sftp' for ...\".")
+print("     Not logged at VERBOSE: the health check's direct-tcpip channel. No 'session opened'")
+print("     lines: that is PAM's, and the harness's sshd runs with UsePAM no.")
+print()
+print("per-run figures, seconds, in run order:")
+for case in ("a", "big", "b"):
+    for metric in ("relflip.wall", "relflip.upload", "relflip.unpack", "relflip.lock", "relflip.record",
+                   "bare.wall", "bare.put", "bare-c25519.wall", "bare-c25519.put", "sftp-fsync.put"):
+        v = rows.get((case, metric))
+        if v:
+            print("   %-4s %-18s %s" % (case, metric, " ".join("%.3f" % x for x in v)))
+PY
+	cat <<EOF
+
+Exact commands (\$T is the bench's temporary directory, PORT the sshd's or the app's):
+  artifact a:  head -c ${MIB}M /dev/urandom >payload.bin; tar -cf artifact-$MIB.tar payload.bin
+  relflip a:   /usr/bin/time -v ./relflip -c a.ini --json deploy artifact-$MIB.tar --revision a-N
+               a.ini: [app] path; [ssh] user = root, port, identity, known_hosts; one [host];
+               [deploy] keep_releases = 1000; no [health]. Stage times from the stage "end"
+               events' duration_ms, the whole from the result event's duration_ms.
+  bare a:      sha256sum artifact-$MIB.tar
+               sftp -q -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes \\
+                    -o UserKnownHostsFile=\$T/known_hosts -o GlobalKnownHostsFile=/dev/null \\
+                    -o IdentitiesOnly=yes -o IdentityAgent=none -i \$T/client_key \\
+                    -o ConnectTimeout=5 -o LogLevel=ERROR [-o KexAlgorithms=curve25519-sha256] \\
+                    -P PORT -b BATCH root@127.0.0.1
+                 BATCH: put artifact-$MIB.tar APP/.incoming/a-N.tar
+               ssh (the same options) -p PORT root@127.0.0.1 \\
+                 '$(bare_remote APP a-N SHA256)'
+  no-op sftp:  the same sftp, BATCH: pwd
+  put -f:      the same sftp with -o KexAlgorithms=curve25519-sha256, BATCH: put -f artifact-$MIB.tar \$T/srv/sftp-fsync.tar
+  b web app:   $B_FILES files of base64 text in app/moduleNN/; relflip pack webapp -o webapp.tar.gz
+  relflip b:   ./relflip -c b.ini --json deploy webapp.tar.gz --revision b-N (under /usr/bin/time -v)
+               b.ini adds: [hooks] migrate = echo migrate
+                           [service "web"] restart = tests/e2e/lib/app-ctl restart APP PORT
+                           [health] url = http://127.0.0.1:PORT/health, expect_status = 200,
+                                    expect_revision = yes, interval = 0.1, retries = 50
+  bare b:      sha256sum and sftp put as in a, then ssh ... root@127.0.0.1 \\
+                 '$(bare_remote APP b-N SHA256 "$(bare_b_extra b-N)" "$(bare_b_after bare b-N)" | sed "s|${APP_B[bare]}|APP|g; s|${PORT_B[bare]}|PORT|g; s|$RF_LIB|tests/e2e/lib|g")'
+  sshd log lines of relflip's last deploy in b:
+EOF
+	sed -n "$((LAST_RELFLIP_LOG[0] + 1)),${LAST_RELFLIP_LOG[1]}p" "$SSHD_LOG" |
+		grep -E 'Accepted publickey|Starting session|Disconnected' | sed 's/^/    /'
+} | tee "$RESULTS"
+note "written to $RESULTS"
