@@ -53,7 +53,10 @@ struct remote_ops {
 	/* 0 when the command ran (whatever its status), -1 and err if not. */
 	int (*exec)(void *impl, const struct exec_request *req,
 		    struct exec_result *res, struct rf_error *err);
-	/* Upload fd from req->offset to req->size; fsync before returning. */
+	/*
+	 * Upload fd from req->offset to req->size. No fsync: the caller
+	 * verifies the file's checksum on the server before using it.
+	 */
 	int (*put)(void *impl, const struct put_request *req,
 		   struct rf_error *err);
 	/* Size of a remote file; *size = -1 when it does not exist. */

@@ -43,6 +43,7 @@ struct deploy {
 	int fd;                /* the artifact, open for the upload */
 	long long started_ms;
 	long long now;         /* epoch ms at the start, for records */
+	long long switched_ms; /* epoch ms when the switch began, or 0 */
 	char checksum[72];     /* "sha256:<hex>" */
 	const char *previous;  /* live release on the first host, or NULL */
 	pthread_mutex_t progress_lock;
@@ -560,8 +561,12 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		rec->reason[0] = '\0';
 	} else {
 		snprintf(rec->reason, sizeof(rec->reason), "%s", fin->reason);
-		if (fin->status == RS_BAD)
+		if (fin->status == RS_BAD) {
+			/* It was live, for a while: say when. */
+			if (fh->sw.switched && d->switched_ms)
+				rec->activated = d->switched_ms;
 			rec->deactivated = now;
+		}
 	}
 	if (dhost(fh)->migrated)
 		rec->migrated = 1;
@@ -608,6 +613,17 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		if (ngone > 0)
 			snprintf(fh->detail, sizeof(fh->detail),
 				 "pruned %zu", ngone);
+		{
+			struct out_field fl[4] = {
+				OF_STR("phase", "end"),
+				OF_INT("duration_ms", 0),
+				OF_BOOL("ok", 1),
+				OF_INT("removed", ngone),
+			};
+
+			/* Pruning rides in the record step's round trip. */
+			out_event("stage", fh->host->name, "prune", fl, 4);
+		}
 	}
 	if (list.len > 0)
 		step_remove_listed(&cmd, f->conf->app_path, 0);
@@ -972,6 +988,7 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 		d.f.h[i].target = opts->revision;
 		d.f.h[i].back = d.f.h[i].live[0] ? d.f.h[i].live : NULL;
 	}
+	d.switched_ms = record_now_ms();
 	code = fleet_switch(&d.f, &err);
 	finish(&d, code, code ? &err : NULL);
 

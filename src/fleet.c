@@ -221,10 +221,24 @@ stage_line(struct fleet *f, const char *stage, long ms, int ok)
 		}
 	}
 	if (!ok) {
+		size_t nfailed = 0;
+		const struct fleet_host *first = NULL;
+
 		if (n > 0)
 			buf_adds(&line, " · ");
 		buf_adds(&line, "FAILED: ");
 		fleet_names(f, pick_failed_active, &line);
+		for (i = 0; i < f->n; i++) {
+			if (pick_failed_active(&f->h[i])) {
+				nfailed++;
+				if (first == NULL)
+					first = &f->h[i];
+			}
+		}
+		/* One failure: say why on the stage's own line. */
+		if (nfailed == 1 && first->err.msg[0] != '\0')
+			buf_addf(&line, " (%.90s%s)", first->err.msg,
+				 strlen(first->err.msg) > 90 ? "..." : "");
 	}
 	/* The per-host events were sent; this is the human line only. */
 	out_cfg.json = 0;
