@@ -190,17 +190,8 @@ say "the server's app path now: $RF_APP (the insides of releases/*/ and shared/ 
 note "current -> $(readlink "$RF_APP/current"), whose REVISION says $(cat "$RF_APP/current/REVISION")"
 note "releases/v2/ holds: $(cd "$RF_APP/releases/v2" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | sort | tr '\n' ' ')"
 
-say "the release records, .relflip/releases/*.json"
-"$RF_PYTHON" - "$RF_APP"/.relflip/releases/*.json <<'PY'
-import json, sys
-row = "    %-4s %-7s %-21s %-21s %s"
-print(row % ("ID", "STATUS", "ACTIVATED", "DEACTIVATED", "REASON"))
-for path in sys.argv[1:]:
-    with open(path, encoding="utf-8") as f:
-        r = json.load(f)
-    print(row % (r.get("id"), r.get("status"), r.get("activated") or "-",
-                 r.get("deactivated") or "-", r.get("reason") or ""))
-PY
+say "what the person on call sees: relflip releases (from .relflip/releases/*.json)"
+"$RELFLIP" -c "$RF_CONFIG" -q releases
 
 say "the deploy log, .relflip/log.jsonl: one line per deploy, appended"
 sed 's/^/    /' "$RF_APP/.relflip/log.jsonl"

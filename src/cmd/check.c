@@ -339,6 +339,13 @@ state_name(enum item_state s)
 }
 
 static void
+trim_right(struct buf *b)
+{
+	while (b->len > 0 && b->buf[b->len - 1] == ' ')
+		b->buf[--b->len] = '\0';
+}
+
+static void
 print_table(const struct check_run *run, size_t n)
 {
 	size_t width[NITEMS + 1], i, j;
@@ -363,6 +370,7 @@ print_table(const struct check_run *run, size_t n)
 	buf_addf(&line, "%-*s", (int)width[0], "HOST");
 	for (i = 0; i < NITEMS; i++)
 		buf_addf(&line, "  %-*s", (int)width[i + 1], items[i].title);
+	trim_right(&line);
 	out_text("%s", buf_str(&line));
 	for (j = 0; j < n; j++) {
 		buf_reset(&line);
@@ -374,6 +382,7 @@ print_table(const struct check_run *run, size_t n)
 			buf_addf(&line, "  %-*s", (int)width[i + 1],
 				 r->state == ITEM_SKIPPED ? "-" : r->cell);
 		}
+		trim_right(&line);
 		out_text("%s", buf_str(&line));
 	}
 	buf_release(&line);
