@@ -49,6 +49,7 @@ struct fleet {
 	char runner[128];        /* this machine's host name */
 	char run_url[256];       /* the CI run, or "" */
 	int dry_run;
+	int warm_up;             /* open SFTP while connecting (deploy) */
 	int warned_no_health;
 	pthread_mutex_t pace_lock; /* connect_pace */
 	long long next_connect_ms;

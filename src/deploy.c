@@ -894,6 +894,7 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 	d.now = record_now_ms();
 	fleet_init(&d.f, ctx->conf, ctx->hosts, ctx->nhosts, "deploy",
 		   opts->revision);
+	d.f.warm_up = 1;
 	d.dh = xcalloc(ctx->nhosts ? ctx->nhosts : 1, sizeof(*d.dh));
 	for (i = 0; i < ctx->nhosts; i++)
 		d.f.h[i].data = &d.dh[i];
