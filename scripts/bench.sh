@@ -13,7 +13,8 @@
 #    relflip's libssh2 1.10 negotiates, curve25519-sha256 ("bare-c25519"):
 #    OpenSSH 9.2's default sntrup761x25519-sha512 costs about 0.2 s per
 #    connection here, and the bare script opens two. An `sftp put -f` alone
-#    (it fsyncs, as relflip's upload stage does) is the like-for-like
+#    (it fsyncs; relflip's upload does not, since the server checks the
+#    upload's SHA-256 before unpacking it) shows what a flush costs
 #    transfer. The four alternate within the same run, the order rotating
 #    every round; medians. relflip runs under /usr/bin/time -v for its peak
 #    RSS. Then a bigger artifact once, to show that the RSS does not grow
@@ -264,9 +265,9 @@ sftp_noop() {
 	done
 }
 
-# put_fsync CASE RUN ARTIFACT: the upload alone as relflip does it (its
-# upload stage ends with fsync@openssh.com): `put -f`, with the key exchange
-# relflip negotiates. Records sftp-fsync.put.
+# put_fsync CASE RUN ARTIFACT: the upload alone, flushed to disk: `put -f`,
+# with the key exchange relflip negotiates (relflip does not fsync: the
+# checksum on the server guards the file). Records sftp-fsync.put.
 put_fsync() {
 	local base=$RF_TMP/runs/$1-sftp-fsync-$2 dest=$RF_TMP/srv/sftp-fsync.tar
 
@@ -489,18 +490,18 @@ for tool in ("bare", "bare-c25519"):
     line("  sftp -b put (process wall)", "a", tool + ".put")
     line("  ssh: check, untar, rename, flip", "a", tool + ".ssh")
     line("  a no-op sftp session (connect cost)", "a", tool + ".noop")
-line("sftp put -f alone (fsync, as relflip), c25519", "a", "sftp-fsync.put")
+line("sftp put -f alone (with fsync), c25519", "a", "sftp-fsync.put")
 print("   %-46s %.1f MiB (max %.1f)" % ("relflip peak RSS (/usr/bin/time -v)", med("a", "relflip.rss"), max(rows[("a", "relflip.rss")])))
 rw, rr, up = med("a", "relflip.wall"), med("a", "relflip.result"), med("a", "relflip.upload")
 print()
-print("   RATIOS (relflip / OpenSSH; below 1: relflip is faster). relflip's upload stage ends with an")
-print("   fsync@openssh.com of the file; sftp's plain put does not fsync, put -f does.")
+print("   RATIOS (relflip / OpenSSH; below 1: relflip is faster). Neither relflip's upload nor sftp's")
+print("   plain put fsyncs (relflip verifies the SHA-256 on the server instead); put -f does.")
 for tool in ("bare", "bare-c25519"):
     bw, put, noop = med("a", tool + ".wall"), med("a", tool + ".put"), med("a", tool + ".noop")
     print("   vs %-12s whole deploy %s (result duration_ms) / %s (process wall);" % (tool + ":", ratio(rr, bw), ratio(rw, bw)))
     print("   %-15s upload stage / sftp put %s (sftp process wall) / %s (sftp put minus a no-op session)" % ("", ratio(up, put), ratio(up, put - noop)))
 pf, noopc = med("a", "sftp-fsync.put"), med("a", "bare-c25519.noop")
-print("   like for like (same kex, both fsync):  upload stage / sftp put -f %s (sftp process wall) / %s (minus a no-op session)"
+print("   against a flushed put (same kex):  upload stage / sftp put -f %s (sftp process wall) / %s (minus a no-op session)"
       % (ratio(up, pf), ratio(up, pf - noopc)))
 print("   throughput: relflip upload %.0f MB/s; sftp put %.0f MB/s (%.0f MB/s net of connecting), OpenSSH defaults"
       % (mb / up, mb / med("a", "bare.put"), mb / (med("a", "bare.put") - med("a", "bare.noop"))))
