@@ -12,10 +12,17 @@
  * freed by conf_release().
  */
 
+/* A list of strings, each owned by the list. */
 struct strlist {
 	char **v;
 	size_t n;
 };
+
+/* Append a copy of s. */
+void strlist_add(struct strlist *l, const char *s);
+int strlist_has(const struct strlist *l, const char *s);
+/* Free the strings and the list; it may be reused, empty. */
+void strlist_free(struct strlist *l);
 
 struct conf_host {
 	char *name;    /* the section's quoted name: [host "web1"] */

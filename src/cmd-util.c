@@ -161,8 +161,8 @@ cmd_ctx_release(struct cmd_ctx *ctx)
 		free(ctx->conf);
 	}
 	free(ctx->hosts);
-	free(ctx->only_hosts.v);
-	free(ctx->only_roles.v);
+	strlist_free(&ctx->only_hosts);
+	strlist_free(&ctx->only_roles);
 	ctx->conf = NULL;
 	ctx->hosts = NULL;
 }

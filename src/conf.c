@@ -268,14 +268,14 @@ is_name_start(char c)
 
 /* strlist */
 
-static void
+void
 strlist_add(struct strlist *l, const char *s)
 {
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n++] = xstrdup(s);
 }
 
-static int
+int
 strlist_has(const struct strlist *l, const char *s)
 {
 	size_t i;
@@ -287,7 +287,7 @@ strlist_has(const struct strlist *l, const char *s)
 	return 0;
 }
 
-static void
+void
 strlist_free(struct strlist *l)
 {
 	size_t i;

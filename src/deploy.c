@@ -458,40 +458,37 @@ hook_env(struct deploy *d, struct fleet_host *fh, struct step_env *env)
 	env->host = fh->host->name;
 }
 
+/* A hook in the new release's directory on one host. */
 static int
-install_one(struct fleet *f, struct fleet_host *fh, void *arg)
+hook_one(struct deploy *d, struct fleet *f, struct fleet_host *fh,
+	 const char *stage, const char *command)
 {
-	struct deploy *d = arg;
 	struct step_env env;
 	struct buf dir = BUF_INIT;
 	int rc;
 
 	hook_env(d, fh, &env);
 	buf_addf(&dir, "%s/releases/%s", f->conf->app_path, d->opts->revision);
-	rc = fleet_hook(f, fh, "install", buf_str(&dir),
-			f->conf->hook_install, &env, RF_EXIT_HOOK, &fh->err);
+	rc = fleet_hook(f, fh, stage, buf_str(&dir), command, &env,
+			RF_EXIT_HOOK, &fh->err);
 	buf_release(&dir);
 	return rc;
 }
 
 static int
+install_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	return hook_one(arg, f, fh, "install", f->conf->hook_install);
+}
+
+static int
 migrate_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
-	struct deploy *d = arg;
-	struct step_env env;
-	struct buf dir = BUF_INIT;
-	int rc;
-
-	hook_env(d, fh, &env);
-	buf_addf(&dir, "%s/releases/%s", f->conf->app_path, d->opts->revision);
-	rc = fleet_hook(f, fh, "migrate", buf_str(&dir),
-			f->conf->hook_migrate, &env, RF_EXIT_HOOK, &fh->err);
-	buf_release(&dir);
-	if (rc == 0) {
-		dhost(fh)->migrated = 1;
-		snprintf(fh->detail, sizeof(fh->detail), "(primary)");
-	}
-	return rc;
+	if (hook_one(arg, f, fh, "migrate", f->conf->hook_migrate) != 0)
+		return -1;
+	dhost(fh)->migrated = 1;
+	snprintf(fh->detail, sizeof(fh->detail), "(primary)");
+	return 0;
 }
 
 static int

@@ -63,31 +63,13 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags)
 			 "echo utime=$n $(stat -c %Y \"$d/DEPLOYED_AT\" "
 			 "2>/dev/null || stat -c %Y \"$d/REVISION\" 2>/dev/null "
 			 "|| stat -c %Y \"$d\"); done\n"
-			 "for f in \"$A\"/.relflip/releases/*.json; do "
-			 "[ -f \"$f\" ] && { printf record=; tr -d '\\n' < \"$f\"; "
-			 "echo; }; done\n"
+			 /* One sed for every record (a fork each took 1 s for 1,000). */
+			 "set -- \"$A\"/.relflip/releases/*.json; "
+			 "[ -f \"$1\" ] && sed -s -n "
+			 "'1h;1!H;${x;s/\\n//g;s/^/record=/;p}' \"$@\"\n"
 			 "for f in \"$A\"/.relflip/incoming/*; do "
 			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n");
 	buf_adds(cmd, "exit 0\n");
-}
-
-static void
-strlist_add(struct strlist *l, const char *s)
-{
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = xstrdup(s);
-}
-
-static void
-strlist_free(struct strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
 }
 
 void

@@ -86,13 +86,6 @@ cmd_find(const char *name)
 	return NULL;
 }
 
-static void
-strlist_push(struct strlist *l, char *s)
-{
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = s;
-}
-
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
@@ -143,10 +136,10 @@ main(int argc, char **argv)
 			ctx.config_path = optarg;
 			break;
 		case 'H':
-			strlist_push(&ctx.only_hosts, optarg);
+			strlist_add(&ctx.only_hosts, optarg);
 			break;
 		case 'R':
-			strlist_push(&ctx.only_roles, optarg);
+			strlist_add(&ctx.only_roles, optarg);
 			break;
 		case 'j':
 			json = 1;
