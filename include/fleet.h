@@ -75,7 +75,10 @@ int fleet_connect(struct fleet *f, struct rf_error *err);
  */
 int fleet_lock(struct fleet *f, struct rf_error *err);
 
-/* The probe with records, without the lock: for --dry-run and `releases`. */
+/*
+ * The probe with records, without the lock (stage "probe"): for --dry-run,
+ * `releases` and `unlock`.
+ */
 int fleet_probe(struct fleet *f, struct rf_error *err);
 
 /* Release this run's lock on every host that has it. */

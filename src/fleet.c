@@ -365,10 +365,6 @@ connect_one(struct fleet *f, struct fleet_host *fh, void *arg)
 
 		remote_file_size(fh->r, f->conf->app_path, &size, &ignored);
 	}
-	snprintf(fh->detail, sizeof(fh->detail), "%.0f ms",
-		 fh->info.connect_ms);
-	if (f->n > 1)
-		fh->detail[0] = '\0';
 	return 0;
 }
 
@@ -511,7 +507,7 @@ int
 fleet_probe(struct fleet *f, struct rf_error *err)
 {
 	fleet_activate_all(f);
-	return fleet_step(f, "preflight", probe_one, NULL, err);
+	return fleet_step(f, "probe", probe_one, NULL, err);
 }
 
 void
