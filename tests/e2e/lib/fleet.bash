@@ -24,9 +24,11 @@ rf_fleet_num() {
 	echo "${RF_FLEET_NUMS[$1]:-$1}"
 }
 
-# rf_fleet_number_free NUM: nothing on this machine uses host NUM's
-# addresses (the test side 169.254.NUM.1, in the namespace we run in).
+# rf_fleet_number_free NUM: nothing on this machine uses host NUM: neither
+# its addresses (the test side 169.254.NUM.1, in the namespace we run in)
+# nor, in this run, its namespace name.
 rf_fleet_number_free() {
+	[[ ! -e /run/netns/$(rf_host_ns "$1") ]] || return 1
 	! ip -o -4 addr show 2>/dev/null | grep -q " 169\.254\.$1\.[0-9]*/"
 }
 
