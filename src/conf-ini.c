@@ -42,23 +42,9 @@
 
 #include <ini.h>
 
+#include "conf-ini.h"
 #include "error.h"
 #include "xmalloc.h"
-
-/*
- * The entry point conf.c calls. on_section gets the text between '[' and
- * ']'; on_key a key and its value (both trimmed, the inline comment
- * removed); each returns 0, or -1 with err filled.
- */
-int conf_ini_parse(const char *text, const char *file,
-		   int (*on_section)(void *, const char *, int,
-				     struct rf_error *),
-		   int (*on_key)(void *, const char *, const char *, int,
-				 struct rf_error *),
-		   void *ctx, struct rf_error *err);
-
-/* How much of a line an error message shows. */
-#define INI_ECHO_MAX 80
 
 struct ini_state {
 	const char *file;
@@ -79,31 +65,6 @@ struct ini_state {
 	struct rf_error *err;
 };
 
-static int
-ini_is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r';
-}
-
-/* Copy at most INI_ECHO_MAX bytes of s..end for a message. */
-static const char *
-ini_echo(char *dst, size_t size, const char *s, const char *end)
-{
-	size_t n = 0;
-
-	while (s < end && n + 4 < size) {
-		if (n == INI_ECHO_MAX) {
-			memcpy(dst + n, "...", 3);
-			n += 3;
-			break;
-		}
-		dst[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-		s++;
-	}
-	dst[n] = '\0';
-	return dst;
-}
-
 static int ini_fail(struct ini_state *st, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -117,19 +78,18 @@ ini_fail(struct ini_state *st, int line, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	st->fail_line = line;
-	return rf_error_set(st->err, RF_EXIT_USAGE, NULL, "%s:%d: %s", st->file,
-			    line, what);
+	return conf_error_at(st->err, st->file, line, "%s", what);
 }
 
 static int
 ini_fail_syntax(struct ini_state *st, int line, const char *s, const char *end)
 {
-	char shown[INI_ECHO_MAX + 8];
+	char shown[CONF_ECHO_MAX + 8];
 
 	return ini_fail(st, line,
 			"'%s' is not a setting (key = value, a [section] "
 			"header, or a comment starting with ; or #)",
-			ini_echo(shown, sizeof(shown), s, end));
+			conf_echo(shown, sizeof(shown), s, end));
 }
 
 /*
@@ -146,7 +106,7 @@ ini_find(const char *s, const char *end, const char *chars)
 			break;
 		if (was_space && *s == ';')
 			break;
-		was_space = ini_is_space(*s);
+		was_space = conf_is_blank(*s);
 		s++;
 	}
 	return s;
@@ -162,13 +122,13 @@ ini_split_aside(struct ini_state *st, const char *s, const char *end)
 	if (sep == end || (*sep != '=' && *sep != ':'))
 		return ini_fail_syntax(st, st->lineno, s, end);
 	k_end = sep;
-	while (k_end > s && ini_is_space(k_end[-1]))
+	while (k_end > s && conf_is_blank(k_end[-1]))
 		k_end--;
 	v = sep + 1;
 	v_end = ini_find(v, end, NULL);
-	while (v < v_end && ini_is_space(*v))
+	while (v < v_end && conf_is_blank(*v))
 		v++;
-	while (v_end > v && ini_is_space(v_end[-1]))
+	while (v_end > v && conf_is_blank(v_end[-1]))
 		v_end--;
 
 	free(st->aside_key);
@@ -183,7 +143,7 @@ ini_split_aside(struct ini_state *st, const char *s, const char *end)
 static int
 ini_section(struct ini_state *st, const char *s, const char *end)
 {
-	char shown[INI_ECHO_MAX + 8];
+	char shown[CONF_ECHO_MAX + 8];
 	const char *close, *p;
 	char *inner;
 	int r;
@@ -193,14 +153,14 @@ ini_section(struct ini_state *st, const char *s, const char *end)
 		return ini_fail(st, st->lineno,
 				"'%s' has no closing ']' (a section header "
 				"such as [app] or [host \"web1\"])",
-				ini_echo(shown, sizeof(shown), s, end));
-	for (p = close + 1; p < end && ini_is_space(*p); p++)
+				conf_echo(shown, sizeof(shown), s, end));
+	for (p = close + 1; p < end && conf_is_blank(*p); p++)
 		;
 	if (p < end && *p != ';' && *p != '#')
 		return ini_fail(st, st->lineno,
 				"'%s' has text after the section header "
 				"(only a comment may follow the ']')",
-				ini_echo(shown, sizeof(shown), s, end));
+				conf_echo(shown, sizeof(shown), s, end));
 
 	inner = xstrndup(s + 1, (size_t)(close - s - 1));
 	r = st->on_section(st->ctx, inner, st->lineno, st->err);
@@ -244,7 +204,7 @@ ini_read_line(char *str, int num, void *stream)
 	    memcmp(line, "\xef\xbb\xbf", 3) == 0)
 		line += 3; /* UTF-8 byte order mark */
 
-	for (p = line; p < end && ini_is_space(*p); p++)
+	for (p = line; p < end && conf_is_blank(*p); p++)
 		;
 	if (p == end || *p == ';' || *p == '#')
 		return ini_give(str, num, "", 0);
@@ -306,7 +266,7 @@ ini_line_at(const char *text, int n, const char **s, const char **end)
 		*end = p + strlen(p);
 	if (*end > p && (*end)[-1] == '\r')
 		(*end)--;
-	while (*s < *end && ini_is_space(**s))
+	while (*s < *end && conf_is_blank(**s))
 		(*s)++;
 }
 

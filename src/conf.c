@@ -27,19 +27,12 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "conf-ini.h"
 #include "error.h"
 #include "xmalloc.h"
 
-/* Defined in conf-ini.c, the inih adapter. */
-int conf_ini_parse(const char *text, const char *file,
-		   int (*on_section)(void *, const char *, int,
-				     struct rf_error *),
-		   int (*on_key)(void *, const char *, const char *, int,
-				 struct rf_error *),
-		   void *ctx, struct rf_error *err);
 
 #define CONF_MAX_SIZE (1024 * 1024) /* a config file, in bytes */
-#define ECHO_MAX 80                 /* how much of a value a message shows */
 #define NAME_MAX_LEN 63             /* [host "NAME"], [service "NAME"] */
 #define ROLE_MAX_LEN 32
 #define DURATION_MAX (7 * 24 * 3600.0) /* seconds: keeps ms in an int */
@@ -206,6 +199,22 @@ struct conf_parse {
 static int conf_err(struct conf_parse *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+int
+conf_error_at(struct rf_error *err, const char *file, int line,
+	      const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		return rf_error_set(err, RF_EXIT_USAGE, NULL, "%s:%d: %s", file,
+				    line, what);
+	return rf_error_set(err, RF_EXIT_USAGE, NULL, "%s: %s", file, what);
+}
+
 /* "FILE:LINE: what", or "FILE: what" for line 0. */
 static int
 conf_err(struct conf_parse *p, int line, const char *fmt, ...)
@@ -216,21 +225,16 @@ conf_err(struct conf_parse *p, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (line > 0)
-		return rf_error_set(p->err, RF_EXIT_USAGE, NULL, "%s:%d: %s",
-				    p->file, line, what);
-	return rf_error_set(p->err, RF_EXIT_USAGE, NULL, "%s: %s", p->file,
-			    what);
+	return conf_error_at(p->err, p->file, line, "%s", what);
 }
 
-/* Up to ECHO_MAX bytes of s, control characters as '?', for a message. */
-static const char *
-echo(char *dst, size_t size, const char *s)
+const char *
+conf_echo(char *dst, size_t size, const char *s, const char *end)
 {
 	size_t n = 0;
 
-	while (*s != '\0' && n + 4 < size) {
-		if (n == ECHO_MAX) {
+	while ((end == NULL ? *s != '\0' : s < end) && n + 4 < size) {
+		if (n == CONF_ECHO_MAX) {
 			memcpy(dst + n, "...", 3);
 			n += 3;
 			break;
@@ -242,8 +246,8 @@ echo(char *dst, size_t size, const char *s)
 	return dst;
 }
 
-static int
-is_blank(char c)
+int
+conf_is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r';
 }
@@ -757,10 +761,10 @@ static int
 bad_value(struct conf_parse *p, int line, const struct conf_sect *s,
 	  const struct conf_key *k, const char *shown, const char *what)
 {
-	char buf[ECHO_MAX + 8];
+	char buf[CONF_ECHO_MAX + 8];
 
 	return conf_err(p, line, "%s %s: '%s' %s (%s)", s->label, k->name,
-			echo(buf, sizeof(buf), shown), what, k->valid);
+			conf_echo(buf, sizeof(buf), shown, NULL), what, k->valid);
 }
 
 /* Split a list value into words, checking each with check (may be NULL). */
@@ -775,11 +779,11 @@ set_words(struct conf_parse *p, int line, const struct conf_sect *s,
 	int expanded = strcmp(raw, val) != 0;
 
 	for (;;) {
-		while (is_blank(*w))
+		while (conf_is_blank(*w))
 			w++;
 		if (*w == '\0')
 			return 0;
-		for (e = w; *e != '\0' && !is_blank(*e); e++)
+		for (e = w; *e != '\0' && !conf_is_blank(*e); e++)
 			;
 		word = xstrndup(w, (size_t)(e - w));
 		what = check != NULL ? check(word) : NULL;
@@ -924,7 +928,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	struct conf_sect *s;
 	const struct conf_key *k;
 	struct buf valid = BUF_INIT;
-	char shown[ECHO_MAX + 8], bad[128];
+	char shown[CONF_ECHO_MAX + 8], bad[128];
 	char *val = NULL;
 	size_t i;
 	int r;
@@ -939,7 +943,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 		return conf_err(p, line,
 				"%s: outside any section (keys go under a "
 				"section header such as [app])",
-				echo(shown, sizeof(shown), name));
+				conf_echo(shown, sizeof(shown), name, NULL));
 	s = &p->sects[p->nsects - 1];
 
 	k = find_key(s->id, name);
@@ -951,7 +955,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 					 keys[i].name);
 		}
 		r = conf_err(p, line, "%s %s: unknown key (valid: %s)",
-			     s->label, echo(shown, sizeof(shown), name),
+			     s->label, conf_echo(shown, sizeof(shown), name, NULL),
 			     buf_str(&valid));
 		buf_release(&valid);
 		return r;
@@ -984,13 +988,13 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 static int
 unknown_section(struct conf_parse *p, int line, const char *header)
 {
-	char shown[ECHO_MAX + 8];
+	char shown[CONF_ECHO_MAX + 8];
 
 	return conf_err(p, line,
 			"[%s]: unknown section (valid: [app], [deploy], [ssh], "
 			"[host \"NAME\"], [hooks], [service \"NAME\"], "
 			"[health])",
-			echo(shown, sizeof(shown), header));
+			conf_echo(shown, sizeof(shown), header, NULL));
 }
 
 static int
@@ -1039,7 +1043,7 @@ static int
 on_section(void *ctx, const char *header, int line, struct rf_error *err)
 {
 	struct conf_parse *p = ctx;
-	char shown[ECHO_MAX + 8], shown_name[ECHO_MAX + 8];
+	char shown[CONF_ECHO_MAX + 8], shown_name[CONF_ECHO_MAX + 8];
 	const char *s, *e, *q, *close, *kind;
 	const char *example;
 	char *name;
@@ -1047,12 +1051,12 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 	int id, r;
 
 	(void)err; /* the same as p->err */
-	for (s = header; is_blank(*s); s++)
+	for (s = header; conf_is_blank(*s); s++)
 		;
 	e = s + strlen(s);
-	while (e > s && is_blank(e[-1]))
+	while (e > s && conf_is_blank(e[-1]))
 		e--;
-	for (q = s; q < e && !is_blank(*q) && *q != '"'; q++)
+	for (q = s; q < e && !conf_is_blank(*q) && *q != '"'; q++)
 		;
 	for (id = 0; id < SEC_COUNT; id++) {
 		if (strlen(section_names[id]) == (size_t)(q - s) &&
@@ -1061,7 +1065,7 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 	}
 	if (id == SEC_COUNT)
 		return unknown_section(p, line, header);
-	while (q < e && is_blank(*q))
+	while (q < e && conf_is_blank(*q))
 		q++;
 
 	if (!section_named(id)) {
@@ -1088,13 +1092,13 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 		return conf_err(p, line,
 				"[%s]: needs a name in double quotes (e.g. "
 				"[%s \"%s\"])",
-				echo(shown, sizeof(shown), header), kind,
+				conf_echo(shown, sizeof(shown), header, NULL), kind,
 				example);
 	name = xstrndup(q + 1, (size_t)(close - q - 1));
 	if (!valid_name(name)) {
 		r = conf_err(p, line, "[%s]: '%s' is not a %s name (%s)",
-			     echo(shown, sizeof(shown), header),
-			     echo(shown_name, sizeof(shown_name), name), kind,
+			     conf_echo(shown, sizeof(shown), header, NULL),
+			     conf_echo(shown_name, sizeof(shown_name), name, NULL), kind,
 			     VALID_NAME);
 		free(name);
 		return r;
