@@ -414,6 +414,14 @@ held_error(struct fleet *f, struct fleet_host *fh)
 			      "to wait up to that many seconds");
 }
 
+/* What the probe found current pointing at is the release live before. */
+static void
+live_from_probe(struct fleet_host *fh)
+{
+	if (fh->st.current == CURRENT_LINK || fh->st.current == CURRENT_DANGLING)
+		snprintf(fh->live, sizeof(fh->live), "%s", fh->st.current_id);
+}
+
 static int
 lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -452,10 +460,7 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			goto out;
 		}
 		layout_parse(buf_str(&out), &fh->st);
-		if (fh->st.current == CURRENT_LINK ||
-		    fh->st.current == CURRENT_DANGLING)
-			snprintf(fh->live, sizeof(fh->live), "%s",
-				 fh->st.current_id);
+		live_from_probe(fh);
 		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
 			fh->locked = 1;
 			break;
@@ -498,8 +503,7 @@ probe_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, &fh->st,
 			 &fh->err) != 0)
 		return -1;
-	if (fh->st.current == CURRENT_LINK || fh->st.current == CURRENT_DANGLING)
-		snprintf(fh->live, sizeof(fh->live), "%s", fh->st.current_id);
+	live_from_probe(fh);
 	return 0;
 }
 
