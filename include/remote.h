@@ -25,19 +25,22 @@ typedef void (*progress_fn)(void *arg, uint64_t done, uint64_t total);
 /* Longest line handed to exec_line_fn; longer lines arrive in pieces. */
 #define EXEC_LINE_MAX 4096
 
+/* The exit status of a step ended by its time limit (timeout(1)'s). */
+#define STEP_TIME_LIMIT 124
+
 struct exec_request {
-	const char *cmd;        /* run by the login shell; quote every word */
+	const char *cmd;        /* a POSIX sh script; quote every word */
 	const char *stdin_data; /* written to the command's stdin, then EOF */
 	size_t stdin_len;
-	double timeout;         /* seconds; 0: no limit */
+	double timeout;         /* seconds on the server; 0: the default */
 	exec_line_fn on_line;   /* NULL: output is dropped */
 	void *arg;
 };
 
 struct exec_result {
-	int status;        /* exit status; -1 when killed or not reported */
-	char signal[32];   /* "TERM" when killed by a signal, else "" */
-	int timed_out;     /* the timeout passed and the channel was closed */
+	int status;        /* exit status; -1 when not reported */
+	char signal[32];   /* "TERM" for 128+15: killed by a signal, else "" */
+	int timed_out;     /* no reply in time: the step was ended */
 };
 
 struct put_request {
@@ -47,6 +50,31 @@ struct put_request {
 	const char *path;  /* remote path; created, or appended at offset */
 	progress_fn on_progress;
 	void *arg;
+};
+
+/*
+ * A stream: one command kept running on its own channel, to which requests
+ * are written and from which replies are read, many times (src/agent.c
+ * runs every remote step through one). Called with what arrives, stdout or
+ * stderr, in the order it arrives on each; returns 1 once the caller has
+ * what it waited for.
+ */
+typedef int (*stream_data_fn)(void *arg, int is_stderr, const char *data,
+			      size_t n);
+
+struct stream_request {
+	const void *data; /* written first, all of it */
+	size_t len;
+	int eof;          /* then EOF: nothing more will be written */
+	double timeout;   /* seconds for the whole exchange; 0: no limit */
+	stream_data_fn on_data;
+	void *arg;
+};
+
+struct stream_result {
+	int done;        /* on_data said it has what it waited for */
+	int closed;      /* the command ended: EOF on stdout and stderr */
+	int timed_out;   /* the timeout passed first */
 };
 
 struct remote_ops {
@@ -72,13 +100,32 @@ struct remote_ops {
 	 */
 	int (*forward)(void *impl, const char *host, int port, int fd,
 		       double timeout, struct rf_error *err);
+	/*
+	 * Start cmd on a channel of its own and keep it open (*stream is the
+	 * handle). NULL in a transport without streams: exec is used then.
+	 */
+	int (*stream_open)(void *impl, const char *cmd, void **stream,
+			   struct rf_error *err);
+	/*
+	 * Write req->data (and EOF), reading and handing on what arrives
+	 * until on_data says done, the command ends, the timeout passes or
+	 * a signal arrives (-1, an interrupted error). The stream stays open.
+	 */
+	int (*stream_io)(void *impl, void *stream,
+			 const struct stream_request *req,
+			 struct stream_result *res, struct rf_error *err);
+	/* Send EOF and close the channel without waiting for the command. */
+	void (*stream_close)(void *impl, void *stream);
 	void (*close)(void *impl);
 };
+
+struct agent;
 
 struct remote {
 	const struct remote_ops *ops;
 	void *impl;
 	char name[64]; /* the host's name in the config, for messages */
+	struct agent *agent; /* the long-lived shell steps run in, or NULL */
 };
 
 /* What connecting found out, for `check` and the connect stage. */
@@ -130,5 +177,13 @@ void remote_close(struct remote *r);
  */
 int remote_run(struct remote *r, const char *cmd, const char *stdin_data,
 	       struct buf *out, struct buf *errtext, struct rf_error *err);
+
+/*
+ * The same under a time limit on the server (seconds; 0: the default). A
+ * step ended by its limit is an error.
+ */
+int remote_run_limit(struct remote *r, const char *cmd,
+		     const char *stdin_data, double limit, struct buf *out,
+		     struct buf *errtext, struct rf_error *err);
 
 #endif

@@ -25,7 +25,6 @@ enum step_status {
 	STEP_CHECKSUM = 77,   /* the uploaded file's checksum differs */
 	STEP_UNPACK = 78,     /* tar failed */
 	STEP_RENAME = 79,     /* releases/<id> exists or cannot be made */
-	STEP_HOOK_TIMEOUT = 124, /* timeout(1) */
 };
 
 /* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
@@ -63,17 +62,11 @@ void step_link_script(struct buf *cmd, const struct conf *conf,
 
 /*
  * Run a hook or restart command under sh -c in dir with the RELFLIP_*
- * variables and a time limit that kills its process group.
+ * variables. Its time limit and process group come from the agent that
+ * runs every step (include/agent.h).
  */
 void step_hook_script(struct buf *cmd, const char *dir,
-		      const struct step_env *env, const char *hook,
-		      double timeout);
-
-/*
- * Stop the hook a step_hook_script() started, when relflip stopped waiting
- * for it (interrupted, or the server stopped answering in time).
- */
-void step_kill_hook_script(struct buf *cmd, const char *app);
+		      const struct step_env *env, const char *hook);
 
 /* Point current at releases/<id> by rename(2); id NULL removes current. */
 void step_switch_script(struct buf *cmd, const char *app, const char *id);

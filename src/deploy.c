@@ -759,15 +759,13 @@ dry_run(struct deploy *d)
 		if (d->conf->hook_install) {
 			buf_reset(&cmd);
 			step_hook_script(&cmd, what, &env,
-					 d->conf->hook_install,
-					 d->conf->hook_timeout);
+					 d->conf->hook_install);
 			plan_print(fh, "install", buf_str(&cmd));
 		}
 		if (d->conf->hook_migrate && fh->host->primary) {
 			buf_reset(&cmd);
 			step_hook_script(&cmd, what, &env,
-					 d->conf->hook_migrate,
-					 d->conf->hook_timeout);
+					 d->conf->hook_migrate);
 			plan_print(fh, "migrate", buf_str(&cmd));
 		}
 		buf_reset(&cmd);
@@ -780,8 +778,7 @@ dry_run(struct deploy *d)
 				continue;
 			buf_reset(&cmd);
 			step_hook_script(&cmd, what, &env,
-					 d->conf->services[j].restart,
-					 d->conf->hook_timeout);
+					 d->conf->services[j].restart);
 			plan_print(fh, "restart", buf_str(&cmd));
 		}
 		if (d->conf->has_health && d->conf->health_url) {

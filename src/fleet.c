@@ -567,24 +567,16 @@ fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	int rc = -1;
 
 	step_renew(&cmd, f->conf->app_path);
-	step_hook_script(&cmd, dir, env, command, limit);
+	step_hook_script(&cmd, dir, env, command);
 	req.cmd = buf_str(&cmd);
-	/* timeout(1) on the server acts first; this bounds a dead server. */
-	req.timeout = limit + 30;
+	req.timeout = limit;
 	req.on_line = hook_line;
 	req.arg = &hl;
 	out_debug("%s: %s", fh->host->name, req.cmd);
-	if (remote_exec(fh->r, &req, &res, err) != 0 || res.timed_out) {
-		/* Closing the channel does not stop the command: kill it. */
-		struct rf_error ignored = RF_ERROR_INIT;
-
-		buf_reset(&cmd);
-		step_kill_hook_script(&cmd, f->conf->app_path);
-		remote_run(fh->r, buf_str(&cmd), NULL, NULL, NULL, &ignored);
-		if (!res.timed_out)
-			goto out;
-	}
-	if (res.timed_out || res.status == STEP_HOOK_TIMEOUT ||
+	/* Interrupted or cut off: the agent ended the hook on the server. */
+	if (remote_exec(fh->r, &req, &res, err) != 0)
+		goto out;
+	if (res.timed_out || res.status == STEP_TIME_LIMIT ||
 	    res.status == 128 + 9) {
 		rf_error_set(err, code, stage,
 			     "%s hook timed out after %.0f s on %s and was "

@@ -93,21 +93,25 @@ static const struct keytype {
 };
 #define NKEYTYPES (sizeof(keytypes) / sizeof(keytypes[0]))
 
-static int ssh_exec(void *, const struct exec_request *, struct exec_result *,
-		    struct rf_error *);
 static int ssh_put(void *, const struct put_request *, struct rf_error *);
 static int ssh_file_size(void *, const char *, int64_t *, struct rf_error *);
 static int ssh_statvfs(void *, const char *, uint64_t *, struct rf_error *);
 static int ssh_forward(void *, const char *, int, int, double,
 		       struct rf_error *);
+static int ssh_stream_open(void *, const char *, void **, struct rf_error *);
+static int ssh_stream_io(void *, void *, const struct stream_request *,
+			 struct stream_result *, struct rf_error *);
+static void ssh_stream_close(void *, void *);
 static void ssh_close(void *);
 
 static const struct remote_ops ssh_ops = {
-	.exec = ssh_exec,
 	.put = ssh_put,
 	.file_size = ssh_file_size,
 	.statvfs = ssh_statvfs,
 	.forward = ssh_forward,
+	.stream_open = ssh_stream_open,
+	.stream_io = ssh_stream_io,
+	.stream_close = ssh_stream_close,
 	.close = ssh_close,
 };
 
@@ -1370,20 +1374,14 @@ fail:
 
 /*
  * Close a channel and free it. When wait is set, wait within the grace
- * period for the server's CLOSE and, when res is given, collect the exit
- * status and signal. Without wait (a timeout, a signal), only our EOF and
- * CLOSE go out: sshd answers only once the command has let go of its
- * output, and libssh2 1.10 cannot send it a signal (process_startup on a
- * used channel fails with LIBSSH2_ERROR_BAD_USE). Such a channel is left
- * to libssh2, which drops what still arrives for it and frees it with the
- * session.
+ * period for the server's CLOSE. Without wait (a timeout, a signal), only
+ * our EOF and CLOSE go out: sshd answers only once the command has let go
+ * of its output. Such a channel is left to libssh2, which drops what still
+ * arrives for it and frees it with the session.
  */
 static void
-channel_finish(struct ssh *s, LIBSSH2_CHANNEL *ch, int wait, int64_t grace,
-	       struct exec_result *res)
+channel_finish(struct ssh *s, LIBSSH2_CHANNEL *ch, int wait, int64_t grace)
 {
-	char *sig = NULL;
-	size_t siglen = 0;
 	int rc;
 
 	while ((rc = libssh2_channel_close(ch)) == LIBSSH2_ERROR_EAGAIN) {
@@ -1400,19 +1398,6 @@ channel_finish(struct ssh *s, LIBSSH2_CHANNEL *ch, int wait, int64_t grace,
 		       LIBSSH2_ERROR_EAGAIN) {
 			if (ssh_wait(s, grace) != 0)
 				break;
-		}
-	}
-	if (rc == 0 && res != NULL) {
-		res->status = libssh2_channel_get_exit_status(ch);
-		if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL,
-						    NULL, NULL, NULL) == 0 &&
-		    sig != NULL) {
-			if (siglen > 0) {
-				snprintf(res->signal, sizeof(res->signal),
-					 "%.*s", (int)siglen, sig);
-				res->status = -1;
-			}
-			libssh2_free(s->session, sig);
 		}
 	}
 	/* Once closed, freeing sends nothing more. */
@@ -1478,7 +1463,7 @@ drain_stale_open(struct ssh *s, int64_t deadline, int armed,
 		ch = open_call(s, s->stale, "127.0.0.1", 1);
 		if (ch != NULL) {
 			s->stale = STALE_NONE;
-			channel_finish(s, ch, 1, now_ms() + GRACE_MS, NULL);
+			channel_finish(s, ch, 1, now_ms() + GRACE_MS);
 			break;
 		}
 		if (libssh2_session_last_errno(s->session) !=
@@ -1548,55 +1533,6 @@ channel_open(struct ssh *s, int kind, const char *host, int port,
 }
 
 /* Exec. */
-
-struct linebuf {
-	char buf[EXEC_LINE_MAX + 1];
-	size_t len;
-	int split; /* the last piece was cut at EXEC_LINE_MAX */
-};
-
-static void
-line_emit(const struct exec_request *req, struct linebuf *lb, int is_stderr)
-{
-	lb->buf[lb->len] = '\0';
-	req->on_line(req->arg, is_stderr, lb->buf);
-	lb->len = 0;
-}
-
-/* Split output into lines, and lines longer than EXEC_LINE_MAX into pieces. */
-static void
-line_feed(const struct exec_request *req, struct linebuf *lb, int is_stderr,
-	  const char *data, size_t n)
-{
-	size_t i;
-
-	if (req->on_line == NULL)
-		return;
-	for (i = 0; i < n; i++) {
-		if (data[i] == '\n') {
-			if (lb->len > 0 && lb->buf[lb->len - 1] == '\r')
-				lb->len--;
-			if (lb->len > 0 || !lb->split)
-				line_emit(req, lb, is_stderr);
-			lb->split = 0;
-			continue;
-		}
-		lb->split = 0;
-		lb->buf[lb->len++] = data[i];
-		if (lb->len == EXEC_LINE_MAX) {
-			line_emit(req, lb, is_stderr);
-			lb->split = 1;
-		}
-	}
-}
-
-/* The trailing partial line, at EOF. */
-static void
-line_end(const struct exec_request *req, struct linebuf *lb, int is_stderr)
-{
-	if (req->on_line != NULL && lb->len > 0)
-		line_emit(req, lb, is_stderr);
-}
 
 /*
  * Poll the session's socket (when want_session) and fd (when not -1) until
@@ -1672,7 +1608,7 @@ exec_start(struct ssh *s, const char *cmd, int64_t deadline, int armed,
 		end = request_stop(s, deadline, io, armed, "an exec request",
 				   err);
 		if (end != WAIT_DONE) {
-			channel_finish(s, ch, 0, now_ms() + GRACE_MS, NULL);
+			channel_finish(s, ch, 0, now_ms() + GRACE_MS);
 			return end;
 		}
 		if (ssh_wait(s, hard_deadline(io < deadline ? io : deadline)) !=
@@ -1682,7 +1618,7 @@ exec_start(struct ssh *s, const char *cmd, int64_t deadline, int armed,
 				     "%s stopped reading from the SSH "
 				     "connection",
 				     s->remote.name);
-			channel_finish(s, ch, 0, now_ms() + GRACE_MS, NULL);
+			channel_finish(s, ch, 0, now_ms() + GRACE_MS);
 			return WAIT_FAILED;
 		}
 	}
@@ -1691,69 +1627,96 @@ exec_start(struct ssh *s, const char *cmd, int64_t deadline, int armed,
 		rf_error_set(err, RF_EXIT_CONNECT, NULL,
 			     "cannot run a command on %s: %s", s->remote.name,
 			     text);
-		channel_finish(s, ch, 1, now_ms() + GRACE_MS, NULL);
+		channel_finish(s, ch, 1, now_ms() + GRACE_MS);
 		return WAIT_FAILED;
 	}
 	*out = ch;
 	return WAIT_DONE;
 }
 
-enum exec_stop {
-	STOP_NONE,
-	STOP_TIMEOUT,
-	STOP_INTERRUPT,
+/* Streams: a command kept open for many requests. */
+
+struct ssh_stream {
+	LIBSSH2_CHANNEL *ch;
+	int eof_sent;
+	int ended[2]; /* EOF seen on stdout, stderr */
 };
 
 static int
-ssh_exec(void *impl, const struct exec_request *req, struct exec_result *res,
-	 struct rf_error *err)
+ssh_stream_open(void *impl, const char *cmd, void **out,
+		struct rf_error *err)
 {
 	struct ssh *s = impl;
+	struct ssh_stream *st;
 	LIBSSH2_CHANNEL *ch;
-	struct linebuf *lines;
-	enum pending pending = PEND_NONE;
-	enum exec_stop stop = STOP_NONE;
-	int64_t deadline = deadline_after(req->timeout);
-	int64_t hard = NO_DEADLINE, grace;
-	size_t off = 0, len = req->stdin_data != NULL ? req->stdin_len : 0;
-	char *buf, text[256];
-	int armed = !interrupted, eof_sent = 0, done[2] = { 0, 0 };
-	int progress, i, r = -1;
-	ssize_t n;
+	enum wait_end end;
 
-	res->status = -1;
-	res->signal[0] = '\0';
-	res->timed_out = 0;
+	*out = NULL;
 	if (ssh_usable(s, RF_EXIT_CONNECT, NULL, err) != 0)
 		return -1;
 	ssh_nonblocking(s);
-	switch (exec_start(s, req->cmd, deadline, armed, &ch, err)) {
+	end = exec_start(s, cmd, now_ms() + IO_TIMEOUT_MS, !interrupted, &ch,
+			 err);
+	ssh_blocking(s);
+	switch (end) {
 	case WAIT_DONE:
 		break;
-	case WAIT_TIMEOUT:
-		ssh_blocking(s);
-		res->timed_out = 1;
-		return 0;
 	case WAIT_INTERRUPTED:
-		ssh_blocking(s);
 		return ssh_interrupted(err);
+	case WAIT_TIMEOUT:
+		return rf_error_set(err, RF_EXIT_CONNECT, NULL,
+				    "%s did not start a command in time",
+				    s->remote.name);
 	case WAIT_FAILED:
-		ssh_blocking(s);
 		return -1;
 	}
-	lines = xcalloc(2, sizeof(*lines));
-	buf = xmalloc(READ_BUF_SIZE);
+	st = xcalloc(1, sizeof(*st));
+	st->ch = ch;
+	*out = st;
+	return 0;
+}
 
+/*
+ * Like ssh_exec's loop, but the channel outlives the exchange: write the
+ * request, then read until the caller has its reply. Deadlines and
+ * signals are acted on only between whole calls, so the session is never
+ * left with a packet half sent.
+ */
+static int
+ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
+	      struct stream_result *res, struct rf_error *err)
+{
+	struct ssh *s = impl;
+	struct ssh_stream *st = stream;
+	const char *data = req->data;
+	enum pending pending = PEND_NONE;
+	int64_t deadline = deadline_after(req->timeout);
+	int64_t hard = NO_DEADLINE;
+	size_t off = 0;
+	int armed = !interrupted, progress, i, r = -1;
+	char *buf, text[256];
+	ssize_t n;
+
+	memset(res, 0, sizeof(*res));
+	if (ssh_usable(s, RF_EXIT_CONNECT, NULL, err) != 0)
+		return -1;
+	ssh_nonblocking(s);
+	buf = xmalloc(READ_BUF_SIZE);
 	for (;;) {
-		/* Deadlines and signals count only between whole calls. */
 		if (pending == PEND_NONE) {
 			hard = NO_DEADLINE;
+			if (res->done || (st->ended[0] && st->ended[1])) {
+				res->closed = st->ended[0] && st->ended[1];
+				r = 0;
+				break;
+			}
 			if (armed && interrupted) {
-				stop = STOP_INTERRUPT;
+				ssh_interrupted(err);
 				break;
 			}
 			if (deadline != NO_DEADLINE && now_ms() >= deadline) {
-				stop = STOP_TIMEOUT;
+				res->timed_out = 1;
+				r = 0;
 				break;
 			}
 		} else {
@@ -1765,18 +1728,16 @@ ssh_exec(void *impl, const struct exec_request *req, struct exec_result *res,
 					     "%s stopped reading from the SSH "
 					     "connection",
 					     s->remote.name);
-				goto out_free;
+				break;
 			}
 		}
 		progress = 0;
-
-		/* stdin, then EOF: always, or cat-like commands hang */
-		if (!eof_sent &&
-		    (pending == PEND_NONE || pending == PEND_WRITE ||
-		     pending == PEND_EOF)) {
-			if (off < len) {
-				n = libssh2_channel_write(
-				    ch, req->stdin_data + off, len - off);
+		if (!st->eof_sent && (pending == PEND_NONE ||
+				      pending == PEND_WRITE ||
+				      pending == PEND_EOF)) {
+			if (off < req->len) {
+				n = libssh2_channel_write(st->ch, data + off,
+							  req->len - off);
 				if (n >= 0) {
 					off += (size_t)n;
 					progress |= n > 0;
@@ -1785,37 +1746,35 @@ ssh_exec(void *impl, const struct exec_request *req, struct exec_result *res,
 					pending = half_sent(s) ? PEND_WRITE
 							       : PEND_NONE;
 				} else {
-					/* it quit without reading it all */
-					eof_sent = 1;
+					/* The command is gone: reading says how. */
+					st->eof_sent = 1;
 					pending = PEND_NONE;
 				}
-			} else {
-				n = libssh2_channel_send_eof(ch);
+			} else if (req->eof) {
+				n = libssh2_channel_send_eof(st->ch);
 				if (n == LIBSSH2_ERROR_EAGAIN) {
-					pending =
-					    half_sent(s) ? PEND_EOF : PEND_NONE;
+					pending = half_sent(s) ? PEND_EOF
+							       : PEND_NONE;
 				} else {
-					eof_sent = 1;
+					st->eof_sent = 1;
 					progress = 1;
 					pending = PEND_NONE;
 				}
 			}
 		}
-
-		/* stdout and stderr in turn: 2 MiB unread of one blocks both */
 		for (i = 0; i < 2; i++) {
-			if (done[i] ||
+			if (st->ended[i] ||
 			    (pending != PEND_NONE && pending != PEND_READ))
 				continue;
-			n = libssh2_channel_read_ex(ch, i, buf, READ_BUF_SIZE);
+			n = libssh2_channel_read_ex(st->ch, i, buf,
+						    READ_BUF_SIZE);
 			if (n > 0) {
-				line_feed(req, &lines[i], i, buf, (size_t)n);
+				if (req->on_data(req->arg, i, buf, (size_t)n))
+					res->done = 1;
 				progress = 1;
 				pending = PEND_NONE;
 			} else if (n == 0) {
-				/* EOF (or close): nothing more on either */
-				done[i] = 1;
-				line_end(req, &lines[i], i);
+				st->ended[i] = 1;
 				progress = 1;
 				pending = PEND_NONE;
 			} else if (n == LIBSSH2_ERROR_EAGAIN) {
@@ -1823,43 +1782,38 @@ ssh_exec(void *impl, const struct exec_request *req, struct exec_result *res,
 			} else {
 				ssh_errtext(s->session, text, sizeof(text));
 				rf_error_set(err, RF_EXIT_CONNECT, NULL,
-					     "lost the command's output on %s: "
-					     "%s",
+					     "lost the connection's output on "
+					     "%s: %s",
 					     s->remote.name, text);
-				channel_finish(s, ch, 0, now_ms() + GRACE_MS,
-					       NULL);
-				goto out_free;
+				st->ended[0] = st->ended[1] = 1;
+				goto out;
 			}
 		}
-		if (done[0] && done[1] && pending == PEND_NONE)
-			break;
-		if (!progress)
+		/* Data written but not read yet: look again before waiting. */
+		if (!progress && !res->done)
 			wait_both(s, 1, -1, 0,
 				  pending == PEND_NONE ? deadline : hard, NULL);
 	}
-
-	grace = now_ms() + GRACE_MS;
-	switch (stop) {
-	case STOP_TIMEOUT:
-		channel_finish(s, ch, 0, grace, NULL);
-		res->timed_out = 1;
-		r = 0;
-		break;
-	case STOP_INTERRUPT:
-		channel_finish(s, ch, 0, grace, NULL);
-		ssh_interrupted(err);
-		break;
-	case STOP_NONE:
-		/* The exit status is only reliable after the close. */
-		channel_finish(s, ch, 1, grace, res);
-		r = 0;
-		break;
-	}
-out_free:
+out:
 	free(buf);
-	free(lines);
 	ssh_blocking(s);
 	return r;
+}
+
+static void
+ssh_stream_close(void *impl, void *stream)
+{
+	struct ssh *s = impl;
+	struct ssh_stream *st = stream;
+
+	if (st == NULL)
+		return;
+	if (s->broken[0] == '\0') {
+		ssh_nonblocking(s);
+		channel_finish(s, st->ch, 0, now_ms() + GRACE_MS);
+		ssh_blocking(s);
+	}
+	free(st);
 }
 
 /* SFTP. */
@@ -2482,7 +2436,7 @@ ssh_forward(void *impl, const char *host, int port, int fd, double timeout,
 	}
 
 	/* channel_close sends the EOF that may still be missing. */
-	channel_finish(s, ch, r == 0, now_ms() + GRACE_MS, NULL);
+	channel_finish(s, ch, r == 0, now_ms() + GRACE_MS);
 	free(up);
 	free(down);
 	ssh_blocking(s);

@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "agent.h"
 #include "remote.h"
 
 /* Dispatch through the operations table; name the host in any error. */
@@ -18,6 +19,9 @@ remote_exec(struct remote *r, const struct exec_request *req,
 {
 	memset(res, 0, sizeof(*res));
 	res->status = -1;
+	/* Where the transport keeps a channel open, every step uses it. */
+	if (r->ops->stream_open != NULL)
+		return named(r, agent_exec(r, req, res, err), err);
 	return named(r, r->ops->exec(r->impl, req, res, err), err);
 }
 
@@ -55,6 +59,7 @@ remote_close(struct remote *r)
 {
 	if (r == NULL)
 		return;
+	agent_close(r);
 	r->ops->close(r->impl);
 }
 
@@ -82,11 +87,20 @@ int
 remote_run(struct remote *r, const char *cmd, const char *stdin_data,
 	   struct buf *out, struct buf *errtext, struct rf_error *err)
 {
+	return remote_run_limit(r, cmd, stdin_data, 0, out, errtext, err);
+}
+
+int
+remote_run_limit(struct remote *r, const char *cmd, const char *stdin_data,
+		 double limit, struct buf *out, struct buf *errtext,
+		 struct rf_error *err)
+{
 	struct run_capture cap = { out, errtext, 0 };
 	struct exec_request req = {
 		.cmd = cmd,
 		.stdin_data = stdin_data,
 		.stdin_len = stdin_data ? strlen(stdin_data) : 0,
+		.timeout = limit,
 		.on_line = run_line,
 		.arg = &cap,
 	};
@@ -96,6 +110,14 @@ remote_run(struct remote *r, const char *cmd, const char *stdin_data,
 		errtext->max = 4096;
 	if (remote_exec(r, &req, &res, err) != 0)
 		return -1;
+	if (res.timed_out || res.status == STEP_TIME_LIMIT) {
+		rf_error_host(err, r->name);
+		return rf_error_set(err, RF_EXIT_INTERNAL, NULL,
+				    "a step did not finish within its time "
+				    "limit (%.0f s) on %s and was ended",
+				    limit > 0 ? limit : AGENT_DEFAULT_LIMIT,
+				    r->name);
+	}
 	if (cap.overflow) {
 		rf_error_host(err, r->name);
 		return rf_error_set(err, RF_EXIT_INTERNAL, NULL,

@@ -119,28 +119,10 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 	step_write_record(cmd, conf->app_path, id, record_json);
 }
 
-static void
-hook_pidfile(struct buf *cmd, const char *app)
-{
-	struct buf p = BUF_INIT;
-
-	buf_addf(&p, "%s/.relflip/lock/hook.pid", app);
-	buf_adds(cmd, "P=");
-	sh_quote(cmd, buf_str(&p));
-	buf_addch(cmd, '\n');
-	buf_release(&p);
-}
-
 void
 step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
-		 const char *hook, double timeout)
+		 const char *hook)
 {
-	/*
-	 * The shell's pid becomes timeout(1)'s through exec: kept where
-	 * step_kill_hook_script() finds it when relflip stops waiting.
-	 */
-	hook_pidfile(cmd, env->app);
-	buf_adds(cmd, "echo $$ > \"$P\" 2>/dev/null\n");
 	buf_adds(cmd, "cd ");
 	sh_quote(cmd, dir);
 	buf_adds(cmd, " && exec env RELFLIP_RELEASE_PATH=");
@@ -153,8 +135,7 @@ step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
 	sh_quote(cmd, env->host);
 	buf_adds(cmd, " RELFLIP_PREVIOUS_REVISION=");
 	sh_quote(cmd, env->previous ? env->previous : "");
-	/* timeout(1) signals the hook's whole process group, then kills. */
-	buf_addf(cmd, " timeout -k 10 %.3f sh -c ", timeout);
+	buf_adds(cmd, " sh -c ");
 	sh_quote(cmd, hook);
 	buf_addch(cmd, '\n');
 }
@@ -229,13 +210,4 @@ void
 step_list_release(struct buf *list, const char *id)
 {
 	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n", id, id);
-}
-
-void
-step_kill_hook_script(struct buf *cmd, const char *app)
-{
-	hook_pidfile(cmd, app);
-	/* TERM to timeout(1) reaches the hook's whole process group. */
-	buf_adds(cmd, "if [ -f \"$P\" ]; then kill -TERM \"$(cat \"$P\")\" "
-		      "2>/dev/null; rm -f \"$P\"; fi\n");
 }

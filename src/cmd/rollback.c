@@ -236,8 +236,7 @@ plan_print(struct rollback *rb)
 				continue;
 			buf_reset(&cmd);
 			step_hook_script(&cmd, dir, &env,
-					 f->conf->services[j].restart,
-					 f->conf->hook_timeout);
+					 f->conf->services[j].restart);
 			plan_event(fh, "restart", buf_str(&cmd));
 			out_primary("  restart     %s", buf_str(&cmd));
 		}

@@ -34,6 +34,7 @@ struct fake_rule {
 struct fake_call {
 	char *cmd;
 	char *stdin_data;
+	double timeout;
 };
 
 struct fake {
@@ -104,6 +105,7 @@ fake_exec(void *impl, const struct exec_request *req, struct exec_result *res,
 	c->stdin_data = req->stdin_data != NULL
 			    ? xstrndup(req->stdin_data, req->stdin_len)
 			    : NULL;
+	c->timeout = req->timeout;
 	fail = f->fail[FAKE_OP_EXEC];
 	for (i = 0; i < f->nrules && fail == NULL; i++) {
 		struct fake_rule *ru = &f->rules[i];
@@ -450,6 +452,18 @@ remote_fake_stdin(struct remote *r, size_t i)
 	s = i < f->ncalls ? f->calls[i].stdin_data : NULL;
 	pthread_mutex_unlock(&f->mu);
 	return s;
+}
+
+double
+remote_fake_timeout(struct remote *r, size_t i)
+{
+	struct fake *f = fake_of(r);
+	double t;
+
+	pthread_mutex_lock(&f->mu);
+	t = i < f->ncalls ? f->calls[i].timeout : -1;
+	pthread_mutex_unlock(&f->mu);
+	return t;
 }
 
 void

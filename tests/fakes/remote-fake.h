@@ -55,6 +55,9 @@ const char *remote_fake_command(struct remote *r, size_t i);
 /* The stdin_data the i-th command was given, or NULL. */
 const char *remote_fake_stdin(struct remote *r, size_t i);
 
+/* The time limit the i-th command was given (-1 past the end). */
+double remote_fake_timeout(struct remote *r, size_t i);
+
 /* The operations besides exec, for remote_fake_fail(). */
 enum remote_fake_op {
 	FAKE_OP_PUT,

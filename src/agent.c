@@ -1,0 +1,308 @@
+/*
+ * The agent: every remote step runs in one long-lived shell per host. See
+ * include/agent.h for why and for the protocol.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "quote.h"
+#include "xmalloc.h"
+
+/* Time given to the agent to end a step and exit once relflip lets go. */
+#define AGENT_GRACE 5.0
+
+/* Beyond the step's own limit, how long relflip waits for its reply. */
+#define AGENT_REPLY_MARGIN 15.0
+
+/*
+ * The step's process group is ended when the channel closes (the watcher
+ * reads EOF on fd 3, the channel's stdin) or by timeout(1) when the limit
+ * passes. The watcher marks an EOF in $T/eof so that the agent lets it
+ * finish TERM-then-KILL instead of stopping it, and then exits itself.
+ * setsid and timeout are util-linux and coreutils; without them a step
+ * still runs, unbounded and in the agent's group (check names them).
+ */
+static const char agent_sh[] =
+    "umask 022\n"
+    "N=$1\n"
+    "T=$(mktemp -d \"${TMPDIR:-/tmp}/relflip-agent.XXXXXX\") || exit 70\n"
+    "trap 'rm -rf \"$T\"' EXIT\n"
+    "trap 'exit 129' HUP\n"
+    "trap 'exit 143' TERM\n"
+    "SS=; command -v setsid >/dev/null 2>&1 && SS=setsid\n"
+    "TO=; command -v timeout >/dev/null 2>&1 && TO=timeout\n"
+    "exec 3<&0\n"
+    "while read -r op ns nd lim; do\n"
+    "  [ \"$op\" = run ] || exit 71\n"
+    "  head -c \"$ns\" >\"$T/s\" && head -c \"$nd\" >\"$T/i\" || exit 72\n"
+    "  if [ -n \"$TO\" ] && [ \"$lim\" != 0 ]; then\n"
+    "    $SS $TO -k 5 \"$lim\" sh \"$T/s\" <\"$T/i\" 3<&- &\n"
+    "  else\n"
+    "    $SS sh \"$T/s\" <\"$T/i\" 3<&- &\n"
+    "  fi\n"
+    "  J=$!\n"
+    "  { read -r x <&3; : >\"$T/eof\"; kill -TERM -\"$J\" \"$J\"; sleep 2;"
+    " kill -KILL -\"$J\" \"$J\"; } >/dev/null 2>&1 &\n"
+    "  W=$!\n"
+    "  wait \"$J\"; s=$?\n"
+    "  if [ -e \"$T/eof\" ]; then wait \"$W\"; exit 0; fi\n"
+    "  kill \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
+    "  printf '\\n%s %s\\n' \"$N\" \"$s\"\n"
+    "  printf '\\n%s\\n' \"$N\" >&2\n"
+    "done\n";
+
+struct agent {
+	void *stream;
+	char nonce[33];
+};
+
+void
+agent_script(struct buf *out)
+{
+	buf_adds(out, agent_sh);
+}
+
+/* What one stream (stdout or stderr) of a step has said so far. */
+struct agent_lines {
+	struct buf line;   /* the line being read */
+	int held_empty;    /* an empty line, held back: the marker's '\n'? */
+	int split;         /* the last piece was cut at EXEC_LINE_MAX */
+	int marker;        /* the end marker arrived */
+};
+
+struct agent_reply {
+	const struct exec_request *req;
+	const char *nonce;
+	size_t nonce_len;
+	struct agent_lines s[2];
+	int status;
+};
+
+static void
+reply_emit(struct agent_reply *rp, int is_stderr, const char *line)
+{
+	if (rp->req->on_line != NULL)
+		rp->req->on_line(rp->req->arg, is_stderr, line);
+}
+
+/*
+ * A whole line: the end marker, or output. The agent puts a '\n' before
+ * its marker, which makes an empty line when the output ended with one:
+ * an empty line is held until the next shows whether it was that.
+ */
+static void
+reply_line(struct agent_reply *rp, int is_stderr)
+{
+	struct agent_lines *ls = &rp->s[is_stderr];
+	const char *l = buf_str(&ls->line);
+
+	if (strncmp(l, rp->nonce, rp->nonce_len) == 0 &&
+	    (l[rp->nonce_len] == '\0' || l[rp->nonce_len] == ' ')) {
+		ls->marker = 1;
+		ls->held_empty = 0;
+		if (!is_stderr)
+			rp->status = atoi(l + rp->nonce_len);
+		buf_reset(&ls->line);
+		return;
+	}
+	if (ls->held_empty) {
+		reply_emit(rp, is_stderr, "");
+		ls->held_empty = 0;
+	}
+	if (ls->line.len == 0 && !ls->split)
+		ls->held_empty = 1;
+	else if (ls->line.len > 0)
+		reply_emit(rp, is_stderr, l);
+	buf_reset(&ls->line);
+}
+
+static int
+reply_data(void *arg, int is_stderr, const char *data, size_t n)
+{
+	struct agent_reply *rp = arg;
+	struct agent_lines *ls = &rp->s[is_stderr != 0];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (ls->marker)
+			break; /* nothing of this step comes after its marker */
+		if (data[i] == '\n') {
+			if (ls->line.len > 0 &&
+			    ls->line.buf[ls->line.len - 1] == '\r')
+				ls->line.buf[--ls->line.len] = '\0';
+			reply_line(rp, is_stderr != 0);
+			ls->split = 0;
+			continue;
+		}
+		ls->split = 0;
+		buf_addch(&ls->line, data[i]);
+		if (ls->line.len == EXEC_LINE_MAX) {
+			/* A long line goes out in pieces, never held. */
+			if (ls->held_empty) {
+				reply_emit(rp, is_stderr != 0, "");
+				ls->held_empty = 0;
+			}
+			reply_emit(rp, is_stderr != 0, buf_str(&ls->line));
+			buf_reset(&ls->line);
+			ls->split = 1;
+		}
+	}
+	return rp->s[0].marker && rp->s[1].marker;
+}
+
+static void
+make_nonce(char nonce[33])
+{
+	unsigned char raw[16];
+	FILE *u = fopen("/dev/urandom", "rb");
+	size_t i;
+
+	memset(raw, 0, sizeof(raw));
+	if (u == NULL || fread(raw, 1, sizeof(raw), u) != sizeof(raw))
+		rf_bug("cannot read /dev/urandom: %s", strerror(errno));
+	fclose(u);
+	snprintf(nonce, 33, "RFA");
+	for (i = 0; i < 15; i++)
+		snprintf(nonce + 3 + 2 * i, 3, "%02x", raw[i]);
+}
+
+static int
+agent_start(struct remote *r, struct rf_error *err)
+{
+	struct agent *a = xcalloc(1, sizeof(*a));
+	struct buf cmd = BUF_INIT;
+	int rc;
+
+	make_nonce(a->nonce);
+	buf_adds(&cmd, "exec sh -c ");
+	sh_quote(&cmd, agent_sh);
+	buf_addf(&cmd, " relflip-agent %s", a->nonce);
+	rc = r->ops->stream_open(r->impl, buf_str(&cmd), &a->stream, err);
+	buf_release(&cmd);
+	if (rc != 0) {
+		free(a);
+		return -1;
+	}
+	r->agent = a;
+	return 0;
+}
+
+void
+agent_close(struct remote *r)
+{
+	if (r == NULL || r->agent == NULL)
+		return;
+	r->ops->stream_close(r->impl, r->agent->stream);
+	free(r->agent);
+	r->agent = NULL;
+}
+
+/*
+ * relflip stops waiting for a step: EOF makes the agent end the step's
+ * process group and exit; wait a little for that, then let go.
+ */
+static void
+agent_abandon(struct remote *r, struct agent_reply *rp)
+{
+	struct stream_request req = {
+		.eof = 1,
+		.timeout = AGENT_GRACE,
+		.on_data = reply_data,
+		.arg = rp,
+	};
+	struct stream_result res;
+	struct rf_error ignored = RF_ERROR_INIT;
+
+	r->ops->stream_io(r->impl, r->agent->stream, &req, &res, &ignored);
+	agent_close(r);
+}
+
+/* "KILL" for status 137, as a shell reports a step killed by a signal. */
+static void
+signal_name(int status, char *dst, size_t len)
+{
+	static const char *const names[] = {
+		"HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE",
+		"KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+	};
+
+	if (status > 128 && status <= 128 + 15)
+		snprintf(dst, len, "%s", names[status - 129]);
+}
+
+int
+agent_exec(struct remote *r, const struct exec_request *req,
+	   struct exec_result *res, struct rf_error *err)
+{
+	struct agent_reply rp;
+	struct stream_request sreq = { 0 };
+	struct stream_result sres;
+	struct buf msg = BUF_INIT;
+	double limit = req->timeout > 0 ? req->timeout : AGENT_DEFAULT_LIMIT;
+	size_t ndata = req->stdin_data != NULL ? req->stdin_len : 0;
+	int rc = -1, i;
+
+	memset(res, 0, sizeof(*res));
+	res->status = -1;
+	if (r->agent == NULL && agent_start(r, err) != 0)
+		return -1;
+	memset(&rp, 0, sizeof(rp));
+	rp.req = req;
+	rp.nonce = r->agent->nonce;
+	rp.nonce_len = strlen(rp.nonce);
+	for (i = 0; i < 2; i++)
+		rp.s[i].line.max = EXEC_LINE_MAX + 1;
+
+	buf_addf(&msg, "run %zu %zu %.0f\n", strlen(req->cmd), ndata,
+		 ceil(limit));
+	buf_adds(&msg, req->cmd);
+	if (ndata > 0)
+		buf_add(&msg, req->stdin_data, ndata);
+	sreq.data = msg.buf;
+	sreq.len = msg.len;
+	sreq.timeout = limit + AGENT_REPLY_MARGIN;
+	sreq.on_data = reply_data;
+	sreq.arg = &rp;
+	if (r->ops->stream_io(r->impl, r->agent->stream, &sreq, &sres, err) !=
+	    0) {
+		agent_abandon(r, &rp);
+		goto out;
+	}
+	if (sres.timed_out) {
+		agent_abandon(r, &rp);
+		res->timed_out = 1;
+		rc = 0;
+		goto out;
+	}
+	if (!sres.done) {
+		/* The agent itself ended: it could not start, or was killed. */
+		agent_close(r);
+		rf_error_set(err, RF_EXIT_CONNECT, NULL,
+			     "the shell relflip runs steps in on %s ended "
+			     "unexpectedly",
+			     r->name);
+		rf_error_hint(err, "relflip -H %s check shows what the server "
+			      "lacks (sh, mktemp, head, setsid, timeout)",
+			      r->name);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		if (rp.s[i].line.len > 0)
+			reply_emit(&rp, i, buf_str(&rp.s[i].line));
+	}
+	res->status = rp.status;
+	signal_name(rp.status, res->signal, sizeof(res->signal));
+	if (res->status == 124)
+		res->timed_out = 1;
+	rc = 0;
+out:
+	for (i = 0; i < 2; i++)
+		buf_release(&rp.s[i].line);
+	buf_release(&msg);
+	return rc;
+}
