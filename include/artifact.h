@@ -7,7 +7,8 @@
 #include "error.h"
 
 /*
- * Release tarballs, read and written with libarchive (src/tar-archive.c).
+ * Release tarballs, read and written with libarchive (src/tar-validate.c
+ * and src/tar-pack.c).
  */
 
 struct artifact_info {

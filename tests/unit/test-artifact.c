@@ -1,7 +1,7 @@
 /*
- * Unit tests for src/tar-archive.c: artifact_validate against crafted
- * archives (written here with libarchive's writer), artifact_pack's
- * reproducibility and refusals, file_sha256.
+ * Unit tests for src/tar-validate.c and src/tar-pack.c: artifact_validate
+ * against crafted archives (written here with libarchive's writer),
+ * artifact_pack's reproducibility and refusals, file_sha256.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
