@@ -40,6 +40,18 @@ struct artifact_limits {
 int artifact_validate(const char *path, const struct artifact_limits *limits,
 		      struct artifact_info *info, struct rf_error *err);
 
+/*
+ * artifact_validate, and fill manifest (include/manifest.h; emptied
+ * first, sorted) with the tree GNU tar will unpack: the server's
+ * `tar -x --no-same-owner --no-same-permissions` under umask 022, in an
+ * empty directory, makes exactly the tree the manifest lists. Empty on
+ * failure. Memory grows with the entries, not with their data.
+ */
+struct manifest;
+int artifact_manifest(const char *path, const struct artifact_limits *limits,
+		      struct artifact_info *info, struct manifest *manifest,
+		      struct rf_error *err);
+
 struct pack_options {
 	const char *dir;        /* the tree to pack */
 	const char *output;     /* the tarball to write (gzip) */

@@ -24,12 +24,6 @@
 
 #define PACK_HINT "build the tarball with: relflip pack DIR -o FILE"
 
-enum path_kind {
-	KIND_FILE = 1,
-	KIND_DIR,
-	KIND_LINK,
-};
-
 /* The calling thread's LC_CTYPE while libarchive converts names. */
 struct tar_locale {
 	locale_t loc;
@@ -80,8 +74,10 @@ void tar_digest_hex(const unsigned char *md, unsigned int len, char hex[65]);
  */
 struct artifact_limits;
 struct artifact_info;
+struct manifest;
 int tar_validate_file(const char *path, const char *shown,
 		      const struct artifact_limits *limits,
-		      struct artifact_info *info, struct rf_error *err);
+		      struct artifact_info *info, struct manifest *manifest,
+		      struct rf_error *err);
 
 #endif

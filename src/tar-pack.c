@@ -22,6 +22,7 @@
 
 #include "artifact.h"
 #include "error.h"
+#include "manifest.h"
 #include "tar-common.h"
 #include "xmalloc.h"
 
@@ -29,6 +30,12 @@ struct pack_pattern {
 	char *glob;
 	int dir_only; /* it ended in '/' */
 	int anchored; /* it started with '/' or had a '/' inside */
+};
+
+enum path_kind {
+	KIND_FILE = 1,
+	KIND_DIR,
+	KIND_LINK,
 };
 
 struct pack_item {
@@ -280,6 +287,8 @@ pack_symlink(struct pack_ctx *c, const char *full, char *rel,
 	why = tar_symlink_check(rel, target);
 	if (why == NULL && !tar_utf8_valid(target))
 		why = "target is not valid UTF-8";
+	if (why == NULL && !manifest_name_ok(target))
+		why = "target holds a control character, tab or backslash";
 	if (why != NULL) {
 		tar_show_name(shown, sizeof(shown), target);
 		snprintf(what, sizeof(what), "is a symlink to '%s': %s", shown,
@@ -326,6 +335,14 @@ pack_walk(struct pack_ctx *c, const char *rel, struct rf_error *err)
 			continue;
 		if (!tar_utf8_valid(names[i])) {
 			pack_refuse(cfull, "has a name that is not valid UTF-8",
+				    "rename it, or exclude it", err);
+			goto out;
+		}
+		if (!manifest_name_ok(names[i])) {
+			pack_refuse(cfull,
+				    "has a name with a control character, tab "
+				    "or backslash (the release manifest lists "
+				    "one entry a line, tab-separated)",
 				    "rename it, or exclude it", err);
 			goto out;
 		}
@@ -690,7 +707,7 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 	}
 	fd = -1;
 	/* Prove the result would deploy before it takes the output's name. */
-	if (tar_validate_file(tmp, opts->output, NULL, info, err) != 0) {
+	if (tar_validate_file(tmp, opts->output, NULL, info, NULL, err) != 0) {
 		if (err != NULL && err->code == RF_EXIT_ARTIFACT)
 			err->stage = "pack";
 		goto fail;

@@ -135,7 +135,7 @@ fill_random(unsigned char *p, size_t len, uint32_t seed)
 struct tent {
 	const char *path;
 	mode_t type;      /* AE_IFREG when 0 */
-	mode_t perm;      /* 0644 when 0 */
+	mode_t perm;      /* 0644 (0755 for a directory) when 0 */
 	const char *data; /* a regular file's bytes */
 	const char *link; /* symlink target */
 	const char *hard; /* hard link target */
@@ -189,7 +189,9 @@ write_tar(const char *path, enum tfilter filter, const struct tent *ents)
 		archive_entry_set_pathname(e, t->path);
 		archive_entry_set_filetype(e,
 					   t->type != 0 ? t->type : AE_IFREG);
-		archive_entry_set_perm(e, t->perm != 0 ? t->perm : 0644);
+		archive_entry_set_perm(e, t->perm != 0          ? t->perm
+					  : t->type == AE_IFDIR ? 0755
+								: 0644);
 		archive_entry_set_mtime(e, 1700000000, 0);
 		if (t->type == AE_IFCHR || t->type == AE_IFBLK)
 			archive_entry_set_rdev(e, 0x0103);
@@ -228,7 +230,7 @@ static const struct tent good_tree[] = {
 	{ .path = "./lib", .type = AE_IFLNK, .perm = 0777, .link = "app" },
 	{ .path = "./app/up", .type = AE_IFLNK, .link = "../bin/run" },
 	{ .path = "./app/copy.py", .hard = "./app/main.py" },
-	{ .path = "./sticky/", .type = AE_IFDIR, .perm = 01777 },
+	{ .path = "./private/", .type = AE_IFDIR, .perm = 0700 },
 	{ NULL },
 };
 
@@ -447,6 +449,48 @@ static const struct refusal refusals[] = {
 	{ "control chars shown escaped",
 	  "entry 'a\\x1b[2J/../x'",
 	  { { .path = "a\x1b[2J/../x", .data = "x" }, { NULL } } },
+	{ "sticky file",
+	  "entry 'f': sticky bit (mode 1644)",
+	  { { .path = "f", .perm = 01644, .data = "x" }, { NULL } } },
+	{ "sticky dir",
+	  "entry 'tmp/': sticky bit (mode 1777)",
+	  { { .path = "tmp", .type = AE_IFDIR, .perm = 01777 }, { NULL } } },
+	{ "dir not writable",
+	  "entry 'ro/': directory mode 0555 lacks u+rwx: the deploy user "
+	  "could not write into it",
+	  { { .path = "ro", .type = AE_IFDIR, .perm = 0555 }, { NULL } } },
+	{ "root not writable",
+	  "entry './': directory mode 0500 lacks u+rwx",
+	  { { .path = "./", .type = AE_IFDIR, .perm = 0500 }, { NULL } } },
+	{ "file not readable",
+	  "entry 'secret': file mode 0200 lacks u+r",
+	  { { .path = "secret", .perm = 0200, .data = "x" }, { NULL } } },
+	{ "tab in name",
+	  "entry 'a\\x09b': name holds a control character, tab or backslash",
+	  { { .path = "a\tb", .data = "x" }, { NULL } } },
+	{ "newline in name",
+	  "entry 'a\\x0ab': name holds a control character",
+	  { { .path = "a\nb", .data = "x" }, { NULL } } },
+	{ "backslash in name",
+	  "entry 'a\\x5cb': name holds a control character, tab or backslash",
+	  { { .path = "a\\b", .data = "x" }, { NULL } } },
+	{ "DEL in name",
+	  "name holds a control character",
+	  { { .path = "a\x7f", .data = "x" }, { NULL } } },
+	{ "tab in symlink target",
+	  "entry 'l': link target holds a control character, tab or "
+	  "backslash",
+	  { { .path = "l", .type = AE_IFLNK, .link = "a\tb" }, { NULL } } },
+	{ "file over implied directory",
+	  "entry 'a': not a directory, but earlier entries are under it ('a')",
+	  { { .path = "a/b", .data = "x" },
+	    { .path = "a", .data = "y" },
+	    { NULL } } },
+	{ "symlink over implied directory",
+	  "entry 'a': not a directory, but earlier entries are under it",
+	  { { .path = "a/b", .data = "x" },
+	    { .path = "a", .type = AE_IFLNK, .link = "c" },
+	    { NULL } } },
 };
 
 static void
@@ -1254,6 +1298,18 @@ test_pack_refuses_hostile_trees(void **state)
 	    bind(s, (struct sockaddr *)&addr, sizeof(addr)) == 0)
 		expect_pack_refused(f, "sock", "is a socket");
 	close(s);
+
+	mkdir_or_fail(fp(f, "tab"));
+	write_file(fp(f, "tab/a\tb"), "x\n", 0644);
+	expect_pack_refused(f, "tab", "control character, tab or backslash");
+
+	mkdir_or_fail(fp(f, "nl"));
+	write_file(fp(f, "nl/a\nb"), "x\n", 0644);
+	expect_pack_refused(f, "nl", "control character, tab or backslash");
+
+	mkdir_or_fail(fp(f, "bs"));
+	assert_int_equal(symlink("a\\b", fp(f, "bs/l")), 0);
+	expect_pack_refused(f, "bs", "target holds a control character");
 
 	mkdir_or_fail(fp(f, "empty"));
 	expect_pack_refused(f, "empty", "nothing to pack");
