@@ -79,16 +79,24 @@ manifest_format(const struct manifest *m, struct buf *out)
 	return r == 0 ? 0 : -1;
 }
 
-int
-manifest_name_ok(const char *s)
+/* manifest_name_ok on len bytes. */
+static int
+name_ok(const char *s, size_t len)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i;
 
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\')
 			return 0;
 	}
 	return 1;
+}
+
+int
+manifest_name_ok(const char *s)
+{
+	return name_ok(s, strlen(s));
 }
 
 /* Why a path is not one manifest_format writes, or NULL. */
@@ -102,7 +110,7 @@ path_problem(const char *path, size_t len)
 		return "empty path";
 	if (len > MANIFEST_PATH_MAX)
 		return "path longer than 4096 bytes";
-	if (!manifest_name_ok(path))
+	if (!name_ok(path, len))
 		return "control character or backslash in the path";
 	while (p < end) {
 		slash = memchr(p, '/', (size_t)(end - p));
@@ -202,12 +210,10 @@ parse_entry(struct manifest *m, const char *line, size_t len)
 	if (f[0][0] == MANIFEST_LINK) {
 		if (flen[3] == 0 || flen[3] > MANIFEST_PATH_MAX)
 			return "symlink target is empty or too long";
-		target = xstrndup(f[3], flen[3]);
-		if (!manifest_name_ok(target)) {
-			free(target);
+		if (!name_ok(f[3], flen[3]))
 			return "control character or backslash in the "
 			       "symlink target";
-		}
+		target = xstrndup(f[3], flen[3]);
 	}
 	why = path_problem(f[4], flen[4]);
 	if (why != NULL) {
@@ -272,6 +278,7 @@ manifest_parse(struct manifest *m, const char *text, size_t len,
 				    "%s: not a manifest (a NUL byte)", source);
 	for (;;) {
 		if (p == end) {
+			lineno++;
 			why = "no '# entries N' line at the end";
 			break;
 		}
