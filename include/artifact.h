@@ -26,7 +26,10 @@ struct artifact_limits {
 	double max_ratio;      /* unpacked / file size; default 200 */
 };
 
-#define ARTIFACT_LIMITS_DEFAULT { 16ULL << 30, 1000000, 200.0 }
+#define ARTIFACT_LIMITS_DEFAULT                                                \
+	{                                                                      \
+		16ULL << 30, 1000000, 200.0                                    \
+	}
 
 /*
  * Read the whole tarball once: compute its SHA-256 and sizes and refuse
@@ -53,12 +56,13 @@ int artifact_manifest(const char *path, const struct artifact_limits *limits,
 		      struct rf_error *err);
 
 struct pack_options {
-	const char *dir;        /* the tree to pack */
-	const char *output;     /* the tarball to write (gzip) */
-	const char *revision;   /* when set, a REVISION file is added */
-	const char *const *excludes; /* glob patterns, matched like .gitignore */
+	const char *dir;      /* the tree to pack */
+	const char *output;   /* the tarball to write (gzip) */
+	const char *revision; /* when set, a REVISION file is added */
+	const char *const
+	    *excludes; /* glob patterns, matched like .gitignore */
 	size_t nexcludes;
-	int64_t mtime;          /* SOURCE_DATE_EPOCH, or a fixed epoch */
+	int64_t mtime; /* SOURCE_DATE_EPOCH, or a fixed epoch */
 };
 
 /*
@@ -71,6 +75,25 @@ struct pack_options {
  */
 int artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 		  struct rf_error *err);
+
+/*
+ * Write to fd a gzip'd tarball of the entries of the artifact at path
+ * that `select` lists: a sorted manifest, such as the send half of
+ * manifest_diff. Headers are normalised as artifact_pack writes them
+ * (owner 0 root:root, the manifest's modes, pax_restricted, UTF-8
+ * names, no gzip timestamp), each keeping its mtime; entries stay in the
+ * artifact's order, and the directories `select` lists that the artifact
+ * does not (parents GNU tar made) come last. A hard link stays a hard
+ * link: its target must be selected too, or be in place (kept) where the
+ * delta is unpacked. Every selected entry must match `select` (type,
+ * size, digest or target), and when sha256 is given the artifact must
+ * still have that digest: else RF_EXIT_ARTIFACT, and the caller drops
+ * what was written. Write errors are RF_EXIT_UPLOAD; stage "upload".
+ * Streams through fixed buffers: memory grows with select, not the data.
+ */
+int artifact_write_subset(const char *path, const char *sha256,
+			  const struct manifest *select, int fd,
+			  struct rf_error *err);
 
 /* SHA-256 of a file's bytes from offset 0 to its end, in hex. */
 int file_sha256(const char *path, char hex[65], struct rf_error *err);

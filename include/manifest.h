@@ -122,8 +122,9 @@ int manifest_name_ok(const char *s);
  * LC_ALL=C. Only the tree the manifest describes prints the same text:
  * every entry, of any type, prints at least one line, a name that would
  * break a line or a field prints a line no manifest holds, and the count
- * comes from find, not from the lines. Runs in a subshell; leaves the
- * caller's environment alone. -1 when out's bound is reached.
+ * comes from find, not from the lines. One subshell, "( ... )", with no
+ * newline after it, so that a redirection can follow ("( ... ) >FILE");
+ * it leaves the caller's environment alone. -1 when out's bound is reached.
  */
 int manifest_listing_script(struct buf *out);
 

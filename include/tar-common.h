@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "error.h"
 
 /*
@@ -67,6 +69,33 @@ const char *tar_symlink_check(const char *entry, const char *target);
 
 /* A digest in lowercase hex. */
 void tar_digest_hex(const unsigned char *md, unsigned int len, char hex[65]);
+
+/*
+ * The artifact file as libarchive reads it, hashed on the way, so that
+ * what was read is what the digest covers (in src/tar-validate.c).
+ */
+struct tar_file {
+	int fd;
+	unsigned char *buf; /* IO_BUFSZ */
+	EVP_MD_CTX *md;
+	uint64_t size;  /* on disk, at open */
+	uint64_t nread; /* bytes read and hashed so far */
+	int stopped;    /* interrupted, or the digest failed */
+};
+
+/* Open a regular file; errors name it `shown`. Close even on failure. */
+int tar_file_open(struct tar_file *f, const char *path, const char *shown,
+		  const char *stage, struct rf_error *err);
+
+/* archive_read_open on the file: returns libarchive's status. */
+struct archive;
+int tar_file_attach(struct archive *a, struct tar_file *f);
+
+/* Read and hash the rest of the file; its SHA-256 in hex. */
+int tar_file_finish(struct tar_file *f, const char *shown, const char *stage,
+		    char hex[65], struct rf_error *err);
+
+void tar_file_close(struct tar_file *f);
 
 /*
  * artifact_validate, naming the file `shown` in messages (packing

@@ -429,7 +429,7 @@ static const char listing_script[] =
     "' | sort -t \"$t\" -k 5\n"
     "n=$(find . -mindepth 1 -printf x | wc -c)\n"
     "printf '# entries %d\\n' \"$n\"\n"
-    ")\n";
+    ")";
 
 int
 manifest_listing_script(struct buf *out)

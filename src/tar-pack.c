@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -471,6 +472,48 @@ out:
 	return r;
 }
 
+/* An entry with the normalised header fields: owner 0 root:root, mtime. */
+static struct archive_entry *
+norm_entry(const char *path, int64_t mtime)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	if (e == NULL)
+		rf_bug("archive_entry_new failed");
+	archive_entry_set_pathname_utf8(e, path);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_set_uname_utf8(e, "root");
+	archive_entry_set_gname_utf8(e, "root");
+	archive_entry_set_mtime(e, (time_t)mtime, 0);
+	return e;
+}
+
+/*
+ * The writer pack and delta tarballs share: gzip without a timestamp,
+ * pax_restricted (plain ustar unless a name needs pax), into fd.
+ */
+static int
+writer_open(struct archive **out, int fd, const char *stage,
+	    struct rf_error *err)
+{
+	struct archive *a = archive_write_new();
+
+	*out = a;
+	if (a == NULL)
+		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
+				    "archive_write_new failed");
+	if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) !=
+		ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_open_fd(a, fd) != ARCHIVE_OK)
+		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
+				    "cannot set up the archive writer: %s",
+				    archive_error_string(a));
+	return 0;
+}
+
 /* Write every item, in order, into the open archive. */
 static int
 pack_write_items(struct pack_ctx *c, struct archive *a, struct rf_error *err)
@@ -484,15 +527,7 @@ pack_write_items(struct pack_ctx *c, struct archive *a, struct rf_error *err)
 
 	for (i = 0; i < c->nitems; i++) {
 		it = &c->items[i];
-		e = archive_entry_new();
-		if (e == NULL)
-			rf_bug("archive_entry_new failed");
-		archive_entry_set_pathname_utf8(e, it->path);
-		archive_entry_set_uid(e, 0);
-		archive_entry_set_gid(e, 0);
-		archive_entry_set_uname_utf8(e, "root");
-		archive_entry_set_gname_utf8(e, "root");
-		archive_entry_set_mtime(e, (time_t)c->opts->mtime, 0);
+		e = norm_entry(it->path, c->opts->mtime);
 		switch (it->kind) {
 		case KIND_DIR:
 			archive_entry_set_filetype(e, AE_IFDIR);
@@ -553,23 +588,8 @@ pack_write(struct pack_ctx *c, int fd, struct rf_error *err)
 
 	if (tar_locale_enter(&loc, "pack", err) != 0)
 		return -1;
-	a = archive_write_new();
-	if (a == NULL) {
-		rf_error_set(err, RF_EXIT_INTERNAL, "pack",
-			     "archive_write_new failed");
-		goto out;
-	}
-	if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) !=
-		ARCHIVE_OK ||
-	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
-		rf_error_set(err, RF_EXIT_INTERNAL, "pack",
-			     "cannot set up the archive writer: %s",
-			     archive_error_string(a));
-		goto out;
-	}
-	if (pack_write_items(c, a, err) != 0)
+	if (writer_open(&a, fd, "pack", err) != 0 ||
+	    pack_write_items(c, a, err) != 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		rf_error_set(err, RF_EXIT_ARTIFACT, "pack",
@@ -733,5 +753,276 @@ out:
 		close(fd);
 	free(tmp);
 	pack_ctx_clear(&c);
+	return r;
+}
+
+/* Delta tarballs. */
+
+struct subset {
+	const char *shown;
+	const struct manifest *select;
+	unsigned char *seen; /* a flag per select entry */
+	EVP_MD_CTX *md;
+};
+
+static int
+subset_changed(struct subset *s, const char *path, const char *what,
+	       struct rf_error *err)
+{
+	char name[SHOW_MAX + 8];
+
+	tar_show_name(name, sizeof(name), path);
+	rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
+		     "%s: entry '%s' is not the one validated (%s)", s->shown,
+		     name, what);
+	return rf_error_hint(err, "the artifact changed since it was "
+				  "validated; deploy it again");
+}
+
+/* A selected file's data, hashed on the way, must match its entry. */
+static int
+subset_copy_data(struct subset *s, struct archive *in, struct archive *out,
+		 const struct manifest_entry *me, struct rf_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	const void *data;
+	size_t len;
+	la_int64_t off, want = 0;
+	char hex[65];
+	int rc;
+
+	if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+		return rf_error_set(err, RF_EXIT_INTERNAL, "upload",
+				    "cannot start sha-256");
+	for (;;) {
+		if (interrupted)
+			return rf_error_set(err, RF_EXIT_INTERRUPTED, "upload",
+					    "interrupted");
+		rc = archive_read_data_block(in, &data, &len, &off);
+		if (rc == ARCHIVE_EOF)
+			break;
+		if (rc != ARCHIVE_OK)
+			return rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
+					    "cannot read '%s': %s", s->shown,
+					    archive_error_string(in));
+		if (off != want)
+			return subset_changed(s, me->path, "sparse data", err);
+		if (EVP_DigestUpdate(s->md, data, len) != 1)
+			return rf_error_set(err, RF_EXIT_INTERNAL, "upload",
+					    "sha-256 update failed");
+		if (archive_write_data(out, data, len) != (la_ssize_t)len)
+			return rf_error_set(err, RF_EXIT_UPLOAD, "upload",
+					    "cannot write the delta tarball: "
+					    "%s",
+					    archive_error_string(out));
+		want += (la_int64_t)len;
+	}
+	if (EVP_DigestFinal_ex(s->md, md, &mdlen) != 1)
+		return rf_error_set(err, RF_EXIT_INTERNAL, "upload",
+				    "sha-256 failed");
+	tar_digest_hex(md, mdlen, hex);
+	if ((uint64_t)want != me->size || strcmp(hex, me->sha256) != 0)
+		return subset_changed(s, me->path, "content", err);
+	return 0;
+}
+
+/* Copy one artifact entry into the delta when select lists it. */
+static int
+subset_entry(struct subset *s, struct archive *in, struct archive_entry *e,
+	     struct archive *out, struct rf_error *err)
+{
+	const char *raw = archive_entry_pathname(e), *why;
+	const char *hard = archive_entry_hardlink(e);
+	const char *sym = archive_entry_symlink(e);
+	mode_t type = archive_entry_filetype(e);
+	const struct manifest_entry *me;
+	struct archive_entry *oe = NULL;
+	char *norm = NULL, *hnorm = NULL, want;
+	int r = -1;
+
+	norm = tar_path_normalise(raw != NULL ? raw : "", &why);
+	if (norm == NULL)
+		return subset_changed(s, raw != NULL ? raw : "", why, err);
+	me = norm[0] != '\0' ? manifest_find(s->select, norm) : NULL;
+	if (me == NULL) {
+		r = 0;
+		goto out;
+	}
+	want = hard != NULL       ? MANIFEST_FILE
+	       : type == AE_IFDIR ? MANIFEST_DIR
+	       : type == AE_IFLNK ? MANIFEST_LINK
+				  : MANIFEST_FILE;
+	if (want != me->type || s->seen[me - s->select->entries] ||
+	    (want == MANIFEST_LINK &&
+	     (sym == NULL || strcmp(sym, me->target) != 0)) ||
+	    (hard == NULL && want == MANIFEST_FILE &&
+	     (uint64_t)archive_entry_size(e) != me->size)) {
+		subset_changed(s, norm, "type, target or size", err);
+		goto out;
+	}
+	s->seen[me - s->select->entries] = 1;
+	oe = norm_entry(norm, archive_entry_mtime(e));
+	archive_entry_set_perm(oe, me->mode);
+	archive_entry_set_size(oe, 0);
+	if (me->type == MANIFEST_DIR)
+		archive_entry_set_filetype(oe, AE_IFDIR);
+	else if (me->type == MANIFEST_LINK) {
+		archive_entry_set_filetype(oe, AE_IFLNK);
+		archive_entry_set_symlink_utf8(oe, me->target);
+	} else {
+		archive_entry_set_filetype(oe, AE_IFREG);
+		if (hard != NULL) {
+			hnorm = tar_path_normalise(hard, &why);
+			if (hnorm == NULL || hnorm[0] == '\0') {
+				subset_changed(s, norm, "hard link", err);
+				goto out;
+			}
+			archive_entry_set_hardlink_utf8(oe, hnorm);
+		} else
+			archive_entry_set_size(oe, (la_int64_t)me->size);
+	}
+	if (archive_write_header(out, oe) != ARCHIVE_OK) {
+		rf_error_set(err, RF_EXIT_UPLOAD, "upload",
+			     "cannot write the delta tarball: %s",
+			     archive_error_string(out));
+		goto out;
+	}
+	if (me->type == MANIFEST_FILE && hard == NULL &&
+	    subset_copy_data(s, in, out, me, err) != 0)
+		goto out;
+	r = 0;
+out:
+	if (oe != NULL)
+		archive_entry_free(oe);
+	free(norm);
+	free(hnorm);
+	return r;
+}
+
+/*
+ * The directories select lists that the artifact does not (parents GNU
+ * tar made): added last; anything else missing is an error.
+ */
+static int
+subset_missing(struct subset *s, struct archive *out, struct rf_error *err)
+{
+	const struct manifest_entry *me;
+	struct archive_entry *oe;
+	time_t now = time(NULL);
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->select->n; i++) {
+		me = &s->select->entries[i];
+		if (s->seen[i])
+			continue;
+		if (me->type != MANIFEST_DIR)
+			return subset_changed(s, me->path,
+					      "not in the artifact", err);
+		oe = norm_entry(me->path, (int64_t)now);
+		archive_entry_set_filetype(oe, AE_IFDIR);
+		archive_entry_set_perm(oe, me->mode);
+		archive_entry_set_size(oe, 0);
+		rc = archive_write_header(out, oe);
+		archive_entry_free(oe);
+		if (rc != ARCHIVE_OK)
+			return rf_error_set(err, RF_EXIT_UPLOAD, "upload",
+					    "cannot write the delta tarball: "
+					    "%s",
+					    archive_error_string(out));
+	}
+	return 0;
+}
+
+int
+artifact_write_subset(const char *path, const char *sha256,
+		      const struct manifest *select, int fd,
+		      struct rf_error *err)
+{
+	struct tar_locale loc = { (locale_t)0, (locale_t)0 };
+	struct tar_file tf;
+	struct subset s;
+	struct archive *in = NULL, *out = NULL;
+	struct archive_entry *e;
+	char hex[65];
+	int rc, r = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.shown = path;
+	s.select = select;
+	s.seen = xcalloc(select->n > 0 ? select->n : 1, 1);
+	if (tar_file_open(&tf, path, path, "upload", err) != 0)
+		goto out;
+	s.md = EVP_MD_CTX_new();
+	if (s.md == NULL) {
+		rf_error_set(err, RF_EXIT_INTERNAL, "upload",
+			     "cannot start sha-256");
+		goto out;
+	}
+	if (tar_locale_enter(&loc, "upload", err) != 0)
+		goto out;
+	in = archive_read_new();
+	if (in == NULL) {
+		rf_error_set(err, RF_EXIT_INTERNAL, "upload",
+			     "archive_read_new failed");
+		goto out;
+	}
+	archive_read_support_filter_gzip(in);
+	archive_read_support_filter_zstd(in);
+	archive_read_support_filter_xz(in);
+	archive_read_support_filter_none(in);
+	archive_read_support_format_tar(in);
+	if (archive_read_set_format_option(in, "tar", "mac-ext", NULL) !=
+		ARCHIVE_OK ||
+	    tar_file_attach(in, &tf) != ARCHIVE_OK) {
+		rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
+			     "cannot read '%s': %s", path,
+			     archive_error_string(in));
+		goto out;
+	}
+	if (writer_open(&out, fd, "upload", err) != 0)
+		goto out;
+	for (;;) {
+		rc = archive_read_next_header(in, &e);
+		if (rc == ARCHIVE_EOF)
+			break;
+		if (rc != ARCHIVE_OK) {
+			rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
+				     "cannot read '%s': %s", path,
+				     archive_error_string(in));
+			goto out;
+		}
+		if (subset_entry(&s, in, e, out, err) != 0)
+			goto out;
+	}
+	if (tar_file_finish(&tf, path, "upload", hex, err) != 0)
+		goto out;
+	if (sha256 != NULL && strcmp(hex, sha256) != 0) {
+		rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
+			     "'%s' changed since it was validated (sha-256 "
+			     "%.12s, was %.12s)",
+			     path, hex, sha256);
+		rf_error_hint(err, "deploy it again");
+		goto out;
+	}
+	if (subset_missing(&s, out, err) != 0)
+		goto out;
+	if (archive_write_close(out) != ARCHIVE_OK) {
+		rf_error_set(err, RF_EXIT_UPLOAD, "upload",
+			     "cannot write the delta tarball: %s",
+			     archive_error_string(out));
+		goto out;
+	}
+	r = 0;
+out:
+	if (in != NULL)
+		archive_read_free(in);
+	if (out != NULL)
+		archive_write_free(out);
+	tar_locale_leave(&loc);
+	tar_file_close(&tf);
+	EVP_MD_CTX_free(s.md);
+	free(s.seen);
 	return r;
 }

@@ -211,28 +211,23 @@ path_set_clear(struct path_set *set)
 	set->cap = set->n = 0;
 }
 
-/* Reader 1's source: the file, hashed as it is read. */
-struct reader {
-	int fd;
-	unsigned char *buf;
-	EVP_MD_CTX *md;
-	uint64_t nread;
-	int stopped; /* interrupted, or the digest failed */
-};
-
+/*
+ * The artifact as libarchive reads it: our own callback, so one pass
+ * gives the bytes and their digest.
+ */
 static la_ssize_t
-reader_read(struct archive *a, void *data, const void **out)
+tar_file_read(struct archive *a, void *data, const void **out)
 {
-	struct reader *r = data;
+	struct tar_file *f = data;
 	ssize_t n;
 
 	for (;;) {
 		if (interrupted) {
-			r->stopped = 1;
+			f->stopped = 1;
 			archive_set_error(a, EINTR, "interrupted");
 			return -1;
 		}
-		n = read(r->fd, r->buf, IO_BUFSZ);
+		n = read(f->fd, f->buf, IO_BUFSZ);
 		if (n >= 0 || errno != EINTR)
 			break;
 	}
@@ -240,41 +235,94 @@ reader_read(struct archive *a, void *data, const void **out)
 		archive_set_error(a, errno, "read error: %s", strerror(errno));
 		return -1;
 	}
-	if (n > 0 && EVP_DigestUpdate(r->md, r->buf, (size_t)n) != 1) {
-		r->stopped = 1;
+	if (n > 0 && EVP_DigestUpdate(f->md, f->buf, (size_t)n) != 1) {
+		f->stopped = 1;
 		archive_set_error(a, EIO, "sha-256 update failed");
 		return -1;
 	}
-	r->nread += (uint64_t)n;
-	*out = r->buf;
+	f->nread += (uint64_t)n;
+	*out = f->buf;
 	return n;
 }
 
-/* Read and hash what libarchive left: trailing blocks after the tar end. */
-static int
-reader_drain(struct reader *r, const char *shown, struct rf_error *err)
+int
+tar_file_open(struct tar_file *f, const char *path, const char *shown,
+	      const char *stage, struct rf_error *err)
 {
+	struct stat st;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd == -1)
+		return rf_error_set(err, RF_EXIT_ARTIFACT, stage,
+				    "cannot open '%s': %s", shown,
+				    strerror(errno));
+	if (fstat(f->fd, &st) != 0)
+		return rf_error_set(err, RF_EXIT_ARTIFACT, stage,
+				    "cannot stat '%s': %s", shown,
+				    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return rf_error_set(err, RF_EXIT_ARTIFACT, stage,
+				    "'%s' is not a regular file", shown);
+	f->size = (uint64_t)st.st_size;
+	f->buf = xmalloc(IO_BUFSZ);
+	f->md = EVP_MD_CTX_new();
+	if (f->md == NULL || EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1)
+		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
+				    "cannot start sha-256");
+	return 0;
+}
+
+int
+tar_file_attach(struct archive *a, struct tar_file *f)
+{
+	return archive_read_open(a, f, NULL, tar_file_read, NULL);
+}
+
+/* Read and hash what libarchive left (trailing blocks), then the digest. */
+int
+tar_file_finish(struct tar_file *f, const char *shown, const char *stage,
+		char hex[65], struct rf_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
 	ssize_t n;
 
 	for (;;) {
 		if (interrupted)
-			return rf_error_set(err, RF_EXIT_INTERRUPTED,
-					    "validate", "interrupted");
-		n = read(r->fd, r->buf, IO_BUFSZ);
+			return rf_error_set(err, RF_EXIT_INTERRUPTED, stage,
+					    "interrupted");
+		n = read(f->fd, f->buf, IO_BUFSZ);
 		if (n == 0)
-			return 0;
+			break;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
+			return rf_error_set(err, RF_EXIT_ARTIFACT, stage,
 					    "cannot read '%s': %s", shown,
 					    strerror(errno));
 		}
-		if (EVP_DigestUpdate(r->md, r->buf, (size_t)n) != 1)
-			return rf_error_set(err, RF_EXIT_INTERNAL, "validate",
+		if (EVP_DigestUpdate(f->md, f->buf, (size_t)n) != 1)
+			return rf_error_set(err, RF_EXIT_INTERNAL, stage,
 					    "sha-256 update failed");
-		r->nread += (uint64_t)n;
+		f->nread += (uint64_t)n;
 	}
+	if (EVP_DigestFinal_ex(f->md, md, &mdlen) != 1)
+		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
+				    "sha-256 failed");
+	tar_digest_hex(md, mdlen, hex);
+	return 0;
+}
+
+void
+tar_file_close(struct tar_file *f)
+{
+	EVP_MD_CTX_free(f->md);
+	free(f->buf);
+	if (f->fd != -1)
+		close(f->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
 }
 
 /* The header walk. */
@@ -1486,7 +1534,7 @@ match_entry(struct vstate *vs, struct walker *w, struct archive_entry *e,
 			      "libarchive reads an entry the header walk does "
 			      "not see",
 			      NULL, STRICT_HINT, err);
-	if (path == NULL || strcmp(path, rec->path) != 0)
+	if (strcmp(path != NULL ? path : "", rec->path) != 0)
 		what = "path";
 	else if (rec->type == '0' &&
 		 (type != AE_IFREG || hard != NULL || sym != NULL))
@@ -1517,7 +1565,7 @@ match_entry(struct vstate *vs, struct walker *w, struct archive_entry *e,
 
 /* A failed open or header read: not a tar, or a damaged one. */
 static int
-read_failure(struct archive *a, struct vstate *vs, struct reader *rd,
+read_failure(struct archive *a, struct vstate *vs, struct tar_file *rd,
 	     struct rf_error *err)
 {
 	const char *msg = archive_error_string(a);
@@ -1547,7 +1595,7 @@ read_failure(struct archive *a, struct vstate *vs, struct reader *rd,
 
 /* A reader 2 failure: the walk's refusal when it came first. */
 static int
-stream_failure(struct archive *a, struct vstate *vs, struct reader *rd,
+stream_failure(struct archive *a, struct vstate *vs, struct tar_file *rd,
 	       struct walker *w, struct rf_error *err)
 {
 	if (w->failed && walk_peek(w) == NULL &&
@@ -1599,7 +1647,7 @@ compression_name(struct archive *a, struct vstate *vs, struct rf_error *err)
 
 /* Reader 1: the file through the filters, out as raw bytes. */
 static int
-open_raw(struct archive **out, struct reader *rd, struct vstate *vs,
+open_raw(struct archive **out, struct tar_file *rd, struct vstate *vs,
 	 struct rf_error *err)
 {
 	struct archive *a = archive_read_new();
@@ -1614,7 +1662,7 @@ open_raw(struct archive **out, struct reader *rd, struct vstate *vs,
 	archive_read_support_filter_xz(a);
 	archive_read_support_filter_none(a);
 	archive_read_support_format_raw(a);
-	if (archive_read_open(a, rd, NULL, reader_read, NULL) != ARCHIVE_OK ||
+	if (tar_file_attach(a, rd) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
 		return read_failure(a, vs, rd, err);
 	return compression_name(a, vs, err);
@@ -1623,7 +1671,7 @@ open_raw(struct archive **out, struct reader *rd, struct vstate *vs,
 /* Reader 2: the tar format alone, fed by chain_read. */
 static int
 open_tar(struct archive **out, struct chain *c, struct vstate *vs,
-	 struct reader *rd, struct rf_error *err)
+	 struct tar_file *rd, struct rf_error *err)
 {
 	struct archive *a = archive_read_new();
 
@@ -1648,7 +1696,7 @@ open_tar(struct archive **out, struct chain *c, struct vstate *vs,
 
 /* Read every entry of reader 2, matched with the walk and checked. */
 static int
-read_entries(struct archive *a, struct vstate *vs, struct reader *rd,
+read_entries(struct archive *a, struct vstate *vs, struct tar_file *rd,
 	     struct walker *w, struct rf_error *err)
 {
 	struct archive_entry *e;
@@ -1729,20 +1777,15 @@ tar_validate_file(const char *path, const char *shown,
 	static const struct artifact_limits defaults = ARTIFACT_LIMITS_DEFAULT;
 	struct tar_locale loc = { (locale_t)0, (locale_t)0 };
 	struct manifest local = MANIFEST_INIT;
-	struct reader rd;
+	struct tar_file rd;
 	struct walker w;
 	struct chain chain;
 	struct vstate vs;
 	struct archive *raw = NULL, *tar = NULL;
-	struct stat st;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	int r = -1;
 
-	memset(&rd, 0, sizeof(rd));
 	memset(&w, 0, sizeof(w));
 	memset(&vs, 0, sizeof(vs));
-	rd.fd = -1;
 	vs.shown = shown;
 	vs.lim = limits != NULL ? *limits : defaults;
 	vs.man = manifest != NULL ? manifest : &local;
@@ -1752,28 +1795,12 @@ tar_validate_file(const char *path, const char *shown,
 	if (info != NULL)
 		memset(info, 0, sizeof(*info));
 
-	rd.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (rd.fd == -1)
-		return rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
-				    "cannot open '%s': %s", shown,
-				    strerror(errno));
-	if (fstat(rd.fd, &st) != 0) {
-		rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
-			     "cannot stat '%s': %s", shown, strerror(errno));
+	if (tar_file_open(&rd, path, shown, "validate", err) != 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
-			     "'%s' is not a regular file", shown);
-		goto out;
-	}
-	vs.disk_size = (uint64_t)st.st_size;
-	rd.buf = xmalloc(IO_BUFSZ);
+	vs.disk_size = rd.size;
 	w.ext = xmalloc(PAX_MAX + 1);
-	rd.md = EVP_MD_CTX_new();
 	w.md = EVP_MD_CTX_new();
-	if (rd.md == NULL || w.md == NULL ||
-	    EVP_DigestInit_ex(rd.md, EVP_sha256(), NULL) != 1) {
+	if (w.md == NULL) {
 		rf_error_set(err, RF_EXIT_INTERNAL, "validate",
 			     "cannot start sha-256");
 		goto out;
@@ -1793,14 +1820,8 @@ tar_validate_file(const char *path, const char *shown,
 			     "%s: the archive has no entries", shown);
 		goto out;
 	}
-	if (reader_drain(&rd, shown, err) != 0)
+	if (tar_file_finish(&rd, shown, "validate", vs.info.sha256, err) != 0)
 		goto out;
-	if (EVP_DigestFinal_ex(rd.md, md, &mdlen) != 1) {
-		rf_error_set(err, RF_EXIT_INTERNAL, "validate",
-			     "sha-256 failed");
-		goto out;
-	}
-	tar_digest_hex(md, mdlen, vs.info.sha256);
 	vs.info.file_size = rd.nread;
 	path_set_clear(&vs.seen);
 	manifest_sort(vs.man);
@@ -1813,11 +1834,8 @@ out:
 	if (raw != NULL)
 		archive_read_free(raw);
 	tar_locale_leave(&loc);
-	EVP_MD_CTX_free(rd.md);
-	free(rd.buf);
+	tar_file_close(&rd);
 	walk_free(&w);
-	if (rd.fd != -1)
-		close(rd.fd);
 	path_set_clear(&vs.seen);
 	if (r != 0)
 		manifest_release(vs.man);
