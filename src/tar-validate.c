@@ -94,7 +94,6 @@ struct walker {
 	char *ext;
 	size_t ext_len, ext_want;
 	uint64_t left; /* W_DATA, W_SKIP: bytes still to come */
-	uint64_t pad;  /* W_DATA: padding after the data */
 
 	/* What extension headers set for the next entry. */
 	int have_x;
@@ -680,7 +679,6 @@ walk_entry(struct walker *w, const unsigned char *h, int gnu, char type,
 		goto out;
 	}
 	w->left = size;
-	w->pad = (BLOCK - size % BLOCK) % BLOCK;
 	w->st = W_DATA;
 out:
 	free(name);
@@ -1565,14 +1563,14 @@ match_entry(struct vstate *vs, struct walker *w, struct archive_entry *e,
 
 /* A failed open or header read: not a tar, or a damaged one. */
 static int
-read_failure(struct archive *a, struct vstate *vs, struct tar_file *rd,
-	     struct rf_error *err)
+read_failure(struct archive *a, struct vstate *vs, struct rf_error *err)
 {
 	const char *msg = archive_error_string(a);
 
 	if (msg == NULL)
 		msg = "unknown error";
-	if (rd->stopped && interrupted)
+	/* The reading callbacks stop on a signal. */
+	if (interrupted)
 		return rf_error_set(err, RF_EXIT_INTERRUPTED, "validate",
 				    "interrupted");
 	if (vs->info.entries == 0 && archive_format(a) == 0 &&
@@ -1595,15 +1593,14 @@ read_failure(struct archive *a, struct vstate *vs, struct tar_file *rd,
 
 /* A reader 2 failure: the walk's refusal when it came first. */
 static int
-stream_failure(struct archive *a, struct vstate *vs, struct tar_file *rd,
-	       struct walker *w, struct rf_error *err)
+stream_failure(struct archive *a, struct vstate *vs, struct walker *w,
+	       struct rf_error *err)
 {
-	if (w->failed && walk_peek(w) == NULL &&
-	    !(rd->stopped && interrupted)) {
+	if (w->failed && walk_peek(w) == NULL && !interrupted) {
 		*err = w->err;
 		return -1;
 	}
-	return read_failure(a, vs, rd, err);
+	return read_failure(a, vs, err);
 }
 
 static int
@@ -1664,14 +1661,14 @@ open_raw(struct archive **out, struct tar_file *rd, struct vstate *vs,
 	archive_read_support_format_raw(a);
 	if (tar_file_attach(a, rd) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
-		return read_failure(a, vs, rd, err);
+		return read_failure(a, vs, err);
 	return compression_name(a, vs, err);
 }
 
 /* Reader 2: the tar format alone, fed by chain_read. */
 static int
 open_tar(struct archive **out, struct chain *c, struct vstate *vs,
-	 struct tar_file *rd, struct rf_error *err)
+	 struct rf_error *err)
 {
 	struct archive *a = archive_read_new();
 
@@ -1690,14 +1687,14 @@ open_tar(struct archive **out, struct chain *c, struct vstate *vs,
 				    "cannot turn off libarchive's mac-ext: %s",
 				    archive_error_string(a));
 	if (archive_read_open(a, c, NULL, chain_read, NULL) != ARCHIVE_OK)
-		return read_failure(a, vs, rd, err);
+		return read_failure(a, vs, err);
 	return 0;
 }
 
 /* Read every entry of reader 2, matched with the walk and checked. */
 static int
-read_entries(struct archive *a, struct vstate *vs, struct tar_file *rd,
-	     struct walker *w, struct rf_error *err)
+read_entries(struct archive *a, struct vstate *vs, struct walker *w,
+	     struct rf_error *err)
 {
 	struct archive_entry *e;
 	struct walk_rec *rec;
@@ -1722,12 +1719,12 @@ read_entries(struct archive *a, struct vstate *vs, struct tar_file *rd,
 				      NULL, NULL, err);
 		}
 		if (rc != ARCHIVE_OK)
-			return stream_failure(a, vs, rd, w, err);
+			return stream_failure(a, vs, w, err);
 		if (match_entry(vs, w, e, err) != 0 ||
 		    check_entry(vs, walk_peek(w), &to, err) != 0)
 			return -1;
 		if (archive_read_data_skip(a) != ARCHIVE_OK)
-			return stream_failure(a, vs, rd, w, err);
+			return stream_failure(a, vs, w, err);
 		rec = walk_peek(w);
 		if (rec->type == '0' && !rec->hashed) {
 			if (w->failed) {
@@ -1812,8 +1809,8 @@ tar_validate_file(const char *path, const char *shown,
 	chain.raw = raw;
 	chain.w = &w;
 	chain.offset = 0;
-	if (open_tar(&tar, &chain, &vs, &rd, err) != 0 ||
-	    read_entries(tar, &vs, &rd, &w, err) != 0)
+	if (open_tar(&tar, &chain, &vs, err) != 0 ||
+	    read_entries(tar, &vs, &w, err) != 0)
 		goto out;
 	if (vs.info.entries == 0) {
 		rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
