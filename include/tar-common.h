@@ -87,8 +87,17 @@ struct tar_file {
 int tar_file_open(struct tar_file *f, const char *path, const char *shown,
 		  const char *stage, struct rf_error *err);
 
-/* archive_read_open on the file: returns libarchive's status. */
+/* The compressions an artifact may use: gzip, zstd, xz or none. */
 struct archive;
+void tar_read_filters(struct archive *a);
+
+/*
+ * The tar format, with every entry reported as GNU tar sees one (no
+ * macOS metadata folding): returns libarchive's status.
+ */
+int tar_read_format(struct archive *a);
+
+/* archive_read_open on the file: returns libarchive's status. */
 int tar_file_attach(struct archive *a, struct tar_file *f);
 
 /* Read and hash the rest of the file; its SHA-256 in hex. */

@@ -968,13 +968,8 @@ artifact_write_subset(const char *path, const char *sha256,
 			     "archive_read_new failed");
 		goto out;
 	}
-	archive_read_support_filter_gzip(in);
-	archive_read_support_filter_zstd(in);
-	archive_read_support_filter_xz(in);
-	archive_read_support_filter_none(in);
-	archive_read_support_format_tar(in);
-	if (archive_read_set_format_option(in, "tar", "mac-ext", NULL) !=
-		ARCHIVE_OK ||
+	tar_read_filters(in);
+	if (tar_read_format(in) != ARCHIVE_OK ||
 	    tar_file_attach(in, &tf) != ARCHIVE_OK) {
 		rf_error_set(err, RF_EXIT_ARTIFACT, "upload",
 			     "cannot read '%s': %s", path,

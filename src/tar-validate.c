@@ -273,6 +273,29 @@ tar_file_open(struct tar_file *f, const char *path, const char *shown,
 }
 
 int
+tar_read_format(struct archive *a)
+{
+	int rc = archive_read_support_format_tar(a);
+
+	/*
+	 * By default libarchive folds an entry named "._x" into the next
+	 * one as macOS metadata: GNU tar unpacks it as a file.
+	 */
+	if (rc == ARCHIVE_OK)
+		rc = archive_read_set_format_option(a, "tar", "mac-ext", NULL);
+	return rc;
+}
+
+void
+tar_read_filters(struct archive *a)
+{
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_none(a);
+}
+
+int
 tar_file_attach(struct archive *a, struct tar_file *f)
 {
 	return archive_read_open(a, f, NULL, tar_file_read, NULL);
@@ -1654,10 +1677,7 @@ open_raw(struct archive **out, struct tar_file *rd, struct vstate *vs,
 	if (a == NULL)
 		return rf_error_set(err, RF_EXIT_INTERNAL, "validate",
 				    "archive_read_new failed");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_none(a);
+	tar_read_filters(a);
 	archive_read_support_format_raw(a);
 	if (tar_file_attach(a, rd) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &e) != ARCHIVE_OK)
@@ -1676,15 +1696,9 @@ open_tar(struct archive **out, struct chain *c, struct vstate *vs,
 	if (a == NULL)
 		return rf_error_set(err, RF_EXIT_INTERNAL, "validate",
 				    "archive_read_new failed");
-	archive_read_support_format_tar(a);
-	/*
-	 * By default libarchive folds an entry named "._x" into the next
-	 * one as macOS metadata: GNU tar would unpack it as a file.
-	 */
-	if (archive_read_set_format_option(a, "tar", "mac-ext", NULL) !=
-	    ARCHIVE_OK)
+	if (tar_read_format(a) != ARCHIVE_OK)
 		return rf_error_set(err, RF_EXIT_INTERNAL, "validate",
-				    "cannot turn off libarchive's mac-ext: %s",
+				    "cannot set up the tar reader: %s",
 				    archive_error_string(a));
 	if (archive_read_open(a, c, NULL, chain_read, NULL) != ARCHIVE_OK)
 		return read_failure(a, vs, err);
