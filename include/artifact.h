@@ -26,19 +26,23 @@ struct artifact_limits {
 	double max_ratio;      /* unpacked / file size; default 200 */
 };
 
-#define ARTIFACT_LIMITS_DEFAULT                                                \
-	{                                                                      \
-		16ULL << 30, 1000000, 200.0                                    \
-	}
+#define ARTIFACT_LIMITS_DEFAULT { 16ULL << 30, 1000000, 200.0 }
 
 /*
  * Read the whole tarball once: compute its SHA-256 and sizes and refuse
  * what must never reach a server: not a tar (gzip, zstd, xz or none), an
  * empty or absolute path, a ".." component, a symlink or hardlink that
- * leads outside the release, a device node, FIFO or socket, setuid or
- * setgid bits, a duplicate path, a path under an earlier symlink, or sizes
- * past limits. Errors are RF_EXIT_ARTIFACT, stage "validate", and name
- * the offending entry.
+ * leads outside the release, a device node, FIFO or socket, setuid,
+ * setgid or sticky bits, a directory without u+rwx or a file without
+ * u+r, a duplicate path, a path under an earlier symlink or file, a name
+ * or link target with a control character, tab or backslash, or sizes
+ * past limits. And anything GNU tar, which unpacks on the servers, could
+ * read differently from libarchive: only ustar, pax and GNU headers of
+ * files, hard links, symlinks and directories pass, with the pax keys
+ * path, linkpath, size, mtime, atime, ctime, uid, gid, uname, gname and
+ * comment, GNU long names and links, and pax global headers that only
+ * hold comments (as `git archive` writes). Errors are RF_EXIT_ARTIFACT,
+ * stage "validate", and name the offending entry.
  */
 int artifact_validate(const char *path, const struct artifact_limits *limits,
 		      struct artifact_info *info, struct rf_error *err);
@@ -56,13 +60,12 @@ int artifact_manifest(const char *path, const struct artifact_limits *limits,
 		      struct rf_error *err);
 
 struct pack_options {
-	const char *dir;      /* the tree to pack */
-	const char *output;   /* the tarball to write (gzip) */
-	const char *revision; /* when set, a REVISION file is added */
-	const char *const
-	    *excludes; /* glob patterns, matched like .gitignore */
+	const char *dir;        /* the tree to pack */
+	const char *output;     /* the tarball to write (gzip) */
+	const char *revision;   /* when set, a REVISION file is added */
+	const char *const *excludes; /* glob patterns, matched like .gitignore */
 	size_t nexcludes;
-	int64_t mtime; /* SOURCE_DATE_EPOCH, or a fixed epoch */
+	int64_t mtime;          /* SOURCE_DATE_EPOCH, or a fixed epoch */
 };
 
 /*
