@@ -7,7 +7,8 @@
 #include "error.h"
 
 /*
- * Release tarballs, read and written with libarchive (src/tar-archive.c).
+ * Release tarballs, read and written with libarchive (src/tar-validate.c
+ * and src/tar-pack.c).
  */
 
 struct artifact_info {
@@ -31,13 +32,32 @@ struct artifact_limits {
  * Read the whole tarball once: compute its SHA-256 and sizes and refuse
  * what must never reach a server: not a tar (gzip, zstd, xz or none), an
  * empty or absolute path, a ".." component, a symlink or hardlink that
- * leads outside the release, a device node, FIFO or socket, setuid or
- * setgid bits, a duplicate path, a path under an earlier symlink, or sizes
- * past limits. Errors are RF_EXIT_ARTIFACT, stage "validate", and name
- * the offending entry.
+ * leads outside the release, a device node, FIFO or socket, setuid,
+ * setgid or sticky bits, a directory without u+rwx or a file without
+ * u+r, a duplicate path, a path under an earlier symlink or file, a name
+ * or link target with a control character, tab or backslash, or sizes
+ * past limits. And anything GNU tar, which unpacks on the servers, could
+ * read differently from libarchive: only ustar, pax and GNU headers of
+ * files, hard links, symlinks and directories pass, with the pax keys
+ * path, linkpath, size, mtime, atime, ctime, uid, gid, uname, gname and
+ * comment, GNU long names and links, and pax global headers that only
+ * hold comments (as `git archive` writes). Errors are RF_EXIT_ARTIFACT,
+ * stage "validate", and name the offending entry.
  */
 int artifact_validate(const char *path, const struct artifact_limits *limits,
 		      struct artifact_info *info, struct rf_error *err);
+
+/*
+ * artifact_validate, and fill manifest (include/manifest.h; emptied
+ * first, sorted) with the tree GNU tar will unpack: the server's
+ * `tar -x --no-same-owner --no-same-permissions` under umask 022, in an
+ * empty directory, makes exactly the tree the manifest lists. Empty on
+ * failure. Memory grows with the entries, not with their data.
+ */
+struct manifest;
+int artifact_manifest(const char *path, const struct artifact_limits *limits,
+		      struct artifact_info *info, struct manifest *manifest,
+		      struct rf_error *err);
 
 struct pack_options {
 	const char *dir;        /* the tree to pack */
@@ -58,6 +78,25 @@ struct pack_options {
  */
 int artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 		  struct rf_error *err);
+
+/*
+ * Write to fd a gzip'd tarball of the entries of the artifact at path
+ * that `select` lists: a sorted manifest, such as the send half of
+ * manifest_diff. Headers are normalised as artifact_pack writes them
+ * (owner 0 root:root, the manifest's modes, pax_restricted, UTF-8
+ * names, no gzip timestamp), each keeping its mtime; entries stay in the
+ * artifact's order, and the directories `select` lists that the artifact
+ * does not (parents GNU tar made) come last. A hard link stays a hard
+ * link: its target must be selected too, or be in place (kept) where the
+ * delta is unpacked. Every selected entry must match `select` (type,
+ * size, digest or target), and when sha256 is given the artifact must
+ * still have that digest: else RF_EXIT_ARTIFACT, and the caller drops
+ * what was written. Write errors are RF_EXIT_UPLOAD; stage "upload".
+ * Streams through fixed buffers: memory grows with select, not the data.
+ */
+int artifact_write_subset(const char *path, const char *sha256,
+			  const struct manifest *select, int fd,
+			  struct rf_error *err);
 
 /* SHA-256 of a file's bytes from offset 0 to its end, in hex. */
 int file_sha256(const char *path, char hex[65], struct rf_error *err);

@@ -1,12 +1,15 @@
 /*
- * Unit tests for src/tar-archive.c: artifact_validate against crafted
- * archives (written here with libarchive's writer), artifact_pack's
- * reproducibility and refusals, file_sha256.
+ * Unit tests for src/tar-validate.c and src/tar-pack.c: artifact_validate
+ * against crafted archives (written with libarchive's writer, or block by
+ * block), the differential corpus (each crafted archive is refused, or
+ * GNU tar unpacks exactly its manifest), artifact_pack's reproducibility
+ * and refusals, delta tarballs, file_sha256.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +32,9 @@
 #include <archive_entry.h>
 
 #include "artifact.h"
+#include "buf.h"
 #include "error.h"
+#include "manifest.h"
 
 #define TEST_MTIME 315532800LL
 
@@ -135,7 +140,7 @@ fill_random(unsigned char *p, size_t len, uint32_t seed)
 struct tent {
 	const char *path;
 	mode_t type;      /* AE_IFREG when 0 */
-	mode_t perm;      /* 0644 when 0 */
+	mode_t perm;      /* 0644 (0755 for a directory) when 0 */
 	const char *data; /* a regular file's bytes */
 	const char *link; /* symlink target */
 	const char *hard; /* hard link target */
@@ -189,7 +194,9 @@ write_tar(const char *path, enum tfilter filter, const struct tent *ents)
 		archive_entry_set_pathname(e, t->path);
 		archive_entry_set_filetype(e,
 					   t->type != 0 ? t->type : AE_IFREG);
-		archive_entry_set_perm(e, t->perm != 0 ? t->perm : 0644);
+		archive_entry_set_perm(e, t->perm != 0          ? t->perm
+					  : t->type == AE_IFDIR ? 0755
+								: 0644);
 		archive_entry_set_mtime(e, 1700000000, 0);
 		if (t->type == AE_IFCHR || t->type == AE_IFBLK)
 			archive_entry_set_rdev(e, 0x0103);
@@ -228,7 +235,7 @@ static const struct tent good_tree[] = {
 	{ .path = "./lib", .type = AE_IFLNK, .perm = 0777, .link = "app" },
 	{ .path = "./app/up", .type = AE_IFLNK, .link = "../bin/run" },
 	{ .path = "./app/copy.py", .hard = "./app/main.py" },
-	{ .path = "./sticky/", .type = AE_IFDIR, .perm = 01777 },
+	{ .path = "./private/", .type = AE_IFDIR, .perm = 0700 },
 	{ NULL },
 };
 
@@ -447,6 +454,48 @@ static const struct refusal refusals[] = {
 	{ "control chars shown escaped",
 	  "entry 'a\\x1b[2J/../x'",
 	  { { .path = "a\x1b[2J/../x", .data = "x" }, { NULL } } },
+	{ "sticky file",
+	  "entry 'f': sticky bit (mode 1644)",
+	  { { .path = "f", .perm = 01644, .data = "x" }, { NULL } } },
+	{ "sticky dir",
+	  "entry 'tmp/': sticky bit (mode 1777)",
+	  { { .path = "tmp", .type = AE_IFDIR, .perm = 01777 }, { NULL } } },
+	{ "dir not writable",
+	  "entry 'ro/': directory mode 0555 lacks u+rwx: the deploy user "
+	  "could not write into it",
+	  { { .path = "ro", .type = AE_IFDIR, .perm = 0555 }, { NULL } } },
+	{ "root not writable",
+	  "entry './': directory mode 0500 lacks u+rwx",
+	  { { .path = "./", .type = AE_IFDIR, .perm = 0500 }, { NULL } } },
+	{ "file not readable",
+	  "entry 'secret': file mode 0200 lacks u+r",
+	  { { .path = "secret", .perm = 0200, .data = "x" }, { NULL } } },
+	{ "tab in name",
+	  "entry 'a\\x09b': name holds a control character, tab or backslash",
+	  { { .path = "a\tb", .data = "x" }, { NULL } } },
+	{ "newline in name",
+	  "entry 'a\\x0ab': name holds a control character",
+	  { { .path = "a\nb", .data = "x" }, { NULL } } },
+	{ "backslash in name",
+	  "entry 'a\\x5cb': name holds a control character, tab or backslash",
+	  { { .path = "a\\b", .data = "x" }, { NULL } } },
+	{ "DEL in name",
+	  "name holds a control character",
+	  { { .path = "a\x7f", .data = "x" }, { NULL } } },
+	{ "tab in symlink target",
+	  "entry 'l': link target holds a control character, tab or "
+	  "backslash",
+	  { { .path = "l", .type = AE_IFLNK, .link = "a\tb" }, { NULL } } },
+	{ "file over implied directory",
+	  "entry 'a': not a directory, but earlier entries are under it ('a')",
+	  { { .path = "a/b", .data = "x" },
+	    { .path = "a", .data = "y" },
+	    { NULL } } },
+	{ "symlink over implied directory",
+	  "entry 'a': not a directory, but earlier entries are under it",
+	  { { .path = "a/b", .data = "x" },
+	    { .path = "a", .type = AE_IFLNK, .link = "c" },
+	    { NULL } } },
 };
 
 static void
@@ -468,28 +517,204 @@ test_validate_refusals(void **state)
 	}
 }
 
-/* A ustar header block by hand, for what libarchive's writer will not do. */
+/*
+ * The differential corpus: tar streams written block by block, for what
+ * no writer produces. Each is either refused by the validator, or GNU
+ * tar, run as the server runs it (umask 022, `tar -x --no-same-owner
+ * --no-same-permissions -f FILE -C DIR` into an empty directory), makes
+ * a tree whose listing (manifest_listing_script) is byte for byte the
+ * validator's manifest.
+ */
+
+struct rawtar {
+	unsigned char *p;
+	size_t len, cap;
+};
+
 static void
-raw_header(unsigned char *b, const char *name, char type, size_t size)
+raw_append(struct rawtar *t, const void *data, size_t len, int pad)
 {
-	unsigned int sum = 0;
+	size_t padded = pad ? (len + 511) / 512 * 512 : len;
+
+	if (t->len + padded > t->cap) {
+		t->cap = (t->len + padded) * 2 + 4096;
+		t->p = realloc(t->p, t->cap);
+		assert_non_null(t->p);
+	}
+	memcpy(t->p + t->len, data, len);
+	memset(t->p + t->len + len, 0, padded - len);
+	t->len += padded;
+}
+
+/* One header block; zero fields take the usual values. */
+struct rh {
+	const char *name;
+	char type;         /* '0' when 0 */
+	unsigned int mode; /* 0644, 0755 for '5', when 0 */
+	uint64_t size;
+	const char *link;
+	const char *prefix;      /* the ustar prefix field */
+	int gnu;                 /* GNU magic "ustar  \0" */
+	int v7;                  /* no magic */
+	const char *size_field;  /* the 12 bytes of the size field */
+	const char *mode_field;  /* the 8 bytes of the mode field */
+	unsigned char base256;   /* size in base-256, this first byte */
+	int bad_sum, signed_sum; /* a wrong or a signed checksum */
+	int gnu_realsize;        /* the GNU real size field set */
+	int gnu_atime;           /* the GNU atime and ctime fields set */
+};
+
+/* width - 1 octal digits and a NUL, as tar writers fill a field. */
+static void
+octal(unsigned char *dst, size_t width, uint64_t v)
+{
 	size_t i;
 
-	memset(b, 0, 512);
-	snprintf((char *)b, 100, "%s", name);
-	snprintf((char *)b + 100, 8, "%07o", 0644);
-	snprintf((char *)b + 108, 8, "%07o", 0);
-	snprintf((char *)b + 116, 8, "%07o", 0);
-	snprintf((char *)b + 124, 12, "%011zo", size);
-	snprintf((char *)b + 136, 12, "%011o", 0);
+	dst[width - 1] = '\0';
+	for (i = width - 1; i > 0; i--, v >>= 3)
+		dst[i - 1] = (unsigned char)('0' + (v & 7));
+}
+
+static void
+raw_hdr(struct rawtar *t, const struct rh *h)
+{
+	unsigned char b[512];
+	long sum = 0;
+	size_t i;
+	uint64_t v;
+	char type = h->type != 0 ? h->type : '0';
+
+	memset(b, 0, sizeof(b));
+	memcpy(b, h->name, strnlen(h->name, 100));
+	if (h->mode_field != NULL)
+		memcpy(b + 100, h->mode_field, 8);
+	else
+		octal(b + 100, 8,
+		      h->mode != 0  ? h->mode
+		      : type == '5' ? 0755
+				    : 0644);
+	octal(b + 108, 8, 1000);
+	octal(b + 116, 8, 1000);
+	if (h->size_field != NULL)
+		memcpy(b + 124, h->size_field, 12);
+	else if (h->base256 != 0) {
+		b[124] = h->base256;
+		for (v = h->size, i = 135; i > 124; i--, v >>= 8)
+			b[i] = (unsigned char)(v & 0xff);
+	} else
+		octal(b + 124, 12, h->size);
+	octal(b + 136, 12, 1700000000);
 	b[156] = (unsigned char)type;
-	memcpy(b + 257, "ustar", 6);
-	memcpy(b + 263, "00", 2);
+	if (h->link != NULL)
+		memcpy(b + 157, h->link, strnlen(h->link, 100));
+	if (h->gnu)
+		memcpy(b + 257, "ustar  \0", 8);
+	else if (!h->v7)
+		memcpy(b + 257,
+		       "ustar\0"
+		       "00",
+		       8);
+	if (!h->v7) {
+		memcpy(b + 265, "deploy", 6);
+		memcpy(b + 297, "deploy", 6);
+	}
+	if (h->prefix != NULL)
+		memcpy(b + 345, h->prefix, strnlen(h->prefix, 155));
+	if (h->gnu_atime) {
+		octal(b + 345, 12, 1700000000);
+		octal(b + 357, 12, 1700000000);
+	}
+	if (h->gnu_realsize)
+		octal(b + 483, 12, 4096);
 	memset(b + 148, ' ', 8);
 	for (i = 0; i < 512; i++)
-		sum += b[i];
-	snprintf((char *)b + 148, 8, "%06o", sum);
+		sum += h->signed_sum ? (signed char)b[i] : b[i];
+	octal(b + 148, 7, (uint64_t)(sum + (h->bad_sum ? 1 : 0)));
 	b[155] = ' ';
+	raw_append(t, b, sizeof(b), 0);
+}
+
+static void
+raw_file(struct rawtar *t, const char *name, const char *data)
+{
+	struct rh h = { .name = name, .size = strlen(data) };
+
+	raw_hdr(t, &h);
+	raw_append(t, data, strlen(data), 1);
+}
+
+static void
+raw_dir(struct rawtar *t, const char *name, unsigned int mode)
+{
+	struct rh h = { .name = name, .type = '5', .mode = mode };
+
+	raw_hdr(t, &h);
+}
+
+static void
+raw_link(struct rawtar *t, const char *name, char type, const char *link)
+{
+	struct rh h = {
+		.name = name, .type = type, .mode = 0777, .link = link
+	};
+
+	raw_hdr(t, &h);
+}
+
+/* An extension header ('x', 'g', 'L', 'K') and its data, as given. */
+static void
+raw_ext(struct rawtar *t, char type, const void *data, size_t len)
+{
+	struct rh h = {
+		.name = type == 'L' || type == 'K' ? "././@LongLink"
+			: type == 'g'              ? "pax_global_header"
+						   : "PaxHeader/x",
+		.type = type,
+		.size = len,
+		.gnu = type == 'L' || type == 'K',
+	};
+
+	raw_hdr(t, &h);
+	raw_append(t, data, len, 1);
+}
+
+/* A pax header from key, value pairs, ended by NULL. */
+static void
+raw_pax(struct rawtar *t, char type, ...)
+{
+	char data[8192];
+	size_t o = 0, klen, vlen, len, digits;
+	const char *k, *v;
+	va_list ap;
+
+	va_start(ap, type);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		klen = strlen(k);
+		vlen = strlen(v);
+		len = klen + vlen + 3;
+		for (digits = 1;; digits++) {
+			size_t n = len + digits, d = 0;
+
+			for (; n > 0; n /= 10)
+				d++;
+			if (d == digits)
+				break;
+		}
+		len += digits;
+		o += (size_t)snprintf(data + o, sizeof(data) - o, "%zu %s=%s\n",
+				      len, k, v);
+	}
+	va_end(ap);
+	raw_ext(t, type, data, o);
+}
+
+static void
+raw_end(struct rawtar *t)
+{
+	static const unsigned char zero[1024];
+
+	raw_append(t, zero, sizeof(zero), 0);
 }
 
 /* A pax path that is not UTF-8 makes libarchive warn: refused. */
@@ -498,15 +723,14 @@ test_validate_header_warning(void **state)
 {
 	struct fx *f = *state;
 	const char *p = fp(f, "badname.tar");
-	static const char rec[] = "15 path=\xff\xfe.txt\n";
-	unsigned char tar[512 * 5];
+	struct rawtar t;
 
-	assert_int_equal(strlen(rec), 15);
-	memset(tar, 0, sizeof(tar));
-	raw_header(tar, "PaxHeader/x", 'x', strlen(rec));
-	memcpy(tar + 512, rec, strlen(rec));
-	raw_header(tar + 1024, "x", '0', 0);
-	write_bytes(p, tar, sizeof(tar), 0);
+	memset(&t, 0, sizeof(t));
+	raw_pax(&t, 'x', "path", "\xff\xfe.txt", NULL);
+	raw_file(&t, "x", "");
+	raw_end(&t);
+	write_bytes(p, t.p, t.len, 0);
+	free(t.p);
 	expect_refused(p, NULL, "entry '\\xff\\xfe.txt'");
 }
 
@@ -1255,9 +1479,1198 @@ test_pack_refuses_hostile_trees(void **state)
 		expect_pack_refused(f, "sock", "is a socket");
 	close(s);
 
+	mkdir_or_fail(fp(f, "tab"));
+	write_file(fp(f, "tab/a\tb"), "x\n", 0644);
+	expect_pack_refused(f, "tab", "control character, tab or backslash");
+
+	mkdir_or_fail(fp(f, "nl"));
+	write_file(fp(f, "nl/a\nb"), "x\n", 0644);
+	expect_pack_refused(f, "nl", "control character, tab or backslash");
+
+	mkdir_or_fail(fp(f, "bs"));
+	assert_int_equal(symlink("a\\b", fp(f, "bs/l")), 0);
+	expect_pack_refused(f, "bs", "target holds a control character");
+
 	mkdir_or_fail(fp(f, "empty"));
 	expect_pack_refused(f, "empty", "nothing to pack");
 	expect_pack_refused(f, "missing", "cannot read");
+}
+
+/* Run a shell script in dir; its exit status. */
+static int
+run_sh(const char *dir, const char *script)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (chdir(dir) != 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The file's bytes, NUL-terminated; owned by the caller. */
+static char *
+slurp(const char *path)
+{
+	struct stat st;
+	char *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, (size_t)st.st_size),
+			 (ssize_t)st.st_size);
+	buf[st.st_size] = '\0';
+	close(fd);
+	return buf;
+}
+
+/*
+ * Unpack archive (over what tree already holds) as the server does and
+ * list tree; the listing, owned by the caller.
+ */
+static char *
+unpack_and_list(struct fx *f, const char *archive, const char *tree)
+{
+	struct buf s = BUF_INIT;
+	char *listing;
+
+	buf_addf(&s,
+		 "mkdir -p '%s' && umask 022 && tar -x --no-same-owner "
+		 "--no-same-permissions -f '%s' -C '%s' 2>'%s.err' || "
+		 "exit 9\ncd '%s' || exit 9\n",
+		 tree, archive, tree, archive, tree);
+	manifest_listing_script(&s);
+	buf_addf(&s, " >'%s.listing'\n", archive);
+	if (run_sh(f->dir, buf_str(&s)) != 0) {
+		listing = slurp(fp(f, "%s.err", archive + strlen(f->dir) + 1));
+		fail_msg("GNU tar failed on %s: %s", archive, listing);
+	}
+	buf_release(&s);
+	return slurp(fp(f, "%s.listing", archive + strlen(f->dir) + 1));
+}
+
+static char *
+manifest_text(const struct manifest *m)
+{
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(manifest_format(m, &b), 0);
+	return buf_detach(&b, NULL);
+}
+
+/*
+ * Validate the archive; when accepted, unpack it with GNU tar and
+ * compare. Returns 1 when refused (its message in err), 0 when accepted.
+ */
+static int
+differential(struct fx *f, const char *path, struct rf_error *err)
+{
+	struct manifest m = MANIFEST_INIT;
+	struct artifact_info info;
+	char *want, *got, tree[PATH_MAX];
+
+	if (artifact_manifest(path, NULL, &info, &m, err) != 0) {
+		assert_int_equal(err->code, RF_EXIT_ARTIFACT);
+		assert_string_equal(err->stage, "validate");
+		assert_int_equal(m.n, 0);
+		return 1;
+	}
+	snprintf(tree, sizeof(tree), "%s.tree", path);
+	want = manifest_text(&m);
+	got = unpack_and_list(f, path, tree);
+	if (strcmp(want, got) != 0)
+		fail_msg("%s: GNU tar unpacked another tree than the manifest "
+			 "says\n--- manifest\n%s--- GNU tar\n%s",
+			 path, want, got);
+	free(want);
+	free(got);
+	manifest_release(&m);
+	return 0;
+}
+
+struct kind {
+	const char *name;
+	void (*build)(struct rawtar *);
+	const char *refused; /* a part of the message, or NULL: accepted */
+};
+
+static void
+k_plain(struct rawtar *t)
+{
+	raw_dir(t, "app/", 0755);
+	raw_file(t, "app/main.py", "print('hi')\n");
+	raw_link(t, "app/up", '2', "../bin/run");
+	raw_dir(t, "bin/", 0750);
+	raw_file(t, "bin/run", "#!/bin/sh\n");
+	raw_link(t, "bin/copy", '1', "bin/run");
+}
+
+static void
+k_gnu_plain(struct rawtar *t)
+{
+	struct rh d = { .name = "d/", .type = '5', .gnu = 1, .gnu_atime = 1 };
+	struct rh h = { .name = "d/f", .size = 2, .gnu = 1 };
+
+	raw_hdr(t, &d);
+	raw_hdr(t, &h);
+	raw_append(t, "hi", 2, 1);
+}
+
+static void
+k_global_comment(struct rawtar *t)
+{
+	raw_pax(t, 'g', "comment", "3f2c1ab0e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9",
+		NULL);
+	k_plain(t);
+}
+
+static void
+k_global_path(struct rawtar *t)
+{
+	raw_pax(t, 'g', "path", "REVISION", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_global_size(struct rawtar *t)
+{
+	raw_pax(t, 'g', "size", "0", NULL);
+	raw_file(t, "a", "hidden\n");
+}
+
+static void
+k_global_linkpath(struct rawtar *t)
+{
+	raw_pax(t, 'g', "linkpath", "/etc/passwd", NULL);
+	raw_link(t, "REVISION", '2', "ok");
+}
+
+static void
+k_global_uname(struct rawtar *t)
+{
+	raw_pax(t, 'g', "uname", "root", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_global_comment_then_mtime(struct rawtar *t)
+{
+	raw_pax(t, 'g', "comment", "x", "mtime", "0", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_global_after_local(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "b", NULL);
+	raw_pax(t, 'g', "comment", "x", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_type(struct rawtar *t, char type)
+{
+	struct rh h = { .name = "odd", .type = type };
+
+	raw_hdr(t, &h);
+}
+
+static void
+k_sparse_S(struct rawtar *t)
+{
+	struct rh h = { .name = "sparse", .type = 'S', .gnu = 1, .size = 0 };
+
+	raw_hdr(t, &h);
+}
+
+static void
+k_sparse_pax(struct rawtar *t)
+{
+	raw_pax(t, 'x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+		"GNU.sparse.name", "big", "GNU.sparse.realsize", "1048576",
+		NULL);
+	raw_file(t, "GNUSparseFile.0/big", "1\n0\n0\n");
+}
+
+static void
+k_multivolume(struct rawtar *t)
+{
+	struct rh h = { .name = "part", .type = 'M', .gnu = 1, .size = 5 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "tail\n", 5, 1);
+}
+
+static void
+k_volume(struct rawtar *t)
+{
+	k_type(t, 'V');
+	raw_file(t, "a", "x");
+}
+
+static void
+k_oldgnu_N(struct rawtar *t)
+{
+	struct rh h = { .name = "names", .type = 'N', .gnu = 1, .size = 3 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x\n\n", 3, 1);
+}
+
+static void
+k_unknown_Z(struct rawtar *t)
+{
+	struct rh h = { .name = "z", .type = 'Z', .size = 2 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "zz", 2, 1);
+}
+
+static void
+k_contiguous(struct rawtar *t)
+{
+	struct rh h = { .name = "c", .type = '7', .size = 2 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "cc", 2, 1);
+}
+
+static void
+k_dumpdir(struct rawtar *t)
+{
+	struct rh h = { .name = "d/", .type = 'D', .gnu = 1, .size = 4 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "Ya\0\0", 4, 1);
+}
+
+static void
+k_solaris_X(struct rawtar *t)
+{
+	raw_ext(t, 'X', "12 path=abc\n", 12);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_chardev(struct rawtar *t)
+{
+	k_type(t, '3');
+}
+
+static void
+k_fifo(struct rawtar *t)
+{
+	k_type(t, '6');
+}
+
+static const char long_name[] =
+    "a-directory-name-of-sixty-characters-so-that-the-path-is-long/"
+    "and-another-one-of-sixty-characters-to-pass-a-hundred-bytes/file.txt";
+
+static void
+k_long_L(struct rawtar *t)
+{
+	raw_ext(t, 'L', long_name, sizeof(long_name));
+	raw_file(t, "a-directory-name-of-sixty-characters-so-that-the-path-i",
+		 "long\n");
+}
+
+static void
+k_long_K(struct rawtar *t)
+{
+	raw_ext(t, 'K', long_name, sizeof(long_name));
+	raw_link(t, "l", '2', "truncated");
+}
+
+static void
+k_long_L_twice(struct rawtar *t)
+{
+	raw_ext(t, 'L', "first", 6);
+	raw_ext(t, 'L', "second", 7);
+	raw_file(t, "x", "x");
+}
+
+static void
+k_long_L_unterminated(struct rawtar *t)
+{
+	raw_ext(t, 'L', "abc", 3);
+	raw_file(t, "x", "x");
+}
+
+static void
+k_long_L_on_pax(struct rawtar *t)
+{
+	raw_ext(t, 'L', "from-L", 7);
+	raw_pax(t, 'x', "path", "from-pax", NULL);
+	raw_file(t, "x", "x");
+}
+
+static void
+k_pax_path(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "real-name.txt", "mtime", "1700000000.5", "uid",
+		"4000000000", "uname", "someone", NULL);
+	raw_file(t, "ustar-name.txt", "data\n");
+	raw_pax(t, 'x', "path", "d/", NULL);
+	raw_dir(t, "ustar-dir/", 0755);
+}
+
+static void
+k_pax_size_conflict(struct rawtar *t)
+{
+	struct rh h = { .name = "f", .size = 1024 };
+
+	raw_pax(t, 'x', "size", "3", NULL);
+	raw_hdr(t, &h);
+	raw_append(t, "abc", 3, 1);
+	raw_file(t, "g", "after\n");
+}
+
+static void
+k_pax_size_symlink(struct rawtar *t)
+{
+	raw_pax(t, 'x', "size", "512", NULL);
+	raw_link(t, "l", '2', "t");
+	raw_file(t, "hidden", "inside the symlink's data\n");
+}
+
+static void
+k_size_on_dir(struct rawtar *t)
+{
+	struct rh h = { .name = "d/", .type = '5', .size = 512 };
+
+	raw_hdr(t, &h);
+	raw_file(t, "hidden", "x");
+}
+
+static void
+k_hardlink_size(struct rawtar *t)
+{
+	struct rh h = { .name = "h", .type = '1', .link = "a", .size = 512 };
+
+	raw_file(t, "a", "x");
+	raw_hdr(t, &h);
+	raw_file(t, "hidden", "x");
+}
+
+static void
+k_hardlink_dot(struct rawtar *t)
+{
+	raw_file(t, "./a", "x");
+	raw_link(t, "./h", '1', "./a");
+	raw_link(t, "h2", '1', "a");
+}
+
+static void
+k_base256(struct rawtar *t)
+{
+	struct rh h = { .name = "b", .size = 5, .base256 = 0x80 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "big?\n", 5, 1);
+}
+
+static void
+k_base256_odd(struct rawtar *t)
+{
+	struct rh h = { .name = "b", .size = 5, .base256 = 0x81 };
+
+	raw_file(t, "first", "libarchive must open the archive");
+	raw_hdr(t, &h);
+	raw_append(t, "big?\n", 5, 1);
+}
+
+static void
+k_size_leading_nul(struct rawtar *t)
+{
+	struct rh h = { .name = "n",
+			.size_field = "\0"
+				      "0000000001\0" };
+
+	raw_file(t, "first", "libarchive must open the archive");
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_size_garbage(struct rawtar *t)
+{
+	struct rh h = { .name = "n", .size_field = "00000000001x" };
+
+	raw_file(t, "first", "libarchive must open the archive");
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_dot_prefixes(struct rawtar *t)
+{
+	raw_dir(t, "./", 0755);
+	raw_dir(t, "./d/", 0755);
+	raw_file(t, "./d/f", "x");
+	raw_file(t, "./.hidden", "y");
+}
+
+static void
+k_missing_parents(struct rawtar *t)
+{
+	raw_file(t, "a/b/c/file", "deep\n");
+	raw_link(t, "x/y/l", '2', "../../a/b");
+}
+
+static void
+k_parent_later(struct rawtar *t)
+{
+	raw_file(t, "a/f", "x");
+	raw_dir(t, "a/", 0700);
+	raw_file(t, "a/b/g", "y");
+}
+
+static void
+k_dup_spelling(struct rawtar *t)
+{
+	raw_file(t, "./a", "1");
+	raw_file(t, "a", "2");
+}
+
+static void
+k_dup_dir_spelling(struct rawtar *t)
+{
+	raw_dir(t, "d/", 0755);
+	raw_dir(t, "./d//", 0700);
+}
+
+static void
+k_dup_via_pax(struct rawtar *t)
+{
+	raw_file(t, "a", "1");
+	raw_pax(t, 'x', "path", "./a", NULL);
+	raw_file(t, "b", "2");
+}
+
+static void
+k_newline(struct rawtar *t)
+{
+	raw_file(t, "a\nf\t644\t1\tx", "x");
+}
+
+static void
+k_tab(struct rawtar *t)
+{
+	raw_file(t, "a\tb", "x");
+}
+
+static void
+k_backslash(struct rawtar *t)
+{
+	raw_file(t, "a\\nb", "x");
+}
+
+static void
+k_under_symlink(struct rawtar *t)
+{
+	raw_dir(t, "d/", 0755);
+	raw_link(t, "l", '2', "d");
+	raw_file(t, "l/f", "through the link");
+}
+
+static void
+k_appledouble(struct rawtar *t)
+{
+	raw_file(t, "._meta", "libarchive used to fold this away");
+	raw_file(t, "meta", "x");
+}
+
+static void
+k_appledouble_link(struct rawtar *t)
+{
+	raw_link(t, "._x", '2', "/etc/passwd");
+	raw_file(t, "x", "x");
+}
+
+static void
+k_pax_linkpath_file(struct rawtar *t)
+{
+	raw_file(t, "a", "x");
+	raw_pax(t, 'x', "linkpath", "a", NULL);
+	raw_file(t, "b", "y");
+}
+
+static void
+k_K_on_file(struct rawtar *t)
+{
+	raw_ext(t, 'K', "a", 2);
+	raw_file(t, "b", "y");
+}
+
+static void
+k_linkname_on_file(struct rawtar *t)
+{
+	struct rh h = { .name = "f", .link = "other", .size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_slash_file(struct rawtar *t)
+{
+	raw_file(t, "notadir/", "x");
+}
+
+static void
+k_prefix(struct rawtar *t)
+{
+	struct rh h = { .name = "file.txt",
+			.prefix = "some/deep/dir",
+			.size = 2 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "p\n", 2, 1);
+}
+
+static void
+k_prefix_slash(struct rawtar *t)
+{
+	struct rh h = { .name = "file.txt", .prefix = "dir/", .size = 2 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "p\n", 2, 1);
+}
+
+static void
+k_v7(struct rawtar *t)
+{
+	struct rh h = { .name = "old", .v7 = 1, .size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_bad_checksum(struct rawtar *t)
+{
+	struct rh h = { .name = "bad", .bad_sum = 1, .size = 1 };
+
+	raw_file(t, "good", "x");
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_signed_checksum(struct rawtar *t)
+{
+	struct rh h = { .name = "\xc3\xa9t\xc3\xa9",
+			.signed_sum = 1,
+			.size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_lone_zero_block(struct rawtar *t)
+{
+	static const unsigned char zero[512];
+
+	raw_file(t, "seen", "x");
+	raw_append(t, zero, sizeof(zero), 0);
+	raw_file(t, "after-the-end", "neither tar reads this");
+}
+
+static void
+k_no_end(struct rawtar *t)
+{
+	raw_file(t, "a", "x");
+	/* The caller adds the end blocks: these cases leave them out. */
+}
+
+static void
+k_trailing_garbage(struct rawtar *t)
+{
+	raw_file(t, "a", "x");
+	raw_end(t);
+	raw_file(t, "after", "not read");
+}
+
+static void
+k_pax_unknown(struct rawtar *t)
+{
+	raw_pax(t, 'x', "foo.bar", "1", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_hdrcharset(struct rawtar *t)
+{
+	raw_pax(t, 'x', "hdrcharset", "BINARY", "path", "\xff", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_schily_xattr(struct rawtar *t)
+{
+	raw_pax(t, 'x', "SCHILY.xattr.security.capability", "x", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_libarchive_xattr(struct rawtar *t)
+{
+	raw_pax(t, 'x', "LIBARCHIVE.xattr.user.x", "eA==", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_malformed(struct rawtar *t)
+{
+	raw_ext(t, 'x', "99 path=a\n", 10);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_nul(struct rawtar *t)
+{
+	raw_ext(t, 'x', "13 path=a\0bc\n", 13);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_empty_path(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_twice(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "b", NULL);
+	raw_pax(t, 'x', "path", "c", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_dup_key(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "b", "path", "c", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_pax_at_end(struct rawtar *t)
+{
+	raw_file(t, "a", "x");
+	raw_pax(t, 'x', "path", "b", NULL);
+}
+
+static void
+k_pax_dotdot(struct rawtar *t)
+{
+	raw_pax(t, 'x', "path", "../escape", NULL);
+	raw_file(t, "a", "x");
+}
+
+static void
+k_mode_type_bits(struct rawtar *t)
+{
+	struct rh h = { .name = "f", .mode_field = "0100644", .size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_setuid(struct rawtar *t)
+{
+	struct rh h = { .name = "su", .mode = 04755, .size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_sticky(struct rawtar *t)
+{
+	raw_dir(t, "tmp/", 01777);
+}
+
+static void
+k_dir_0555(struct rawtar *t)
+{
+	raw_dir(t, "ro/", 0555);
+}
+
+static void
+k_modes(struct rawtar *t)
+{
+	struct rh a = { .name = "group-write", .mode = 0664, .size = 1 };
+	struct rh b = { .name = "private", .mode = 0600, .size = 1 };
+	struct rh c = { .name = "all-exec", .mode = 0777, .size = 1 };
+	struct rh d = { .name = "read-only", .mode = 0444, .size = 1 };
+
+	raw_hdr(t, &a);
+	raw_append(t, "a", 1, 1);
+	raw_hdr(t, &b);
+	raw_append(t, "b", 1, 1);
+	raw_hdr(t, &c);
+	raw_append(t, "c", 1, 1);
+	raw_hdr(t, &d);
+	raw_append(t, "d", 1, 1);
+	raw_dir(t, "shared/", 0775);
+	raw_dir(t, "private-dir/", 0700);
+}
+
+static void
+k_absolute(struct rawtar *t)
+{
+	raw_file(t, "/etc/cron.d/x", "x");
+}
+
+static void
+k_dotdot(struct rawtar *t)
+{
+	raw_file(t, "a/../../x", "x");
+}
+
+static void
+k_sizes(struct rawtar *t)
+{
+	static char big[70000];
+	struct rh h = { .name = "big", .size = sizeof(big) };
+	size_t i;
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	raw_file(t, "empty", "");
+	raw_file(t, "one-block", "x");
+	raw_hdr(t, &h);
+	raw_append(t, big, sizeof(big), 1);
+}
+
+static void
+k_realsize(struct rawtar *t)
+{
+	struct rh h = { .name = "f", .gnu = 1, .gnu_realsize = 1, .size = 1 };
+
+	raw_hdr(t, &h);
+	raw_append(t, "x", 1, 1);
+}
+
+static void
+k_symlink_dotdot_inside(struct rawtar *t)
+{
+	raw_dir(t, "a/", 0755);
+	raw_dir(t, "a/b/", 0755);
+	raw_link(t, "a/b/l", '2', "../../top");
+	raw_file(t, "top", "t");
+}
+
+static void
+k_file_over_parent(struct rawtar *t)
+{
+	raw_file(t, "a/b", "x");
+	raw_file(t, "a", "y");
+}
+
+static void
+k_root_entries(struct rawtar *t)
+{
+	raw_dir(t, "./", 0700);
+	raw_dir(t, ".", 0755);
+	raw_file(t, "f", "x");
+}
+
+static void
+k_empty_name(struct rawtar *t)
+{
+	raw_file(t, "", "x");
+}
+
+static void
+k_hardlink_forward(struct rawtar *t)
+{
+	raw_link(t, "h", '1', "later");
+	raw_file(t, "later", "x");
+}
+
+static void
+k_hardlink_to_dir(struct rawtar *t)
+{
+	raw_dir(t, "d/", 0755);
+	raw_link(t, "h", '1', "d");
+}
+
+static const struct kind kinds[] = {
+	{ "plain ustar: dir, file, symlink, hard link", k_plain, NULL },
+	{ "GNU format with atime and ctime", k_gnu_plain, NULL },
+	{ "pax global header with a comment (git archive)", k_global_comment,
+	  NULL },
+	{ "pax global path", k_global_path,
+	  "pax global header sets 'path' for every later entry" },
+	{ "pax global size", k_global_size, "sets 'size'" },
+	{ "pax global linkpath", k_global_linkpath, "sets 'linkpath'" },
+	{ "pax global uname", k_global_uname, "sets 'uname'" },
+	{ "pax global comment and mtime", k_global_comment_then_mtime,
+	  "sets 'mtime'" },
+	{ "pax global between x and its entry", k_global_after_local,
+	  "after another extended header" },
+	{ "GNU sparse 'S'", k_sparse_S, "GNU sparse file" },
+	{ "GNU sparse pax keys", k_sparse_pax,
+	  "'GNU.sparse.major': GNU sparse" },
+	{ "GNU multivolume 'M'", k_multivolume, "GNU multivolume" },
+	{ "GNU volume label 'V'", k_volume, "GNU volume label" },
+	{ "old GNU names 'N'", k_oldgnu_N, "old GNU long-names entry" },
+	{ "unknown type 'Z'", k_unknown_Z, "unknown entry type 'Z'" },
+	{ "contiguous file '7'", k_contiguous, "contiguous file" },
+	{ "GNU dumpdir 'D'", k_dumpdir, "GNU incremental dump directory" },
+	{ "Solaris extended header 'X'", k_solaris_X, "Solaris extended" },
+	{ "character device", k_chardev, "entry 'odd': character device" },
+	{ "FIFO", k_fifo, "entry 'odd': FIFO" },
+	{ "GNU long name 'L'", k_long_L, NULL },
+	{ "GNU long link 'K'", k_long_K, NULL },
+	{ "two GNU long names", k_long_L_twice, "GNU long name after another" },
+	{ "GNU long name without NUL", k_long_L_unterminated,
+	  "not one NUL-terminated name" },
+	{ "GNU long name and pax path", k_long_L_on_pax,
+	  "a pax header after another extended header" },
+	{ "pax path over the ustar name", k_pax_path, NULL },
+	{ "pax size against header size", k_pax_size_conflict, NULL },
+	{ "pax size on a symlink", k_pax_size_symlink,
+	  "a symlink entry declares 512 bytes of data" },
+	{ "size on a directory", k_size_on_dir,
+	  "a directory entry declares 512 bytes" },
+	{ "size on a hard link", k_hardlink_size,
+	  "a hard link entry declares 512 bytes" },
+	{ "hard links spelled with ./", k_hardlink_dot, NULL },
+	{ "hard link to a later file", k_hardlink_forward,
+	  "not an earlier regular file" },
+	{ "hard link to a directory", k_hardlink_to_dir,
+	  "not an earlier regular file" },
+	{ "base-256 size", k_base256, NULL },
+	{ "base-256 size, odd first byte", k_base256_odd,
+	  "size field is not a number" },
+	{ "size field with a leading NUL", k_size_leading_nul,
+	  "size field is not a number" },
+	{ "size field with garbage", k_size_garbage,
+	  "size field is not a number" },
+	{ "./ prefixes and the root", k_dot_prefixes, NULL },
+	{ "missing parent directories", k_missing_parents, NULL },
+	{ "directory listed after its files", k_parent_later, NULL },
+	{ "duplicate: ./a and a", k_dup_spelling, "duplicate" },
+	{ "duplicate: d/ and ./d//", k_dup_dir_spelling, "duplicate" },
+	{ "duplicate through a pax path", k_dup_via_pax, "duplicate" },
+	{ "newline in a name", k_newline, "name holds a control character" },
+	{ "tab in a name", k_tab, "name holds a control character, tab" },
+	{ "backslash in a name", k_backslash, "or backslash" },
+	{ "file under a symlink", k_under_symlink,
+	  "path under the earlier symlink 'l'" },
+	{ "AppleDouble ._ name", k_appledouble, NULL },
+	{ "AppleDouble ._ symlink outside", k_appledouble_link,
+	  "entry '._x': symlink to '/etc/passwd': absolute target" },
+	{ "pax linkpath on a file", k_pax_linkpath_file,
+	  "a file entry carries a link name" },
+	{ "GNU long link on a file", k_K_on_file,
+	  "a file entry carries a link name" },
+	{ "link name field on a file", k_linkname_on_file,
+	  "a file entry carries a link name" },
+	{ "file name ending in /", k_slash_file,
+	  "ends in '/' but the entry is not a directory" },
+	{ "ustar prefix field", k_prefix, NULL },
+	{ "ustar prefix ending in /", k_prefix_slash, "prefix field ends in" },
+	{ "v7 header, no magic", k_v7, "not a POSIX ustar or GNU tar header" },
+	{ "bad checksum", k_bad_checksum, "bad header checksum" },
+	{ "signed checksum", k_signed_checksum, NULL },
+	{ "lone zero block, entries after it", k_lone_zero_block, NULL },
+	{ "trailing garbage after the end", k_trailing_garbage, NULL },
+	{ "pax unknown key", k_pax_unknown,
+	  "pax key 'foo.bar': not a key relflip reads" },
+	{ "pax hdrcharset", k_pax_hdrcharset, "changes how names are read" },
+	{ "pax SCHILY.xattr", k_pax_schily_xattr, "an extended attribute" },
+	{ "pax LIBARCHIVE.xattr", k_pax_libarchive_xattr,
+	  "an extended attribute" },
+	{ "malformed pax record", k_pax_malformed,
+	  "malformed pax extended header" },
+	{ "NUL in a pax record", k_pax_nul, "NUL byte in a pax header" },
+	{ "empty pax path", k_pax_empty_path, "empty pax 'path'" },
+	{ "two pax headers for one entry", k_pax_twice,
+	  "a pax header after another" },
+	{ "pax key twice", k_pax_dup_key, "pax key 'path' given twice" },
+	{ "pax header at the end", k_pax_at_end,
+	  "an extended header with no entry after it" },
+	{ "pax path with ..", k_pax_dotdot, "'..' component" },
+	{ "file type bits in the mode", k_mode_type_bits,
+	  "mode field is not octal permission bits" },
+	{ "setuid", k_setuid, "setuid bit (mode 4755)" },
+	{ "sticky directory", k_sticky, "sticky bit (mode 1777)" },
+	{ "directory without u+w", k_dir_0555, "lacks u+rwx" },
+	{ "modes under umask 022", k_modes, NULL },
+	{ "absolute path", k_absolute, "absolute path" },
+	{ "dotdot path", k_dotdot, "'..' component" },
+	{ "empty, one-block and multi-block files", k_sizes, NULL },
+	{ "GNU real size field", k_realsize, "GNU sparse or multivolume" },
+	{ "symlink with leading .. inside", k_symlink_dotdot_inside, NULL },
+	{ "file over an implied directory", k_file_over_parent,
+	  "not a directory, but earlier entries are under it" },
+	{ "root entries . and ./", k_root_entries, NULL },
+	{ "empty name", k_empty_name, "empty path" },
+	{ "no end-of-archive blocks", k_no_end,
+	  "ends without its end-of-archive blocks" },
+};
+
+static void
+test_differential_corpus(void **state)
+{
+	struct fx *f = *state;
+	struct rf_error err;
+	struct rawtar t;
+	size_t i, refused = 0, accepted = 0;
+	const char *p;
+	int r;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		kinds[i].build(&t);
+		if (kinds[i].build != k_no_end)
+			raw_end(&t);
+		p = fp(f, "kind-%02zu.tar", i);
+		write_bytes(p, t.p, t.len, 0);
+		free(t.p);
+		rf_error_clear(&err);
+		r = differential(f, p, &err);
+		print_message("%-48s %s%s\n", kinds[i].name,
+			      r ? "refused: " : "accepted, same tree",
+			      r ? err.msg + strlen(p) + 2 : "");
+		if (r && kinds[i].refused == NULL)
+			fail_msg("%s: refused: %s", kinds[i].name, err.msg);
+		if (!r && kinds[i].refused != NULL)
+			fail_msg("%s: accepted", kinds[i].name);
+		if (r && strstr(err.msg, kinds[i].refused) == NULL)
+			fail_msg("%s: '%s', wanted '%s'", kinds[i].name,
+				 err.msg, kinds[i].refused);
+		if (r)
+			refused++;
+		else
+			accepted++;
+	}
+	print_message("differential corpus: %zu kinds, %zu refused, %zu "
+		      "accepted and unpacked by GNU tar to their manifest\n",
+		      refused + accepted, refused, accepted);
+}
+
+/* The same crafted archive refused through each compression. */
+static void
+test_differential_compressed(void **state)
+{
+	struct fx *f = *state;
+	struct rf_error err = RF_ERROR_INIT;
+	struct rawtar t;
+	struct buf s = BUF_INIT;
+	static const char *const tools[] = { "gzip", "xz", "zstd -q" };
+	size_t i;
+
+	memset(&t, 0, sizeof(t));
+	k_global_size(&t);
+	raw_end(&t);
+	write_bytes(fp(f, "g.tar"), t.p, t.len, 0);
+	free(t.p);
+	memset(&t, 0, sizeof(t));
+	k_plain(&t);
+	raw_end(&t);
+	write_bytes(fp(f, "ok.tar"), t.p, t.len, 0);
+	free(t.p);
+	for (i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+		buf_reset(&s);
+		buf_addf(&s, "%s -c g.tar > g.z && %s -c ok.tar > ok.z",
+			 tools[i], tools[i]);
+		assert_int_equal(run_sh(f->dir, buf_str(&s)), 0);
+		assert_int_equal(differential(f, fp(f, "g.z"), &err), 1);
+		assert_non_null(strstr(err.msg, "sets 'size'"));
+		if (differential(f, fp(f, "ok.z"), &err) != 0)
+			fail_msg("%s: %s", tools[i], err.msg);
+		assert_int_equal(run_sh(f->dir, "rm -rf ok.z.tree"), 0);
+	}
+	buf_release(&s);
+}
+
+/* `git archive` writes a comment-only pax global header: accepted. */
+static void
+test_differential_git_archive(void **state)
+{
+	struct fx *f = *state;
+	struct rf_error err = RF_ERROR_INIT;
+	static const char script[] =
+	    "set -e\n"
+	    "mkdir repo && cd repo\n"
+	    "git init -q\n"
+	    "mkdir -p src/pkg empty-not-in-git\n"
+	    "echo 'print(1)' > src/pkg/main.py\n"
+	    "printf '#!/bin/sh\\n' > run && chmod 755 run\n"
+	    "ln -s src/pkg lib\n"
+	    "git add .\n"
+	    "git -c user.email=ci@example.com -c user.name=ci commit -qm v1\n"
+	    "git archive --format=tar HEAD > ../git.tar\n"
+	    "git archive --format=tar.gz --prefix=app/ HEAD > ../git.tgz\n";
+
+	if (run_sh(f->dir, script) != 0)
+		skip();
+	assert_true(tar_contains(fp(f, "git.tar"), "pax_global_header"));
+	if (differential(f, fp(f, "git.tar"), &err) != 0)
+		fail_msg("git.tar: %s", err.msg);
+	if (differential(f, fp(f, "git.tgz"), &err) != 0)
+		fail_msg("git.tgz: %s", err.msg);
+}
+
+/*
+ * A delta deploy, as the servers will run it: copy what the new
+ * manifest keeps from the base release, unpack the delta tarball over
+ * it, and the tree lists as the new manifest.
+ */
+static void
+test_delta_subset(void **state)
+{
+	struct fx *f = *state;
+	struct rf_error err = RF_ERROR_INIT;
+	struct manifest base = MANIFEST_INIT, next = MANIFEST_INIT;
+	struct manifest keep = MANIFEST_INIT, send = MANIFEST_INIT;
+	struct artifact_info binfo, ninfo;
+	struct rawtar t;
+	struct buf s = BUF_INIT;
+	const struct manifest_entry *e;
+	char *want, *got, *member;
+	size_t i;
+	int fd;
+
+	memset(&t, 0, sizeof(t));
+	raw_dir(&t, "app/", 0755);
+	raw_file(&t, "app/same.py", "unchanged\n");
+	raw_file(&t, "app/changed.py", "v1\n");
+	raw_file(&t, "app/gone.py", "removed in v2\n");
+	raw_file(&t, "app/chmod", "mode changes\n");
+	raw_link(&t, "app/link", '2', "same.py");
+	raw_link(&t, "app/retarget", '2', "same.py");
+	raw_file(&t, "app/becomes-dir", "a file in v1\n");
+	raw_dir(&t, "conf/", 0755);
+	raw_file(&t, "conf/keep.ini", "k\n");
+	raw_end(&t);
+	write_bytes(fp(f, "v1.tar"), t.p, t.len, 0);
+	free(t.p);
+
+	memset(&t, 0, sizeof(t));
+	raw_pax(&t, 'g', "comment", "v2", NULL);
+	raw_dir(&t, "app/", 0755);
+	raw_file(&t, "app/same.py", "unchanged\n");
+	raw_file(&t, "app/changed.py", "v2\n");
+	{
+		struct rh h = { .name = "app/chmod", .mode = 0755, .size = 13 };
+
+		raw_hdr(&t, &h);
+		raw_append(&t, "mode changes\n", 13, 1);
+	}
+	raw_link(&t, "app/link", '2', "same.py");
+	raw_link(&t, "app/retarget", '2', "changed.py");
+	raw_dir(&t, "app/becomes-dir/", 0755);
+	raw_file(&t, "app/becomes-dir/x", "now a dir\n");
+	raw_link(&t, "app/hard-same", '1', "app/same.py");
+	raw_link(&t, "app/hard-new", '1', "app/changed.py");
+	raw_file(&t, "new/deep/file.txt", "implied parents\n");
+	raw_dir(&t, "conf/", 0700);
+	raw_file(&t, "conf/keep.ini", "k\n");
+	raw_end(&t);
+	write_bytes(fp(f, "v2.tar"), t.p, t.len, 0);
+	free(t.p);
+
+	if (artifact_manifest(fp(f, "v1.tar"), NULL, &binfo, &base, &err) !=
+		0 ||
+	    artifact_manifest(fp(f, "v2.tar"), NULL, &ninfo, &next, &err) != 0)
+		fail_msg("%s", err.msg);
+	free(unpack_and_list(f, fp(f, "v1.tar"), fp(f, "base")));
+	manifest_diff(&base, &next, &keep, &send);
+	for (i = 0; i < send.n; i++)
+		print_message("send %s\n", send.entries[i].path);
+
+	fd = open(fp(f, "delta.tar.gz"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	if (artifact_write_subset(fp(f, "v2.tar"), ninfo.sha256, &send, fd,
+				  &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(close(fd), 0);
+	/*
+	 * Only what changed: app/hard-same stays a hard link to the kept
+	 * app/same.py; the implied directories come last.
+	 */
+	got = list_archive(fp(f, "delta.tar.gz"));
+	print_message("%s", got);
+	assert_non_null(strstr(got, "app/changed.py f 0644 0/0 root:root"));
+	assert_non_null(strstr(got, "app/chmod f 0755 0/0 root:root"));
+	assert_non_null(strstr(got, "conf d 0700 0/0 root:root"));
+	assert_non_null(strstr(got, "new/deep d 0755 0/0 root:root"));
+	assert_null(strstr(got, "app/same.py"));
+	assert_null(strstr(got, "keep.ini"));
+	free(got);
+	member = read_member(fp(f, "delta.tar.gz"), "app/changed.py", NULL);
+	assert_string_equal(member, "v2\n");
+	free(member);
+
+	/* The copy step, from the keep list: dirs, files, links. */
+	buf_addf(&s, "set -e\nmkdir new\n");
+	for (i = 0; i < keep.n; i++) {
+		e = &keep.entries[i];
+		switch (e->type) {
+		case MANIFEST_DIR:
+			buf_addf(&s, "mkdir -p 'new/%s'; chmod %o 'new/%s'\n",
+				 e->path, e->mode, e->path);
+			break;
+		case MANIFEST_FILE:
+			buf_addf(&s,
+				 "mkdir -p \"$(dirname 'new/%s')\"; cp -p "
+				 "'base/%s' 'new/%s'\n",
+				 e->path, e->path, e->path);
+			break;
+		default:
+			buf_addf(&s,
+				 "mkdir -p \"$(dirname 'new/%s')\"; ln -s '%s' "
+				 "'new/%s'\n",
+				 e->path, e->target, e->path);
+			break;
+		}
+	}
+	assert_int_equal(run_sh(f->dir, buf_str(&s)), 0);
+	got = unpack_and_list(f, fp(f, "delta.tar.gz"), fp(f, "new"));
+	want = manifest_text(&next);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+
+	/* The artifact must still be the one validated. */
+	fd = open(fp(f, "delta2.tar.gz"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(artifact_write_subset(fp(f, "v2.tar"), binfo.sha256,
+					       &send, fd, &err),
+			 -1);
+	assert_int_equal(err.code, RF_EXIT_ARTIFACT);
+	assert_non_null(strstr(err.msg, "changed since it was validated"));
+	/* And hold every entry selected. */
+	assert_int_equal(
+	    artifact_write_subset(fp(f, "v1.tar"), NULL, &send, fd, &err), -1);
+	assert_int_equal(err.code, RF_EXIT_ARTIFACT);
+	assert_non_null(strstr(err.msg, "is not the one validated"));
+	close(fd);
+
+	buf_release(&s);
+	manifest_release(&base);
+	manifest_release(&next);
+	manifest_release(&keep);
+	manifest_release(&send);
 }
 
 int
@@ -1319,6 +2732,14 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_refuses_hostile_trees,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_differential_corpus, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_differential_compressed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_differential_git_archive,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_subset, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
