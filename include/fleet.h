@@ -9,14 +9,30 @@
 #include "layout.h"
 #include "plan.h"
 #include "remote.h"
-#include "steps.h"
 
 /*
  * The hosts a command works on, each with its one SSH connection, its
- * state and its error, and the steps that every command shares: connect,
- * lock, run a stage on every host in parallel, switch in batches with a
- * health check and the way back, unlock.
+ * state and its error, and the runner that does one stage on all of them
+ * in parallel. Connecting is in connect.h, the lock and the probe in
+ * lock.h, hooks in hook.h, the batched switch in switch.h, the final
+ * report in report.h.
  */
+
+/* What a command works on: the config and the hosts selected. */
+struct selection {
+	const struct conf *conf;
+	struct conf_host **hosts;
+	size_t n;
+	const char *config_path; /* for hints: relflip -c PATH ... */
+};
+
+/* How a run ended, for the `result` event main.c prints last. */
+struct run_outcome {
+	const char *status; /* ok, failed, rolled_back; NULL: no event */
+	char revision[65];
+	char previous[65];
+	long duration_ms;
+};
 
 struct fleet_host {
 	const struct conf_host *host;
@@ -40,6 +56,7 @@ struct fleet_host {
 
 struct fleet {
 	const struct conf *conf;
+	const char *config_path;
 	struct fleet_host *h;
 	size_t n;
 	const char *command;     /* "deploy", "rollback", ... */
@@ -49,40 +66,29 @@ struct fleet {
 	char runner[128];        /* this machine's host name */
 	char run_url[256];       /* the CI run, or "" */
 	int dry_run;
-	int warm_up;             /* open SFTP while connecting (deploy) */
+	int warm_up;             /* start the agent while connecting */
 	int warned_no_health;
-	pthread_mutex_t pace_lock; /* connect_pace */
+	long long switched_ms;   /* epoch ms when the switch began, or 0 */
+	pthread_mutex_t pace_lock; /* connect pacing */
 	long long next_connect_ms;
 };
 
 typedef int (*fleet_step_fn)(struct fleet *f, struct fleet_host *fh,
 			     void *arg);
 
-void fleet_init(struct fleet *f, const struct conf *conf,
-		struct conf_host **hosts, size_t n, const char *command,
-		const char *revision);
+void fleet_init(struct fleet *f, const struct selection *sel,
+		const char *command, const char *revision);
 
 /* Close every connection and free what the fleet holds. */
 void fleet_release(struct fleet *f);
 
-/* Connect to every host; any failure fails all (exit 4, naming each). */
-int fleet_connect(struct fleet *f, struct rf_error *err);
+enum fleet_open_flags {
+	FLEET_LOCK = (1 << 0),  /* take the lock (and probe) */
+	FLEET_PROBE = (1 << 1), /* probe with records, no lock */
+};
 
-/*
- * Create the layout and lock every host, waiting up to lock_wait; probe
- * each with its records. A held lock anywhere unlocks the others and
- * fails (exit 5, naming the holder).
- */
-int fleet_lock(struct fleet *f, struct rf_error *err);
-
-/*
- * The probe with records, without the lock (stage "probe"): for --dry-run,
- * `releases` and `unlock`.
- */
-int fleet_probe(struct fleet *f, struct rf_error *err);
-
-/* Release this run's lock on every host that has it. */
-void fleet_unlock(struct fleet *f);
+/* Connect to every host, then lock or probe them as flags say. */
+int fleet_open(struct fleet *f, int flags, struct rf_error *err);
 
 /*
  * Run fn on every host that is active and not failed, up to max_parallel
@@ -92,12 +98,19 @@ void fleet_unlock(struct fleet *f);
 int fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn,
 	       void *arg, struct rf_error *err);
 
-/* Mark every host that has not failed active (or only those in [a, b)). */
+/* Mark every host that has not failed active. */
 void fleet_activate_all(struct fleet *f);
 
 /*
- * Run a script on a host (the lock renewed first), collecting stdout.
- * Returns the exit status, or -1 with err when it could not run.
+ * Make active the hosts that hold this run's lock, failed or not: the
+ * ones whose record and log line a run writes at its end.
+ */
+void fleet_activate_locked(struct fleet *f);
+
+/*
+ * Run a script on a host (the lock renewed first), collecting stdout,
+ * under a time limit on the server (seconds; 0: the default). Returns the
+ * exit status, or -1 with err when it could not run.
  */
 int fleet_run(struct fleet_host *fh, const char *app, const char *script,
 	      struct buf *out, struct buf *errtext, struct rf_error *err);
@@ -106,22 +119,6 @@ int fleet_run(struct fleet_host *fh, const char *app, const char *script,
 int fleet_run_input(struct fleet_host *fh, const char *app,
 		    const char *script, const char *input, struct buf *out,
 		    struct buf *errtext, struct rf_error *err);
-
-/*
- * Run a hook or restart command, its output streamed with the host as
- * prefix; a failure (status, timeout) fills err with code.
- */
-int fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
-	       const char *dir, const char *command, const struct step_env *env,
-	       enum rf_exit code, struct rf_error *err);
-
-/*
- * Switch every selected host to fh->target batch by batch: switch,
- * restart the services of its roles, health-check; when any host fails,
- * switch every switched host back to fh->back, restart and check again.
- * Returns 0, RF_EXIT_HEALTH or RF_EXIT_ROLLBACK_FAILED (err says why).
- */
-int fleet_switch(struct fleet *f, struct rf_error *err);
 
 /*
  * One line for APP/.relflip/log.jsonl: time, command, revision, previous,
@@ -133,18 +130,16 @@ void fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
 		    const char *result, int exit_code, const char *extra,
 		    struct buf *out);
 
-/*
- * The end of a run: with several hosts, a table of host, result, the
- * release live now and duration; under GitHub Actions, a Markdown summary
- * of the run (title, release, previous, result, per host) appended to
- * $GITHUB_STEP_SUMMARY.
- */
-void fleet_report(const struct fleet *f, const char *revision,
-		  const char *previous, int code, long duration_ms,
-		  const struct rf_error *err);
-
 /* The hosts' names, space-separated, "3 hosts" past a few. */
 void fleet_names(const struct fleet *f, int (*pick)(const struct fleet_host *),
 		 struct buf *out);
+
+/* Pickers for fleet_names. */
+int fleet_pick_active_ok(const struct fleet_host *fh);
+int fleet_pick_failed_active(const struct fleet_host *fh);
+
+/* The end of a run's outcome: status from the exit code, and duration. */
+void fleet_outcome(struct run_outcome *o, int code, const char *revision,
+		   const char *previous, long long started_ms);
 
 #endif

@@ -9,41 +9,37 @@
 #include "xmalloc.h"
 
 int
-cmd_usage(const struct cmd_entry *entry, const char *options_help,
-	  int is_error)
+cmd_usage_fail(struct rf_error *err, const char *fmt, ...)
 {
-	FILE *f = is_error ? stderr : stdout;
+	char msg[sizeof(err->msg)];
+	va_list ap;
 
-	fprintf(f, "usage: relflip [global options] %s %s\n", entry->name,
-		entry->usage);
-	if (!is_error) {
-		fprintf(f, "\n%s.\n", entry->summary);
-		if (options_help != NULL && options_help[0] != '\0')
-			fprintf(f, "\n%s", options_help);
-		fprintf(f, "\nGlobal options (before the command): -c FILE, "
-			   "-H HOST, -R ROLE, --json, -q, -v, --no-color.\n"
-			   "See relflip --help and relflip(1).\n");
-	}
-	return is_error ? RF_EXIT_USAGE : 0;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return rf_error_set(err, RF_EXIT_USAGE, NULL, "%s", msg);
 }
 
 int
-cmd_usage_error(const struct cmd_entry *entry, const char *fmt, ...)
+cmd_no_args(void *opts, int argc, char **argv, struct rf_error *err)
 {
-	struct rf_error err = RF_ERROR_INIT;
-	struct buf b = BUF_INIT;
-	va_list ap;
+	(void)opts;
+	if (argc > 0)
+		return cmd_usage_fail(err, "unexpected argument '%s'", argv[0]);
+	return 0;
+}
 
-	buf_addf(&b, "%s: ", entry->name);
-	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	rf_error_set(&err, RF_EXIT_USAGE, NULL, "%s", buf_str(&b));
-	rf_error_hint(&err, "usage: relflip %s %s (relflip %s --help)",
-		      entry->name, entry->usage, entry->name);
-	out_error(&err);
-	buf_release(&b);
-	return RF_EXIT_USAGE;
+struct selection
+cmd_selection(const struct cmd_ctx *ctx)
+{
+	struct selection sel = {
+		.conf = ctx->conf,
+		.hosts = ctx->hosts,
+		.n = ctx->nhosts,
+		.config_path = ctx->config_path,
+	};
+
+	return sel;
 }
 
 static int

@@ -1,6 +1,8 @@
 /*
- * The deploy: validate, connect, lock, preflight, upload, unpack, link,
- * install, migrate, switch (batches, health, the way back), record, prune.
+ * The deploy: validate, connect, then its table of stages (lock,
+ * preflight, the transfer's upload and unpack, link, install, migrate,
+ * the batched switch, restart and health, record), and --dry-run printing
+ * that same table.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,48 +14,23 @@
 #include <unistd.h>
 
 #include "artifact.h"
+#include "connect.h"
 #include "deploy.h"
-#include "fleet.h"
+#include "hook.h"
+#include "lock.h"
 #include "out.h"
 #include "plan.h"
 #include "quote.h"
 #include "record.h"
 #include "release.h"
+#include "report.h"
 #include "steps.h"
+#include "switch.h"
+#include "transfer.h"
 #include "xmalloc.h"
 
 /* Room asked beyond the unpacked size: 10% and 16 MiB. */
 #define DISK_MARGIN_BYTES (16ULL << 20)
-
-struct deploy_host {
-	int reuse;          /* releases/<id> is there with this checksum */
-	int64_t have;       /* bytes of the upload already on the server */
-	uint64_t sent;      /* progress of the upload, from the file's start */
-	int staged;         /* the staged record was written */
-	int migrated;
-};
-
-struct deploy {
-	struct cmd_ctx *ctx;
-	const struct conf *conf;
-	const struct deploy_opts *opts;
-	struct artifact_info art;
-	struct fleet f;
-	struct deploy_host *dh;
-	int fd;                /* the artifact, open for the upload */
-	long long started_ms;
-	long long now;         /* epoch ms at the start, for records */
-	long long switched_ms; /* epoch ms when the switch began, or 0 */
-	char checksum[72];     /* "sha256:<hex>" */
-	const char *previous;  /* live release on the first host, or NULL */
-	pthread_mutex_t progress_lock;
-};
-
-static struct deploy_host *
-dhost(struct fleet_host *fh)
-{
-	return fh->data;
-}
 
 /* ---- validate ---- */
 
@@ -170,11 +147,22 @@ validate_thread(void *arg)
 
 /* ---- preflight ---- */
 
+static void
+preflight_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	       struct stage_plan *pl)
+{
+	(void)f;
+	(void)fh;
+	(void)run;
+	buf_adds(&pl->what, "check current, an existing release of this id, "
+			    "and free disk (SFTP stat and statvfs)");
+}
+
 static int
 preflight_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	struct deploy *d = arg;
-	struct deploy_host *h = dhost(fh);
+	struct deploy_host *h = deploy_host_of(fh);
 	const char *id = d->opts->revision;
 	struct release_record *rec;
 	struct buf in = BUF_INIT;
@@ -252,149 +240,14 @@ out:
 	return rc;
 }
 
-/* ---- upload ---- */
-
-/* Progress over every host: one bar, and throttled events per host. */
-struct upload_progress {
-	struct deploy *d;
-	size_t index;
-	long long last_event_ms;
+static const struct stage preflight_stage = {
+	.name = "preflight",
+	.flags = 0,
+	.does = "check what the deploy would trip over",
+	.undo = NULL,
+	.plan = preflight_plan,
+	.run = preflight_one,
 };
-
-static void
-upload_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct upload_progress *p = arg;
-	struct deploy *d = p->d;
-	long long now = out_now_ms();
-	uint64_t sum = 0;
-	size_t i, n = 0;
-	char label[32];
-
-	if (done >= total || now - p->last_event_ms >= 250) {
-		struct out_field fl[2] = {
-			OF_INT("bytes", done),
-			OF_INT("total", total),
-		};
-
-		p->last_event_ms = now;
-		out_event("progress", d->f.h[p->index].host->name, "upload",
-			  fl, 2);
-	}
-	out_live_set(p->index, "upload    %3d%%",
-		     total ? (int)(done * 100 / total) : 100);
-	pthread_mutex_lock(&d->progress_lock);
-	d->dh[p->index].sent = done;
-	for (i = 0; i < d->f.n; i++) {
-		if (d->f.h[i].active && !d->dh[i].reuse) {
-			sum += d->dh[i].sent;
-			n++;
-		}
-	}
-	pthread_mutex_unlock(&d->progress_lock);
-	if (n <= 1)
-		snprintf(label, sizeof(label), "%.31s",
-			 d->f.h[p->index].host->name);
-	else
-		snprintf(label, sizeof(label), "%zu hosts", n);
-	out_progress(label, sum, total * n);
-}
-
-static int
-upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct deploy *d = arg;
-	struct deploy_host *h = dhost(fh);
-	struct buf in = BUF_INIT;
-	struct upload_progress prog = { d, (size_t)(fh - f->h), 0 };
-	struct put_request req = { 0 };
-	long long t0 = out_now_ms();
-	char sz[32], rate[32];
-	double secs;
-	int rc;
-
-	if (h->reuse) {
-		snprintf(fh->detail, sizeof(fh->detail), "skipped: already "
-			 "there");
-		return 0;
-	}
-	step_incoming_path(&in, f->conf->app_path, d->opts->revision,
-			   d->art.sha256);
-	req.fd = d->fd;
-	req.offset = (uint64_t)h->have;
-	req.size = d->art.file_size;
-	req.path = buf_str(&in);
-	req.on_progress = upload_progress;
-	req.arg = &prog;
-	rc = remote_put(fh->r, &req, &fh->err);
-	buf_release(&in);
-	if (rc != 0)
-		return -1;
-	secs = (double)(out_now_ms() - t0) / 1000.0;
-	out_format_bytes(sz, sizeof(sz), d->art.file_size - req.offset);
-	out_format_bytes(rate, sizeof(rate),
-			 secs > 0 ? (uint64_t)((double)(d->art.file_size -
-							req.offset) /
-					       secs)
-				  : 0);
-	snprintf(fh->detail, sizeof(fh->detail), "%s %s/s%s", sz, rate,
-		 req.offset ? " (resumed)" : "");
-	return 0;
-}
-
-/* ---- unpack, link ---- */
-
-static int
-unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct deploy *d = arg;
-	struct buf cmd = BUF_INIT, errtext = BUF_INIT;
-	const char *id = d->opts->revision;
-	int status;
-
-	if (dhost(fh)->reuse) {
-		snprintf(fh->detail, sizeof(fh->detail), "skipped: already "
-			 "there");
-		return 0;
-	}
-	step_unpack_script(&cmd, f->conf->app_path, id, d->art.sha256,
-			   f->token);
-	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
-			   &errtext, &fh->err);
-	buf_release(&cmd);
-	if (status == 0) {
-		buf_release(&errtext);
-		return 0;
-	}
-	if (status > 0) {
-		switch (status) {
-		case STEP_CHECKSUM:
-			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
-				     "the upload's checksum on %s differs from "
-				     "the artifact (%s): %s",
-				     fh->host->name, d->checksum,
-				     buf_str(&errtext));
-			rf_error_hint(&fh->err, "the partial upload was removed; "
-				      "deploy again");
-			break;
-		case STEP_UNPACK:
-			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
-				     "tar could not unpack the release on %s: "
-				     "%s",
-				     fh->host->name, buf_str(&errtext));
-			break;
-		default:
-			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
-				     "cannot move the release into releases/%s "
-				     "on %s (exit %d): %s",
-				     id, fh->host->name, status,
-				     buf_str(&errtext));
-			break;
-		}
-	}
-	buf_release(&errtext);
-	return -1;
-}
 
 static void
 fill_record(struct deploy *d, struct release_record *rec)
@@ -416,46 +269,94 @@ fill_record(struct deploy *d, struct release_record *rec)
 	rec->has_dir = 1;
 }
 
+/* ---- link ---- */
+
+static void
+link_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	  struct stage_plan *p)
+{
+	struct deploy *d = run;
+	struct release_record rec;
+	struct buf json = BUF_INIT;
+	const struct release_record *old;
+
+	memset(&rec, 0, sizeof(rec));
+	old = record_find((struct record_set *)&fh->st.records,
+			  d->opts->revision);
+	if (old != NULL)
+		rec = *old;
+	fill_record(d, &rec);
+	if (rec.status != RS_LIVE)
+		rec.status = RS_STAGED;
+	rec.reason[0] = '\0';
+	record_format(&rec, &json);
+	step_link_script(&p->script, f->conf, d->opts->revision,
+			 buf_str(&json));
+	buf_release(&json);
+}
+
+static const struct stage link_stage;
+
 static int
 link_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	struct deploy *d = arg;
-	struct buf cmd = BUF_INIT, json = BUF_INIT, errtext = BUF_INIT;
-	struct release_record *rec;
+	struct buf errtext = BUF_INIT;
 	int status;
 
-	rec = record_add(&fh->st.records, d->opts->revision);
-	fill_record(d, rec);
-	if (rec->status != RS_LIVE)
-		rec->status = RS_STAGED;
-	rec->reason[0] = '\0';
-	record_format(rec, &json);
-	step_link_script(&cmd, f->conf, d->opts->revision, buf_str(&json));
-	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
-			   &errtext, &fh->err);
+	status = stage_exec(f, fh, &link_stage, d, NULL, &errtext);
 	if (status > 0)
 		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "link",
 			     "linking shared files into releases/%s on %s "
 			     "failed: %s",
 			     d->opts->revision, fh->host->name,
 			     buf_str(&errtext));
-	if (status == 0)
-		dhost(fh)->staged = 1;
-	buf_release(&cmd);
-	buf_release(&json);
+	if (status == 0) {
+		struct release_record *rec;
+
+		rec = record_add(&fh->st.records, d->opts->revision);
+		fill_record(d, rec);
+		if (rec->status != RS_LIVE)
+			rec->status = RS_STAGED;
+		rec->reason[0] = '\0';
+		deploy_host_of(fh)->staged = 1;
+	}
 	buf_release(&errtext);
 	return status == 0 ? 0 : -1;
 }
 
+static const struct stage link_stage = {
+	.name = "link",
+	.flags = STAGE_CHANGES,
+	.does = "link shared dirs and files, write REVISION and the record",
+	.undo = "the release is marked failed and pruned later",
+	.plan = link_plan,
+	.run = link_one,
+};
+
 /* ---- hooks ---- */
 
 static void
-hook_env(struct deploy *d, struct fleet_host *fh, struct step_env *env)
+hook_env(struct deploy *d, const struct fleet_host *fh, struct step_env *env)
 {
 	env->app = d->conf->app_path;
 	env->release = d->opts->revision;
 	env->previous = fh->live;
 	env->host = fh->host->name;
+}
+
+static void
+hook_plan(struct deploy *d, const struct fleet_host *fh, const char *command,
+	  struct stage_plan *p)
+{
+	struct step_env env;
+	struct buf dir = BUF_INIT;
+
+	hook_env(d, fh, &env);
+	buf_addf(&dir, "%s/releases/%s", d->conf->app_path,
+		 d->opts->revision);
+	step_hook_script(&p->script, buf_str(&dir), &env, command);
+	buf_release(&dir);
 }
 
 /* A hook in the new release's directory on one host. */
@@ -476,9 +377,49 @@ hook_one(struct deploy *d, struct fleet *f, struct fleet_host *fh,
 }
 
 static int
+install_wanted(const struct fleet *f, const struct fleet_host *fh, void *run)
+{
+	(void)fh;
+	(void)run;
+	return f->conf->hook_install != NULL;
+}
+
+static void
+install_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	     struct stage_plan *p)
+{
+	hook_plan(run, fh, f->conf->hook_install, p);
+}
+
+static int
 install_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	return hook_one(arg, f, fh, "install", f->conf->hook_install);
+}
+
+static const struct stage install_stage = {
+	.name = "install",
+	.flags = STAGE_CHANGES,
+	.does = "run the install hook in the new release",
+	.undo = "the release is marked failed and pruned later",
+	.wanted = install_wanted,
+	.plan = install_plan,
+	.run = install_one,
+};
+
+static int
+migrate_wanted(const struct fleet *f, const struct fleet_host *fh, void *run)
+{
+	(void)run;
+	return f->conf->hook_migrate != NULL &&
+	       ((struct deploy_host *)fh->data)->primary;
+}
+
+static void
+migrate_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	     struct stage_plan *p)
+{
+	hook_plan(run, fh, f->conf->hook_migrate, p);
 }
 
 static int
@@ -486,59 +427,71 @@ migrate_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	if (hook_one(arg, f, fh, "migrate", f->conf->hook_migrate) != 0)
 		return -1;
-	dhost(fh)->migrated = 1;
+	deploy_host_of(fh)->migrated = 1;
 	snprintf(fh->detail, sizeof(fh->detail), "(primary)");
 	return 0;
 }
 
-static int
-run_migrate(struct deploy *d, struct rf_error *err)
-{
-	struct fleet *f = &d->f;
-	size_t i, primary = f->n;
+static const struct stage migrate_stage = {
+	.name = "migrate",
+	.flags = STAGE_CHANGES,
+	.does = "run the migrate hook once, on the primary host",
+	.undo = "nothing: a database is not rolled back",
+	.wanted = migrate_wanted,
+	.plan = migrate_plan,
+	.run = migrate_one,
+};
 
-	if (d->conf->hook_migrate == NULL)
-		return 0;
-	for (i = 0; i < f->n; i++) {
-		f->h[i].active = 0;
-		if (f->h[i].host->primary && primary == f->n)
-			primary = i;
+/* The first selected primary host runs migrate; none selected: a warning. */
+static void
+choose_primary(struct deploy *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->f.n; i++) {
+		if (d->f.h[i].host->primary) {
+			d->dh[i].primary = 1;
+			return;
+		}
 	}
-	if (primary == f->n) {
+	if (d->conf->hook_migrate != NULL)
 		out_warning(NULL, "migrate",
 			    "the primary host is not among the selected hosts: "
-			    "migrate did not run");
-		return 0;
-	}
-	f->h[primary].active = 1;
-	return fleet_step(f, "migrate", migrate_one, d, err);
+			    "migrate will not run");
 }
 
 /* ---- record, log, prune, unlock ---- */
 
+/* How the run ended, for the record row. */
 struct finish {
-	struct deploy *d;
 	const char *result;   /* ok, failed, rolled_back */
 	enum release_status status;
 	int code;
-	const char *reason;
+	char reason[256];
 	int prune;
 };
 
-static int
-finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
+/*
+ * The record row's script: this release's record, the one it replaces,
+ * the log line, pruning and the unlock, in one round trip. It works on
+ * records (the host's own, or a copy for --dry-run) and says in *ngone
+ * how many releases it prunes; the removal list goes to list.
+ */
+static void
+record_build(struct deploy *d, const struct finish *fin,
+	     const struct fleet_host *fh, struct record_set *records,
+	     struct buf *cmd, struct buf *list, size_t *ngone)
 {
-	struct finish *fin = arg;
-	struct deploy *d = fin->d;
-	struct buf cmd = BUF_INIT, json = BUF_INIT, line = BUF_INIT;
-	struct buf errtext = BUF_INIT, list = BUF_INIT;
+	struct fleet *f = &d->f;
+	struct buf json = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
 	struct release_record *rec, *prev;
 	const struct release_record **gone = NULL;
 	long long now = record_now_ms();
-	size_t i, ngone = 0;
-	int status, keep;
+	size_t i;
+	int keep;
 
-	rec = record_find(&fh->st.records, d->opts->revision);
+	*ngone = 0;
+	rec = record_find(records, d->opts->revision);
 	/*
 	 * A release this run did not make (another artifact under the id)
 	 * or that is live or good: a failure before the switch leaves its
@@ -548,7 +501,7 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	       (strcmp(rec->checksum, d->checksum) != 0 ||
 		(fin->status == RS_FAILED &&
 		 (rec->status == RS_LIVE || rec->status == RS_GOOD)));
-	rec = record_add(&fh->st.records, d->opts->revision);
+	rec = record_add(records, d->opts->revision);
 	if (!keep) {
 		fill_record(d, rec);
 		rec->status = fin->status;
@@ -560,19 +513,19 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		snprintf(rec->reason, sizeof(rec->reason), "%s", fin->reason);
 		if (fin->status == RS_BAD) {
 			/* It was live, for a while: say when. */
-			if (fh->sw.switched && d->switched_ms)
-				rec->activated = d->switched_ms;
+			if (fh->sw.switched && f->switched_ms)
+				rec->activated = f->switched_ms;
 			rec->deactivated = now;
 		}
 	}
-	if (dhost(fh)->migrated)
+	if (((struct deploy_host *)fh->data)->migrated)
 		rec->migrated = 1;
 	if (!keep) {
 		record_format(rec, &json);
-		step_write_record(&cmd, f->conf->app_path, rec->id,
+		step_write_record(cmd, f->conf->app_path, rec->id,
 				  buf_str(&json));
 	}
-	prev = fh->live[0] ? record_find(&fh->st.records, fh->live) : NULL;
+	prev = fh->live[0] ? record_find(records, fh->live) : NULL;
 	/*
 	 * The release it replaces becomes good, and one set up by hand (no
 	 * record: a Capistrano layout) gets its first record that way, so
@@ -584,47 +537,77 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		prev->deactivated = now;
 		buf_reset(&json);
 		record_format(prev, &json);
-		step_write_record(&cmd, f->conf->app_path, prev->id,
+		step_write_record(cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	{
-		struct buf extra = BUF_INIT;
-
-		buf_adds(&extra, "\"checksum\": ");
-		json_quote(&extra, d->checksum);
-		buf_addf(&extra, ", \"duration_ms\": %lld",
-			 out_now_ms() - d->started_ms);
-		fleet_log_line(f, fh, d->opts->revision, fh->live, fin->result,
-			       fin->code, buf_str(&extra), &line);
-		buf_release(&extra);
-	}
-	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
+	buf_adds(&extra, "\"checksum\": ");
+	json_quote(&extra, d->checksum);
+	buf_addf(&extra, ", \"duration_ms\": %lld",
+		 out_now_ms() - d->started_ms);
+	fleet_log_line(f, fh, d->opts->revision, fh->live, fin->result,
+		       fin->code, buf_str(&extra), &line);
+	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
-		ngone = plan_prune(&fh->st.records, rec->id,
-				   f->conf->keep_releases, f->conf->keep_failed,
-				   0, &gone);
-		for (i = 0; i < ngone; i++)
-			step_list_release(&list, gone[i]->id);
+		*ngone = plan_prune(records, rec->id, f->conf->keep_releases,
+				    f->conf->keep_failed, 0, &gone);
+		for (i = 0; i < *ngone; i++)
+			step_list_release(list, gone[i]->id);
 		for (i = 0; i < fh->st.tmpdirs.n; i++)
-			buf_addf(&list, "releases/%s\n", fh->st.tmpdirs.v[i]);
+			buf_addf(list, "releases/%s\n", fh->st.tmpdirs.v[i]);
+	}
+	if (list->len > 0)
+		step_remove_listed(cmd, f->conf->app_path, 0);
+	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
+	free(gone);
+	buf_release(&json);
+	buf_release(&line);
+	buf_release(&extra);
+}
+
+static void
+record_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	struct deploy *d = run;
+	struct finish fin = { "ok", RS_LIVE, 0, "", 1 };
+	struct record_set copy = { NULL, 0 };
+	size_t ngone;
+
+	(void)f;
+	/* The records as they would become, on a copy. */
+	if (fh->st.records.n > 0) {
+		copy.v = xcalloc(fh->st.records.n, sizeof(*copy.v));
+		memcpy(copy.v, fh->st.records.v,
+		       fh->st.records.n * sizeof(*copy.v));
+		copy.n = fh->st.records.n;
+	}
+	record_build(d, &fin, fh, &copy, &p->script, &p->input, &ngone);
+	record_set_release(&copy);
+}
+
+static int
+record_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct deploy *d = arg;
+	struct buf cmd = BUF_INIT, list = BUF_INIT, errtext = BUF_INIT;
+	size_t ngone;
+	int status;
+
+	record_build(d, d->fin, fh, &fh->st.records, &cmd, &list, &ngone);
+	if (d->fin->prune) {
+		struct out_field fl[4] = {
+			OF_STR("phase", "end"),
+			OF_INT("duration_ms", 0),
+			OF_BOOL("ok", 1),
+			OF_INT("removed", ngone),
+		};
+
 		if (ngone > 0)
 			snprintf(fh->detail, sizeof(fh->detail),
 				 "pruned %zu", ngone);
-		{
-			struct out_field fl[4] = {
-				OF_STR("phase", "end"),
-				OF_INT("duration_ms", 0),
-				OF_BOOL("ok", 1),
-				OF_INT("removed", ngone),
-			};
-
-			/* Pruning rides in the record step's round trip. */
-			out_event("stage", fh->host->name, "prune", fl, 4);
-		}
+		/* Pruning rides in the record step's round trip. */
+		out_event("stage", fh->host->name, "prune", fl, 4);
 	}
-	if (list.len > 0)
-		step_remove_listed(&cmd, f->conf->app_path, 0);
-	step_unlock_script(&cmd, f->conf->app_path, f->token, 0);
 	status = fleet_run_input(fh, f->conf->app_path, buf_str(&cmd),
 				 list.len ? buf_str(&list) : NULL, NULL,
 				 &errtext, &fh->err);
@@ -634,26 +617,29 @@ finish_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "record",
 			     "writing the release record on %s failed: %s",
 			     fh->host->name, buf_str(&errtext));
-	free(gone);
 	buf_release(&cmd);
-	buf_release(&json);
-	buf_release(&line);
-	buf_release(&errtext);
 	buf_release(&list);
+	buf_release(&errtext);
 	return status == 0 ? 0 : -1;
 }
+
+static const struct stage record_stage = {
+	.name = "record",
+	.flags = STAGE_CHANGES | STAGE_FINAL,
+	.does = "write the records and the log line, prune, unlock",
+	.undo = NULL,
+	.plan = record_plan,
+	.run = record_one,
+};
 
 static void
 finish(struct deploy *d, int code, const struct rf_error *why)
 {
-	struct fleet *f = &d->f;
-	struct finish fin = { d, "ok", RS_LIVE, code, "", 0 };
+	struct finish fin = { "ok", RS_LIVE, code, "", 0 };
 	struct rf_error err = RF_ERROR_INIT;
-	char reason[256];
-	size_t i;
 
-	snprintf(reason, sizeof(reason), "%.250s", why ? why->msg : "");
-	fin.reason = reason;
+	snprintf(fin.reason, sizeof(fin.reason), "%.250s",
+		 why ? why->msg : "");
 	if (code == 0) {
 		fin.prune = 1;
 	} else if (code == RF_EXIT_HEALTH || code == RF_EXIT_ROLLBACK_FAILED) {
@@ -663,145 +649,39 @@ finish(struct deploy *d, int code, const struct rf_error *why)
 		fin.result = "failed";
 		fin.status = RS_FAILED;
 	}
+	d->fin = &fin;
 	/* Every host that holds our lock gets its record and log line. */
-	for (i = 0; i < f->n; i++) {
-		f->h[i].active = f->h[i].locked;
-		f->h[i].failed = 0;
-	}
-	if (fleet_step(f, "record", finish_one, &fin, &err) != 0) {
+	if (stage_run(&d->f, &record_stage, d, &err) != 0) {
 		out_error(&err);
-		fleet_unlock(f);
+		fleet_unlock(&d->f);
 	}
+	d->fin = NULL;
 }
 
-/* ---- dry run ---- */
+/* ---- the table ---- */
 
-static void
-plan_print(struct fleet_host *fh, const char *stage, const char *what)
+/* The deploy's rows, with the transfer mode's two in the middle. */
+static size_t
+deploy_rows(const struct deploy *d, const struct stage **rows)
 {
-	struct out_field fl[1] = { OF_STR("command", what) };
-	struct buf ind = BUF_INIT;
-	const char *p;
+	size_t n = 0;
 
-	out_event("plan", fh->host->name, stage, fl, 1);
-	if (out_cfg.json)
-		return;
-	for (p = what; *p != '\0'; p++) {
-		buf_addch(&ind, *p);
-		if (*p == '\n' && p[1] != '\0')
-			buf_adds(&ind, "              ");
-	}
-	out_primary("  %-10s  %s", stage, buf_str(&ind));
-	buf_release(&ind);
+	rows[n++] = &lock_stage;
+	rows[n++] = &preflight_stage;
+	rows[n++] = d->transfer->upload;
+	rows[n++] = d->transfer->unpack;
+	rows[n++] = &link_stage;
+	rows[n++] = &install_stage;
+	rows[n++] = &migrate_stage;
+	rows[n++] = &switch_stage;
+	rows[n++] = &restart_stage;
+	rows[n++] = &health_stage;
+	rows[n++] = &way_back_stage;
+	rows[n++] = &record_stage;
+	return n;
 }
 
-static int
-dry_run(struct deploy *d)
-{
-	struct fleet *f = &d->f;
-	const char *id = d->opts->revision;
-	struct buf cmd = BUF_INIT, json = BUF_INIT, info = BUF_INIT;
-	struct release_record rec;
-	size_t i, j;
-	int code = 0;
-
-	for (i = 0; i < f->n; i++) {
-		struct fleet_host *fh = &f->h[i];
-		struct step_env env;
-		char what[512];
-
-		if (fh->failed) {
-			out_error(&fh->err);
-			if (code == 0)
-				code = fh->err.code;
-			continue;
-		}
-		out_primary("plan for %s on %s (%s:%d), live now: %s", id,
-			    fh->host->name, fh->host->address, fh->host->port,
-			    fh->live[0] ? fh->live : "none");
-		buf_reset(&info);
-		buf_addf(&info, "user=%s@%s\n...\n", f->actor, f->runner);
-		buf_reset(&cmd);
-		step_lock_script(&cmd, d->conf->app_path, buf_str(&info));
-		plan_print(fh, "lock", buf_str(&cmd));
-		if (dhost(fh)->reuse) {
-			plan_print(fh, "upload", "(skipped: the release is "
-				   "already there with this checksum)");
-		} else {
-			struct buf in = BUF_INIT;
-
-			step_incoming_path(&in, d->conf->app_path, id,
-					   d->art.sha256);
-			snprintf(what, sizeof(what),
-				 "SFTP put %.100s -> %.300s (%llu bytes from "
-				 "offset %lld)",
-				 d->opts->artifact, buf_str(&in),
-				 (unsigned long long)d->art.file_size,
-				 (long long)dhost(fh)->have);
-			plan_print(fh, "upload", what);
-			buf_reset(&cmd);
-			step_unpack_script(&cmd, d->conf->app_path, id,
-					   d->art.sha256, f->token);
-			plan_print(fh, "unpack", buf_str(&cmd));
-			buf_release(&in);
-		}
-		memset(&rec, 0, sizeof(rec));
-		fill_record(d, &rec);
-		rec.status = RS_STAGED;
-		buf_reset(&json);
-		record_format(&rec, &json);
-		buf_reset(&cmd);
-		step_link_script(&cmd, d->conf, id, buf_str(&json));
-		plan_print(fh, "link", buf_str(&cmd));
-		hook_env(d, fh, &env);
-		snprintf(what, sizeof(what), "%s/releases/%s",
-			 d->conf->app_path, id);
-		if (d->conf->hook_install) {
-			buf_reset(&cmd);
-			step_hook_script(&cmd, what, &env,
-					 d->conf->hook_install);
-			plan_print(fh, "install", buf_str(&cmd));
-		}
-		if (d->conf->hook_migrate && fh->host->primary) {
-			buf_reset(&cmd);
-			step_hook_script(&cmd, what, &env,
-					 d->conf->hook_migrate);
-			plan_print(fh, "migrate", buf_str(&cmd));
-		}
-		buf_reset(&cmd);
-		step_switch_script(&cmd, d->conf->app_path, id);
-		plan_print(fh, "switch", buf_str(&cmd));
-		snprintf(what, sizeof(what), "%s/current", d->conf->app_path);
-		for (j = 0; j < d->conf->nservices; j++) {
-			if (!conf_service_on_host(&d->conf->services[j],
-						  fh->host))
-				continue;
-			buf_reset(&cmd);
-			step_hook_script(&cmd, what, &env,
-					 d->conf->services[j].restart);
-			plan_print(fh, "restart", buf_str(&cmd));
-		}
-		if (d->conf->has_health && d->conf->health_url) {
-			snprintf(what, sizeof(what),
-				 "GET %.300s through SSH (expect %d%s)",
-				 d->conf->health_url, d->conf->expect_status,
-				 d->conf->expect_revision
-				     ? " and the release id in the body"
-				     : "");
-			plan_print(fh, "health", what);
-		}
-		buf_reset(&cmd);
-		step_switch_script(&cmd, d->conf->app_path,
-				   fh->live[0] ? fh->live : NULL);
-		plan_print(fh, "rollback", buf_str(&cmd));
-	}
-	buf_release(&cmd);
-	buf_release(&json);
-	buf_release(&info);
-	if (code == 0)
-		out_text("dry run: the plan could run; nothing was changed");
-	return code;
-}
+#define DEPLOY_ROWS_MAX 16
 
 /* Probe in a dry run reports a held lock as the deploy would meet it. */
 static int
@@ -817,8 +697,6 @@ dry_lock_check(struct fleet *f, struct fleet_host *fh, void *arg)
 			    fh->st.lock.user[0] ? fh->st.lock.user : "someone",
 			    fh->st.lock.command, fh->st.lock.revision);
 }
-
-/* ---- the whole ---- */
 
 /*
  * Where a rollback after this deploy would go: the release live before it,
@@ -849,11 +727,6 @@ summary(struct deploy *d, int code, const struct rf_error *err)
 {
 	char dur[32];
 	long ms = (long)(out_now_ms() - d->started_ms);
-	const char *status = code == 0 ? "ok"
-			     : (code == RF_EXIT_HEALTH ||
-				code == RF_EXIT_ROLLBACK_FAILED)
-				 ? "rolled_back"
-				 : "failed";
 
 	out_format_duration(dur, sizeof(dur), ms);
 	if (code == 0 && !d->opts->dry_run)
@@ -862,52 +735,35 @@ summary(struct deploy *d, int code, const struct rf_error *err)
 			 d->opts->revision, d->f.n, d->f.n == 1 ? "" : "s", dur,
 			 d->previous ? d->previous : "none");
 	fleet_report(&d->f, d->opts->revision, d->previous, code, ms, err);
-	if (code != 0 && err != NULL && err->msg[0] != '\0')
-		out_error(err);
-	if (code != 0 && code != RF_EXIT_USAGE && code != RF_EXIT_ARTIFACT &&
-	    code != RF_EXIT_REF && d->ctx->config_path != NULL)
-		out_text("hint: relflip -c %s check", d->ctx->config_path);
-	out_result(status, code, d->opts->revision, d->previous, ms);
 }
 
 int
-deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
+deploy_run(const struct selection *sel, const struct deploy_opts *opts,
+	   struct run_outcome *outcome, struct rf_error *err)
 {
 	struct deploy d;
-	struct rf_error err = RF_ERROR_INIT;
-	size_t i;
+	const struct stage *rows[DEPLOY_ROWS_MAX];
+	size_t i, nrows;
 	int code = 0;
 
 	memset(&d, 0, sizeof(d));
-	d.ctx = ctx;
-	d.conf = ctx->conf;
+	d.conf = sel->conf;
 	d.opts = opts;
 	d.fd = -1;
+	d.transfer = &transfer_upload;
 	pthread_mutex_init(&d.progress_lock, NULL);
 	d.started_ms = out_now_ms();
 	d.now = record_now_ms();
-	fleet_init(&d.f, ctx->conf, ctx->hosts, ctx->nhosts, "deploy",
-		   opts->revision);
+	fleet_init(&d.f, sel, "deploy", opts->revision);
 	d.f.warm_up = 1;
-	d.dh = xcalloc(ctx->nhosts ? ctx->nhosts : 1, sizeof(*d.dh));
-	for (i = 0; i < ctx->nhosts; i++)
+	d.f.dry_run = opts->dry_run;
+	d.dh = xcalloc(sel->n ? sel->n : 1, sizeof(*d.dh));
+	for (i = 0; i < sel->n; i++)
 		d.f.h[i].data = &d.dh[i];
+	nrows = deploy_rows(&d, rows);
 
-	{
-		struct out_field fl[4] = {
-			OF_STR("command", "deploy"),
-			OF_STR("revision", opts->revision),
-			OF_INT("hosts", ctx->nhosts),
-			OF_BOOL("dry_run", opts->dry_run),
-		};
-		out_event("start", NULL, NULL, fl, 4);
-	}
-
-	out_text("relflip %s · %zu host%s · release %s%s", relflip_version(),
-		 d.f.n, d.f.n == 1 ? "" : "s", opts->revision ? opts->revision : "?",
-		 opts->dry_run ? " · dry run" : "");
-	if (validate_args(&d, &err) != 0) {
-		code = err.code;
+	if (validate_args(&d, err) != 0) {
+		code = err->code;
 		goto done;
 	}
 	{
@@ -918,79 +774,75 @@ deploy_run(struct cmd_ctx *ctx, const struct deploy_opts *opts)
 		threaded = pthread_create(&t, NULL, validate_thread, &job) == 0;
 		if (!threaded)
 			validate_thread(&job);
-		connected = fleet_connect(&d.f, &err) == 0;
+		connected = fleet_connect(&d.f, err) == 0;
 		if (threaded)
 			pthread_join(t, NULL);
 		/* A rejected artifact is the first thing to say (step 1). */
 		if (job.rc != 0) {
-			err = job.err;
-			code = err.code;
+			*err = job.err;
+			code = err->code;
 			goto done;
 		}
 		if (!connected) {
-			code = err.code;
+			code = err->code;
 			goto done;
 		}
 	}
+	choose_primary(&d);
 	if (opts->dry_run) {
-		if (fleet_probe(&d.f, &err) != 0) {
-			code = err.code;
+		if (fleet_probe(&d.f, err) != 0) {
+			code = err->code;
 			goto done;
 		}
 		d.previous = rollback_target(&d);
 		fleet_activate_all(&d.f);
-		if (fleet_step(&d.f, "lock", dry_lock_check, NULL, &err) == 0)
-			fleet_step(&d.f, "preflight", preflight_one, &d, &err);
-		code = dry_run(&d);
-		rf_error_clear(&err);
+		if (fleet_step(&d.f, "lock", dry_lock_check, NULL, err) == 0)
+			fleet_step(&d.f, "preflight", preflight_one, &d, err);
+		for (i = 0; i < d.f.n; i++) {
+			d.f.h[i].target = opts->revision;
+			d.f.h[i].back = d.f.h[i].live[0] ? d.f.h[i].live : NULL;
+			if (d.f.h[i].failed) {
+				out_error(&d.f.h[i].err);
+				if (code == 0)
+					code = d.f.h[i].err.code;
+			}
+		}
+		stages_print(&d.f, rows, nrows, &d);
+		if (code == 0) {
+			rf_error_clear(err);
+			out_text("dry run: the plan could run; nothing was "
+				 "changed");
+		} else {
+			rf_error_set(err, (enum rf_exit)code, NULL,
+				     "dry run: the plan could not run on every "
+				     "host (see above)");
+		}
 		goto done;
 	}
-	if (fleet_lock(&d.f, &err) != 0) {
-		code = err.code;
+	/* The lock row reads what is live: what the way back goes to. */
+	if (stage_run(&d.f, rows[0], &d, err) != 0) {
+		code = err->code;
 		goto done;
 	}
 	d.previous = rollback_target(&d);
+	for (i = 0; i < d.f.n; i++) {
+		d.f.h[i].target = opts->revision;
+		d.f.h[i].back = d.f.h[i].live[0] ? d.f.h[i].live : NULL;
+	}
 	for (i = 0; i < d.f.n; i++) {
 		if (d.f.h[i].live[0] != '\0') {
 			out_text("  live now: %s", d.f.h[i].live);
 			break;
 		}
 	}
-
-	fleet_activate_all(&d.f);
-	if (fleet_step(&d.f, "preflight", preflight_one, &d, &err) != 0 ||
-	    fleet_step(&d.f, "upload", upload_one, &d, &err) != 0 ||
-	    fleet_step(&d.f, "unpack", unpack_one, &d, &err) != 0 ||
-	    fleet_step(&d.f, "link", link_one, &d, &err) != 0 ||
-	    (d.conf->hook_install != NULL &&
-	     fleet_step(&d.f, "install", install_one, &d, &err) != 0) ||
-	    run_migrate(&d, &err) != 0) {
-		code = err.code;
-		finish(&d, code, &err);
-		goto done;
-	}
-	if (interrupted) {
-		rf_error_set(&err, RF_EXIT_INTERRUPTED, "switch",
-			     "interrupted before the switch: current is "
-			     "unchanged");
-		code = err.code;
-		finish(&d, code, &err);
-		goto done;
-	}
-
-	/* Only when every host is staged does any host switch. */
-	for (i = 0; i < d.f.n; i++) {
-		d.f.h[i].target = opts->revision;
-		d.f.h[i].back = d.f.h[i].live[0] ? d.f.h[i].live : NULL;
-	}
-	d.switched_ms = record_now_ms();
-	code = fleet_switch(&d.f, &err);
-	finish(&d, code, code ? &err : NULL);
+	code = stages_walk(&d.f, rows + 1, nrows - 1, &d, err);
+	finish(&d, code, code ? err : NULL);
 
 done:
-	if (code != 0 && err.code == 0)
-		err.code = (enum rf_exit)code;
-	summary(&d, code, &err);
+	if (code != 0 && err->code == 0)
+		err->code = (enum rf_exit)code;
+	summary(&d, code, err);
+	fleet_outcome(outcome, code, opts->revision, d.previous, d.started_ms);
 	if (d.fd >= 0)
 		close(d.fd);
 	fleet_unlock(&d.f);

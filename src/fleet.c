@@ -6,10 +6,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "connect.h"
 #include "fleet.h"
-#include "health.h"
 #include "hosts.h"
+#include "lock.h"
 #include "out.h"
+#include "stage.h"
+#include "steps.h"
 #include "quote.h"
 #include "xmalloc.h"
 
@@ -25,9 +28,12 @@ copy_env(char *dst, size_t len, const char *name, const char *fallback)
 }
 
 void
-fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
-	   size_t n, const char *command, const char *revision)
+fleet_init(struct fleet *f, const struct selection *sel, const char *command,
+	   const char *revision)
 {
+	const struct conf *conf = sel->conf;
+	struct conf_host **hosts = sel->hosts;
+	size_t n = sel->n;
 	const char *server = getenv("GITHUB_SERVER_URL");
 	const char *repo = getenv("GITHUB_REPOSITORY");
 	const char *run = getenv("GITHUB_RUN_ID");
@@ -39,6 +45,7 @@ fleet_init(struct fleet *f, const struct conf *conf, struct conf_host **hosts,
 	memset(f, 0, sizeof(*f));
 	pthread_mutex_init(&f->pace_lock, NULL);
 	f->conf = conf;
+	f->config_path = sel->config_path;
 	f->n = n;
 	f->h = xcalloc(n ? n : 1, sizeof(*f->h));
 	for (i = 0; i < n; i++)
@@ -111,14 +118,14 @@ fleet_names(const struct fleet *f, int (*pick)(const struct fleet_host *),
 	}
 }
 
-static int
-pick_active_ok(const struct fleet_host *fh)
+int
+fleet_pick_active_ok(const struct fleet_host *fh)
 {
 	return fh->active && !fh->failed;
 }
 
-static int
-pick_failed_active(const struct fleet_host *fh)
+int
+fleet_pick_failed_active(const struct fleet_host *fh)
 {
 	return fh->active && fh->failed;
 }
@@ -130,6 +137,45 @@ fleet_activate_all(struct fleet *f)
 
 	for (i = 0; i < f->n; i++)
 		f->h[i].active = !f->h[i].failed;
+}
+
+void
+fleet_activate_locked(struct fleet *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		f->h[i].active = f->h[i].locked;
+		f->h[i].failed = 0;
+	}
+}
+
+int
+fleet_open(struct fleet *f, int flags, struct rf_error *err)
+{
+	if (fleet_connect(f, err) != 0)
+		return -1;
+	if (flags & FLEET_LOCK)
+		return stage_run(f, &lock_stage, NULL, err);
+	if (flags & FLEET_PROBE)
+		return fleet_probe(f, err);
+	return 0;
+}
+
+void
+fleet_outcome(struct run_outcome *o, int code, const char *revision,
+	      const char *previous, long long started_ms)
+{
+	o->status = code == 0 ? "ok"
+		    : (code == RF_EXIT_HEALTH ||
+		       code == RF_EXIT_ROLLBACK_FAILED)
+			? "rolled_back"
+			: "failed";
+	snprintf(o->revision, sizeof(o->revision), "%s",
+		 revision ? revision : "");
+	snprintf(o->previous, sizeof(o->previous), "%s",
+		 previous ? previous : "");
+	o->duration_ms = (long)(out_now_ms() - started_ms);
 }
 
 struct step_call {
@@ -191,7 +237,7 @@ stage_line(struct fleet *f, const char *stage, long ms, int ok)
 	int saved = out_cfg.json;
 
 	for (i = 0; i < f->n; i++) {
-		if (pick_active_ok(&f->h[i])) {
+		if (fleet_pick_active_ok(&f->h[i])) {
 			n++;
 			nd += f->h[i].detail[0] != '\0';
 		}
@@ -202,17 +248,17 @@ stage_line(struct fleet *f, const char *stage, long ms, int ok)
 		size_t k = 0;
 
 		for (i = 0; i < f->n; i++) {
-			if (!pick_active_ok(&f->h[i]))
+			if (!fleet_pick_active_ok(&f->h[i]))
 				continue;
 			buf_addf(&line, "%s%s%s%s", k++ ? " · " : "",
 				 f->h[i].host->name,
 				 f->h[i].detail[0] ? " " : "", f->h[i].detail);
 		}
 	} else {
-		fleet_names(f, pick_active_ok, &line);
+		fleet_names(f, fleet_pick_active_ok, &line);
 		if (nd > 0) {
 			for (i = 0; i < f->n; i++) {
-				if (pick_active_ok(&f->h[i]) &&
+				if (fleet_pick_active_ok(&f->h[i]) &&
 				    f->h[i].detail[0]) {
 					buf_addf(&line, "  %s", f->h[i].detail);
 					break;
@@ -227,9 +273,9 @@ stage_line(struct fleet *f, const char *stage, long ms, int ok)
 		if (n > 0)
 			buf_adds(&line, " · ");
 		buf_adds(&line, "FAILED: ");
-		fleet_names(f, pick_failed_active, &line);
+		fleet_names(f, fleet_pick_failed_active, &line);
 		for (i = 0; i < f->n; i++) {
-			if (pick_failed_active(&f->h[i])) {
+			if (fleet_pick_failed_active(&f->h[i])) {
 				nfailed++;
 				if (first == NULL)
 					first = &f->h[i];
@@ -258,7 +304,7 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 	struct fleet_host *first = NULL;
 
 	for (i = 0; i < f->n; i++)
-		nran += pick_active_ok(&f->h[i]);
+		nran += fleet_pick_active_ok(&f->h[i]);
 	if (nran == 0)
 		return 0;
 	out_group_begin(stage);
@@ -267,7 +313,7 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 	else
 		hosts_run(f->n, f->conf->max_parallel, step_one, &c);
 	for (i = 0; i < f->n; i++) {
-		if (pick_failed_active(&f->h[i])) {
+		if (fleet_pick_failed_active(&f->h[i])) {
 			nfailed++;
 			if (first == NULL)
 				first = &f->h[i];
@@ -283,10 +329,10 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 	}
 	/* Several hosts failed: each says why, the summary names them. */
 	for (i = 0; i < f->n; i++) {
-		if (pick_failed_active(&f->h[i]))
+		if (fleet_pick_failed_active(&f->h[i]))
 			out_error(&f->h[i].err);
 	}
-	fleet_names(f, pick_failed_active, &names);
+	fleet_names(f, fleet_pick_failed_active, &names);
 	rf_error_clear(err);
 	rf_error_set(err, first->err.code, stage, "%s failed on %zu of %zu "
 		     "hosts: %s", stage, nfailed, nran, buf_str(&names));
@@ -318,616 +364,6 @@ fleet_run_input(struct fleet_host *fh, const char *app, const char *script,
 	rc = remote_run(fh->r, buf_str(&cmd), input, out, errtext, err);
 	buf_release(&cmd);
 	return rc;
-}
-
-/* ---- connect ---- */
-
-/*
- * New connections are spread out, one every CONNECT_SPACING_MS, so that a
- * firewall or bastion that limits connection rates (and sshd's MaxStartups
- * behind a shared address) is not tripped by a fleet connecting at once.
- */
-#define CONNECT_SPACING_MS 5
-
-static void
-connect_pace(struct fleet *f)
-{
-	long long now, slot;
-
-	pthread_mutex_lock(&f->pace_lock);
-	now = out_now_ms();
-	slot = f->next_connect_ms > now ? f->next_connect_ms : now;
-	f->next_connect_ms = slot + CONNECT_SPACING_MS;
-	pthread_mutex_unlock(&f->pace_lock);
-	if (slot > now) {
-		struct timespec ts = { 0, (long)(slot - now) * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-}
-
-static int
-connect_one(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	(void)arg;
-	connect_pace(f);
-	if (host_connect(f->conf, fh->host, &fh->r, &fh->info, &fh->err) != 0)
-		return -1;
-	fh->connected = 1;
-	if (f->warm_up) {
-		/*
-		 * sshd spends ~45 ms on a connection's first session channel;
-		 * an SFTP stat (changing nothing) pays it here, while the
-		 * artifact is still being validated, instead of in the lock.
-		 */
-		struct rf_error ignored = RF_ERROR_INIT;
-		int64_t size;
-
-		remote_file_size(fh->r, f->conf->app_path, &size, &ignored);
-	}
-	return 0;
-}
-
-int
-fleet_connect(struct fleet *f, struct rf_error *err)
-{
-	fleet_activate_all(f);
-	return fleet_step(f, "connect", connect_one, NULL, err);
-}
-
-/* ---- lock ---- */
-
-static void
-lock_info_lines(struct fleet *f, struct buf *b)
-{
-	buf_addf(b, "user=%s@%s\nrunner=%s\npid=%ld\nrun_url=%s\n"
-		    "revision=%s\ncommand=%s\ntoken=%s\n",
-		 f->actor, f->runner, f->runner, (long)getpid(), f->run_url,
-		 f->revision ? f->revision : "", f->command, f->token);
-}
-
-static void
-held_error(struct fleet *f, struct fleet_host *fh)
-{
-	const struct lock_info *l = &fh->st.lock;
-	long long age = fh->st.server_now - l->renewed;
-	char since[32] = "?";
-
-	if (l->since)
-		record_time(since, sizeof(since), l->since);
-	rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock",
-		     "deploy lock on %s is held by %s (pid %s) for %s %s since "
-		     "%s, renewed %llds ago%s%s",
-		     fh->host->name, l->user[0] ? l->user : "someone",
-		     l->pid[0] ? l->pid : "?",
-		     l->command[0] ? l->command : "a deploy of",
-		     l->revision[0] ? l->revision : "?", since, age,
-		     l->run_url[0] ? "; run " : "", l->run_url);
-	if ((double)age > f->conf->lock_ttl)
-		rf_error_hint(&fh->err,
-			      "the lock is stale (older than lock_ttl = %.0f s): "
-			      "if that run is dead, relflip -H %s unlock",
-			      f->conf->lock_ttl, fh->host->name);
-	else
-		rf_error_hint(&fh->err,
-			      "wait for it to finish, or set [deploy] lock_wait "
-			      "to wait up to that many seconds");
-}
-
-/* What the probe found current pointing at is the release live before. */
-static void
-live_from_probe(struct fleet_host *fh)
-{
-	if (fh->st.current == CURRENT_LINK || fh->st.current == CURRENT_DANGLING)
-		snprintf(fh->live, sizeof(fh->live), "%s", fh->st.current_id);
-}
-
-static int
-lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct buf info = BUF_INIT, cmd = BUF_INIT, out = BUF_INIT;
-	struct buf errtext = BUF_INIT;
-	long long deadline = out_now_ms() + (long long)(f->conf->lock_wait *
-							1000.0);
-	int rc = -1, status;
-
-	(void)arg;
-	lock_info_lines(f, &info);
-	step_lock_script(&cmd, f->conf->app_path, buf_str(&info));
-	layout_probe_script(&cmd, f->conf->app_path, LAYOUT_RECORDS);
-	out.max = 64 << 20;
-	for (;;) {
-		buf_reset(&out);
-		buf_reset(&errtext);
-		layout_state_release(&fh->st);
-		status = remote_run(fh->r, buf_str(&cmd), NULL, &out, &errtext,
-				    &fh->err);
-		if (status < 0)
-			goto out;
-		if (status == STEP_LAYOUT) {
-			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "lock",
-				     "cannot create the layout under %s: %s",
-				     f->conf->app_path, buf_str(&errtext));
-			rf_error_hint(&fh->err, "relflip -H %s check shows "
-				      "what is wrong with the app path",
-				      fh->host->name);
-			goto out;
-		}
-		if (status != 0) {
-			rf_error_set(&fh->err, RF_EXIT_INTERNAL, "lock",
-				     "the lock script failed (exit %d): %s",
-				     status, buf_str(&errtext));
-			goto out;
-		}
-		layout_parse(buf_str(&out), &fh->st);
-		live_from_probe(fh);
-		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
-			fh->locked = 1;
-			break;
-		}
-		if (out_now_ms() >= deadline || interrupted) {
-			held_error(f, fh);
-			goto out;
-		}
-		/* Poll the holder's lock with a bound: lock_wait. */
-		{
-			struct timespec ts = { 1, 0 };
-
-			nanosleep(&ts, NULL);
-		}
-	}
-	rc = 0;
-out:
-	buf_release(&info);
-	buf_release(&cmd);
-	buf_release(&out);
-	buf_release(&errtext);
-	return rc;
-}
-
-int
-fleet_lock(struct fleet *f, struct rf_error *err)
-{
-	fleet_activate_all(f);
-	if (fleet_step(f, "lock", lock_one, NULL, err) != 0) {
-		fleet_unlock(f);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-probe_one(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	(void)arg;
-	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, &fh->st,
-			 &fh->err) != 0)
-		return -1;
-	live_from_probe(fh);
-	return 0;
-}
-
-int
-fleet_probe(struct fleet *f, struct rf_error *err)
-{
-	fleet_activate_all(f);
-	return fleet_step(f, "probe", probe_one, NULL, err);
-}
-
-void
-fleet_unlock(struct fleet *f)
-{
-	struct buf cmd = BUF_INIT;
-	struct rf_error err = RF_ERROR_INIT;
-	size_t i;
-
-	step_unlock_script(&cmd, f->conf->app_path, f->token, 0);
-	for (i = 0; i < f->n; i++) {
-		if (!f->h[i].locked || f->h[i].r == NULL)
-			continue;
-		/* Best effort: a lock left behind goes stale after lock_ttl. */
-		if (remote_run(f->h[i].r, buf_str(&cmd), NULL, NULL, NULL,
-			       &err) == 0)
-			f->h[i].locked = 0;
-	}
-	buf_release(&cmd);
-}
-
-/* ---- hooks ---- */
-
-struct hook_lines {
-	const char *host;
-	const char *stage;
-	char last[512]; /* the last stderr (else stdout) line, for the error */
-	int last_is_err;
-};
-
-static void
-hook_line(void *arg, int is_stderr, const char *line)
-{
-	struct hook_lines *hl = arg;
-
-	out_output(hl->host, hl->stage, is_stderr, line);
-	if (line[0] != '\0' && (is_stderr || !hl->last_is_err)) {
-		snprintf(hl->last, sizeof(hl->last), "%s", line);
-		hl->last_is_err = is_stderr;
-	}
-}
-
-int
-fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
-	   const char *dir, const char *command, const struct step_env *env,
-	   enum rf_exit code, struct rf_error *err)
-{
-	struct buf cmd = BUF_INIT;
-	struct hook_lines hl = { fh->host->name, stage, "", 0 };
-	struct exec_request req = { 0 };
-	struct exec_result res;
-	double limit = f->conf->hook_timeout;
-	int rc = -1;
-
-	step_renew(&cmd, f->conf->app_path);
-	step_hook_script(&cmd, dir, env, command);
-	req.cmd = buf_str(&cmd);
-	req.timeout = limit;
-	req.on_line = hook_line;
-	req.arg = &hl;
-	out_debug("%s: %s", fh->host->name, req.cmd);
-	/* Interrupted or cut off: the agent ended the hook on the server. */
-	if (remote_exec(fh->r, &req, &res, err) != 0)
-		goto out;
-	if (res.timed_out || res.status == STEP_TIME_LIMIT ||
-	    res.status == 128 + 9) {
-		rf_error_set(err, code, stage,
-			     "%s hook timed out after %.0f s on %s and was "
-			     "killed",
-			     stage, limit, fh->host->name);
-		rf_error_hint(err, "raise [deploy] hook_timeout, or find what "
-			      "the hook waits for");
-		goto out;
-	}
-	if (res.status != 0) {
-		if (res.signal[0] != '\0')
-			rf_error_set(err, code, stage,
-				     "%s hook was killed by SIG%s on %s",
-				     stage, res.signal, fh->host->name);
-		else
-			rf_error_set(err, code, stage,
-				     "%s hook failed with exit %d on %s%s%s",
-				     stage, res.status, fh->host->name,
-				     hl.last[0] ? ": " : "", hl.last);
-		goto out;
-	}
-	rc = 0;
-out:
-	buf_release(&cmd);
-	return rc;
-}
-
-/* ---- switch, restart, health, and the way back ---- */
-
-static int
-switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
-	  struct rf_error *err)
-{
-	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
-	int status;
-
-	step_switch_script(&cmd, f->conf->app_path, id);
-	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
-			   &errtext, err);
-	buf_release(&cmd);
-	if (status == 0) {
-		buf_release(&out);
-		buf_release(&errtext);
-		return 0;
-	}
-	if (status > 0)
-		rf_error_set(err, RF_EXIT_HEALTH, "switch",
-			     "cannot point current at releases/%s on %s "
-			     "(exit %d)%s%s",
-			     id ? id : "(none)", fh->host->name, status,
-			     errtext.len ? ": " : "", buf_str(&errtext));
-	buf_release(&out);
-	buf_release(&errtext);
-	/* 1: the script ran and failed; -1: no answer, the outcome unknown. */
-	return status > 0 ? 1 : -1;
-}
-
-static int
-restart_services(struct fleet *f, struct fleet_host *fh, const char *release,
-		 const char *previous, const char *stage, struct buf *names,
-		 struct rf_error *err)
-{
-	const struct conf *conf = f->conf;
-	struct buf dir = BUF_INIT;
-	struct step_env env = {
-		.app = conf->app_path,
-		.release = release,
-		.previous = previous ? previous : "",
-		.host = fh->host->name,
-	};
-	size_t i;
-	int rc = 0;
-
-	buf_addf(&dir, "%s/current", conf->app_path);
-	for (i = 0; i < conf->nservices && rc == 0; i++) {
-		if (!conf_service_on_host(&conf->services[i], fh->host))
-			continue;
-		rc = fleet_hook(f, fh, stage, buf_str(&dir),
-				conf->services[i].restart, &env, RF_EXIT_HEALTH,
-				err);
-		if (rc != 0) {
-			char why[sizeof(err->msg)];
-
-			snprintf(why, sizeof(why), "%s", err->msg);
-			snprintf(err->msg, sizeof(err->msg),
-				 "restarting %.64s: %.400s",
-				 conf->services[i].name, why);
-		} else if (names != NULL)
-			buf_addf(names, "%s%s", names->len ? ", " : "",
-				 conf->services[i].name);
-	}
-	buf_release(&dir);
-	return rc;
-}
-
-static int
-health_of(struct fleet *f, struct fleet_host *fh, const char *revision,
-	  struct health_result *res, struct rf_error *err)
-{
-	memset(res, 0, sizeof(*res));
-	if (!f->conf->has_health || f->conf->health_url == NULL) {
-		res->ok = 1;
-		snprintf(res->detail, sizeof(res->detail), "not checked");
-		return 0;
-	}
-	return health_check_remote(fh->r, f->conf, revision, res, err);
-}
-
-static int
-do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	int rc;
-
-	(void)arg;
-	/*
-	 * Counted as switched unless the script said it failed: when the
-	 * connection drops, mv -T may have run, and switching back a host
-	 * that never moved is harmless.
-	 */
-	fh->sw.switched = 1;
-	rc = switch_to(f, fh, fh->target, &fh->err);
-	if (rc > 0)
-		fh->sw.switched = 0;
-	if (rc != 0)
-		return -1;
-	snprintf(fh->detail, sizeof(fh->detail), "current -> releases/%.64s",
-		 fh->target);
-	if (f->n > 1)
-		fh->detail[0] = '\0';
-	return 0;
-}
-
-static int
-do_restart(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct buf names = BUF_INIT;
-	int rc;
-
-	(void)arg;
-	rc = restart_services(f, fh, fh->target, fh->back, "restart", &names,
-			      &fh->err);
-	snprintf(fh->detail, sizeof(fh->detail), "%s",
-		 names.len ? buf_str(&names) : "no services");
-	buf_release(&names);
-	return rc;
-}
-
-static int
-do_health(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct health_result res;
-
-	(void)arg;
-	if (health_of(f, fh, fh->target, &res, &fh->err) != 0)
-		return -1;
-	if (!res.ok) {
-		rf_error_set(&fh->err, RF_EXIT_HEALTH, "health",
-			     "health check failed on %s: %s", fh->host->name,
-			     res.detail);
-		rf_error_hint(&fh->err, "relflip -H %s check; and the app's "
-			      "own logs on %s",
-			      fh->host->name, fh->host->name);
-		return -1;
-	}
-	fh->sw.healthy = 1;
-	snprintf(fh->detail, sizeof(fh->detail), "%.150s", res.detail);
-	return 0;
-}
-
-static int
-do_revert(struct fleet *f, struct fleet_host *fh, void *arg)
-{
-	struct health_result res;
-	struct buf names = BUF_INIT;
-
-	(void)arg;
-	fh->sw.reverted = 0;
-	if (switch_to(f, fh, fh->back, &fh->err) != 0)
-		return -1;
-	fh->sw.reverted = 1;
-	if (fh->back == NULL) {
-		/* Nothing was live before: no current is the state before. */
-		fh->sw.revert_ok = 1;
-		snprintf(fh->detail, sizeof(fh->detail),
-			 "current removed (no previous release)");
-		return 0;
-	}
-	if (restart_services(f, fh, fh->back, fh->target, "rollback", &names,
-			     &fh->err) != 0) {
-		buf_release(&names);
-		return -1;
-	}
-	buf_release(&names);
-	if (health_of(f, fh, fh->back, &res, &fh->err) != 0)
-		return -1;
-	if (!res.ok) {
-		rf_error_set(&fh->err, RF_EXIT_ROLLBACK_FAILED, "rollback",
-			     "back on %s, but its health check fails too on "
-			     "%s: %s",
-			     fh->back, fh->host->name, res.detail);
-		return -1;
-	}
-	fh->sw.revert_ok = 1;
-	snprintf(fh->detail, sizeof(fh->detail),
-		 "current -> releases/%.64s, restarted, healthy", fh->back);
-	return 0;
-}
-
-/* The public URL, fetched from here once a batch is healthy. */
-static int
-public_check(struct fleet *f, const char *revision, struct rf_error *err)
-{
-	struct health_result res;
-	long long t0 = out_now_ms();
-
-	if (!f->conf->has_health || f->conf->public_url == NULL)
-		return 0;
-	out_stage_begin(NULL, "health");
-	if (health_check_public(f->conf, revision, &res, err) != 0)
-		return -1;
-	out_stage_end(NULL, "health", (long)(out_now_ms() - t0), res.ok,
-		      res.detail);
-	if (!res.ok)
-		return rf_error_set(err, RF_EXIT_HEALTH, "health",
-				    "public_url %s failed: %s",
-				    f->conf->public_url, res.detail);
-	return 0;
-}
-
-static void
-no_health_warning(struct fleet *f)
-{
-	if (f->conf->has_health || f->warned_no_health)
-		return;
-	f->warned_no_health = 1;
-	out_warning(NULL, "health",
-		    "no [health] section: relflip cannot verify the release; "
-		    "only a failing restart makes it roll back");
-}
-
-static int
-pick_switched(const struct fleet_host *fh)
-{
-	return fh->sw.switched;
-}
-
-static int
-pick_stuck(const struct fleet_host *fh)
-{
-	return fh->sw.switched && !(fh->sw.reverted && fh->sw.revert_ok);
-}
-
-static void
-revert_all(struct fleet *f, struct rf_error *err)
-{
-	struct rf_error back_err = RF_ERROR_INIT;
-	size_t i;
-
-	for (i = 0; i < f->n; i++) {
-		f->h[i].active = f->h[i].sw.switched;
-		/* A host that failed forward still needs its way back. */
-		f->h[i].failed = 0;
-	}
-	if (fleet_step(f, "rollback", do_revert, NULL, &back_err) != 0) {
-		struct buf names = BUF_INIT;
-
-		char first[sizeof(err->msg)];
-
-		snprintf(first, sizeof(first), "%s", err->msg);
-		fleet_names(f, pick_stuck, &names);
-		rf_error_set(err, RF_EXIT_ROLLBACK_FAILED, "rollback",
-			     "%s, and the way back failed on %s: %s", first,
-			     buf_str(&names), back_err.msg);
-		rf_error_hint(err, "a person is needed: see the per-host state "
-			      "above, then relflip releases and relflip "
-			      "rollback --to ID");
-		buf_release(&names);
-	}
-}
-
-int
-fleet_switch(struct fleet *f, struct rf_error *err)
-{
-	size_t nsel = 0, i, size, batch, done = 0;
-	size_t *sel;
-	int failed = 0;
-	struct switch_outcome *o;
-	enum rf_exit code;
-
-	sel = xcalloc(f->n ? f->n : 1, sizeof(*sel));
-	for (i = 0; i < f->n; i++) {
-		if (!f->h[i].failed)
-			sel[nsel++] = i;
-		memset(&f->h[i].sw, 0, sizeof(f->h[i].sw));
-	}
-	size = plan_batch_size(nsel, f->conf->batch, f->conf->batch_percent);
-	no_health_warning(f);
-	signals_defer();
-	for (batch = 0; done < nsel && !failed; batch++) {
-		size_t end = done + size > nsel ? nsel : done + size;
-
-		for (i = 0; i < f->n; i++)
-			f->h[i].active = 0;
-		for (i = done; i < end; i++)
-			f->h[sel[i]].active = 1;
-		if (size < nsel)
-			out_text("  batch %zu of %zu: %zu host%s", batch + 1,
-				 (nsel + size - 1) / size, end - done,
-				 end - done == 1 ? "" : "s");
-		if (fleet_step(f, "switch", do_switch, NULL, err) != 0 ||
-		    fleet_step(f, "restart", do_restart, NULL, err) != 0 ||
-		    fleet_step(f, "health", do_health, NULL, err) != 0 ||
-		    public_check(f, f->h[sel[done]].target, err) != 0)
-			failed = 1;
-		done = end;
-	}
-	if (failed) {
-		struct buf names = BUF_INIT;
-		char msg[sizeof(err->msg)];
-
-		fleet_names(f, pick_switched, &names);
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		rf_error_set(err, RF_EXIT_HEALTH, err->stage ? err->stage
-							     : "health",
-			     "%s; switched back %s", msg, buf_str(&names));
-		revert_all(f, err);
-		buf_release(&names);
-	}
-	o = xcalloc(f->n ? f->n : 1, sizeof(*o));
-	for (i = 0; i < f->n; i++)
-		o[i] = f->h[i].sw;
-	code = plan_switch_outcome(o, f->n);
-	if (failed) {
-		/*
-		 * A switch or the public URL can fail with no host unhealthy:
-		 * still a failed check, and a stuck host still needs a person.
-		 */
-		code = RF_EXIT_HEALTH;
-		for (i = 0; i < f->n; i++) {
-			if (pick_stuck(&f->h[i]))
-				code = RF_EXIT_ROLLBACK_FAILED;
-		}
-	}
-	if (code != RF_EXIT_OK)
-		err->code = code;
-	free(o);
-	free(sel);
-	if (signals_undefer())
-		out_warning(NULL, NULL, "interrupted after current moved: "
-			    "finished the check and the way back first");
-	return code;
 }
 
 void
@@ -963,95 +399,3 @@ fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
 	buf_addch(out, '}');
 }
 
-/* Where a host stands after the run, in a few words, and what is live. */
-static const char *
-host_outcome(const struct fleet_host *fh, const char **live)
-{
-	/* A host never probed: what is live there was not looked at. */
-	if (fh->st.server_now == 0)
-		*live = "(not checked)";
-	else
-		*live = fh->live[0] ? fh->live : "none";
-	if (fh->sw.switched && fh->sw.reverted && fh->sw.revert_ok) {
-		*live = fh->back ? fh->back : "none";
-		return "rolled back";
-	}
-	if (fh->sw.switched && fh->sw.reverted) {
-		*live = fh->back ? fh->back : "none";
-		return "ROLLBACK FAILED";
-	}
-	if (fh->sw.switched && !fh->sw.healthy) {
-		*live = fh->target;
-		return "UNHEALTHY, still switched";
-	}
-	if (fh->sw.switched) {
-		*live = fh->target;
-		return "ok";
-	}
-	if (fh->failed)
-		return "failed";
-	if (!fh->connected)
-		return "not reached";
-	return "unchanged";
-}
-
-void
-fleet_report(const struct fleet *f, const char *revision, const char *previous,
-	     int code, long duration_ms, const struct rf_error *err)
-{
-	struct buf md = BUF_INIT;
-	size_t i;
-	char dur[32];
-
-	out_live_end();
-	if (f->n > 1 && !out_cfg.quiet) {
-		out_text("  %-20s %-26s %-24s %s", "HOST", "RESULT", "LIVE",
-			 "DURATION");
-		for (i = 0; i < f->n; i++) {
-			const struct fleet_host *fh = &f->h[i];
-			const char *live, *what = host_outcome(fh, &live);
-
-			out_format_duration(dur, sizeof(dur),
-					    (long)(fh->t_last - fh->t_first));
-			out_text("  %-20s %-26s %-24s %s", fh->host->name, what,
-				 live, dur);
-		}
-	}
-	if (!out_cfg.github)
-		return;
-	out_format_duration(dur, sizeof(dur), duration_ms);
-	buf_addf(&md, "### relflip %s %s: %s\n\n", f->command,
-		 revision ? revision : "",
-		 code == 0 ? "done"
-		 : code == RF_EXIT_HEALTH ? "health check failed, rolled back"
-		 : code == RF_EXIT_ROLLBACK_FAILED ? "ROLLBACK FAILED: a person "
-						     "is needed"
-						   : "failed");
-	buf_addf(&md, "| | |\n|---|---|\n| release | `%s` |\n"
-		      "| previous | `%s` |\n| result | %s (exit %d) |\n"
-		      "| duration | %s |\n| actor | %s |\n",
-		 revision ? revision : "-", previous ? previous : "none",
-		 code == 0 ? "ok" : "failed", code, dur, f->actor);
-	if (f->run_url[0] != '\0')
-		buf_addf(&md, "| run | %s |\n", f->run_url);
-	if (err != NULL && err->msg[0] != '\0')
-		buf_addf(&md, "| error | %s |\n", err->msg);
-	if (code == RF_EXIT_HEALTH)
-		buf_addf(&md, "\n**Rollback:** every switched host went back "
-			      "to `%s`.\n",
-			 previous ? previous : "(no current)");
-	buf_adds(&md, "\n| host | result | live | duration |\n"
-		      "|---|---|---|---|\n");
-	for (i = 0; i < f->n; i++) {
-		const struct fleet_host *fh = &f->h[i];
-		const char *live, *what = host_outcome(fh, &live);
-
-		out_format_duration(dur, sizeof(dur),
-				    (long)(fh->t_last - fh->t_first));
-		buf_addf(&md, "| %s | %s | `%s` | %s |\n", fh->host->name,
-			 what, live, dur);
-	}
-	buf_addch(&md, '\n');
-	out_step_summary(buf_str(&md));
-	buf_release(&md);
-}

@@ -1,7 +1,6 @@
 /*
  * relflip: global options, the command table, setup, the exit code.
  */
-#include <getopt.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include "out.h"
 #include "remote.h"
 #include "xmalloc.h"
+#include "buf.h"
 
 static const struct cmd_entry *const cmd_table[] = {
 	&cmd_deploy_entry,
@@ -41,10 +41,8 @@ usage(FILE *f)
 		   "\n"
 		   "Commands:\n");
 	for (i = 0; i < NCMDS; i++) {
-		fprintf(f, "  %-9s %s%s\n", cmd_table[i]->name,
-			cmd_table[i]->summary,
-			(cmd_table[i]->flags & CMD_NOT_BUILT) ? " (not built yet)"
-							      : "");
+		fprintf(f, "  %-9s %s\n", cmd_table[i]->name,
+			cmd_table[i]->summary);
 	}
 	fprintf(f,
 		"\n"
@@ -86,11 +84,12 @@ cmd_find(const char *name)
 	return NULL;
 }
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static int usage_error(const struct cmd_entry *entry, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
+/* A usage error, with the command's usage as the hint when there is one. */
 static int
-usage_error(const char *fmt, ...)
+usage_error(const struct cmd_entry *entry, const char *fmt, ...)
 {
 	struct rf_error err = RF_ERROR_INIT;
 	char msg[sizeof(err.msg)];
@@ -99,126 +98,282 @@ usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rf_error_set(&err, RF_EXIT_USAGE, NULL, "%s", msg);
-	rf_error_hint(&err, "relflip --help lists the commands and options");
+	if (entry == NULL) {
+		rf_error_set(&err, RF_EXIT_USAGE, NULL, "%s", msg);
+		rf_error_hint(&err, "relflip --help lists the commands and "
+			      "options");
+	} else {
+		rf_error_set(&err, RF_EXIT_USAGE, NULL, "%s: %s", entry->name,
+			     msg);
+		rf_error_hint(&err, "usage: relflip %s%s%s (relflip %s --help)",
+			      entry->name, entry->usage[0] ? " " : "",
+			      entry->usage, entry->name);
+	}
 	out_error(&err);
 	return RF_EXIT_USAGE;
+}
+
+static void
+cmd_help(const struct cmd_entry *entry)
+{
+	printf("usage: relflip [global options] %s%s%s\n\n%s.\n", entry->name,
+	       entry->usage[0] ? " " : "", entry->usage, entry->summary);
+	if (entry->help != NULL && entry->help[0] != '\0')
+		printf("\n%s", entry->help);
+	printf("\nGlobal options, before or after the command: -c FILE, -H "
+	       "HOST, -R ROLE,\n--json, -q, -v, --no-color. See relflip "
+	       "--help and relflip(1).\n");
+}
+
+enum {
+	GOPT_JSON = 1000,
+	GOPT_NO_COLOR,
+};
+
+static const struct option global_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "host", required_argument, NULL, 'H' },
+	{ "role", required_argument, NULL, 'R' },
+	{ "json", no_argument, NULL, GOPT_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "no-color", no_argument, NULL, GOPT_NO_COLOR },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+};
+
+#define NGLOBAL (sizeof(global_options) / sizeof(global_options[0]))
+#define GLOBAL_SHORT "c:H:R:qvhV"
+
+struct globals {
+	struct cmd_ctx *ctx;
+	int no_color;
+	int help;
+	int version;
+};
+
+/* A global option; 0 when c is one (wherever it was given). */
+static int
+global_option(struct globals *g, int c, const char *arg)
+{
+	switch (c) {
+	case 'c':
+		g->ctx->config_path = arg;
+		return 0;
+	case 'H':
+		strlist_add(&g->ctx->only_hosts, arg);
+		return 0;
+	case 'R':
+		strlist_add(&g->ctx->only_roles, arg);
+		return 0;
+	case GOPT_JSON:
+		g->ctx->json = 1;
+		return 0;
+	case 'q':
+		g->ctx->quiet = 1;
+		return 0;
+	case 'v':
+		g->ctx->verbose = 1;
+		return 0;
+	case GOPT_NO_COLOR:
+		g->no_color = 1;
+		return 0;
+	case 'h':
+		g->help = 1;
+		return 0;
+	case 'V':
+		g->version = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* The option getopt just refused, as the user wrote it. */
+static const char *
+refused_option(char **argv, char *buf, size_t len)
+{
+	if (optopt > 0 && optopt < 256) {
+		snprintf(buf, len, "-%c", optopt);
+		return buf;
+	}
+	return argv[optind - 1];
+}
+
+/*
+ * The command's words: its own options and the global ones, in any order
+ * (GNU getopt permutes), up to "--"; what is left are its arguments.
+ */
+static int
+parse_command(const struct cmd_entry *entry, struct globals *g, int argc,
+	      char **argv, void *opts, int *first_arg)
+{
+	struct option *longopts;
+	struct buf shortopts = BUF_INIT;
+	struct rf_error err = RF_ERROR_INIT;
+	size_t n = 0, i;
+	char shown[8];
+	int c, rc = 0;
+
+	for (i = 0; entry->options != NULL && entry->options[i].name; i++)
+		n++;
+	longopts = xcalloc(n + NGLOBAL + 1, sizeof(*longopts));
+	memcpy(longopts, global_options, sizeof(global_options));
+	for (i = 0; i < n; i++)
+		longopts[NGLOBAL + i] = entry->options[i];
+	buf_addf(&shortopts, ":" GLOBAL_SHORT "%s",
+		 entry->shortopts ? entry->shortopts : "");
+	/* 0, not 1: glibc starts afresh and forgets the "+" of before. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, buf_str(&shortopts), longopts,
+				NULL)) != -1) {
+		if (c == ':') {
+			rc = usage_error(entry, "option '%s' needs a value",
+					 refused_option(argv, shown,
+							sizeof(shown)));
+			goto out;
+		}
+		if (c == '?') {
+			rc = usage_error(entry, "unknown option '%s'",
+					 refused_option(argv, shown,
+							sizeof(shown)));
+			goto out;
+		}
+		if (global_option(g, c, optarg) == 0)
+			continue;
+		if (entry->option(opts, c, optarg, &err) != 0) {
+			rc = usage_error(entry, "%s", err.msg);
+			goto out;
+		}
+	}
+	*first_arg = optind;
+out:
+	free(longopts);
+	buf_release(&shortopts);
+	return rc;
+}
+
+static void
+print_outcome(const struct cmd_ctx *ctx, int rc)
+{
+	const struct run_outcome *o = &ctx->outcome;
+
+	if (o->status == NULL)
+		return;
+	out_result(o->status, rc, o->revision[0] ? o->revision : NULL,
+		   o->previous[0] ? o->previous : NULL, o->duration_ms);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "role", required_argument, NULL, 'R' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "no-color", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cmd_ctx ctx;
+	struct globals g;
 	const struct cmd_entry *entry;
 	const char *env;
-	int json = 0, quiet = 0, verbose = 0, no_color = 0;
-	char **cmd_argv;
-	int c, rc, cmd_argc;
+	void *opts = NULL;
+	char shown[8];
+	int c, rc, first = 1, cmd_index;
 
 	memset(&ctx, 0, sizeof(ctx));
+	memset(&g, 0, sizeof(g));
+	g.ctx = &ctx;
 	setlocale(LC_CTYPE, "");
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:H:R:qvhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			ctx.config_path = optarg;
-			break;
-		case 'H':
-			strlist_add(&ctx.only_hosts, optarg);
-			break;
-		case 'R':
-			strlist_add(&ctx.only_roles, optarg);
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 'n':
-			no_color = 1;
-			break;
-		case 'h':
+	while ((c = getopt_long(argc, argv, "+" GLOBAL_SHORT, global_options,
+				NULL)) != -1) {
+		if (c == '?' || global_option(&g, c, optarg) != 0) {
+			out_setup(ctx.json, ctx.quiet, ctx.verbose, g.no_color);
+			if (optopt != 0 && strchr("cHR", optopt) != NULL)
+				return usage_error(NULL,
+						   "option -%c needs a value",
+						   optopt);
+			return usage_error(NULL, "unknown option '%s'",
+					   refused_option(argv, shown,
+							  sizeof(shown)));
+		}
+		if (g.help) {
 			usage(stdout);
 			return 0;
-		case 'V':
+		}
+		if (g.version) {
 			printf("relflip %s\n", relflip_version());
 			return 0;
-		default:
-			out_setup(json, quiet, verbose, no_color);
-			if (optopt != 0 && strchr("cHR", optopt) != NULL)
-				return usage_error("option -%c needs a value",
-						   optopt);
-			return usage_error("unknown option '%s'",
-					   argv[optind - 1]);
 		}
 	}
-	out_setup(json, quiet, verbose, no_color);
-	if (quiet && verbose)
-		return usage_error("%s", "-q and -v cannot be used together");
+	out_setup(ctx.json, ctx.quiet, ctx.verbose, g.no_color);
 	if (optind >= argc) {
 		usage(stderr);
 		return RF_EXIT_USAGE;
 	}
 	entry = cmd_find(argv[optind]);
-	if (entry == NULL) {
-		if (strcmp(argv[optind], "help") == 0) {
-			usage(stdout);
+	if (entry == NULL && strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 < argc && cmd_find(argv[optind + 1]) != NULL) {
+			cmd_help(cmd_find(argv[optind + 1]));
 			return 0;
 		}
-		return usage_error("unknown command '%s'", argv[optind]);
+		usage(stdout);
+		return 0;
 	}
-	if (entry->flags & CMD_NOT_BUILT) {
-		struct rf_error err = RF_ERROR_INIT;
+	if (entry == NULL)
+		return usage_error(NULL, "unknown command '%s'", argv[optind]);
 
-		rf_error_set(&err, RF_EXIT_USAGE, NULL,
-			     "'%s' is not built yet in relflip %s",
-			     entry->name, relflip_version());
-		rf_error_hint(&err, "usage when it lands: relflip %s %s",
-			      entry->name, entry->usage);
-		out_error(&err);
-		return RF_EXIT_USAGE;
+	cmd_index = optind;
+	opts = xcalloc(1, entry->opts_size ? entry->opts_size : 1);
+	rc = parse_command(entry, &g, argc - cmd_index, argv + cmd_index, opts,
+			   &first);
+	if (rc != 0)
+		goto out;
+	if (g.help) {
+		cmd_help(entry);
+		goto out;
 	}
-
+	if (g.version) {
+		printf("relflip %s\n", relflip_version());
+		goto out;
+	}
+	out_setup(ctx.json, ctx.quiet, ctx.verbose, g.no_color);
+	if (ctx.quiet && ctx.verbose) {
+		rc = usage_error(NULL, "%s", "-q and -v cannot be used together");
+		goto out;
+	}
+	if (entry->args(opts, argc - cmd_index - first,
+			argv + cmd_index + first, &ctx.err) != 0) {
+		rc = usage_error(entry, "%s", ctx.err.msg);
+		goto out;
+	}
 	if (ctx.config_path == NULL) {
 		env = getenv("RELFLIP_CONFIG");
 		ctx.config_path = (env != NULL && *env != '\0') ? env
 							       : "relflip.ini";
 	}
-	ctx.json = json;
-	ctx.quiet = quiet;
-	ctx.verbose = verbose;
+	if ((entry->flags & CMD_CONFIG) &&
+	    cmd_load_config(&ctx, &ctx.err) != 0) {
+		out_error(&ctx.err);
+		rc = ctx.err.code;
+		goto out;
+	}
 
 	/* Library set-up that is not thread-safe happens before any thread. */
 	if (remote_ssh_global_init() != 0 || http_global_init() != 0) {
 		fprintf(stderr, "relflip: error: cannot initialise libssh2 or "
 				"libcurl\n");
-		return RF_EXIT_INTERNAL;
+		rc = RF_EXIT_INTERNAL;
+		goto out;
 	}
 	signals_setup();
-
-	/* Commands parse with getopt from their own argv[0], the name. */
-	cmd_argc = argc - optind;
-	cmd_argv = argv + optind;
-	/* 0, not 1: glibc re-reads the optstring (ours began with '+'). */
-	optind = 0;
-	opterr = 0;
-	rc = entry->exec(&ctx, cmd_argc, cmd_argv);
+	rc = entry->exec(&ctx, opts);
+	if (rc != 0 && ctx.err.msg[0] != '\0') {
+		if (ctx.err.code == 0)
+			ctx.err.code = (enum rf_exit)rc;
+		out_error(&ctx.err);
+	}
+	if (entry->flags & CMD_RESULT)
+		print_outcome(&ctx, rc);
+out:
+	if (entry->release != NULL)
+		entry->release(opts);
+	free(opts);
 	cmd_ctx_release(&ctx);
 	if (out_finish() != 0) {
 		fprintf(stderr, "relflip: error: cannot write to stdout\n");

@@ -2,7 +2,6 @@
  * relflip check: a pre-flight doctor. Connects to every host in parallel and
  * reports what a deploy would trip over, changing nothing.
  */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,48 +387,17 @@ print_table(const struct check_run *run, size_t n)
 	buf_release(&line);
 }
 
-static const char check_options[] =
-    "Checks, per host, in parallel: connection, host key, authentication,\n"
-    "the app path (exists and writable, or can be created), the layout\n"
-    "(current a valid symlink?), free disk, the deploy lock, the tools a\n"
-    "deploy runs on the server, and the health URL. Changes nothing.\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help  this help\n";
-
 static int
-cmd_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
+check_exec(struct cmd_ctx *ctx, void *opts)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct rf_error err = RF_ERROR_INIT;
 	struct check_run run;
 	long long started = out_now_ms();
-	int c, worst_order = 99, code = 0;
+	int worst_order = 99, code = 0;
 	size_t nready = 0, j;
 	enum check_item i;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cmd_usage(&cmd_check_entry, check_options, 0);
-		default:
-			return cmd_usage_error(&cmd_check_entry,
-					       "unknown option '%s'",
-					       argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_check_entry,
-				       "unexpected argument '%s'",
-				       argv[optind]);
-	if (cmd_load_config(ctx, &err) != 0) {
-		out_error(&err);
-		return err.code;
-	}
-
+	(void)opts;
 	{
 		struct out_field f[3] = {
 			OF_STR("command", "check"),
@@ -522,8 +490,7 @@ cmd_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	else
 		out_text("not ready: %zu of %zu host%s pass (exit %d)", nready,
 			 ctx->nhosts, ctx->nhosts == 1 ? "" : "s", code);
-	out_result(code == 0 ? "ok" : "failed", code, NULL, NULL,
-		   (long)(out_now_ms() - started));
+	fleet_outcome(&ctx->outcome, code, NULL, NULL, started);
 	free(run.hosts);
 	return code;
 }
@@ -533,6 +500,18 @@ const struct cmd_entry cmd_check_entry = {
 	.usage = "",
 	.summary = "pre-flight doctor: connection, host key, auth, layout, "
 		   "permissions, free disk, lock, server tools, health URL",
-	.flags = 0,
-	.exec = cmd_check_exec,
+	.help = "Checks, per host, in parallel: connection, host key, "
+		"authentication,\n"
+		"the app path (exists and writable, or can be created), the "
+		"layout\n"
+		"(current a valid symlink?), free disk, the deploy lock, the "
+		"tools a\n"
+		"deploy runs on the server, and the health URL. Changes "
+		"nothing.\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help  this help\n",
+	.flags = CMD_CONFIG | CMD_RESULT,
+	.args = cmd_no_args,
+	.exec = check_exec,
 };

@@ -1,76 +1,76 @@
 /*
  * relflip deploy ARTIFACT: options, then the core in src/deploy.c.
  */
-#include <getopt.h>
 #include <stdlib.h>
 
 #include "cmd.h"
 #include "deploy.h"
 #include "out.h"
 
-static const char deploy_options[] =
-    "Uploads ARTIFACT (a tarball: gzip, zstd, xz or plain) into\n"
-    "releases/ID on every host, runs the install hook there and migrate\n"
-    "once on the primary host, then switches current batch by batch,\n"
-    "restarts the services and checks health; a failed check switches\n"
-    "every host back.\n"
-    "\n"
-    "Options:\n"
-    "  --revision ID  the release id (default: $GITHUB_SHA)\n"
-    "  --ref REF      the git ref, checked against allowed_refs\n"
-    "                 (default: $GITHUB_REF)\n"
-    "  --dry-run      connect and check, change nothing, print the plan\n"
-    "                 with the exact remote commands\n"
-    "  -h, --help     this help\n";
+enum { OPT_REVISION = 256, OPT_REF, OPT_DRY_RUN };
+
+static const struct option deploy_options[] = {
+	{ "revision", required_argument, NULL, OPT_REVISION },
+	{ "ref", required_argument, NULL, OPT_REF },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ NULL, 0, NULL, 0 },
+};
 
 static int
-cmd_deploy_exec(struct cmd_ctx *ctx, int argc, char **argv)
+deploy_option(void *opts, int c, const char *arg, struct rf_error *err)
 {
-	static const struct option opts[] = {
-		{ "revision", required_argument, NULL, 'r' },
-		{ "ref", required_argument, NULL, 'f' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct deploy_opts o = { 0 };
-	struct rf_error err = RF_ERROR_INIT;
-	int c;
+	struct deploy_opts *o = opts;
 
-	o.revision = getenv("GITHUB_SHA");
-	o.ref = getenv("GITHUB_REF");
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			o.revision = optarg;
-			break;
-		case 'f':
-			o.ref = optarg;
-			break;
-		case 'n':
-			o.dry_run = 1;
-			break;
-		case 'h':
-			return cmd_usage(&cmd_deploy_entry, deploy_options, 0);
-		default:
-			return cmd_usage_error(&cmd_deploy_entry,
-					       "unknown option '%s'",
-					       argv[optind - 1]);
-		}
+	(void)err;
+	switch (c) {
+	case OPT_REVISION:
+		o->revision = arg;
+		break;
+	case OPT_REF:
+		o->ref = arg;
+		break;
+	case OPT_DRY_RUN:
+		o->dry_run = 1;
+		break;
 	}
-	if (optind >= argc)
-		return cmd_usage_error(&cmd_deploy_entry,
-				       "which artifact? (a tarball)");
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_deploy_entry,
-				       "unexpected argument '%s'",
-				       argv[optind + 1]);
-	o.artifact = argv[optind];
-	if (cmd_load_config(ctx, &err) != 0) {
-		out_error(&err);
-		return err.code;
-	}
-	return deploy_run(ctx, &o);
+	return 0;
+}
+
+static int
+deploy_args(void *opts, int argc, char **argv, struct rf_error *err)
+{
+	struct deploy_opts *o = opts;
+
+	if (argc < 1)
+		return cmd_usage_fail(err, "which artifact? (a tarball)");
+	if (argc > 1)
+		return cmd_usage_fail(err, "unexpected argument '%s'", argv[1]);
+	o->artifact = argv[0];
+	if (o->revision == NULL)
+		o->revision = getenv("GITHUB_SHA");
+	if (o->ref == NULL)
+		o->ref = getenv("GITHUB_REF");
+	return 0;
+}
+
+static int
+deploy_exec(struct cmd_ctx *ctx, void *opts)
+{
+	const struct deploy_opts *o = opts;
+	struct selection sel = cmd_selection(ctx);
+	struct out_field fl[4] = {
+		OF_STR("command", "deploy"),
+		OF_STR("revision", o->revision),
+		OF_INT("hosts", ctx->nhosts),
+		OF_BOOL("dry_run", o->dry_run),
+	};
+
+	out_event("start", NULL, NULL, fl, 4);
+	out_text("relflip %s · %zu host%s · release %s%s", relflip_version(),
+		 ctx->nhosts, ctx->nhosts == 1 ? "" : "s",
+		 o->revision ? o->revision : "?",
+		 o->dry_run ? " · dry run" : "");
+	return deploy_run(&sel, o, &ctx->outcome, &ctx->err);
 }
 
 const struct cmd_entry cmd_deploy_entry = {
@@ -78,6 +78,27 @@ const struct cmd_entry cmd_deploy_entry = {
 	.usage = "ARTIFACT [--revision ID] [--ref REF] [--dry-run]",
 	.summary = "upload a release, switch to it, check its health, roll "
 		   "back on failure",
-	.flags = 0,
-	.exec = cmd_deploy_exec,
+	.help = "Uploads ARTIFACT (a tarball: gzip, zstd, xz or plain) into\n"
+		"releases/ID on every host, runs the install hook there and "
+		"migrate\n"
+		"once on the primary host, then switches current batch by "
+		"batch,\n"
+		"restarts the services and checks health; a failed check "
+		"switches\n"
+		"every host back.\n"
+		"\n"
+		"Options:\n"
+		"  --revision ID  the release id (default: $GITHUB_SHA)\n"
+		"  --ref REF      the git ref, checked against allowed_refs\n"
+		"                 (default: $GITHUB_REF)\n"
+		"  --dry-run      connect and check, change nothing, print the "
+		"plan\n"
+		"                 with the exact remote commands\n"
+		"  -h, --help     this help\n",
+	.flags = CMD_CONFIG | CMD_RESULT,
+	.options = deploy_options,
+	.opts_size = sizeof(struct deploy_opts),
+	.option = deploy_option,
+	.args = deploy_args,
+	.exec = deploy_exec,
 };

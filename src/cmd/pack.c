@@ -2,7 +2,6 @@
  * relflip pack DIR -o FILE: build a reproducible release tarball.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,26 +23,15 @@
 /* 9999-12-31T23:59:59Z: a later SOURCE_DATE_EPOCH is a mistake. */
 #define PACK_MAX_EPOCH 253402300799LL
 
-static int cmd_pack_exec(struct cmd_ctx *, int, char **);
-
-const struct cmd_entry cmd_pack_entry = {
-	.name = "pack",
-	.usage = "DIR -o FILE [--revision ID] [--exclude PATTERN]...",
-	.summary = "build a reproducible release tarball",
-	.flags = 0,
-	.exec = cmd_pack_exec,
-};
-
 enum {
 	OPT_REVISION = 256,
 	OPT_EXCLUDE,
 };
 
-static const struct option pack_options_long[] = {
+static const struct option pack_options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "revision", required_argument, NULL, OPT_REVISION },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -89,113 +77,89 @@ pack_mtime(int64_t *mtime)
 }
 
 static int
-cmd_pack_exec(struct cmd_ctx *ctx, int argc, char **argv)
+pack_option(void *p, int c, const char *arg, struct rf_error *err)
 {
-	struct rf_error err = RF_ERROR_INIT;
-	struct artifact_info info;
-	struct pack_options opts;
-	const char **excludes;
-	const char *env;
-	char unpacked[32], packed[32];
-	size_t nexcludes = 0;
-	int c, rc;
+	struct pack_options *opts = p;
 
-	memset(&opts, 0, sizeof(opts));
-	excludes = xcalloc((size_t)argc + 1, sizeof(*excludes));
-	/*
-	 * 0, not 1: glibc then forgets main's "+" (stop at the first
-	 * non-option), so "pack DIR -o FILE" works with DIR first.
-	 */
-	optind = 0;
-	opterr = 0;
-	for (;;) {
-		c = getopt_long(argc, argv, ":o:h", pack_options_long, NULL);
-		if (c == -1)
-			break;
-		switch (c) {
-		case 'o':
-			opts.output = optarg;
-			break;
-		case OPT_REVISION:
-			opts.revision = optarg;
-			break;
-		case OPT_EXCLUDE:
-			excludes[nexcludes++] = optarg;
-			break;
-		case 'h':
-			free(excludes);
-			return cmd_usage(&cmd_pack_entry, OPTIONS_TEXT, 0);
-		case ':':
-			rc = cmd_usage_error(&cmd_pack_entry,
-					     "option '%s' needs a value",
-					     argv[optind - 1]);
-			goto out;
-		default:
-			if (optopt > 0 && optopt < 256)
-				rc = cmd_usage_error(&cmd_pack_entry,
-						     "unknown option '-%c'",
-						     optopt);
-			else
-				rc = cmd_usage_error(&cmd_pack_entry,
-						     "unknown option '%s'",
-						     argv[optind - 1]);
-			goto out;
-		}
+	(void)err;
+	switch (c) {
+	case 'o':
+		opts->output = arg;
+		break;
+	case OPT_REVISION:
+		opts->revision = arg;
+		break;
+	case OPT_EXCLUDE:
+		opts->excludes = xreallocarray((void *)opts->excludes,
+					       opts->nexcludes + 1,
+					       sizeof(*opts->excludes));
+		((const char **)opts->excludes)[opts->nexcludes++] = arg;
+		break;
 	}
-	if (optind >= argc) {
-		rc = cmd_usage_error(&cmd_pack_entry, "missing DIR");
-		goto out;
-	}
-	if (argc - optind > 1) {
-		rc = cmd_usage_error(&cmd_pack_entry,
-				     "one DIR only (got '%s' too)",
-				     argv[optind + 1]);
-		goto out;
-	}
-	opts.dir = argv[optind];
-	if (opts.output == NULL || opts.output[0] == '\0') {
-		rc = cmd_usage_error(&cmd_pack_entry,
-				     "missing -o FILE (the tarball to write)");
-		goto out;
-	}
-	if (opts.revision == NULL) {
+	return 0;
+}
+
+static int
+pack_args(void *p, int argc, char **argv, struct rf_error *err)
+{
+	struct pack_options *opts = p;
+	const char *env;
+
+	if (argc < 1)
+		return cmd_usage_fail(err, "missing DIR");
+	if (argc > 1)
+		return cmd_usage_fail(err, "one DIR only (got '%s' too)",
+				      argv[1]);
+	opts->dir = argv[0];
+	if (opts->output == NULL || opts->output[0] == '\0')
+		return cmd_usage_fail(err, "missing -o FILE (the tarball to "
+				      "write)");
+	if (opts->revision == NULL) {
 		env = getenv("GITHUB_SHA");
 		if (env != NULL && env[0] != '\0') {
-			if (!release_id_valid(env)) {
-				rc = cmd_usage_error(
-				    &cmd_pack_entry,
+			if (!release_id_valid(env))
+				return cmd_usage_fail(
+				    err,
 				    "$GITHUB_SHA '%s' is not a valid release "
 				    "id (1-64 of [A-Za-z0-9._-], not starting "
 				    "with '.')",
 				    env);
-				goto out;
-			}
-			opts.revision = env;
+			opts->revision = env;
 		}
-	} else if (!release_id_valid(opts.revision)) {
-		rc = cmd_usage_error(&cmd_pack_entry,
-				     "--revision '%s' is not a valid release "
-				     "id (1-64 of [A-Za-z0-9._-], not starting "
-				     "with '.')",
-				     opts.revision);
-		goto out;
+	} else if (!release_id_valid(opts->revision)) {
+		return cmd_usage_fail(err,
+				      "--revision '%s' is not a valid release "
+				      "id (1-64 of [A-Za-z0-9._-], not starting "
+				      "with '.')",
+				      opts->revision);
 	}
-	if (pack_mtime(&opts.mtime) != 0) {
-		rc = cmd_usage_error(&cmd_pack_entry,
-				     "SOURCE_DATE_EPOCH '%s' is not a time in "
-				     "seconds since 1970 (digits only)",
-				     getenv("SOURCE_DATE_EPOCH"));
-		goto out;
-	}
-	opts.excludes = excludes;
-	opts.nexcludes = nexcludes;
+	if (pack_mtime(&opts->mtime) != 0)
+		return cmd_usage_fail(err,
+				      "SOURCE_DATE_EPOCH '%s' is not a time in "
+				      "seconds since 1970 (digits only)",
+				      getenv("SOURCE_DATE_EPOCH"));
+	return 0;
+}
 
-	if (artifact_pack(&opts, &info, &err) != 0) {
-		if (err.code == 0)
-			err.code = RF_EXIT_INTERNAL;
-		out_error(&err);
-		rc = err.code;
-		goto out;
+static void
+pack_release(void *p)
+{
+	struct pack_options *opts = p;
+
+	free((void *)opts->excludes);
+}
+
+static int
+pack_exec(struct cmd_ctx *ctx, void *p)
+{
+	const struct pack_options *opts = p;
+	struct artifact_info info;
+	char unpacked[32], packed[32];
+
+	if (artifact_pack(opts, &info, &ctx->err) != 0) {
+		if (ctx->err.code == 0)
+			ctx->err.code = RF_EXIT_INTERNAL;
+		return ctx->err.code;
 	}
 
 	out_format_bytes(unpacked, sizeof(unpacked), info.unpacked_size);
@@ -203,30 +167,42 @@ cmd_pack_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	/* Under --json stdout carries events only; the result has it all. */
 	if (!ctx->json)
 		out_primary("%s  %llu bytes  %s", info.sha256,
-			    (unsigned long long)info.file_size, opts.output);
-	out_text("packed %s: %llu files, %s unpacked -> %s (%s)", opts.dir,
-		 (unsigned long long)info.files, unpacked, opts.output, packed);
+			    (unsigned long long)info.file_size, opts->output);
+	out_text("packed %s: %llu files, %s unpacked -> %s (%s)", opts->dir,
+		 (unsigned long long)info.files, unpacked, opts->output, packed);
 	{
 		struct out_field fields[] = {
 			OF_STR("status", "ok"),
 			OF_INT("exit_code", 0),
-			OF_STR("file", opts.output),
+			OF_STR("file", opts->output),
 			OF_STR("sha256", info.sha256),
 			OF_INT("size", info.file_size),
 			OF_INT("files", info.files),
 			OF_INT("entries", info.entries),
 			OF_INT("unpacked_size", info.unpacked_size),
 			OF_STR("compression", info.compression),
-			OF_STR("revision", opts.revision),
+			OF_STR("revision", opts->revision),
 		};
 		size_t nfields = sizeof(fields) / sizeof(fields[0]);
 
-		if (opts.revision == NULL)
+		if (opts->revision == NULL)
 			nfields--;
 		out_event("result", NULL, "pack", fields, nfields);
 	}
-	rc = 0;
-out:
-	free(excludes);
-	return rc;
+	return 0;
 }
+
+const struct cmd_entry cmd_pack_entry = {
+	.name = "pack",
+	.usage = "DIR -o FILE [--revision ID] [--exclude PATTERN]...",
+	.summary = "build a reproducible release tarball",
+	.help = OPTIONS_TEXT,
+	.flags = 0,
+	.options = pack_options,
+	.shortopts = "o:",
+	.opts_size = sizeof(struct pack_options),
+	.option = pack_option,
+	.args = pack_args,
+	.exec = pack_exec,
+	.release = pack_release,
+};

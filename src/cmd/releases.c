@@ -3,7 +3,6 @@
  * with its status and where it came from; hosts that disagree on the live
  * release are pointed out.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +11,6 @@
 #include "fleet.h"
 #include "out.h"
 #include "xmalloc.h"
-
-static const char releases_options[] =
-    "Lists, per host, every release under releases/: id, status (live,\n"
-    "good, bad, failed, staged, or unknown for one relflip did not make),\n"
-    "deployed at, by whom, ref, checksum and size. `*` marks the live one.\n"
-    "With --json (a global option), one object per release per host.\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help  this help\n";
 
 static void
 print_host(struct fleet_host *fh, int json)
@@ -89,49 +79,24 @@ print_host(struct fleet_host *fh, int json)
 }
 
 static int
-cmd_releases_exec(struct cmd_ctx *ctx, int argc, char **argv)
+releases_exec(struct cmd_ctx *ctx, void *opts)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct selection sel = cmd_selection(ctx);
 	struct fleet f;
-	struct rf_error err = RF_ERROR_INIT;
 	struct buf lives = BUF_INIT;
-	int c, code = 0, disagree = 0;
+	long long t0 = out_now_ms();
+	int code = 0, disagree = 0;
 	size_t i;
+	struct out_field fl[2] = {
+		OF_STR("command", "releases"),
+		OF_INT("hosts", ctx->nhosts),
+	};
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			return cmd_usage(&cmd_releases_entry, releases_options,
-					 0);
-		default:
-			return cmd_usage_error(&cmd_releases_entry,
-					       "unknown option '%s'",
-					       argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_releases_entry,
-				       "unexpected argument '%s'",
-				       argv[optind]);
-	if (cmd_load_config(ctx, &err) != 0) {
-		out_error(&err);
-		return err.code;
-	}
-	fleet_init(&f, ctx->conf, ctx->hosts, ctx->nhosts, "releases", NULL);
-	{
-		struct out_field fl[2] = {
-			OF_STR("command", "releases"),
-			OF_INT("hosts", ctx->nhosts),
-		};
-		out_event("start", NULL, NULL, fl, 2);
-	}
-	/* The listing is the output: stage lines would only add noise. */
-	if (fleet_connect(&f, &err) != 0 || fleet_probe(&f, &err) != 0) {
-		code = err.code;
-		out_error(&err);
+	(void)opts;
+	out_event("start", NULL, NULL, fl, 2);
+	fleet_init(&f, &sel, "releases", NULL);
+	if (fleet_open(&f, FLEET_PROBE, &ctx->err) != 0) {
+		code = ctx->err.code;
 		goto done;
 	}
 	for (i = 0; i < f.n; i++) {
@@ -148,7 +113,7 @@ cmd_releases_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			    "the hosts DISAGREE on the live release: %s",
 			    buf_str(&lives));
 done:
-	out_result(code == 0 ? "ok" : "failed", code, NULL, NULL, 0);
+	fleet_outcome(&ctx->outcome, code, NULL, NULL, t0);
 	buf_release(&lives);
 	fleet_release(&f);
 	return code;
@@ -159,6 +124,17 @@ const struct cmd_entry cmd_releases_entry = {
 	.usage = "",
 	.summary = "list releases per host: id, deployed at, ref, actor, "
 		   "status",
-	.flags = 0,
-	.exec = cmd_releases_exec,
+	.help = "Lists, per host, every release under releases/: id, status "
+		"(live,\n"
+		"good, bad, failed, staged, or unknown for one relflip did not "
+		"make),\n"
+		"deployed at, by whom, ref, checksum and size. `*` marks the "
+		"live one.\n"
+		"With --json, one object per release per host.\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help  this help\n",
+	.flags = CMD_CONFIG | CMD_RESULT,
+	.args = cmd_no_args,
+	.exec = releases_exec,
 };

@@ -363,13 +363,12 @@ PY
 	done
 }
 
-@test "the call checker itself rejects bad commands, misplaced and unknown options" {
+@test "the call checker itself rejects bad commands, misplaced and unknown options, and takes global options after the command" {
 	need_yaml
 	cat >"$BATS_TEST_TMPDIR/bad.yml" <<'EOF'
 stages: [deploy]
 wrong:
   script:
-    - relflip -c config/production.ini deploy app.tgz --json
     - ./relflip pr
     - relflip rollback --too 3f2c1ab
     - relflip --dry-run prune
@@ -381,15 +380,16 @@ right:
     - relflip -c config/production.ini --json deploy app.tgz --revision "$(git rev-parse --short HEAD)"
     - cd /srv && relflip -H web1 rollback ${TO:+--to "$TO"}
     - relflip pack . -o app.tgz --exclude tests/ | tee pack.log
+    - relflip deploy app.tgz --json -c config/production.ini
 EOF
 	run check_invocations "$BATS_TEST_TMPDIR/bad.yml"
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[ "$(grep -c '^BAD ' <<<"$output")" -eq 4 ]
+	[ "$(grep -c '^BAD ' <<<"$output")" -eq 3 ]
 	run check_invocations "$BATS_TEST_TMPDIR/good.yml"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	grep -q '3 calls' <<<"$output"
+	grep -q '4 calls' <<<"$output"
 }
 
 @test "the bash completion passes bash -n and knows every command and option" {

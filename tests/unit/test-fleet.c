@@ -30,6 +30,10 @@
 #include "error.h"
 #include "fakes/remote-fake.h"
 #include "fleet.h"
+#include "hook.h"
+#include "lock.h"
+#include "stage.h"
+#include "switch.h"
 #include "out.h"
 
 #define MAXH 6
@@ -267,7 +271,11 @@ make_fleet(struct fx *fx, size_t n, int batch, int percent)
 	fx->conf.services = fx->svc;
 	fx->conf.nservices = 2;
 
-	fleet_init(&fx->f, &fx->conf, fx->hp, n, "deploy", "NEW");
+	{
+		struct selection sel = { &fx->conf, fx->hp, n, NULL };
+
+		fleet_init(&fx->f, &sel, "deploy", "NEW");
+	}
 	fx->fleet_up = 1;
 	for (i = 0; i < n; i++) {
 		struct fleet_host *fh = &fx->f.h[i];
@@ -299,7 +307,26 @@ use_health(struct fx *fx, int port)
 	fx->conf.health_deadline = 3;
 }
 
-/* ---- fleet_switch ---- */
+/* ---- the switch ---- */
+
+/* The switch rows a deploy and a rollback walk, batch by batch. */
+static int
+fleet_switch(struct fleet *f, struct rf_error *err)
+{
+	static const struct stage *const rows[] = {
+		&switch_stage,
+		&restart_stage,
+		&health_stage,
+	};
+
+	return switch_batches(f, rows, 3, NULL, err);
+}
+
+static int
+fleet_lock(struct fleet *f, struct rf_error *err)
+{
+	return stage_run(f, &lock_stage, NULL, err);
+}
 
 static void
 test_switch_success(void **state)

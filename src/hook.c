@@ -1,0 +1,80 @@
+/*
+ * Hooks and service restarts on a host, their output streamed with the
+ * host as prefix.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "hook.h"
+#include "out.h"
+#include "steps.h"
+
+struct hook_lines {
+	const char *host;
+	const char *stage;
+	char last[512]; /* the last stderr (else stdout) line, for the error */
+	int last_is_err;
+};
+
+static void
+hook_line(void *arg, int is_stderr, const char *line)
+{
+	struct hook_lines *hl = arg;
+
+	out_output(hl->host, hl->stage, is_stderr, line);
+	if (line[0] != '\0' && (is_stderr || !hl->last_is_err)) {
+		snprintf(hl->last, sizeof(hl->last), "%s", line);
+		hl->last_is_err = is_stderr;
+	}
+}
+
+int
+fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
+	   const char *dir, const char *command, const struct step_env *env,
+	   enum rf_exit code, struct rf_error *err)
+{
+	struct buf cmd = BUF_INIT;
+	struct hook_lines hl = { fh->host->name, stage, "", 0 };
+	struct exec_request req = { 0 };
+	struct exec_result res;
+	double limit = f->conf->hook_timeout;
+	int rc = -1;
+
+	step_renew(&cmd, f->conf->app_path);
+	step_hook_script(&cmd, dir, env, command);
+	req.cmd = buf_str(&cmd);
+	req.timeout = limit;
+	req.on_line = hook_line;
+	req.arg = &hl;
+	out_debug("%s: %s", fh->host->name, req.cmd);
+	/* Interrupted or cut off: the agent ended the hook on the server. */
+	if (remote_exec(fh->r, &req, &res, err) != 0)
+		goto out;
+	if (res.timed_out || res.status == STEP_TIME_LIMIT ||
+	    res.status == 128 + 9) {
+		rf_error_set(err, code, stage,
+			     "%s hook timed out after %.0f s on %s and was "
+			     "killed",
+			     stage, limit, fh->host->name);
+		rf_error_hint(err, "raise [deploy] hook_timeout, or find what "
+			      "the hook waits for");
+		goto out;
+	}
+	if (res.status != 0) {
+		if (res.signal[0] != '\0')
+			rf_error_set(err, code, stage,
+				     "%s hook was killed by SIG%s on %s",
+				     stage, res.signal, fh->host->name);
+		else
+			rf_error_set(err, code, stage,
+				     "%s hook failed with exit %d on %s%s%s",
+				     stage, res.status, fh->host->name,
+				     hl.last[0] ? ": " : "", hl.last);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_release(&cmd);
+	return rc;
+}
+

@@ -1,0 +1,269 @@
+/*
+ * The deploy lock and the probe: see include/lock.h.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "out.h"
+#include "quote.h"
+#include "steps.h"
+
+static void
+lock_info_lines(const struct fleet *f, struct buf *b)
+{
+	buf_addf(b, "user=%s@%s\nrunner=%s\npid=%ld\nrun_url=%s\n"
+		    "revision=%s\ncommand=%s\ntoken=%s\n",
+		 f->actor, f->runner, f->runner, (long)getpid(), f->run_url,
+		 f->revision ? f->revision : "", f->command, f->token);
+}
+
+static void
+held_error(struct fleet *f, struct fleet_host *fh)
+{
+	const struct lock_info *l = &fh->st.lock;
+	long long age = fh->st.server_now - l->renewed;
+	char since[32] = "?";
+
+	if (l->since)
+		record_time(since, sizeof(since), l->since);
+	rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock",
+		     "deploy lock on %s is held by %s (pid %s) for %s %s since "
+		     "%s, renewed %llds ago%s%s",
+		     fh->host->name, l->user[0] ? l->user : "someone",
+		     l->pid[0] ? l->pid : "?",
+		     l->command[0] ? l->command : "a deploy of",
+		     l->revision[0] ? l->revision : "?", since, age,
+		     l->run_url[0] ? "; run " : "", l->run_url);
+	if ((double)age > f->conf->lock_ttl)
+		rf_error_hint(&fh->err,
+			      "the lock is stale (older than lock_ttl = %.0f s): "
+			      "if that run is dead, relflip -H %s unlock",
+			      f->conf->lock_ttl, fh->host->name);
+	else
+		rf_error_hint(&fh->err,
+			      "wait for it to finish, or set [deploy] lock_wait "
+			      "to wait up to that many seconds");
+}
+
+/* What the probe found current pointing at is the release live before. */
+static void
+live_from_probe(struct fleet_host *fh)
+{
+	if (fh->st.current == CURRENT_LINK || fh->st.current == CURRENT_DANGLING)
+		snprintf(fh->live, sizeof(fh->live), "%s", fh->st.current_id);
+}
+
+static void
+lock_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	  struct stage_plan *p)
+{
+	struct buf info = BUF_INIT;
+
+	(void)fh;
+	(void)run;
+	lock_info_lines(f, &info);
+	step_lock_script(&p->script, f->conf->app_path, buf_str(&info));
+	layout_probe_script(&p->script, f->conf->app_path, LAYOUT_RECORDS);
+	buf_release(&info);
+}
+
+static int
+lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct stage_plan p = STAGE_PLAN_INIT;
+	struct buf out = BUF_INIT, errtext = BUF_INIT;
+	long long deadline = out_now_ms() + (long long)(f->conf->lock_wait *
+							1000.0);
+	int rc = -1, status;
+
+	lock_plan(f, fh, arg, &p);
+	out.max = 64 << 20;
+	for (;;) {
+		buf_reset(&out);
+		buf_reset(&errtext);
+		layout_state_release(&fh->st);
+		status = remote_run(fh->r, buf_str(&p.script), NULL, &out,
+				    &errtext, &fh->err);
+		if (status < 0)
+			goto out;
+		if (status == STEP_LAYOUT) {
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "lock",
+				     "cannot create the layout under %s: %s",
+				     f->conf->app_path, buf_str(&errtext));
+			rf_error_hint(&fh->err, "relflip -H %s check shows "
+				      "what is wrong with the app path",
+				      fh->host->name);
+			goto out;
+		}
+		if (status != 0) {
+			rf_error_set(&fh->err, RF_EXIT_INTERNAL, "lock",
+				     "the lock script failed (exit %d): %s",
+				     status, buf_str(&errtext));
+			goto out;
+		}
+		layout_parse(buf_str(&out), &fh->st);
+		live_from_probe(fh);
+		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
+			fh->locked = 1;
+			break;
+		}
+		if (out_now_ms() >= deadline || interrupted) {
+			held_error(f, fh);
+			goto out;
+		}
+		/* Poll the holder's lock with a bound: lock_wait. */
+		{
+			struct timespec ts = { 1, 0 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	rc = 0;
+out:
+	stage_plan_release(&p);
+	buf_release(&out);
+	buf_release(&errtext);
+	return rc;
+}
+
+const struct stage lock_stage = {
+	.name = "lock",
+	.flags = STAGE_CHANGES | STAGE_LOCK,
+	.does = "create the layout, take the deploy lock, read the records",
+	.undo = "the lock is released at the end, whatever happens",
+	.plan = lock_plan,
+	.run = lock_one,
+};
+
+static int
+probe_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	(void)arg;
+	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, &fh->st,
+			 &fh->err) != 0)
+		return -1;
+	live_from_probe(fh);
+	return 0;
+}
+
+int
+fleet_probe(struct fleet *f, struct rf_error *err)
+{
+	fleet_activate_all(f);
+	return fleet_step(f, "probe", probe_one, NULL, err);
+}
+
+void
+fleet_unlock(struct fleet *f)
+{
+	struct buf cmd = BUF_INIT;
+	struct rf_error err = RF_ERROR_INIT;
+	size_t i;
+
+	step_unlock_script(&cmd, f->conf->app_path, f->token, 0);
+	for (i = 0; i < f->n; i++) {
+		if (!f->h[i].locked || f->h[i].r == NULL)
+			continue;
+		/* Best effort: a lock left behind goes stale after lock_ttl. */
+		if (remote_run(f->h[i].r, buf_str(&cmd), NULL, NULL, NULL,
+			       &err) == 0)
+			f->h[i].locked = 0;
+	}
+	buf_release(&cmd);
+}
+
+
+/* ---- the unlock command ---- */
+
+static int
+unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	const int *force = arg;
+	const struct lock_info *l = &fh->st.lock;
+	long long age = fh->st.server_now - (l->renewed ? l->renewed
+							 : l->since);
+	struct buf me = BUF_INIT, cmd = BUF_INIT, line = BUF_INIT;
+	struct buf extra = BUF_INIT, errtext = BUF_INIT;
+	char since[32] = "?";
+	const char *why;
+	int status, rc = -1;
+
+	if (!l->held) {
+		snprintf(fh->detail, sizeof(fh->detail), "no lock");
+		return 0;
+	}
+	if (l->since)
+		record_time(since, sizeof(since), l->since);
+	buf_addf(&me, "%s@%s", f->actor, f->runner);
+	if (strcmp(l->user, buf_str(&me)) == 0)
+		why = "yours";
+	else if ((double)age > f->conf->lock_ttl)
+		why = "stale";
+	else if (*force)
+		why = "forced";
+	else {
+		rf_error_set(&fh->err, RF_EXIT_LOCKED, "unlock",
+			     "the lock on %s is held by %s (pid %s) for %s %s "
+			     "since %s, renewed %llds ago: not yours and not "
+			     "stale (lock_ttl %.0f s)",
+			     fh->host->name, l->user[0] ? l->user : "someone",
+			     l->pid[0] ? l->pid : "?", l->command,
+			     l->revision, since, age, f->conf->lock_ttl);
+		rf_error_hint(&fh->err, "if that run is really dead: relflip "
+			      "-H %s unlock --force",
+			      fh->host->name);
+		goto out;
+	}
+	step_unlock_script(&cmd, f->conf->app_path, NULL, 1);
+	buf_adds(&extra, "\"holder\": ");
+	json_quote(&extra, l->user);
+	buf_adds(&extra, ", \"holder_since\": ");
+	json_quote(&extra, since);
+	buf_adds(&extra, ", \"why\": ");
+	json_quote(&extra, why);
+	fleet_log_line(f, fh, l->revision, NULL, "ok", 0, buf_str(&extra),
+		       &line);
+	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
+	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
+			   &errtext, &fh->err);
+	if (status != 0) {
+		if (status > 0)
+			rf_error_set(&fh->err, RF_EXIT_INTERNAL, "unlock",
+				     "removing the lock on %s failed: %s",
+				     fh->host->name, buf_str(&errtext));
+		goto out;
+	}
+	snprintf(fh->detail, sizeof(fh->detail),
+		 "removed (%s) the lock of %.40s, %.16s %.20s, since %s", why,
+		 l->user[0] ? l->user : "someone", l->command, l->revision,
+		 since);
+	rc = 0;
+out:
+	buf_release(&me);
+	buf_release(&cmd);
+	buf_release(&line);
+	buf_release(&extra);
+	buf_release(&errtext);
+	return rc;
+}
+
+int
+unlock_run(const struct selection *sel, int force, struct run_outcome *outcome,
+	   struct rf_error *err)
+{
+	struct fleet f;
+	long long t0 = out_now_ms();
+	int code = 0;
+
+	fleet_init(&f, sel, "unlock", NULL);
+	if (fleet_open(&f, FLEET_PROBE, err) != 0 ||
+	    (fleet_activate_all(&f),
+	     fleet_step(&f, "unlock", unlock_one, &force, err)) != 0)
+		code = err->code;
+	fleet_outcome(outcome, code, NULL, NULL, t0);
+	fleet_release(&f);
+	return code;
+}

@@ -1,0 +1,458 @@
+/*
+ * The switch: batch by batch, point current at the target, restart the
+ * services and check health; when any host fails, the way back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "health.h"
+#include "hook.h"
+#include "out.h"
+#include "record.h"
+#include "steps.h"
+#include "switch.h"
+#include "xmalloc.h"
+
+
+static int
+switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
+	  struct rf_error *err)
+{
+	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
+	int status;
+
+	step_switch_script(&cmd, f->conf->app_path, id);
+	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
+			   &errtext, err);
+	buf_release(&cmd);
+	if (status == 0) {
+		buf_release(&out);
+		buf_release(&errtext);
+		return 0;
+	}
+	if (status > 0)
+		rf_error_set(err, RF_EXIT_HEALTH, "switch",
+			     "cannot point current at releases/%s on %s "
+			     "(exit %d)%s%s",
+			     id ? id : "(none)", fh->host->name, status,
+			     errtext.len ? ": " : "", buf_str(&errtext));
+	buf_release(&out);
+	buf_release(&errtext);
+	/* 1: the script ran and failed; -1: no answer, the outcome unknown. */
+	return status > 0 ? 1 : -1;
+}
+
+static int
+restart_services(struct fleet *f, struct fleet_host *fh, const char *release,
+		 const char *previous, const char *stage, struct buf *names,
+		 struct rf_error *err)
+{
+	const struct conf *conf = f->conf;
+	struct buf dir = BUF_INIT;
+	struct step_env env = {
+		.app = conf->app_path,
+		.release = release,
+		.previous = previous ? previous : "",
+		.host = fh->host->name,
+	};
+	size_t i;
+	int rc = 0;
+
+	buf_addf(&dir, "%s/current", conf->app_path);
+	for (i = 0; i < conf->nservices && rc == 0; i++) {
+		if (!conf_service_on_host(&conf->services[i], fh->host))
+			continue;
+		rc = fleet_hook(f, fh, stage, buf_str(&dir),
+				conf->services[i].restart, &env, RF_EXIT_HEALTH,
+				err);
+		if (rc != 0) {
+			char why[sizeof(err->msg)];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			snprintf(err->msg, sizeof(err->msg),
+				 "restarting %.64s: %.400s",
+				 conf->services[i].name, why);
+		} else if (names != NULL)
+			buf_addf(names, "%s%s", names->len ? ", " : "",
+				 conf->services[i].name);
+	}
+	buf_release(&dir);
+	return rc;
+}
+
+static int
+health_of(struct fleet *f, struct fleet_host *fh, const char *revision,
+	  struct health_result *res, struct rf_error *err)
+{
+	memset(res, 0, sizeof(*res));
+	if (!f->conf->has_health || f->conf->health_url == NULL) {
+		res->ok = 1;
+		snprintf(res->detail, sizeof(res->detail), "not checked");
+		return 0;
+	}
+	return health_check_remote(fh->r, f->conf, revision, res, err);
+}
+
+static void
+switch_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	(void)run;
+	step_switch_script(&p->script, f->conf->app_path, fh->target);
+}
+
+static int
+do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	/*
+	 * Counted as switched unless the script said it failed: when the
+	 * connection drops, mv -T may have run, and switching back a host
+	 * that never moved is harmless.
+	 */
+	fh->sw.switched = 1;
+	rc = switch_to(f, fh, fh->target, &fh->err);
+	if (rc > 0)
+		fh->sw.switched = 0;
+	if (rc != 0)
+		return -1;
+	snprintf(fh->detail, sizeof(fh->detail), "current -> releases/%.64s",
+		 fh->target);
+	if (f->n > 1)
+		fh->detail[0] = '\0';
+	return 0;
+}
+
+/* Every service of the host's roles, each its own hook run in current. */
+static void
+restart_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	     struct stage_plan *p)
+{
+	const struct conf *conf = f->conf;
+	struct step_env env = {
+		.app = conf->app_path,
+		.release = fh->target,
+		.previous = fh->back ? fh->back : "",
+		.host = fh->host->name,
+	};
+	struct buf dir = BUF_INIT;
+	size_t i;
+
+	(void)run;
+	buf_addf(&dir, "%s/current", conf->app_path);
+	for (i = 0; i < conf->nservices; i++) {
+		if (!conf_service_on_host(&conf->services[i], fh->host))
+			continue;
+		buf_addf(&p->script, "# service %s\n", conf->services[i].name);
+		step_hook_script(&p->script, buf_str(&dir), &env,
+				 conf->services[i].restart);
+	}
+	if (p->script.len == 0)
+		buf_adds(&p->what, "no service runs on this host's roles");
+	buf_release(&dir);
+}
+
+static int
+do_restart(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf names = BUF_INIT;
+	int rc;
+
+	(void)arg;
+	rc = restart_services(f, fh, fh->target, fh->back, "restart", &names,
+			      &fh->err);
+	snprintf(fh->detail, sizeof(fh->detail), "%s",
+		 names.len ? buf_str(&names) : "no services");
+	buf_release(&names);
+	return rc;
+}
+
+static void
+health_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	const struct conf *conf = f->conf;
+
+	(void)fh;
+	(void)run;
+	if (!conf->has_health) {
+		buf_adds(&p->what, "no [health] section: nothing is checked");
+		return;
+	}
+	if (conf->health_url != NULL)
+		buf_addf(&p->what, "GET %s through SSH, expect %d%s",
+			 conf->health_url, conf->expect_status,
+			 conf->expect_revision
+			     ? " and the release id in the body"
+			     : "");
+	if (conf->public_url != NULL)
+		buf_addf(&p->what, "%sGET %s from here, once the batch is "
+			 "healthy",
+			 p->what.len ? "; " : "", conf->public_url);
+}
+
+static int
+do_health(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct health_result res;
+
+	(void)arg;
+	if (health_of(f, fh, fh->target, &res, &fh->err) != 0)
+		return -1;
+	if (!res.ok) {
+		rf_error_set(&fh->err, RF_EXIT_HEALTH, "health",
+			     "health check failed on %s: %s", fh->host->name,
+			     res.detail);
+		rf_error_hint(&fh->err, "relflip -H %s check; and the app's "
+			      "own logs on %s",
+			      fh->host->name, fh->host->name);
+		return -1;
+	}
+	fh->sw.healthy = 1;
+	snprintf(fh->detail, sizeof(fh->detail), "%.150s", res.detail);
+	return 0;
+}
+
+static void
+revert_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	(void)run;
+	step_switch_script(&p->script, f->conf->app_path, fh->back);
+	if (fh->back != NULL)
+		buf_adds(&p->script, "# then restart and check health as "
+				     "above\n");
+}
+
+static int
+do_revert(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct health_result res;
+	struct buf names = BUF_INIT;
+
+	(void)arg;
+	fh->sw.reverted = 0;
+	if (switch_to(f, fh, fh->back, &fh->err) != 0)
+		return -1;
+	fh->sw.reverted = 1;
+	if (fh->back == NULL) {
+		/* Nothing was live before: no current is the state before. */
+		fh->sw.revert_ok = 1;
+		snprintf(fh->detail, sizeof(fh->detail),
+			 "current removed (no previous release)");
+		return 0;
+	}
+	if (restart_services(f, fh, fh->back, fh->target, "rollback", &names,
+			     &fh->err) != 0) {
+		buf_release(&names);
+		return -1;
+	}
+	buf_release(&names);
+	if (health_of(f, fh, fh->back, &res, &fh->err) != 0)
+		return -1;
+	if (!res.ok) {
+		rf_error_set(&fh->err, RF_EXIT_ROLLBACK_FAILED, "rollback",
+			     "back on %s, but its health check fails too on "
+			     "%s: %s",
+			     fh->back, fh->host->name, res.detail);
+		return -1;
+	}
+	fh->sw.revert_ok = 1;
+	snprintf(fh->detail, sizeof(fh->detail),
+		 "current -> releases/%.64s, restarted, healthy", fh->back);
+	return 0;
+}
+
+/* The public URL, fetched from here once a batch is healthy. */
+static int
+public_check(struct fleet *f, const char *revision, struct rf_error *err)
+{
+	struct health_result res;
+	long long t0 = out_now_ms();
+
+	if (!f->conf->has_health || f->conf->public_url == NULL)
+		return 0;
+	out_stage_begin(NULL, "health");
+	if (health_check_public(f->conf, revision, &res, err) != 0)
+		return -1;
+	out_stage_end(NULL, "health", (long)(out_now_ms() - t0), res.ok,
+		      res.detail);
+	if (!res.ok)
+		return rf_error_set(err, RF_EXIT_HEALTH, "health",
+				    "public_url %s failed: %s",
+				    f->conf->public_url, res.detail);
+	return 0;
+}
+
+static void
+no_health_warning(struct fleet *f)
+{
+	if (f->conf->has_health || f->warned_no_health)
+		return;
+	f->warned_no_health = 1;
+	out_warning(NULL, "health",
+		    "no [health] section: relflip cannot verify the release; "
+		    "only a failing restart makes it roll back");
+}
+
+static int
+pick_switched(const struct fleet_host *fh)
+{
+	return fh->sw.switched;
+}
+
+static int
+pick_stuck(const struct fleet_host *fh)
+{
+	return fh->sw.switched && !(fh->sw.reverted && fh->sw.revert_ok);
+}
+
+static void
+revert_all(struct fleet *f, struct rf_error *err)
+{
+	struct rf_error back_err = RF_ERROR_INIT;
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		f->h[i].active = f->h[i].sw.switched;
+		/* A host that failed forward still needs its way back. */
+		f->h[i].failed = 0;
+	}
+	if (fleet_step(f, way_back_stage.name, do_revert, NULL, &back_err) !=
+	    0) {
+		struct buf names = BUF_INIT;
+
+		char first[sizeof(err->msg)];
+
+		snprintf(first, sizeof(first), "%s", err->msg);
+		fleet_names(f, pick_stuck, &names);
+		rf_error_set(err, RF_EXIT_ROLLBACK_FAILED, "rollback",
+			     "%s, and the way back failed on %s: %s", first,
+			     buf_str(&names), back_err.msg);
+		rf_error_hint(err, "a person is needed: see the per-host state "
+			      "above, then relflip releases and relflip "
+			      "rollback --to ID");
+		buf_release(&names);
+	}
+}
+
+
+const struct stage switch_stage = {
+	.name = "switch",
+	.flags = STAGE_CHANGES | STAGE_BATCHED,
+	.does = "point current at the release by rename(2)",
+	.undo = "the way back: current points at the release before",
+	.plan = switch_plan,
+	.run = do_switch,
+};
+
+const struct stage restart_stage = {
+	.name = "restart",
+	.flags = STAGE_CHANGES | STAGE_BATCHED,
+	.does = "restart the services of the host's roles, in current",
+	.undo = "the way back restarts them on the release before",
+	.plan = restart_plan,
+	.run = do_restart,
+};
+
+const struct stage health_stage = {
+	.name = "health",
+	.flags = STAGE_BATCHED,
+	.does = "check the app's health",
+	.undo = NULL,
+	.plan = health_plan,
+	.run = do_health,
+};
+
+const struct stage way_back_stage = {
+	.name = "rollback",
+	.flags = STAGE_CHANGES | STAGE_UNDO,
+	.does = "only when a check fails: switch back, restart, check",
+	.undo = NULL,
+	.plan = revert_plan,
+	.run = do_revert,
+};
+
+int
+switch_batches(struct fleet *f, const struct stage *const *rows, size_t n,
+	       void *run, struct rf_error *err)
+{
+	size_t nsel = 0, i, k, size, batch, done = 0;
+	size_t *sel;
+	int failed = 0;
+	struct switch_outcome *o;
+	enum rf_exit code;
+
+	sel = xcalloc(f->n ? f->n : 1, sizeof(*sel));
+	for (i = 0; i < f->n; i++) {
+		if (!f->h[i].failed)
+			sel[nsel++] = i;
+		memset(&f->h[i].sw, 0, sizeof(f->h[i].sw));
+	}
+	size = plan_batch_size(nsel, f->conf->batch, f->conf->batch_percent);
+	f->switched_ms = record_now_ms();
+	no_health_warning(f);
+	signals_defer();
+	for (batch = 0; done < nsel && !failed; batch++) {
+		size_t end = done + size > nsel ? nsel : done + size;
+
+		if (size < nsel)
+			out_text("  batch %zu of %zu: %zu host%s", batch + 1,
+				 (nsel + size - 1) / size, end - done,
+				 end - done == 1 ? "" : "s");
+		for (k = 0; k < n && !failed; k++) {
+			for (i = 0; i < f->n; i++)
+				f->h[i].active = 0;
+			for (i = done; i < end; i++)
+				f->h[sel[i]].active =
+				    rows[k]->wanted == NULL ||
+				    rows[k]->wanted(f, &f->h[sel[i]], run);
+			if (fleet_step(f, rows[k]->name, rows[k]->run, run,
+				       err) != 0)
+				failed = 1;
+		}
+		if (!failed &&
+		    public_check(f, f->h[sel[done]].target, err) != 0)
+			failed = 1;
+		done = end;
+	}
+	if (failed) {
+		struct buf names = BUF_INIT;
+		char msg[sizeof(err->msg)];
+
+		fleet_names(f, pick_switched, &names);
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		rf_error_set(err, RF_EXIT_HEALTH, err->stage ? err->stage
+							     : "health",
+			     "%s; switched back %s", msg, buf_str(&names));
+		revert_all(f, err);
+		buf_release(&names);
+	}
+	o = xcalloc(f->n ? f->n : 1, sizeof(*o));
+	for (i = 0; i < f->n; i++)
+		o[i] = f->h[i].sw;
+	code = plan_switch_outcome(o, f->n);
+	if (failed) {
+		/*
+		 * A switch or the public URL can fail with no host unhealthy:
+		 * still a failed check, and a stuck host still needs a person.
+		 */
+		code = RF_EXIT_HEALTH;
+		for (i = 0; i < f->n; i++) {
+			if (pick_stuck(&f->h[i]))
+				code = RF_EXIT_ROLLBACK_FAILED;
+		}
+	}
+	if (code != RF_EXIT_OK)
+		err->code = code;
+	free(o);
+	free(sel);
+	if (signals_undefer())
+		out_warning(NULL, NULL, "interrupted after current moved: "
+			    "finished the check and the way back first");
+	return code;
+}
+

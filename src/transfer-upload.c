@@ -1,0 +1,200 @@
+/*
+ * The upload transfer: the whole artifact over SFTP into
+ * .relflip/incoming/ (resumed from a partial file), then on the server its
+ * checksum, tar into a temporary directory, and the rename into place.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "out.h"
+#include "steps.h"
+#include "transfer.h"
+
+/* Progress over every host: one bar, and throttled events per host. */
+struct upload_progress {
+	struct deploy *d;
+	size_t index;
+	long long last_event_ms;
+};
+
+static void
+upload_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct upload_progress *p = arg;
+	struct deploy *d = p->d;
+	long long now = out_now_ms();
+	uint64_t sum = 0;
+	size_t i, n = 0;
+	char label[32];
+
+	if (done >= total || now - p->last_event_ms >= 250) {
+		struct out_field fl[2] = {
+			OF_INT("bytes", done),
+			OF_INT("total", total),
+		};
+
+		p->last_event_ms = now;
+		out_event("progress", d->f.h[p->index].host->name, "upload",
+			  fl, 2);
+	}
+	out_live_set(p->index, "upload    %3d%%",
+		     total ? (int)(done * 100 / total) : 100);
+	pthread_mutex_lock(&d->progress_lock);
+	d->dh[p->index].sent = done;
+	for (i = 0; i < d->f.n; i++) {
+		if (d->f.h[i].active && !d->dh[i].reuse) {
+			sum += d->dh[i].sent;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&d->progress_lock);
+	if (n <= 1)
+		snprintf(label, sizeof(label), "%.31s",
+			 d->f.h[p->index].host->name);
+	else
+		snprintf(label, sizeof(label), "%zu hosts", n);
+	out_progress(label, sum, total * n);
+}
+
+static int
+wanted_new(const struct fleet *f, const struct fleet_host *fh, void *run)
+{
+	(void)f;
+	(void)run;
+	return !((struct deploy_host *)fh->data)->reuse;
+}
+
+static void
+upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	struct deploy *d = run;
+	struct buf in = BUF_INIT;
+
+	step_incoming_path(&in, f->conf->app_path, d->opts->revision,
+			   d->art.sha256);
+	buf_addf(&p->what, "SFTP put %s -> %s (%llu bytes from offset %lld)",
+		 d->opts->artifact, buf_str(&in),
+		 (unsigned long long)d->art.file_size,
+		 (long long)((struct deploy_host *)fh->data)->have);
+	buf_release(&in);
+}
+
+static int
+upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct deploy *d = arg;
+	struct deploy_host *h = deploy_host_of(fh);
+	struct buf in = BUF_INIT;
+	struct upload_progress prog = { d, (size_t)(fh - f->h), 0 };
+	struct put_request req = { 0 };
+	long long t0 = out_now_ms();
+	char sz[32], rate[32];
+	double secs;
+	int rc;
+
+	step_incoming_path(&in, f->conf->app_path, d->opts->revision,
+			   d->art.sha256);
+	req.fd = d->fd;
+	req.offset = (uint64_t)h->have;
+	req.size = d->art.file_size;
+	req.path = buf_str(&in);
+	req.on_progress = upload_progress;
+	req.arg = &prog;
+	rc = remote_put(fh->r, &req, &fh->err);
+	buf_release(&in);
+	if (rc != 0)
+		return -1;
+	secs = (double)(out_now_ms() - t0) / 1000.0;
+	out_format_bytes(sz, sizeof(sz), d->art.file_size - req.offset);
+	out_format_bytes(rate, sizeof(rate),
+			 secs > 0 ? (uint64_t)((double)(d->art.file_size -
+							req.offset) /
+					       secs)
+				  : 0);
+	snprintf(fh->detail, sizeof(fh->detail), "%s %s/s%s", sz, rate,
+		 req.offset ? " (resumed)" : "");
+	return 0;
+}
+
+static const struct stage upload_stage = {
+	.name = "upload",
+	.flags = STAGE_CHANGES,
+	.does = "send the artifact to .relflip/incoming/ (resumable)",
+	.undo = "the upload is removed by the next prune",
+	.wanted = wanted_new,
+	.plan = upload_plan,
+	.run = upload_one,
+};
+
+static void
+unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+	    struct stage_plan *p)
+{
+	struct deploy *d = run;
+
+	(void)fh;
+	step_unpack_script(&p->script, f->conf->app_path, d->opts->revision,
+			   d->art.sha256, f->token);
+}
+
+static const struct stage unpack_stage;
+
+static int
+unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct deploy *d = arg;
+	struct buf errtext = BUF_INIT;
+	const char *id = d->opts->revision;
+	int status;
+
+	status = stage_exec(f, fh, &unpack_stage, d, NULL, &errtext);
+	if (status == 0) {
+		buf_release(&errtext);
+		return 0;
+	}
+	if (status > 0) {
+		switch (status) {
+		case STEP_CHECKSUM:
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
+				     "the upload's checksum on %s differs from "
+				     "the artifact (%s): %s",
+				     fh->host->name, d->checksum,
+				     buf_str(&errtext));
+			rf_error_hint(&fh->err, "the partial upload was removed; "
+				      "deploy again");
+			break;
+		case STEP_UNPACK:
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
+				     "tar could not unpack the release on %s: "
+				     "%s",
+				     fh->host->name, buf_str(&errtext));
+			break;
+		default:
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
+				     "cannot move the release into releases/%s "
+				     "on %s (exit %d): %s",
+				     id, fh->host->name, status,
+				     buf_str(&errtext));
+			break;
+		}
+	}
+	buf_release(&errtext);
+	return -1;
+}
+
+static const struct stage unpack_stage = {
+	.name = "unpack",
+	.flags = STAGE_CHANGES,
+	.does = "check the upload's SHA-256, unpack it, rename it into place",
+	.undo = "a failed unpack removes its temporary directory",
+	.wanted = wanted_new,
+	.plan = unpack_plan,
+	.run = unpack_one,
+};
+
+const struct transfer transfer_upload = {
+	.name = "upload",
+	.upload = &upload_stage,
+	.unpack = &unpack_stage,
+};
