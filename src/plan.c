@@ -119,6 +119,9 @@ plan_prune(const struct record_set *set, const char *live_id, int keep,
 	if (set->n == 0)
 		return 0;
 	target = newest_with(set, RS_GOOD, live_id);
+	/* Adopted releases are the rollback target where none is good. */
+	if (target == NULL && adopt)
+		target = newest_with(set, RS_UNKNOWN, live_id);
 	sorted = xcalloc(set->n, sizeof(*sorted));
 	out = xcalloc(set->n, sizeof(*out));
 	for (i = 0; i < set->n; i++)

@@ -537,6 +537,28 @@ test_prune_adopt_treats_unknown_as_good(void **state)
 	record_set_release(&set);
 }
 
+/*
+ * A Capistrano layout adopted with --keep 1: the newest adopted release
+ * is the only way back, and stays (it was removed in 0.1).
+ */
+static void
+test_prune_adopt_keeps_the_way_back(void **state)
+{
+	struct record_set set = { 0 };
+	const struct release_record **rm = NULL;
+	size_t n;
+
+	(void)state;
+	add(&set, "20240301120000", RS_UNKNOWN, 1000, 0);
+	add(&set, "20240302120000", RS_UNKNOWN, 2000, 0);
+	add(&set, "20240303120000", RS_UNKNOWN, 3000, 0);
+	n = plan_prune(&set, "20240303120000", 1, 0, 1, &rm);
+	assert_int_equal(n, 1);
+	assert_true(removes(rm, n, "20240301120000"));
+	free(rm);
+	record_set_release(&set);
+}
+
 static void
 test_prune_keep_one_keeps_rollback_target(void **state)
 {
@@ -699,6 +721,7 @@ main(void)
 		cmocka_unit_test(test_prune_never_live_target_staged_unknown),
 		cmocka_unit_test(test_prune_live_by_id_whatever_its_status),
 		cmocka_unit_test(test_prune_adopt_treats_unknown_as_good),
+		cmocka_unit_test(test_prune_adopt_keeps_the_way_back),
 		cmocka_unit_test(test_prune_keep_one_keeps_rollback_target),
 		cmocka_unit_test(
 		    test_prune_target_is_newest_good_not_newest_overall),
