@@ -38,14 +38,14 @@ count() {
 
 # The core must not include the libraries: only the adapters do.
 run_include_check() {
-	local adapters=" src/remote-ssh.c src/http-curl.c src/tar-archive.c src/conf-ini.c "
+	local adapters=" src/remote-ssh.c src/http-curl.c src/tar-archive.c src/conf-ini.c src/json-read.c "
 	local f hits=""
 
-	header "include check: only the adapters include libssh2, curl, libarchive, inih"
+	header "include check: only the adapters include libssh2, curl, libarchive, inih, json-c"
 	shopt -s nullglob
 	for f in src/*.c src/*/*.c include/*.h; do
 		[[ $adapters == *" $f "* ]] && continue
-		if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(libssh2|curl/|archive|ini\.h)' "$f"; then
+		if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(libssh2|curl/|archive|ini\.h|json-c/|json\.h)' "$f"; then
 			hits+=" $f"
 		fi
 	done
