@@ -3,10 +3,13 @@
  * and the messages; conf-ini.c reads the INI text and hands us each
  * section header and each key, with its line.
  *
- * Order, as OpenSSH does it: every field starts "unset" (-1 or NULL),
- * each value is expanded (${VAR}) and checked as it is read, then
- * defaults fill what is still unset, then the checks that need the whole
- * file run (required keys, primary host, identity vs identity_env).
+ * Order, as OpenSSH does it: every field starts unset, each value is
+ * expanded (${VAR}) and checked as it is read, then the checks that need
+ * the whole file run (required keys, identity vs identity_env), then each
+ * key left unset gets the default of its row in the key table, read like
+ * a value from the file, then the hosts are completed (port, user,
+ * primary). The table is the one place defaults live, so the docs can
+ * come from it.
  *
  * Messages read "FILE:LINE: [section] key: what is wrong (what is
  * valid)". A value is quoted as written in the file, before ${VAR}
@@ -89,6 +92,12 @@ struct conf_key {
 	long min, max;     /* T_INT */
 	const char *noun;  /* T_INT: "is not a port"; NULL: the parser's word */
 	const char *valid; /* what is valid, for messages */
+	/*
+	 * The default, written as it would be in the file and read the same
+	 * way (${VAR} expanded, checked, converted) when the key is not set;
+	 * NULL: none, the field stays NULL or empty.
+	 */
+	const char *def;
 };
 
 #define C(f) offsetof(struct conf, f)
@@ -102,79 +111,86 @@ struct conf_key {
 #define VALID_NAME "1-63 characters of A-Z a-z 0-9 . _ -"
 
 static const struct conf_key keys[] = {
-	/* section, name, type, offset, min, max, noun, valid */
+	/* section, name, type, offset, min, max, noun, valid, default */
 	{ SEC_APP, "path", T_PATH, C(app_path), 0, 0, NULL,
-	  "an absolute path on the servers, e.g. /var/www/app" },
+	  "an absolute path on the servers, e.g. /var/www/app", NULL },
 	{ SEC_APP, "allowed_refs", T_GLOBS, C(allowed_refs), 0, 0, NULL,
 	  "glob patterns separated by spaces, e.g. refs/heads/main "
-	  "refs/tags/v*" },
+	  "refs/tags/v*",
+	  NULL },
 	{ SEC_APP, "shared_dirs", T_RELPATHS, C(shared_dirs), 0, 0, NULL,
 	  "paths inside the app separated by spaces, e.g. uploads "
-	  "storage/logs" },
+	  "storage/logs",
+	  NULL },
 	{ SEC_APP, "shared_files", T_RELPATHS, C(shared_files), 0, 0, NULL,
 	  "paths inside the app separated by spaces, e.g. .env "
-	  "config/secrets.yml" },
+	  "config/secrets.yml",
+	  NULL },
 
 	{ SEC_DEPLOY, "keep_releases", T_INT, C(keep_releases), 1, 1000, NULL,
-	  "1-1000" },
+	  "1-1000", "5" },
 	{ SEC_DEPLOY, "keep_failed", T_INT, C(keep_failed), 0, 1000, NULL,
-	  "0-1000" },
+	  "0-1000", "1" },
 	{ SEC_DEPLOY, "batch", T_BATCH, C(batch), 1, 100000, NULL,
-	  "a number of hosts, 1 or more, or a percentage of them, 1%-100%" },
+	  "a number of hosts, 1 or more, or a percentage of them, 1%-100%",
+	  "all" },
 	{ SEC_DEPLOY, "max_parallel", T_INT, C(max_parallel), 1, 1024, NULL,
-	  "1-1024" },
+	  "1-1024", "16" },
 	{ SEC_DEPLOY, "hook_timeout", T_DURATION_POS, C(hook_timeout), 0, 0,
-	  NULL, VALID_DURATION },
+	  NULL, VALID_DURATION, "600" },
 	{ SEC_DEPLOY, "lock_ttl", T_DURATION_POS, C(lock_ttl), 0, 0, NULL,
-	  VALID_DURATION },
+	  VALID_DURATION, "1800" },
 	{ SEC_DEPLOY, "lock_wait", T_DURATION, C(lock_wait), 0, 0, NULL,
-	  VALID_DURATION },
+	  VALID_DURATION, "0" },
 
 	{ SEC_SSH, "user", T_USER, C(ssh_user), 0, 0, NULL,
-	  "a login name, e.g. deploy" },
+	  "a login name, e.g. deploy", "${USER:-root}" },
 	{ SEC_SSH, "port", T_INT, C(ssh_port), 1, 65535, "is not a port",
-	  "1-65535" },
+	  "1-65535", "22" },
 	{ SEC_SSH, "identity", T_KEYFILE, C(identity), 0, 0, NULL,
-	  "a private key file, e.g. ~/.ssh/id_ed25519" },
+	  "a private key file, e.g. ~/.ssh/id_ed25519", NULL },
 	{ SEC_SSH, "identity_env", T_VARNAME, C(identity_env), 0, 0, NULL,
 	  "the name of the variable holding the key text, e.g. "
-	  "SSH_PRIVATE_KEY, without ${}" },
+	  "SSH_PRIVATE_KEY, without ${}",
+	  NULL },
 	{ SEC_SSH, "known_hosts", T_FILE, C(known_hosts), 0, 0, NULL,
-	  "a known_hosts file, e.g. ~/.ssh/known_hosts" },
+	  "a known_hosts file, e.g. ~/.ssh/known_hosts", "~/.ssh/known_hosts" },
 	{ SEC_SSH, "connect_timeout", T_DURATION_POS, C(connect_timeout), 0, 0,
-	  NULL, VALID_DURATION },
+	  NULL, VALID_DURATION, "10" },
 
 	{ SEC_HOST, "address", T_ADDRESS, H(address), 0, 0, NULL,
-	  "a host name or IP address, e.g. 203.0.113.10" },
+	  "a host name or IP address, e.g. 203.0.113.10", NULL },
 	{ SEC_HOST, "port", T_INT, H(port), 1, 65535, "is not a port",
-	  "1-65535" },
-	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES },
+	  "1-65535", NULL },
+	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES, NULL },
 
 	{ SEC_HOOKS, "install", T_COMMAND, C(hook_install), 0, 0, NULL,
-	  "a shell command, run in the new release on every host" },
+	  "a shell command, run in the new release on every host", NULL },
 	{ SEC_HOOKS, "migrate", T_COMMAND, C(hook_migrate), 0, 0, NULL,
-	  "a shell command, run once, on the primary host" },
+	  "a shell command, run once, on the primary host", NULL },
 
-	{ SEC_SERVICE, "roles", T_ROLES, S(roles), 0, 0, NULL, VALID_ROLES },
+	{ SEC_SERVICE, "roles", T_ROLES, S(roles), 0, 0, NULL, VALID_ROLES,
+	  NULL },
 	{ SEC_SERVICE, "restart", T_RESTART, S(restart), 0, 0, NULL,
-	  "a shell command, e.g. sudo systemctl restart app" },
+	  "a shell command, e.g. sudo systemctl restart app", NULL },
 
 	{ SEC_HEALTH, "url", T_URL, C(health_url), 0, 0, NULL,
-	  "an http:// or https:// URL, e.g. http://127.0.0.1:8000/health" },
+	  "an http:// or https:// URL, e.g. http://127.0.0.1:8000/health",
+	  NULL },
 	{ SEC_HEALTH, "public_url", T_URL, C(public_url), 0, 0, NULL,
-	  "an http:// or https:// URL, e.g. https://example.com/health" },
+	  "an http:// or https:// URL, e.g. https://example.com/health", NULL },
 	{ SEC_HEALTH, "expect_status", T_INT, C(expect_status), 100, 599,
-	  "is not an HTTP status", "100-599" },
+	  "is not an HTTP status", "100-599", "200" },
 	{ SEC_HEALTH, "expect_revision", T_BOOL, C(expect_revision), 0, 0, NULL,
-	  "yes or no" },
+	  "yes or no", "no" },
 	{ SEC_HEALTH, "timeout", T_DURATION_POS, C(health_timeout), 0, 0, NULL,
-	  VALID_DURATION },
+	  VALID_DURATION, "5" },
 	{ SEC_HEALTH, "interval", T_DURATION, C(health_interval), 0, 0, NULL,
-	  VALID_DURATION },
+	  VALID_DURATION, "1" },
 	{ SEC_HEALTH, "retries", T_INT, C(health_retries), 0, 1000, NULL,
-	  "0-1000" },
+	  "0-1000", "10" },
 	{ SEC_HEALTH, "deadline", T_DURATION_POS, C(health_deadline), 0, 0,
-	  NULL, VALID_DURATION },
+	  NULL, VALID_DURATION, "60" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -806,10 +822,14 @@ check_role_word(char *v)
 	return check_role(v);
 }
 
-/* Check one expanded value and store it; takes *valp when it keeps it. */
+/*
+ * Check one expanded value and store it; takes *valp when it keeps it.
+ * is_default: the value is the key's default, not from the file.
+ */
 static int
 set_value(struct conf_parse *p, int line, const struct conf_sect *s,
-	  const struct conf_key *k, const char *raw, char **valp)
+	  const struct conf_key *k, const char *raw, char **valp,
+	  int is_default)
 {
 	char *field = (char *)sect_base(p, s) + k->offset;
 	char *val = *valp;
@@ -844,7 +864,9 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 		return 0;
 	case T_BATCH:
 		n = (long)strlen(val);
-		if (n > 0 && val[n - 1] == '%') {
+		if (strcmp(val, "all") == 0) {
+			n = 0;
+		} else if (n > 0 && val[n - 1] == '%') {
 			val[n - 1] = '\0';
 			if (conf_parse_int(val, 1, 100, &n, &what) == 0)
 				p->conf->batch_percent = 1;
@@ -891,6 +913,8 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 			break;
 		}
 		path = expand_tilde(val);
+		if (path == NULL && is_default)
+			break; /* kept as written, for a message later */
 		if (path == NULL) {
 			what = "starts with ~/ but HOME is not set";
 			break;
@@ -980,7 +1004,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 				"(${NAME} or ${NAME:-default}; $$ is a "
 				"literal $)",
 				s->label, k->name, bad);
-	r = set_value(p, line, s, k, raw, &val);
+	r = set_value(p, line, s, k, raw, &val, 0);
 	free(val);
 	return r;
 }
@@ -1189,51 +1213,46 @@ finish_ssh(struct conf_parse *p)
 	return 0;
 }
 
-static void
-finish_defaults(struct conf *c)
+/*
+ * Give each key of [app], [deploy], [ssh], [hooks] and [health] that the
+ * file left unset its default from the table, read like a value.
+ */
+static int
+finish_defaults(struct conf_parse *p)
 {
-	const char *user = getenv("USER");
+	struct conf_sect none;
+	const struct conf_sect *s;
+	const struct conf_key *k;
+	char *val;
+	char bad[128];
+	size_t i;
 
-	if (c->keep_releases < 0)
-		c->keep_releases = 5;
-	if (c->keep_failed < 0)
-		c->keep_failed = 1;
-	if (c->batch < 0)
-		c->batch = 0;
-	if (c->max_parallel < 0)
-		c->max_parallel = 16;
-	if (c->hook_timeout < 0)
-		c->hook_timeout = 600;
-	if (c->lock_ttl < 0)
-		c->lock_ttl = 1800;
-	if (c->lock_wait < 0)
-		c->lock_wait = 0;
-
-	if (c->ssh_user == NULL)
-		c->ssh_user =
-		    xstrdup(user != NULL && *user != '\0' ? user : "root");
-	if (c->ssh_port < 0)
-		c->ssh_port = 22;
-	if (c->known_hosts == NULL)
-		c->known_hosts = expand_tilde("~/.ssh/known_hosts");
-	if (c->known_hosts == NULL)
-		c->known_hosts = xstrdup("~/.ssh/known_hosts");
-	if (c->connect_timeout < 0)
-		c->connect_timeout = 10;
-
-	c->has_health = c->health_url != NULL || c->public_url != NULL;
-	if (c->expect_status < 0)
-		c->expect_status = 200;
-	if (c->expect_revision < 0)
-		c->expect_revision = 0;
-	if (c->health_timeout < 0)
-		c->health_timeout = 5;
-	if (c->health_interval < 0)
-		c->health_interval = 1;
-	if (c->health_retries < 0)
-		c->health_retries = 10;
-	if (c->health_deadline < 0)
-		c->health_deadline = 60;
+	for (i = 0; i < NKEYS; i++) {
+		k = &keys[i];
+		if (k->def == NULL || section_named(k->section))
+			continue;
+		s = find_sect(p, k->section, 0);
+		if (s != NULL && s->key_line[i] != 0)
+			continue;
+		if (s == NULL) {
+			memset(&none, 0, sizeof(none));
+			none.id = k->section;
+			snprintf(none.label, sizeof(none.label), "[%s]",
+				 section_names[k->section]);
+			s = &none;
+		}
+		if (expand(k->def, &val, bad, sizeof(bad)) != 0)
+			rf_bug("default of [%s] %s: %s",
+			       section_names[k->section], k->name, k->def);
+		if (set_value(p, 0, s, k, k->def, &val, 1) != 0) {
+			free(val);
+			return -1;
+		}
+		free(val);
+	}
+	p->conf->has_health =
+	    p->conf->health_url != NULL || p->conf->public_url != NULL;
+	return 0;
 }
 
 static int
@@ -1290,27 +1309,6 @@ finish_hosts(struct conf_parse *p)
 	return 0;
 }
 
-static void
-conf_init(struct conf *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->keep_releases = -1;
-	c->keep_failed = -1;
-	c->batch = -1;
-	c->max_parallel = -1;
-	c->hook_timeout = -1;
-	c->lock_ttl = -1;
-	c->lock_wait = -1;
-	c->ssh_port = -1;
-	c->connect_timeout = -1;
-	c->expect_status = -1;
-	c->expect_revision = -1;
-	c->health_timeout = -1;
-	c->health_interval = -1;
-	c->health_retries = -1;
-	c->health_deadline = -1;
-}
-
 int
 conf_load_string(struct conf *conf, const char *text, const char *name,
 		 struct rf_error *err)
@@ -1318,7 +1316,7 @@ conf_load_string(struct conf *conf, const char *text, const char *name,
 	struct conf_parse p;
 	int r;
 
-	conf_init(conf);
+	memset(conf, 0, sizeof(*conf));
 	conf->file = xstrdup(name != NULL ? name : "config");
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
@@ -1330,10 +1328,10 @@ conf_load_string(struct conf *conf, const char *text, const char *name,
 		r = finish_required(&p);
 	if (r == 0)
 		r = finish_ssh(&p);
-	if (r == 0) {
-		finish_defaults(conf);
+	if (r == 0)
+		r = finish_defaults(&p);
+	if (r == 0)
 		r = finish_hosts(&p);
-	}
 	free(p.sects);
 	if (r != 0) {
 		conf_release(conf);

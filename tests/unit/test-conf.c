@@ -163,6 +163,50 @@ test_defaults(void **state)
 	conf_release(&c);
 }
 
+/*
+ * The defaults come from the key table and are read like values: leaving
+ * every key out and writing each default out give the same model.
+ */
+static void
+test_defaults_read_like_values(void **state)
+{
+	struct conf a, b;
+
+	(void)state;
+	load_ok(&a, MINIMAL "[deploy]\n[health]\nurl = http://h/\n");
+	load_ok(&b, MINIMAL "[deploy]\nkeep_releases = 5\nkeep_failed = 1\n"
+			    "batch = all\nmax_parallel = 16\n"
+			    "hook_timeout = 600\nlock_ttl = 1800\n"
+			    "lock_wait = 0\n"
+			    "[ssh]\nuser = ${USER:-root}\nport = 22\n"
+			    "known_hosts = ~/.ssh/known_hosts\n"
+			    "connect_timeout = 10\n"
+			    "[health]\nurl = http://h/\nexpect_status = 200\n"
+			    "expect_revision = no\ntimeout = 5\ninterval = 1\n"
+			    "retries = 10\ndeadline = 60\n");
+	assert_int_equal(a.keep_releases, b.keep_releases);
+	assert_int_equal(a.keep_failed, b.keep_failed);
+	assert_int_equal(a.batch, 0);
+	assert_int_equal(b.batch, 0);
+	assert_int_equal(b.batch_percent, 0);
+	assert_int_equal(a.max_parallel, b.max_parallel);
+	assert_true(a.hook_timeout == b.hook_timeout);
+	assert_true(a.lock_ttl == b.lock_ttl);
+	assert_true(a.lock_wait == b.lock_wait);
+	assert_string_equal(a.ssh_user, b.ssh_user);
+	assert_int_equal(a.ssh_port, b.ssh_port);
+	assert_string_equal(a.known_hosts, b.known_hosts);
+	assert_true(a.connect_timeout == b.connect_timeout);
+	assert_int_equal(a.expect_status, b.expect_status);
+	assert_int_equal(a.expect_revision, b.expect_revision);
+	assert_true(a.health_timeout == b.health_timeout);
+	assert_true(a.health_interval == b.health_interval);
+	assert_int_equal(a.health_retries, b.health_retries);
+	assert_true(a.health_deadline == b.health_deadline);
+	conf_release(&a);
+	conf_release(&b);
+}
+
 static void
 test_user_default_root(void **state)
 {
@@ -1388,6 +1432,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_defaults),
+		T(test_defaults_read_like_values),
 		T(test_user_default_root),
 		T(test_every_key),
 		T(test_expand_env),
