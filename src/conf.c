@@ -39,6 +39,7 @@
 #define NAME_MAX_LEN 63             /* [host "NAME"], [service "NAME"] */
 #define ROLE_MAX_LEN 32
 #define DURATION_MAX (7 * 24 * 3600.0) /* seconds: keeps ms in an int */
+#define INCLUDE_DEPTH 8 /* files being read at once, the top one included */
 
 enum conf_section {
 	SEC_APP,
@@ -195,24 +196,53 @@ static const struct conf_key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-/* A section header met in the file. */
+/* Where a section header or a key was met. */
+struct conf_where {
+	const char *file; /* one of conf_parse.files; NULL: not met */
+	int line;
+	unsigned read; /* which reading of a file: 1, 2, ... */
+	unsigned seq;  /* when, counting every key set: later is higher */
+};
+
+/*
+ * A section of the model: [app], [ssh], one [host "NAME"]... A later file
+ * (one that includes another) may open it again and override its keys.
+ */
 struct conf_sect {
 	enum conf_section id;
 	char label[96]; /* "[app]", "[host \"web1\"]": for messages */
-	int line;
-	size_t index;        /* into conf->hosts or conf->services */
-	int key_line[NKEYS]; /* where each key was set; 0: not set */
+	size_t index;   /* into conf->hosts or conf->services */
+	struct conf_where head;       /* its first header */
+	struct conf_where last;       /* its latest header */
+	struct conf_where key[NKEYS]; /* where each key was last set */
 };
+
+#define NO_SECT ((size_t)-1)
 
 struct conf_parse {
 	struct conf *conf;
-	const char *file;
 	struct rf_error *err;
-	struct conf_sect *sects; /* in file order; the last is current */
+	struct conf_sect *sects; /* in the order first met */
 	size_t nsects;
+	struct strlist files; /* the name of each file read */
+	unsigned nreads;
+	unsigned nset; /* keys set so far */
+
+	/* The file being read, and the ones including it. */
+	const char *file;
+	unsigned read;
+	size_t cur; /* its current section, or NO_SECT before any */
+	int depth;  /* 0: the top file */
+	struct {
+		const char *name;
+		char *real; /* realpath(3), or NULL */
+	} stack[INCLUDE_DEPTH];
 };
 
 static int conf_err(struct conf_parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int conf_err_in(struct conf_parse *p, const struct conf_where *w,
+		       const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 int
@@ -231,7 +261,7 @@ conf_error_at(struct rf_error *err, const char *file, int line,
 	return rf_error_set(err, RF_EXIT_USAGE, NULL, "%s: %s", file, what);
 }
 
-/* "FILE:LINE: what", or "FILE: what" for line 0. */
+/* "FILE:LINE: what" for the file being read, or "FILE: what" for line 0. */
 static int
 conf_err(struct conf_parse *p, int line, const char *fmt, ...)
 {
@@ -242,6 +272,22 @@ conf_err(struct conf_parse *p, int line, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	return conf_error_at(p->err, p->file, line, "%s", what);
+}
+
+/* The same at w; the top file, line 0, when w is NULL or was not met. */
+static int
+conf_err_in(struct conf_parse *p, const struct conf_where *w, const char *fmt,
+	    ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (w == NULL || w->file == NULL)
+		return conf_error_at(p->err, p->conf->file, 0, "%s", what);
+	return conf_error_at(p->err, w->file, w->line, "%s", what);
 }
 
 const char *
@@ -725,6 +771,20 @@ expand_tilde(const char *v)
 	return xasprintf("%s%s", home, v + 1);
 }
 
+/*
+ * A relative path in a file is relative to that file's directory: prefix
+ * it with the directory of file (nothing for a file in the current one).
+ */
+static char *
+resolve_path(const char *file, const char *v)
+{
+	const char *slash = strrchr(file, '/');
+
+	if (v[0] == '/' || slash == NULL)
+		return xstrdup(v);
+	return xasprintf("%.*s%s", (int)(slash - file + 1), file, v);
+}
+
 /* Reading */
 
 static const struct conf_key *
@@ -751,16 +811,27 @@ find_sect(struct conf_parse *p, enum conf_section id, size_t index)
 	return NULL;
 }
 
-/* Where key name of section s was set, or 0 (also when s is NULL). */
-static int
-key_line(const struct conf_sect *s, const char *name)
+/* Where key name of section s was set; NULL when s is NULL or it was not. */
+static const struct conf_where *
+key_at(const struct conf_sect *s, const char *name)
 {
 	const struct conf_key *k;
 
 	if (s == NULL)
-		return 0;
+		return NULL;
 	k = find_key(s->id, name);
-	return k != NULL ? s->key_line[k - keys] : 0;
+	if (k == NULL || s->key[k - keys].file == NULL)
+		return NULL;
+	return &s->key[k - keys];
+}
+
+/* Was key a set after key b (NULL: never)? */
+static int
+where_later(const struct conf_where *a, const struct conf_where *b)
+{
+	if (a == NULL || b == NULL)
+		return b == NULL && a != NULL;
+	return a->seq > b->seq;
 }
 
 static void *
@@ -794,6 +865,7 @@ set_words(struct conf_parse *p, int line, const struct conf_sect *s,
 	char *word;
 	int expanded = strcmp(raw, val) != 0;
 
+	strlist_free(l); /* a later file overrides the whole list */
 	for (;;) {
 		while (conf_is_blank(*w))
 			w++;
@@ -820,6 +892,15 @@ static const char *
 check_role_word(char *v)
 {
 	return check_role(v);
+}
+
+/* An empty value unsets the key: a later file can clear what a base set. */
+static int
+unset_string(char *field)
+{
+	free(*(char **)(void *)field);
+	*(char **)(void *)field = NULL;
+	return 0;
 }
 
 /*
@@ -863,6 +944,7 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 		*(int *)(void *)field = (int)n;
 		return 0;
 	case T_BATCH:
+		p->conf->batch_percent = 0;
 		n = (long)strlen(val);
 		if (strcmp(val, "all") == 0) {
 			n = 0;
@@ -901,14 +983,14 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 		break;
 	case T_VARNAME:
 		if (*val == '\0')
-			return 0;
+			return unset_string(field);
 		what = check_varname(val);
 		break;
 	case T_KEYFILE:
 	case T_FILE:
 		if (*val == '\0') {
 			if (k->type == T_KEYFILE)
-				return 0;
+				return unset_string(field);
 			what = "is empty";
 			break;
 		}
@@ -921,11 +1003,16 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 		}
 		free(val);
 		*valp = val = path;
+		if (!is_default) {
+			path = resolve_path(p->file, val);
+			free(val);
+			*valp = val = path;
+		}
 		break;
 	case T_COMMAND:
 	case T_URL:
 		if (*val == '\0')
-			return 0;
+			return unset_string(field);
 		if (k->type == T_URL)
 			what = check_url(val);
 		break;
@@ -944,6 +1031,173 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 	return 0;
 }
 
+/* The message for an expansion that failed: r and bad from expand(). */
+static int
+expand_error(struct conf_parse *p, int line, const char *what, int r,
+	     const char *bad)
+{
+	if (r == -1)
+		return conf_err(p, line,
+				"%s: ${%s} is not set (set it in the "
+				"environment, or give a default: ${%s:-value}; "
+				"$$ is a literal $)",
+				what, bad, bad);
+	return conf_err(p, line,
+			"%s: '%s' is not a variable reference (${NAME} or "
+			"${NAME:-default}; $$ is a literal $)",
+			what, bad);
+}
+
+/*
+ * Read a whole config file into text. Returns 0, or -1 with what went
+ * wrong in why ("No such file or directory") and errno's value in *errnum
+ * (0 when it is not a system error).
+ */
+static int
+read_file(const char *path, struct buf *text, char *why, size_t len,
+	  int *errnum)
+{
+	char chunk[8192];
+	FILE *f;
+	size_t n;
+
+	*errnum = 0;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		*errnum = errno;
+		snprintf(why, len, "%s", strerror(*errnum));
+		return -1;
+	}
+	text->max = CONF_MAX_SIZE;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_add(text, chunk, n) != 0) {
+			fclose(f);
+			snprintf(why, len, "larger than %d bytes",
+				 CONF_MAX_SIZE);
+			return -1;
+		}
+	}
+	if (ferror(f)) {
+		*errnum = errno;
+		fclose(f);
+		snprintf(why, len, "%s", strerror(*errnum));
+		return -1;
+	}
+	fclose(f);
+	if (text->len > 0 && memchr(text->buf, '\0', text->len) != NULL) {
+		snprintf(why, len, "not a text file (it contains a NUL byte)");
+		return -1;
+	}
+	return 0;
+}
+
+static int on_key(void *ctx, const char *name, const char *raw, int line,
+		  struct rf_error *err);
+static int on_section(void *ctx, const char *header, int line,
+		      struct rf_error *err);
+
+/*
+ * Read the file named path (as messages name it) for the file being read:
+ * its sections and keys go into the same model, so that what this file
+ * sets later overrides them.
+ */
+static int
+read_included(struct conf_parse *p, const char *path, struct buf *text)
+{
+	const char *saved_file = p->file;
+	unsigned saved_read = p->read;
+	size_t saved_cur = p->cur;
+	int r;
+
+	strlist_add(&p->files, path);
+	p->file = p->files.v[p->files.n - 1];
+	p->read = ++p->nreads;
+	p->cur = NO_SECT;
+	p->depth++;
+	p->stack[p->depth].name = p->file;
+	p->stack[p->depth].real = realpath(path, NULL);
+	r = conf_ini_parse(buf_str(text), p->file, on_section, on_key, p,
+			   p->err);
+	free(p->stack[p->depth].real);
+	p->stack[p->depth].real = NULL;
+	p->depth--;
+	p->file = saved_file;
+	p->read = saved_read;
+	p->cur = saved_cur;
+	return r;
+}
+
+/* include = FILE, before any section: read FILE first. */
+static int
+on_include(struct conf_parse *p, const char *raw, int line)
+{
+	struct buf text = BUF_INIT, chain = BUF_INIT;
+	char shown[CONF_ECHO_MAX + 8], bad[128], why[128];
+	char *val = NULL, *path = NULL, *real = NULL;
+	int r, i, errnum;
+
+	if (p->cur != NO_SECT)
+		return conf_err(p, line,
+				"include: after a section header (an include "
+				"goes at the top of the file, before any "
+				"section)");
+	r = expand(raw, &val, bad, sizeof(bad));
+	if (r != 0)
+		return expand_error(p, line, "include", r, bad);
+	r = -1;
+	if (*val == '\0') {
+		conf_err(p, line,
+			 "include: '' is empty (a config file to read first, "
+			 "relative to this one, e.g. include = base.ini)");
+		goto out;
+	}
+	path = expand_tilde(val);
+	if (path == NULL) {
+		conf_err(p, line,
+			 "include: '%s' starts with ~/ but HOME is not set",
+			 conf_echo(shown, sizeof(shown), raw, NULL));
+		goto out;
+	}
+	free(val);
+	val = path;
+	path = resolve_path(p->file, val);
+	if (p->depth + 1 >= INCLUDE_DEPTH) {
+		conf_err(p, line,
+			 "include: '%s' is more than %d files deep (includes "
+			 "nest at most %d deep)",
+			 conf_echo(shown, sizeof(shown), path, NULL),
+			 INCLUDE_DEPTH, INCLUDE_DEPTH);
+		goto out;
+	}
+	real = realpath(path, NULL);
+	for (i = 0; real != NULL && i <= p->depth; i++) {
+		if (p->stack[i].real == NULL ||
+		    strcmp(p->stack[i].real, real) != 0)
+			continue;
+		for (; i <= p->depth; i++)
+			buf_addf(&chain, "%s includes ", p->stack[i].name);
+		buf_adds(&chain, path);
+		conf_err(p, line,
+			 "include: '%s' is being read already (a loop: %s)",
+			 conf_echo(shown, sizeof(shown), path, NULL),
+			 buf_str(&chain));
+		goto out;
+	}
+	if (read_file(path, &text, why, sizeof(why), &errnum) != 0) {
+		conf_err(p, line, "include: cannot read '%s': %s",
+			 conf_echo(shown, sizeof(shown), path, NULL), why);
+		goto out;
+	}
+	r = read_included(p, path, &text);
+out:
+	free(val);
+	free(path);
+	free(real);
+	buf_release(&text);
+	buf_release(&chain);
+	return r;
+}
+
 static int
 on_key(void *ctx, const char *name, const char *raw, int line,
        struct rf_error *err)
@@ -951,24 +1205,26 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	struct conf_parse *p = ctx;
 	struct conf_sect *s;
 	const struct conf_key *k;
+	struct conf_where *w;
 	struct buf valid = BUF_INIT;
-	char shown[CONF_ECHO_MAX + 8], bad[128];
+	char shown[CONF_ECHO_MAX + 8], bad[128], what[160];
 	char *val = NULL;
 	size_t i;
 	int r;
 
 	(void)err; /* the same as p->err */
+	s = p->cur != NO_SECT ? &p->sects[p->cur] : NULL;
 	if (*name == '\0')
 		return conf_err(
 		    p, line, "%s%sa value without a key (key = value)",
-		    p->nsects > 0 ? p->sects[p->nsects - 1].label : "",
-		    p->nsects > 0 ? ": " : "");
-	if (p->nsects == 0)
+		    s != NULL ? s->label : "", s != NULL ? ": " : "");
+	if (strcmp(name, "include") == 0)
+		return on_include(p, raw, line);
+	if (s == NULL)
 		return conf_err(p, line,
 				"%s: outside any section (keys go under a "
 				"section header such as [app])",
 				conf_echo(shown, sizeof(shown), name, NULL));
-	s = &p->sects[p->nsects - 1];
 
 	k = find_key(s->id, name);
 	if (k == NULL) {
@@ -984,26 +1240,23 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 		buf_release(&valid);
 		return r;
 	}
-	if (s->key_line[k - keys] != 0)
+	/* Set in an earlier file: this one overrides it. */
+	w = &s->key[k - keys];
+	if (w->file != NULL && w->read == p->read)
 		return conf_err(p, line,
 				"%s %s: set twice (first at line %d; set "
 				"each key once)",
-				s->label, k->name, s->key_line[k - keys]);
-	s->key_line[k - keys] = line;
+				s->label, k->name, w->line);
+	w->file = p->file;
+	w->line = line;
+	w->read = p->read;
+	w->seq = ++p->nset;
 
 	r = expand(raw, &val, bad, sizeof(bad));
-	if (r == -1)
-		return conf_err(p, line,
-				"%s %s: ${%s} is not set (set it in the "
-				"environment, or give a default: ${%s:-value}; "
-				"$$ is a literal $)",
-				s->label, k->name, bad, bad);
-	if (r != 0)
-		return conf_err(p, line,
-				"%s %s: '%s' is not a variable reference "
-				"(${NAME} or ${NAME:-default}; $$ is a "
-				"literal $)",
-				s->label, k->name, bad);
+	if (r != 0) {
+		snprintf(what, sizeof(what), "%s %s", s->label, k->name);
+		return expand_error(p, line, what, r, bad);
+	}
 	r = set_value(p, line, s, k, raw, &val, 0);
 	free(val);
 	return r;
@@ -1021,7 +1274,8 @@ unknown_section(struct conf_parse *p, int line, const char *header)
 			conf_echo(shown, sizeof(shown), header, NULL));
 }
 
-static int
+/* A section met for the first time: the current one from now on. */
+static void
 add_section(struct conf_parse *p, enum conf_section id, const char *name,
 	    int line)
 {
@@ -1031,13 +1285,17 @@ add_section(struct conf_parse *p, enum conf_section id, const char *name,
 	struct conf_service *svc;
 
 	p->sects = xreallocarray(p->sects, p->nsects + 1, sizeof(*p->sects));
-	s = &p->sects[p->nsects++];
+	p->cur = p->nsects++;
+	s = &p->sects[p->cur];
 	memset(s, 0, sizeof(*s));
 	s->id = id;
-	s->line = line;
+	s->head.file = p->file;
+	s->head.line = line;
+	s->head.read = p->read;
+	s->last = s->head;
 	if (name == NULL) {
 		snprintf(s->label, sizeof(s->label), "[%s]", section_names[id]);
-		return 0;
+		return;
 	}
 	snprintf(s->label, sizeof(s->label), "[%s \"%s\"]", section_names[id],
 		 name);
@@ -1059,7 +1317,55 @@ add_section(struct conf_parse *p, enum conf_section id, const char *name,
 		svc->name = xstrdup(name);
 		svc->line = line;
 	}
+}
+
+/*
+ * A section met again: in the same file that is an error, in a later one
+ * (a file including another) it goes on, its keys overriding.
+ */
+static int
+reopen_section(struct conf_parse *p, size_t i, int line)
+{
+	struct conf_sect *s = &p->sects[i];
+
+	if (s->last.read == p->read) {
+		if (section_named(s->id))
+			return conf_err(p, line,
+					"%s: repeated section (first at line "
+					"%d; each %s needs its own name)",
+					s->label, s->last.line,
+					section_names[s->id]);
+		return conf_err(p, line,
+				"%s: repeated section (first at line %d; put "
+				"all its keys in one %s section)",
+				s->label, s->last.line, s->label);
+	}
+	s->last.file = p->file;
+	s->last.line = line;
+	s->last.read = p->read;
+	p->cur = i;
 	return 0;
+}
+
+/* The section of the model with this id (and name, for a named one). */
+static size_t
+sect_named(struct conf_parse *p, int id, const char *name)
+{
+	const struct conf_sect *s;
+	size_t i;
+
+	for (i = 0; i < p->nsects; i++) {
+		s = &p->sects[i];
+		if (s->id != (enum conf_section)id)
+			continue;
+		if (name == NULL ||
+		    (id == SEC_HOST &&
+		     strcmp(p->conf->hosts[s->index].name, name) == 0) ||
+		    (id == SEC_SERVICE &&
+		     strcmp(p->conf->services[s->index].name, name) == 0))
+			return i;
+	}
+	return NO_SECT;
 }
 
 /* A section header: header is what is between '[' and ']'. */
@@ -1095,17 +1401,11 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 	if (!section_named(id)) {
 		if (q != e)
 			return unknown_section(p, line, header);
-		for (i = 0; i < p->nsects; i++) {
-			if (p->sects[i].id == (enum conf_section)id)
-				return conf_err(p, line,
-						"[%s]: repeated section (first "
-						"at line %d; put all its keys "
-						"in one [%s] section)",
-						section_names[id],
-						p->sects[i].line,
-						section_names[id]);
-		}
-		return add_section(p, id, NULL, line);
+		i = sect_named(p, id, NULL);
+		if (i != NO_SECT)
+			return reopen_section(p, i, line);
+		add_section(p, id, NULL, line);
+		return 0;
 	}
 
 	kind = section_names[id];
@@ -1127,24 +1427,12 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 		free(name);
 		return r;
 	}
-	for (i = 0; i < p->nsects; i++) {
-		if (p->sects[i].id != (enum conf_section)id)
-			continue;
-		if ((id == SEC_HOST &&
-		     strcmp(p->conf->hosts[p->sects[i].index].name, name) ==
-			 0) ||
-		    (id == SEC_SERVICE &&
-		     strcmp(p->conf->services[p->sects[i].index].name, name) ==
-			 0)) {
-			r = conf_err(p, line,
-				     "%s: repeated section (first at line %d; "
-				     "each %s needs its own name)",
-				     p->sects[i].label, p->sects[i].line, kind);
-			free(name);
-			return r;
-		}
-	}
-	r = add_section(p, id, name, line);
+	i = sect_named(p, id, name);
+	r = 0;
+	if (i != NO_SECT)
+		r = reopen_section(p, i, line);
+	else
+		add_section(p, id, name, line);
 	free(name);
 	return r;
 }
@@ -1160,35 +1448,35 @@ finish_required(struct conf_parse *p)
 
 	if (c->app_path == NULL) {
 		s = find_sect(p, SEC_APP, 0);
-		return conf_err(p, s != NULL ? s->line : 0,
-				"[app] path: missing (%s)", keys[0].valid);
+		return conf_err_in(p, s != NULL ? &s->head : NULL,
+				   "[app] path: missing (%s)", keys[0].valid);
 	}
 	if (c->nhosts == 0)
-		return conf_err(
-		    p, 0,
+		return conf_err_in(
+		    p, NULL,
 		    "[host \"NAME\"]: missing (at least one server, "
 		    "e.g. [host \"web1\"] with address = "
 		    "203.0.113.10)");
 	for (i = 0; i < c->nhosts; i++) {
+		s = find_sect(p, SEC_HOST, i);
 		if (c->hosts[i].address == NULL)
-			return conf_err(p, c->hosts[i].line,
-					"%s address: missing (%s)",
-					find_sect(p, SEC_HOST, i)->label,
-					find_key(SEC_HOST, "address")->valid);
+			return conf_err_in(
+			    p, &s->head, "%s address: missing (%s)", s->label,
+			    find_key(SEC_HOST, "address")->valid);
 	}
 	for (i = 0; i < c->nservices; i++) {
+		s = find_sect(p, SEC_SERVICE, i);
 		if (c->services[i].restart == NULL)
-			return conf_err(
-			    p, c->services[i].line, "%s restart: missing (%s)",
-			    find_sect(p, SEC_SERVICE, i)->label,
+			return conf_err_in(
+			    p, &s->head, "%s restart: missing (%s)", s->label,
 			    find_key(SEC_SERVICE, "restart")->valid);
 	}
 	s = find_sect(p, SEC_HEALTH, 0);
 	if (s != NULL && c->health_url == NULL && c->public_url == NULL)
-		return conf_err(p, s->line,
-				"[health] url: missing (a [health] section "
-				"needs url, public_url or both, e.g. url = "
-				"http://127.0.0.1:8000/health)");
+		return conf_err_in(p, &s->head,
+				   "[health] url: missing (a [health] section "
+				   "needs url, public_url or both, e.g. url = "
+				   "http://127.0.0.1:8000/health)");
 	return 0;
 }
 
@@ -1197,18 +1485,20 @@ finish_ssh(struct conf_parse *p)
 {
 	struct conf *c = p->conf;
 	struct conf_sect *s = find_sect(p, SEC_SSH, 0);
-	int l_id, l_env;
+	const struct conf_where *w_id, *w_env;
+	int id_later;
 
 	if (c->identity != NULL && c->identity_env != NULL) {
-		l_id = key_line(s, "identity");
-		l_env = key_line(s, "identity_env");
-		return conf_err(p, l_id > l_env ? l_id : l_env,
-				"[ssh] %s: cannot be set with %s (one way to "
-				"the key: identity = a key file, or "
-				"identity_env = the variable holding the key "
-				"text)",
-				l_id > l_env ? "identity" : "identity_env",
-				l_id > l_env ? "identity_env" : "identity");
+		w_id = key_at(s, "identity");
+		w_env = key_at(s, "identity_env");
+		id_later = where_later(w_id, w_env);
+		return conf_err_in(p, id_later ? w_id : w_env,
+				   "[ssh] %s: cannot be set with %s (one way "
+				   "to the key: identity = a key file, or "
+				   "identity_env = the variable holding the "
+				   "key text)",
+				   id_later ? "identity" : "identity_env",
+				   id_later ? "identity_env" : "identity");
 	}
 	return 0;
 }
@@ -1232,7 +1522,7 @@ finish_defaults(struct conf_parse *p)
 		if (k->def == NULL || section_named(k->section))
 			continue;
 		s = find_sect(p, k->section, 0);
-		if (s != NULL && s->key_line[i] != 0)
+		if (s != NULL && s->key[i].file != NULL)
 			continue;
 		if (s == NULL) {
 			memset(&none, 0, sizeof(none));
@@ -1275,20 +1565,19 @@ finish_hosts(struct conf_parse *p)
 			continue;
 		if (first != NULL) {
 			s = find_sect(p, SEC_HOST, i);
-			return conf_err(p, key_line(s, "roles"),
-					"%s roles: 'primary' is also a role of "
-					"%s (one host at most is primary: it "
-					"runs the migrate hook)",
-					s->label, first);
+			return conf_err_in(p, key_at(s, "roles"),
+					   "%s roles: 'primary' is also a role "
+					   "of %s (one host at most is "
+					   "primary: it runs the migrate hook)",
+					   s->label, first);
 		}
 		first = h->name;
 	}
 	if (c->hook_migrate != NULL && c->nhosts > 1 && first == NULL)
-		return conf_err(p,
-				key_line(find_sect(p, SEC_HOOKS, 0), "migrate"),
-				"[hooks] migrate: no host is primary (give one "
-				"[host] roles = primary: the migration runs "
-				"once, there)");
+		return conf_err_in(
+		    p, key_at(find_sect(p, SEC_HOOKS, 0), "migrate"),
+		    "[hooks] migrate: no host is primary (give one [host] "
+		    "roles = primary: the migration runs once, there)");
 
 	/* A service whose roles no host has would never be restarted. */
 	for (i = 0; i < c->nservices; i++) {
@@ -1300,10 +1589,11 @@ finish_hosts(struct conf_parse *p)
 			if (found)
 				continue;
 			s = find_sect(p, SEC_SERVICE, i);
-			return conf_err(p, key_line(s, "roles"),
-					"%s roles: no host has the role '%s' "
-					"(a role given in a [host] roles line)",
-					s->label, c->services[i].roles.v[j]);
+			return conf_err_in(
+			    p, key_at(s, "roles"),
+			    "%s roles: no host has the role '%s' (a role "
+			    "given in a [host] roles line)",
+			    s->label, c->services[i].roles.v[j]);
 		}
 	}
 	return 0;
@@ -1320,8 +1610,12 @@ conf_load_string(struct conf *conf, const char *text, const char *name,
 	conf->file = xstrdup(name != NULL ? name : "config");
 	memset(&p, 0, sizeof(p));
 	p.conf = conf;
-	p.file = conf->file;
 	p.err = err;
+	p.file = conf->file;
+	p.read = ++p.nreads;
+	p.cur = NO_SECT;
+	p.stack[0].name = conf->file;
+	p.stack[0].real = realpath(conf->file, NULL);
 
 	r = conf_ini_parse(text, conf->file, on_section, on_key, &p, err);
 	if (r == 0)
@@ -1332,7 +1626,9 @@ conf_load_string(struct conf *conf, const char *text, const char *name,
 		r = finish_defaults(&p);
 	if (r == 0)
 		r = finish_hosts(&p);
+	free(p.stack[0].real);
 	free(p.sects);
+	strlist_free(&p.files);
 	if (r != 0) {
 		conf_release(conf);
 		return -1;
@@ -1344,52 +1640,18 @@ int
 conf_load_file(struct conf *conf, const char *path, struct rf_error *err)
 {
 	struct buf text = BUF_INIT;
-	char chunk[8192];
-	FILE *f;
-	size_t n;
-	int r, saved;
+	char why[128];
+	int r, errnum;
 
 	memset(conf, 0, sizeof(*conf));
-	f = fopen(path, "r");
-	if (f == NULL) {
-		saved = errno;
+	if (read_file(path, &text, why, sizeof(why), &errnum) != 0) {
+		buf_release(&text);
 		rf_error_set(err, RF_EXIT_USAGE, NULL,
-			     "cannot read config '%s': %s", path,
-			     strerror(saved));
-		if (saved == ENOENT)
+			     "cannot read config '%s': %s", path, why);
+		if (errnum == ENOENT)
 			rf_error_hint(err,
 				      "pass -c FILE or set RELFLIP_CONFIG");
 		return -1;
-	}
-	text.max = CONF_MAX_SIZE;
-	for (;;) {
-		n = fread(chunk, 1, sizeof(chunk), f);
-		if (n == 0)
-			break;
-		if (buf_add(&text, chunk, n) != 0) {
-			fclose(f);
-			buf_release(&text);
-			return rf_error_set(err, RF_EXIT_USAGE, NULL,
-					    "cannot read config '%s': larger "
-					    "than %d bytes",
-					    path, CONF_MAX_SIZE);
-		}
-	}
-	if (ferror(f)) {
-		saved = errno;
-		fclose(f);
-		buf_release(&text);
-		return rf_error_set(err, RF_EXIT_USAGE, NULL,
-				    "cannot read config '%s': %s", path,
-				    strerror(saved));
-	}
-	fclose(f);
-	if (text.len > 0 && memchr(text.buf, '\0', text.len) != NULL) {
-		buf_release(&text);
-		return rf_error_set(err, RF_EXIT_USAGE, NULL,
-				    "cannot read config '%s': not a text file "
-				    "(it contains a NUL byte)",
-				    path);
 	}
 	r = conf_load_string(conf, buf_str(&text), path, err);
 	buf_release(&text);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1344,6 +1345,284 @@ test_load_file(void **state)
 	unlink(path);
 }
 
+/* include = FILE */
+
+static char tmpdir[64];
+
+/* Write text to tmpdir/name (name may hold a directory, made here). */
+static void
+put(const char *name, const char *text)
+{
+	char path[PATH_MAX], *slash;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	mkdir(path, 0700);
+	*slash = '/';
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* tmpdir/name, in a static buffer. */
+static const char *
+at(const char *name)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return path;
+}
+
+static int
+setup_dir(void **state)
+{
+	setup(state);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-conf-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int
+teardown_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void
+load_file_ok(struct conf *c, const char *name)
+{
+	struct rf_error err = RF_ERROR_INIT;
+
+	if (conf_load_file(c, at(name), &err) != 0)
+		fail_msg("unexpected error: %s", err.msg);
+}
+
+/* The load of tmpdir/name fails with want, each "%s" in it as tmpdir. */
+static void
+load_file_err(const char *name, const char *want)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct conf c;
+	char full[1024];
+	size_t n = 0;
+
+	for (; *want != '\0' && n + sizeof(tmpdir) < sizeof(full); want++) {
+		if (want[0] == '%' && want[1] == 's') {
+			n += (size_t)snprintf(full + n, sizeof(full) - n, "%s",
+					      tmpdir);
+			want++;
+		} else {
+			full[n++] = *want;
+		}
+	}
+	full[n] = '\0';
+	assert_int_equal(conf_load_file(&c, at(name), &err), -1);
+	assert_int_equal(err.code, RF_EXIT_USAGE);
+	assert_string_equal(err.msg, full);
+	assert_null(c.file);
+}
+
+static void
+test_include_base_then_override(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	put("base.ini", "[app]\npath = /srv/base\nshared_dirs = a b\n"
+			"[deploy]\nkeep_releases = 3\nbatch = 50%\n"
+			"[ssh]\nport = 2200\nidentity = keys/id\n"
+			"[host \"web1\"]\naddress = 10.0.0.1\nroles = web\n"
+			"[hooks]\ninstall = ./install\nmigrate = ./migrate\n");
+	put("prod.ini", "; production\ninclude = base.ini\n"
+			"[app]\npath = /srv/prod\n"
+			"[deploy]\nbatch = 2\n"
+			"[ssh]\nport = 2222\n"
+			"[host \"web1\"]\naddress = 10.0.0.9\nroles = web "
+			"primary\n"
+			"[host \"web2\"]\naddress = 10.0.0.2\nroles = web\n"
+			"[hooks]\ninstall =\n");
+	load_file_ok(&c, "prod.ini");
+	assert_string_equal(c.file, at("prod.ini"));
+	assert_string_equal(c.app_path, "/srv/prod");
+	assert_int_equal(c.shared_dirs.n, 2); /* from the base */
+	assert_int_equal(c.keep_releases, 3);
+	assert_int_equal(c.batch, 2);
+	assert_int_equal(c.batch_percent, 0); /* 50% overridden whole */
+	assert_int_equal(c.ssh_port, 2222);
+	/* Relative to the file that names it. */
+	assert_string_equal(c.identity, at("keys/id"));
+	assert_int_equal(c.nhosts, 2);
+	assert_string_equal(c.hosts[0].name, "web1");
+	assert_string_equal(c.hosts[0].address, "10.0.0.9");
+	assert_int_equal(c.hosts[0].roles.n, 2); /* replaced, not added */
+	assert_int_equal(c.hosts[0].port, 2222);
+	assert_int_equal(c.hosts[0].primary, 1);
+	assert_string_equal(c.hosts[1].name, "web2");
+	/* An empty value clears what the base set. */
+	assert_null(c.hook_install);
+	assert_string_equal(c.hook_migrate, "./migrate");
+	conf_release(&c);
+}
+
+static void
+test_include_nested_and_relative(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("RF_T_A", "common", 1);
+	put("common/ssh.ini", "[ssh]\nidentity = keys/deploy\n"
+			      "known_hosts = ../kh\n");
+	put("common/base.ini", "include = ssh.ini\n[app]\npath = /srv/app\n");
+	put("env/prod.ini",
+	    "include = ../${RF_T_A}/base.ini\n[host \"web1\"]\naddress = a\n");
+	load_file_ok(&c, "env/prod.ini");
+	assert_string_equal(c.identity, at("env/../common/keys/deploy"));
+	assert_string_equal(c.known_hosts, at("env/../common/../kh"));
+	conf_release(&c);
+
+	/* ~/ and absolute paths are taken as they are. */
+	put("abs.ini", "[app]\npath = /a\n[ssh]\nidentity = ~/id\n"
+		       "known_hosts = /etc/kh\n[host \"w\"]\naddress = a\n");
+	load_file_ok(&c, "abs.ini");
+	assert_string_equal(c.identity, "/home/tester/id");
+	assert_string_equal(c.known_hosts, "/etc/kh");
+	conf_release(&c);
+
+	/* A file named with a directory resolves against it, in memory too. */
+	load_ok(&c, MINIMAL "[ssh]\nidentity = keys/id\n");
+	assert_string_equal(c.identity, "keys/id");
+	conf_release(&c);
+}
+
+static void
+test_include_errors(void **state)
+{
+	(void)state;
+	put("late.ini", MINIMAL "include = base.ini\n");
+	load_file_err("late.ini",
+		      "%s/late.ini:5: include: after a section header (an "
+		      "include goes at the top of the file, before any "
+		      "section)");
+
+	put("missing.ini", "include = nope.ini\n" MINIMAL);
+	load_file_err("missing.ini",
+		      "%s/missing.ini:1: include: cannot read '%s/nope.ini': "
+		      "No such file or directory");
+
+	put("empty.ini", "include =\n" MINIMAL);
+	load_file_err("empty.ini",
+		      "%s/empty.ini:1: include: '' is empty (a config file to "
+		      "read first, relative to this one, e.g. include = "
+		      "base.ini)");
+
+	put("unset.ini", "include = ${RF_T_UNSET}.ini\n" MINIMAL);
+	load_file_err("unset.ini",
+		      "%s/unset.ini:1: include: ${RF_T_UNSET} is not set (set "
+		      "it in the environment, or give a default: "
+		      "${RF_T_UNSET:-value}; $$ is a literal $)");
+
+	put("self.ini", "include = self.ini\n" MINIMAL);
+	load_file_err("self.ini",
+		      "%s/self.ini:1: include: '%s/self.ini' is being read "
+		      "already (a loop: %s/self.ini includes %s/self.ini)");
+
+	put("a.ini", "include = b.ini\n" MINIMAL);
+	put("b.ini", "\ninclude = ./a.ini\n");
+	load_file_err("a.ini", "%s/b.ini:2: include: '%s/./a.ini' is being "
+			       "read already (a loop: %s/a.ini includes "
+			       "%s/b.ini includes %s/./a.ini)");
+}
+
+static void
+test_include_depth(void **state)
+{
+	char name[16], text[64];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 9; i++) {
+		snprintf(name, sizeof(name), "f%d.ini", i);
+		snprintf(text, sizeof(text), "include = f%d.ini\n", i + 1);
+		put(name, text);
+	}
+	put("f9.ini", MINIMAL);
+	load_file_err("f0.ini",
+		      "%s/f7.ini:1: include: '%s/f8.ini' is more than 8 files "
+		      "deep (includes nest at most 8 deep)");
+	/* Eight files, the top one included, are fine. */
+	put("f6.ini", "include = f9.ini\n");
+	{
+		struct conf c;
+
+		load_file_ok(&c, "f0.ini");
+		assert_string_equal(c.app_path, "/srv/app");
+		conf_release(&c);
+	}
+}
+
+/* Errors name the file and line where the key is, base or not. */
+static void
+test_include_errors_name_the_file(void **state)
+{
+	(void)state;
+	put("bad-base.ini", "[app]\npath = /a\n[ssh]\nport = 70000\n");
+	put("bad-top.ini", "include = bad-base.ini\n" HOST1);
+	load_file_err("bad-top.ini", "%s/bad-base.ini:4: [ssh] port: '70000' "
+				     "is not a port (1-65535)");
+
+	/* Twice in one file is an error, in base and top it is not. */
+	put("good-base.ini", MINIMAL "[ssh]\nport = 3\n");
+	put("twice.ini",
+	    "include = good-base.ini\n[ssh]\nport = 1\nport = 2\n");
+	load_file_err("twice.ini", "%s/twice.ini:4: [ssh] port: set twice "
+				   "(first at line 3; set each key once)");
+	put("rep.ini", "include = base2.ini\n[app]\n[app]\n");
+	put("base2.ini", MINIMAL);
+	load_file_err("rep.ini", "%s/rep.ini:3: [app]: repeated section "
+				 "(first at line 2; put all its keys in one "
+				 "[app] section)");
+
+	/* Checks over the whole config point at the right file. */
+	put("mig-base.ini", APP HOST1 "[host \"web2\"]\naddress = b\n"
+				      "[hooks]\nmigrate = ./m\n");
+	put("mig.ini", "include = mig-base.ini\n");
+	load_file_err("mig.ini", "%s/mig-base.ini:8: [hooks] migrate: no host "
+				 "is primary (give one [host] roles = "
+				 "primary: the migration runs once, there)");
+	put("id-base.ini", MINIMAL "[ssh]\nidentity = ~/id\n");
+	put("id.ini", "include = id-base.ini\n[ssh]\nidentity_env = KEY\n");
+	load_file_err("id.ini", "%s/id.ini:3: [ssh] identity_env: cannot be "
+				"set with identity (one way to the key: "
+				"identity = a key file, or identity_env = the "
+				"variable holding the key text)");
+	/* The way out: clear the base's identity. */
+	put("id2.ini", "include = id-base.ini\n[ssh]\nidentity =\n"
+		       "identity_env = KEY\n");
+	{
+		struct conf c;
+
+		load_file_ok(&c, "id2.ini");
+		assert_null(c.identity);
+		assert_string_equal(c.identity_env, "KEY");
+		conf_release(&c);
+	}
+	put("nohost-base.ini", APP "[host \"web1\"]\nport = 22\n");
+	put("nohost.ini", "include = nohost-base.ini\n");
+	load_file_err("nohost.ini", "%s/nohost-base.ini:3: [host \"web1\"] "
+				    "address: missing (a host name or IP "
+				    "address, e.g. 203.0.113.10)");
+}
+
 /* A file of config/: __FILE__ is tests/unit/test-conf.c from the top. */
 static const char *
 path_of(const char *name)
@@ -1426,6 +1705,7 @@ test_shipped_configs(void **state)
 }
 
 #define T(f) cmocka_unit_test_setup(f, setup)
+#define TD(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int
 main(void)
@@ -1464,6 +1744,11 @@ main(void)
 		T(test_ssh_keys),
 		T(test_load_file),
 		T(test_shipped_configs),
+		TD(test_include_base_then_override),
+		TD(test_include_nested_and_relative),
+		TD(test_include_errors),
+		TD(test_include_depth),
+		TD(test_include_errors_name_the_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
