@@ -32,6 +32,7 @@
 #include "conf.h"
 #include "conf-ini.h"
 #include "error.h"
+#include "out.h"
 #include "xmalloc.h"
 
 
@@ -61,6 +62,13 @@ static int
 section_named(int id)
 {
 	return id == SEC_HOST || id == SEC_SERVICE;
+}
+
+/* Sections whose values from ${VAR} are registered as secrets. */
+static int
+secret_section(enum conf_section id)
+{
+	return id == SEC_SSH;
 }
 
 enum conf_type {
@@ -484,15 +492,25 @@ expand_bad(const char *start, char *bad, size_t size)
 	return -2;
 }
 
+/* A variable's value into out, and into used when it is not NULL. */
+static void
+add_value(struct buf *out, struct strlist *used, const char *val)
+{
+	buf_adds(out, val);
+	if (used != NULL && *val != '\0')
+		strlist_add(used, val);
+}
+
 /*
  * Expand *sp into out, up to the end or, in a default, up to its closing
  * '}' (left in *sp). dry: only check the syntax (a default not taken).
+ * used (may be NULL) gets the value of each variable that went into out.
  * Returns 0; -1 for an unset variable, its name in bad; -2 for a
  * malformed reference, its text in bad.
  */
 static int
 expand_part(const char **sp, struct buf *out, int in_default, int dry,
-	    char *bad, size_t size)
+	    struct strlist *used, char *bad, size_t size)
 {
 	const char *s = *sp, *start, *name, *val;
 	char *var;
@@ -531,35 +549,38 @@ expand_part(const char **sp, struct buf *out, int in_default, int dry,
 				return -1;
 			}
 			if (!dry)
-				buf_adds(out, val);
+				add_value(out, used, val);
 			free(var);
 			continue;
 		}
 		free(var);
 		s += 2;
 		use_default = val == NULL || *val == '\0';
-		r = expand_part(&s, out, 1, dry || !use_default, bad, size);
+		r = expand_part(&s, out, 1, dry || !use_default, used, bad,
+				size);
 		if (r == -2 || (r == 0 && *s != '}'))
 			return expand_bad(start, bad, size);
 		if (r != 0)
 			return r;
 		s++;
 		if (!dry && !use_default)
-			buf_adds(out, val);
+			add_value(out, used, val);
 	}
 	*sp = s;
 	return 0;
 }
 
+/* See expand_part(). */
 static int
-expand(const char *value, char **out, char *bad, size_t size)
+expand(const char *value, char **out, struct strlist *used, char *bad,
+       size_t size)
 {
 	struct buf b = BUF_INIT;
 	const char *s = value;
 	int r;
 
 	*out = NULL;
-	r = expand_part(&s, &b, 0, 0, bad, size);
+	r = expand_part(&s, &b, 0, 0, used, bad, size);
 	if (r != 0) {
 		buf_release(&b);
 		return r;
@@ -579,7 +600,7 @@ conf_expand_env(const char *value, const char **missing)
 	char *out;
 
 	*missing = NULL;
-	if (expand(value, &out, bad, sizeof(bad)) != 0) {
+	if (expand(value, &out, NULL, bad, sizeof(bad)) != 0) {
 		*missing = bad;
 		return NULL;
 	}
@@ -894,6 +915,28 @@ check_role_word(char *v)
 	return check_role(v);
 }
 
+/*
+ * A file name that holds what the file should: key text (identity =
+ * ${SSH_PRIVATE_KEY}, a common CI mistake) or lines of text. Neither the
+ * value nor what it was written as is shown: it is someone's key.
+ */
+static int
+not_a_file(struct conf_parse *p, int line, const struct conf_sect *s,
+	   const struct conf_key *k, const char *val)
+{
+	conf_err(p, line, "%s %s: holds %s, not a file name", s->label, k->name,
+		 strstr(val, "-----BEGIN") != NULL ? "key text"
+						   : "lines of text");
+	if (k->type == T_KEYFILE)
+		return rf_error_hint(p->err,
+				     "to give the key in a variable, name the "
+				     "variable instead: identity_env = NAME "
+				     "(e.g. identity_env = SSH_PRIVATE_KEY, "
+				     "without ${})");
+	return rf_error_hint(p->err, "write the text to a file and give that "
+				     "file's name here");
+}
+
 /* An empty value unsets the key: a later file can clear what a base set. */
 static int
 unset_string(char *field)
@@ -994,6 +1037,9 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 			what = "is empty";
 			break;
 		}
+		if (!is_default && (strpbrk(val, "\r\n") != NULL ||
+				    strstr(val, "-----BEGIN") != NULL))
+			return not_a_file(p, line, s, k, val);
 		path = expand_tilde(val);
 		if (path == NULL && is_default)
 			break; /* kept as written, for a message later */
@@ -1141,7 +1187,7 @@ on_include(struct conf_parse *p, const char *raw, int line)
 				"include: after a section header (an include "
 				"goes at the top of the file, before any "
 				"section)");
-	r = expand(raw, &val, bad, sizeof(bad));
+	r = expand(raw, &val, NULL, bad, sizeof(bad));
 	if (r != 0)
 		return expand_error(p, line, "include", r, bad);
 	r = -1;
@@ -1207,6 +1253,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	const struct conf_key *k;
 	struct conf_where *w;
 	struct buf valid = BUF_INIT;
+	struct strlist used = { NULL, 0 };
 	char shown[CONF_ECHO_MAX + 8], bad[128], what[160];
 	char *val = NULL;
 	size_t i;
@@ -1252,7 +1299,16 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	w->read = p->read;
 	w->seq = ++p->nset;
 
-	r = expand(raw, &val, bad, sizeof(bad));
+	r = expand(raw, &val, &used, bad, sizeof(bad));
+	/*
+	 * What came from the environment in these sections may be a secret
+	 * (a key, a user, a token in a URL): out.c never shows it.
+	 */
+	if (secret_section(s->id)) {
+		for (i = 0; i < used.n; i++)
+			out_secret(used.v[i]);
+	}
+	strlist_free(&used);
 	if (r != 0) {
 		snprintf(what, sizeof(what), "%s %s", s->label, k->name);
 		return expand_error(p, line, what, r, bad);
@@ -1500,6 +1556,9 @@ finish_ssh(struct conf_parse *p)
 				   id_later ? "identity" : "identity_env",
 				   id_later ? "identity_env" : "identity");
 	}
+	/* The key text is a secret from the moment the config names it. */
+	if (c->identity_env != NULL)
+		out_secret(getenv(c->identity_env));
 	return 0;
 }
 
@@ -1531,7 +1590,7 @@ finish_defaults(struct conf_parse *p)
 				 section_names[k->section]);
 			s = &none;
 		}
-		if (expand(k->def, &val, bad, sizeof(bad)) != 0)
+		if (expand(k->def, &val, NULL, bad, sizeof(bad)) != 0)
 			rf_bug("default of [%s] %s: %s",
 			       section_names[k->section], k->name, k->def);
 		if (set_value(p, 0, s, k, k->def, &val, 1) != 0) {

@@ -21,6 +21,8 @@
 
 #include "conf.h"
 #include "error.h"
+#include "out.h"
+#include "fakes/capture.h"
 
 #define APP "[app]\npath = /srv/app\n"
 #define HOST1 "[host \"web1\"]\naddress = 10.0.0.1\n"
@@ -503,6 +505,133 @@ test_error_echoes_raw_text(void **state)
 	    "relflip.ini:6: [ssh] identity_env: '${SSH_PRIVATE_KEY}' is not "
 	    "a variable name (the name of the variable holding the key "
 	    "text, e.g. SSH_PRIVATE_KEY, without ${})");
+}
+
+/* What out.c shows of text, after loading: secrets come out redacted. */
+static char *
+shown(const char *text)
+{
+	struct capture cap;
+
+	capture_begin(&cap, 2);
+	out_text("%s", text);
+	return capture_end(&cap);
+}
+
+static void
+assert_shown(const char *text, const char *want)
+{
+	char *s = shown(text);
+
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* Values from the environment in [ssh] are secrets from the load on. */
+static void
+test_ssh_values_from_env_are_secrets(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("RF_T_USER", "ci-deployer-7", 1);
+	setenv("RF_T_A", "kh-secret-path", 1);
+	setenv("RF_T_B", "hook-not-secret", 1);
+	load_ok(&c, MINIMAL "[ssh]\nuser = ${RF_T_USER}\n"
+			    "known_hosts = /etc/${RF_T_A}\n"
+			    "identity = ${RF_T_UNSET:-/keys/default-id}\n"
+			    "[hooks]\ninstall = echo ${RF_T_B}\n");
+	assert_string_equal(c.ssh_user, "ci-deployer-7");
+	assert_string_equal(c.known_hosts, "/etc/kh-secret-path");
+	conf_release(&c);
+	assert_shown("as ci-deployer-7 with /etc/kh-secret-path",
+		     "as [redacted] with /etc/[redacted]\n");
+	/* A default is no secret, nor is a value outside [ssh]. */
+	assert_shown("/keys/default-id hook-not-secret",
+		     "/keys/default-id hook-not-secret\n");
+}
+
+/* The variable identity_env names holds a secret, each line of it too. */
+static void
+test_identity_env_value_is_secret(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("SSH_PRIVATE_KEY",
+	       "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+	       "c2VjcmV0LWtleS1saW5lLTE=\n"
+	       "-----END OPENSSH PRIVATE KEY-----\n",
+	       1);
+	load_ok(&c, MINIMAL "[ssh]\nidentity_env = SSH_PRIVATE_KEY\n");
+	conf_release(&c);
+	assert_shown("Error parsing c2VjcmV0LWtleS1saW5lLTE=",
+		     "Error parsing [redacted]\n");
+}
+
+/* A path that holds key text or lines: refused, its own error, unshown. */
+static void
+test_path_holding_key_text(void **state)
+{
+	static const char key[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+				  "a2V5LXRleHQtaW4tYS1wYXRo\n"
+				  "-----END OPENSSH PRIVATE KEY-----\n";
+	struct rf_error err = RF_ERROR_INIT;
+	struct conf c;
+
+	(void)state;
+	setenv("SSH_PRIVATE_KEY", key, 1);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nidentity = "
+						  "${SSH_PRIVATE_KEY}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_int_equal(err.code, RF_EXIT_USAGE);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds key "
+				     "text, not a file name");
+	assert_string_equal(err.hint,
+			    "to give the key in a variable, name the variable "
+			    "instead: identity_env = NAME (e.g. identity_env = "
+			    "SSH_PRIVATE_KEY, without ${})");
+	assert_null(c.file);
+	/* Should anything show it later, it comes out redacted. */
+	assert_shown("a2V5LXRleHQtaW4tYS1wYXRo", "[redacted]\n");
+	assert_shown(key, "[redacted]\n");
+
+	/* Written in the file itself, the armour alone is enough. */
+	rf_error_clear(&err);
+	assert_int_equal(
+	    conf_load_string(&c,
+			     MINIMAL "[ssh]\nidentity = -----BEGIN OPENSSH "
+				     "PRIVATE KEY-----\n",
+			     "relflip.ini", &err),
+	    -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds key "
+				     "text, not a file name");
+	assert_null(strstr(err.msg, "-----"));
+
+	/* known_hosts lines in a variable, not a file name. */
+	setenv("RF_T_A", "web1 ssh-ed25519 AAAAC3Nz\nweb2 ssh-ed25519 AAAAC3Nz",
+	       1);
+	rf_error_clear(&err);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nknown_hosts = "
+						  "${RF_T_A}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] known_hosts: holds "
+				     "lines of text, not a file name");
+	assert_string_equal(err.hint, "write the text to a file and give that "
+				      "file's name here");
+	setenv("RF_T_A", "/tmp/kh\r", 1);
+	rf_error_clear(&err);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nidentity = "
+						  "${RF_T_A}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds "
+				     "lines of text, not a file name");
 }
 
 /* inih's pitfalls */
@@ -1719,6 +1848,9 @@ main(void)
 		T(test_interpolation_in_config),
 		T(test_interpolation_errors),
 		T(test_error_echoes_raw_text),
+		T(test_ssh_values_from_env_are_secrets),
+		T(test_identity_env_value_is_secret),
+		T(test_path_holding_key_text),
 		T(test_long_value_loads_intact),
 		T(test_long_lines_other),
 		T(test_indented_lines),

@@ -20,45 +20,7 @@
 #include "error.h"
 #include "json.h"
 #include "out.h"
-
-/* Capture one file descriptor (1 or 2) into a temporary file. */
-struct capture {
-	int fd;
-	int saved;
-	FILE *tmp;
-};
-
-static void
-capture_begin(struct capture *c, int fd)
-{
-	fflush(stdout);
-	fflush(stderr);
-	c->fd = fd;
-	c->tmp = tmpfile();
-	assert_non_null(c->tmp);
-	c->saved = dup(fd);
-	assert_true(c->saved >= 0);
-	assert_true(dup2(fileno(c->tmp), fd) >= 0);
-}
-
-/* Stop capturing; what was written, the caller's. */
-static char *
-capture_end(struct capture *c)
-{
-	struct buf b = BUF_INIT;
-	char chunk[4096];
-	size_t n;
-
-	fflush(stdout);
-	fflush(stderr);
-	dup2(c->saved, c->fd);
-	close(c->saved);
-	rewind(c->tmp);
-	while ((n = fread(chunk, 1, sizeof(chunk), c->tmp)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(c->tmp);
-	return buf_detach(&b, NULL);
-}
+#include "fakes/capture.h"
 
 static int
 setup(void **state)
