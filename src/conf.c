@@ -115,24 +115,25 @@ struct conf_key {
 #define VALID_DURATION                                                         \
 	"seconds, e.g. 30 or 0.2, or with a unit: 200ms, 30s, 5m, 1h"
 #define VALID_ROLES                                                            \
-	"role names separated by spaces, each up to 32 of a-z 0-9 _ -, "       \
-	"starting with a letter or digit, e.g. web worker primary"
+	"words of a-z 0-9 _ -, each up to 32 long and starting with a letter " \
+	"or digit, e.g. web worker primary"
 #define VALID_NAME "1-63 characters of A-Z a-z 0-9 . _ -"
+#define VALID_BOOL "yes or no; true/false, on/off and 1/0 work too"
 
 static const struct conf_key keys[] = {
 	/* section, name, type, offset, min, max, noun, valid, default */
 	{ SEC_APP, "path", T_PATH, C(app_path), 0, 0, NULL,
-	  "an absolute path on the servers, e.g. /var/www/app", NULL },
+	  "the app's directory on the servers, e.g. /var/www/app", NULL },
 	{ SEC_APP, "allowed_refs", T_GLOBS, C(allowed_refs), 0, 0, NULL,
 	  "glob patterns separated by spaces, e.g. refs/heads/main "
 	  "refs/tags/v*",
 	  NULL },
 	{ SEC_APP, "shared_dirs", T_RELPATHS, C(shared_dirs), 0, 0, NULL,
-	  "paths inside the app separated by spaces, e.g. uploads "
+	  "relative paths separated by spaces, without .., e.g. uploads "
 	  "storage/logs",
 	  NULL },
 	{ SEC_APP, "shared_files", T_RELPATHS, C(shared_files), 0, 0, NULL,
-	  "paths inside the app separated by spaces, e.g. .env "
+	  "relative paths separated by spaces, without .., e.g. .env "
 	  "config/secrets.yml",
 	  NULL },
 
@@ -153,7 +154,7 @@ static const struct conf_key keys[] = {
 	  VALID_DURATION, "0" },
 
 	{ SEC_SSH, "user", T_USER, C(ssh_user), 0, 0, NULL,
-	  "a login name, e.g. deploy", "${USER:-root}" },
+	  "the login user on the servers, e.g. deploy", "${USER:-root}" },
 	{ SEC_SSH, "port", T_INT, C(ssh_port), 1, 65535, "is not a port",
 	  "1-65535", "22" },
 	{ SEC_SSH, "identity", T_KEYFILE, C(identity), 0, 0, NULL,
@@ -168,7 +169,8 @@ static const struct conf_key keys[] = {
 	  NULL, VALID_DURATION, "10" },
 
 	{ SEC_HOST, "address", T_ADDRESS, H(address), 0, 0, NULL,
-	  "a host name or IP address, e.g. 203.0.113.10", NULL },
+	  "the server to connect to, e.g. 203.0.113.10 or web1.example.com",
+	  NULL },
 	{ SEC_HOST, "port", T_INT, H(port), 1, 65535, "is not a port",
 	  "1-65535", NULL },
 	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES, NULL },
@@ -184,14 +186,14 @@ static const struct conf_key keys[] = {
 	  "a shell command, e.g. sudo systemctl restart app", NULL },
 
 	{ SEC_HEALTH, "url", T_URL, C(health_url), 0, 0, NULL,
-	  "an http:// or https:// URL, e.g. http://127.0.0.1:8000/health",
-	  NULL },
+	  "fetched on each server, e.g. http://127.0.0.1:8000/health", NULL },
 	{ SEC_HEALTH, "public_url", T_URL, C(public_url), 0, 0, NULL,
-	  "an http:// or https:// URL, e.g. https://example.com/health", NULL },
+	  "fetched from where relflip runs, e.g. https://example.com/health",
+	  NULL },
 	{ SEC_HEALTH, "expect_status", T_INT, C(expect_status), 100, 599,
 	  "is not an HTTP status", "100-599", "200" },
 	{ SEC_HEALTH, "expect_revision", T_BOOL, C(expect_revision), 0, 0, NULL,
-	  "yes or no", "no" },
+	  VALID_BOOL, "no" },
 	{ SEC_HEALTH, "timeout", T_DURATION_POS, C(health_timeout), 0, 0, NULL,
 	  VALID_DURATION, "5" },
 	{ SEC_HEALTH, "interval", T_DURATION, C(health_interval), 0, 0, NULL,
@@ -472,7 +474,7 @@ conf_parse_bool(const char *s, int *out, const char **why)
 			return 0;
 		}
 	}
-	*why = "is not yes or no";
+	*why = "is not a boolean";
 	return -1;
 }
 
@@ -915,6 +917,16 @@ check_role_word(char *v)
 	return check_role(v);
 }
 
+/* Is the whole value, as written, in double or single quotes? */
+static int
+in_quotes(const char *raw)
+{
+	size_t n = strlen(raw);
+
+	return n >= 2 && (raw[0] == '"' || raw[0] == '\'') &&
+	       raw[n - 1] == raw[0];
+}
+
 /*
  * A file name that holds what the file should: key text (identity =
  * ${SSH_PRIVATE_KEY}, a common CI mistake) or lines of text. Neither the
@@ -962,6 +974,12 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 	double d;
 	long n;
 	int b;
+
+	/* path = "/var/www/app": the quotes would be part of the value. */
+	if (k->type != T_COMMAND && k->type != T_RESTART && in_quotes(raw))
+		return bad_value(p, line, s, k, raw,
+				 "is in quotes, which are kept as written: "
+				 "remove them");
 
 	switch (k->type) {
 	case T_PATH:

@@ -467,7 +467,8 @@ test_interpolation_errors(void **state)
 	setenv("RF_T_EMPTY", "", 1);
 	load_err(APP "[host \"web1\"]\naddress = ${RF_T_EMPTY}\n",
 		 "relflip.ini:4: [host \"web1\"] address: '${RF_T_EMPTY}' is "
-		 "empty (a host name or IP address, e.g. 203.0.113.10)");
+		 "empty (the server to connect to, e.g. 203.0.113.10 or "
+		 "web1.example.com)");
 }
 
 /* A value from the environment is never echoed: it may be a secret. */
@@ -494,9 +495,8 @@ test_error_echoes_raw_text(void **state)
 	    APP
 	    "[host \"web1\"]\naddress = 10.0.0.1\nroles = ${RF_T_SECRET}x!\n",
 	    "relflip.ini:5: [host \"web1\"] roles: '${RF_T_SECRET}x!' is "
-	    "not a role name (role names separated by spaces, each up to "
-	    "32 of a-z 0-9 _ -, starting with a letter or digit, e.g. web "
-	    "worker primary)");
+	    "not a role name (words of a-z 0-9 _ -, each up to 32 long and "
+	    "starting with a letter or digit, e.g. web worker primary)");
 	/* A key holding the key text, not its name, is refused unshown. */
 	setenv("SSH_PRIVATE_KEY",
 	       "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n", 1);
@@ -991,22 +991,58 @@ test_app_path(void **state)
 	conf_release(&c);
 	load_err("[app]\npath = srv/app\n" HOST1,
 		 "relflip.ini:2: [app] path: 'srv/app' is not an absolute path "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = ~/app\n" HOST1,
 		 "relflip.ini:2: [app] path: '~/app' is not an absolute path "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = /\n" HOST1,
-		 "relflip.ini:2: [app] path: '/' is the root directory (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '/' is the root directory (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = ///\n" HOST1,
-		 "relflip.ini:2: [app] path: '///' is the root directory (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '///' is the root directory (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = /srv/../etc\n" HOST1,
 		 "relflip.ini:2: [app] path: '/srv/../etc' has a . or .. part "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath =\n" HOST1,
-		 "relflip.ini:2: [app] path: '' is not an absolute path (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '' is not an absolute path (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
+}
+
+/* Quotes are kept as written: a value in quotes says to remove them. */
+static void
+test_quoted_values(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_err("[app]\npath = \"/var/www/app\"\n" HOST1,
+		 "relflip.ini:2: [app] path: '\"/var/www/app\"' is in quotes, "
+		 "which are kept as written: remove them (the app's directory "
+		 "on the servers, e.g. /var/www/app)");
+	load_err(MINIMAL "[ssh]\nport = '22'\n",
+		 "relflip.ini:6: [ssh] port: ''22'' is in quotes, which are "
+		 "kept as written: remove them (1-65535)");
+	load_err("[app]\npath = /a\nshared_dirs = \"uploads log\"\n" HOST1,
+		 "relflip.ini:3: [app] shared_dirs: '\"uploads log\"' is in "
+		 "quotes, which are kept as written: remove them (relative "
+		 "paths separated by spaces, without .., e.g. uploads "
+		 "storage/logs)");
+	load_err(
+	    MINIMAL "[ssh]\nidentity = \"${RF_T_UNSET:-~/id}\"\n",
+	    "relflip.ini:6: [ssh] identity: '\"${RF_T_UNSET:-~/id}\"' is in "
+	    "quotes, which are kept as written: remove them (a private "
+	    "key file, e.g. ~/.ssh/id_ed25519)");
+	/* An unbalanced quote is just a wrong value. */
+	load_err("[app]\npath = \"/a\n" HOST1,
+		 "relflip.ini:2: [app] path: '\"/a' is not an absolute path "
+		 "(the app's directory on the servers, e.g. /var/www/app)");
+	/* Commands are the shell's: quotes there are fine. */
+	load_ok(&c, MINIMAL "[hooks]\ninstall = \"./setup\"\n"
+			    "[service \"web\"]\nrestart = 'sv restart web'\n");
+	assert_string_equal(c.hook_install, "\"./setup\"");
+	assert_string_equal(c.services[0].restart, "'sv restart web'");
+	conf_release(&c);
 }
 
 static void
@@ -1016,34 +1052,34 @@ test_shared_paths(void **state)
 	load_err(
 	    "[app]\npath = /a\nshared_dirs = uploads /etc\n" HOST1,
 	    "relflip.ini:3: [app] shared_dirs: '/etc' is not a path inside "
-	    "the app (paths inside the app separated by spaces, e.g. "
+	    "the app (relative paths separated by spaces, without .., e.g. "
 	    "uploads storage/logs)");
 	load_err("[app]\npath = /a\nshared_files = ../.env\n" HOST1,
 		 "relflip.ini:3: [app] shared_files: '../.env' is not a path "
-		 "inside the app (paths inside the app separated by spaces, "
-		 "e.g. .env config/secrets.yml)");
+		 "inside the app (relative paths separated by spaces, without "
+		 ".., e.g. .env config/secrets.yml)");
 }
 
 static void
 test_missing_required(void **state)
 {
 	(void)state;
-	load_err(HOST1, "relflip.ini: [app] path: missing (an absolute path on "
-			"the servers, e.g. /var/www/app)");
+	load_err(HOST1, "relflip.ini: [app] path: missing (the app's directory "
+			"on the servers, e.g. /var/www/app)");
 	load_err("[app]\nshared_dirs = x\n" HOST1,
-		 "relflip.ini:1: [app] path: missing (an absolute path on the "
-		 "servers, e.g. /var/www/app)");
-	load_err("", "relflip.ini: [app] path: missing (an absolute path on "
+		 "relflip.ini:1: [app] path: missing (the app's directory on "
+		 "the servers, e.g. /var/www/app)");
+	load_err("", "relflip.ini: [app] path: missing (the app's directory on "
 		     "the servers, e.g. /var/www/app)");
 	load_err(APP, "relflip.ini: [host \"NAME\"]: missing (at least one "
 		      "server, e.g. [host \"web1\"] with address = "
 		      "203.0.113.10)");
 	load_err(APP "[host \"web1\"]\nport = 22\n",
-		 "relflip.ini:3: [host \"web1\"] address: missing (a host name "
-		 "or IP address, e.g. 203.0.113.10)");
+		 "relflip.ini:3: [host \"web1\"] address: missing (the server "
+		 "to connect to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP HOST1 "[host \"web2\"]\n",
-		 "relflip.ini:5: [host \"web2\"] address: missing (a host name "
-		 "or IP address, e.g. 203.0.113.10)");
+		 "relflip.ini:5: [host \"web2\"] address: missing (the server "
+		 "to connect to, e.g. 203.0.113.10 or web1.example.com)");
 }
 
 static void
@@ -1052,16 +1088,16 @@ test_addresses(void **state)
 	(void)state;
 	load_err(APP "[host \"web1\"]\naddress = deploy@10.0.0.1\n",
 		 "relflip.ini:4: [host \"web1\"] address: 'deploy@10.0.0.1' "
-		 "includes a user name: set it in [ssh] user (a host name or "
-		 "IP address, e.g. 203.0.113.10)");
+		 "includes a user name: set it in [ssh] user (the server to "
+		 "connect to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP "[host \"web1\"]\naddress = 10.0.0.1:2222\n",
 		 "relflip.ini:4: [host \"web1\"] address: '10.0.0.1:2222' "
-		 "includes a port: set it with port = (a host name or IP "
-		 "address, e.g. 203.0.113.10)");
+		 "includes a port: set it with port = (the server to connect "
+		 "to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP "[host \"web1\"]\naddress = a b\n",
 		 "relflip.ini:4: [host \"web1\"] address: 'a b' is not a host "
-		 "name or IP address (a host name or IP address, e.g. "
-		 "203.0.113.10)");
+		 "name or IP address (the server to connect to, e.g. "
+		 "203.0.113.10 or web1.example.com)");
 }
 
 static void
@@ -1170,7 +1206,7 @@ test_ints_and_bools(void **state)
 	assert_int_equal(conf_parse_bool("0", &b, &why), 0);
 	assert_int_equal(b, 0);
 	assert_int_equal(conf_parse_bool("y", &b, &why), -1);
-	assert_string_equal(why, "is not yes or no");
+	assert_string_equal(why, "is not a boolean");
 
 	load_err(MINIMAL "[deploy]\nkeep_releases = 0\n",
 		 "relflip.ini:6: [deploy] keep_releases: '0' is out of range "
@@ -1194,8 +1230,8 @@ test_ints_and_bools(void **state)
 		 "relflip.ini:7: [health] expect_status: '600' is not an HTTP "
 		 "status (100-599)");
 	load_err(MINIMAL "[health]\nurl = http://h/\nexpect_revision = maybe\n",
-		 "relflip.ini:7: [health] expect_revision: 'maybe' is not yes "
-		 "or no (yes or no)");
+		 "relflip.ini:7: [health] expect_revision: 'maybe' is not a "
+		 "boolean (yes or no; true/false, on/off and 1/0 work too)");
 }
 
 static void
@@ -1257,26 +1293,22 @@ test_roles(void **state)
 	text = cat(APP HOST1 "roles = web ", role, "\n");
 	load_err(text, "relflip.ini:5: [host \"web1\"] roles: "
 		       "'rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr' is not a role name "
-		       "(role names separated by spaces, each up to 32 of a-z "
-		       "0-9 _ -, starting with a letter or digit, e.g. web "
-		       "worker primary)");
+		       "(words of a-z 0-9 _ -, each up to 32 long and starting "
+		       "with a letter or digit, e.g. web worker primary)");
 	free(text);
 	free(role);
 	load_err(APP HOST1 "roles = Web\n",
 		 "relflip.ini:5: [host \"web1\"] roles: 'Web' is not a role "
-		 "name (role names separated by spaces, each up to 32 of a-z "
-		 "0-9 _ -, starting with a letter or digit, e.g. web worker "
-		 "primary)");
+		 "name (words of a-z 0-9 _ -, each up to 32 long and starting "
+		 "with a letter or digit, e.g. web worker primary)");
 	load_err(APP HOST1 "roles = -web\n",
 		 "relflip.ini:5: [host \"web1\"] roles: '-web' is not a role "
-		 "name (role names separated by spaces, each up to 32 of a-z "
-		 "0-9 _ -, starting with a letter or digit, e.g. web worker "
-		 "primary)");
+		 "name (words of a-z 0-9 _ -, each up to 32 long and starting "
+		 "with a letter or digit, e.g. web worker primary)");
 	load_err(APP HOST1 "roles = web,worker\n",
 		 "relflip.ini:5: [host \"web1\"] roles: 'web,worker' is not a "
-		 "role name (role names separated by spaces, each up to 32 of "
-		 "a-z 0-9 _ -, starting with a letter or digit, e.g. web "
-		 "worker primary)");
+		 "role name (words of a-z 0-9 _ -, each up to 32 long and "
+		 "starting with a letter or digit, e.g. web worker primary)");
 }
 
 static void
@@ -1358,16 +1390,15 @@ test_health(void **state)
 	load_err(
 	    MINIMAL "[health]\nurl = 127.0.0.1:8000/health\n",
 	    "relflip.ini:6: [health] url: '127.0.0.1:8000/health' is not an "
-	    "http:// or https:// URL (an http:// or https:// URL, e.g. "
+	    "http:// or https:// URL (fetched on each server, e.g. "
 	    "http://127.0.0.1:8000/health)");
 	load_err(MINIMAL "[health]\npublic_url = ftp://example.com/\n",
 		 "relflip.ini:6: [health] public_url: 'ftp://example.com/' is "
-		 "not an http:// or https:// URL (an http:// or https:// URL, "
-		 "e.g. https://example.com/health)");
-	load_err(
-	    MINIMAL "[health]\nurl = http:///health\n",
-	    "relflip.ini:6: [health] url: 'http:///health' has no host (an "
-	    "http:// or https:// URL, e.g. http://127.0.0.1:8000/health)");
+		 "not an http:// or https:// URL (fetched from where relflip "
+		 "runs, e.g. https://example.com/health)");
+	load_err(MINIMAL "[health]\nurl = http:///health\n",
+		 "relflip.ini:6: [health] url: 'http:///health' has no host "
+		 "(fetched on each server, e.g. http://127.0.0.1:8000/health)");
 
 	load_ok(&c, MINIMAL "[health]\npublic_url = HTTPS://example.com/up\n");
 	assert_int_equal(c.has_health, 1);
@@ -1399,7 +1430,7 @@ test_ssh_keys(void **state)
 		 "file, e.g. ~/.ssh/known_hosts)");
 	load_err(MINIMAL "[ssh]\nuser = deploy user\n",
 		 "relflip.ini:6: [ssh] user: 'deploy user' is not a login name "
-		 "(a login name, e.g. deploy)");
+		 "(the login user on the servers, e.g. deploy)");
 
 	/* An empty identity (a CI variable left out) is no identity. */
 	load_ok(&c, MINIMAL "[ssh]\nidentity = ${RF_T_UNSET:-}\n"
@@ -1747,9 +1778,10 @@ test_include_errors_name_the_file(void **state)
 	}
 	put("nohost-base.ini", APP "[host \"web1\"]\nport = 22\n");
 	put("nohost.ini", "include = nohost-base.ini\n");
-	load_file_err("nohost.ini", "%s/nohost-base.ini:3: [host \"web1\"] "
-				    "address: missing (a host name or IP "
-				    "address, e.g. 203.0.113.10)");
+	load_file_err("nohost.ini",
+		      "%s/nohost-base.ini:3: [host \"web1\"] "
+		      "address: missing (the server to connect to, e.g. "
+		      "203.0.113.10 or web1.example.com)");
 }
 
 /* A file of config/: __FILE__ is tests/unit/test-conf.c from the top. */
@@ -1862,6 +1894,7 @@ main(void)
 		T(test_key_errors),
 		T(test_ports),
 		T(test_app_path),
+		T(test_quoted_values),
 		T(test_shared_paths),
 		T(test_missing_required),
 		T(test_addresses),
