@@ -50,12 +50,15 @@ enum conf_section {
 	SEC_HOOKS,
 	SEC_SERVICE,
 	SEC_HEALTH,
+	SEC_ARTIFACT,
+	SEC_NOTIFY,
 	SEC_COUNT,
 };
 
 /* In enum order. [host "NAME"] and [service "NAME"] are named sections. */
 static const char *const section_names[SEC_COUNT] = {
-	"app", "deploy", "ssh", "host", "hooks", "service", "health",
+	"app",     "deploy", "ssh",      "host",   "hooks",
+	"service", "health", "artifact", "notify",
 };
 
 static int
@@ -64,11 +67,14 @@ section_named(int id)
 	return id == SEC_HOST || id == SEC_SERVICE;
 }
 
-/* Sections whose values from ${VAR} are registered as secrets. */
+/*
+ * Sections whose values from ${VAR} are registered as secrets: keys, and
+ * URLs that may carry a token (a download link, a webhook).
+ */
 static int
 secret_section(enum conf_section id)
 {
-	return id == SEC_SSH;
+	return id == SEC_SSH || id == SEC_ARTIFACT || id == SEC_NOTIFY;
 }
 
 enum conf_type {
@@ -81,14 +87,16 @@ enum conf_type {
 	T_DURATION,     /* seconds, >= 0 */
 	T_DURATION_POS, /* seconds, > 0 */
 	T_BOOL,
-	T_USER,    /* a login name */
-	T_ADDRESS, /* a host name or IP address */
-	T_KEYFILE, /* a file, "~/" expanded; empty: unset */
-	T_FILE,    /* a file, "~/" expanded */
-	T_VARNAME, /* an environment variable's name; empty: unset */
-	T_COMMAND, /* a shell command; empty: unset */
-	T_RESTART, /* a shell command, required */
-	T_URL,     /* http:// or https://; empty: unset */
+	T_USER,        /* a login name */
+	T_ADDRESS,     /* a host name or IP address */
+	T_KEYFILE,     /* a file, "~/" expanded; empty: unset */
+	T_FILE,        /* a file, "~/" expanded */
+	T_VARNAME,     /* an environment variable's name; empty: unset */
+	T_COMMAND,     /* a shell command; empty: unset */
+	T_RESTART,     /* a shell command, required */
+	T_URL,         /* http:// or https://; empty: unset */
+	T_URL_RELEASE, /* T_URL where ${RELFLIP_RELEASE} is kept as written */
+	T_NOTIFY_ON,   /* enum conf_notify_on, by name */
 };
 
 /* One key of the file; offset is into struct conf, conf_host or conf_service.
@@ -179,6 +187,25 @@ static const struct conf_key keys[] = {
 	  "a shell command, run in the new release on every host", NULL },
 	{ SEC_HOOKS, "migrate", T_COMMAND, C(hook_migrate), 0, 0, NULL,
 	  "a shell command, run once, on the primary host", NULL },
+	{ SEC_HOOKS, "before_switch", T_COMMAND, C(hook_before_switch), 0, 0,
+	  NULL,
+	  "a shell command, run on each host in the new release just before "
+	  "current moves to it",
+	  NULL },
+	{ SEC_HOOKS, "after_switch", T_COMMAND, C(hook_after_switch), 0, 0,
+	  NULL,
+	  "a shell command, run on each host in the new release once current "
+	  "points to it",
+	  NULL },
+	{ SEC_HOOKS, "after_deploy", T_COMMAND, C(hook_after_deploy), 0, 0,
+	  NULL,
+	  "a shell command, run where relflip runs after a deploy, with the "
+	  "result as JSON on stdin",
+	  NULL },
+	{ SEC_HOOKS, "on_failure", T_COMMAND, C(hook_on_failure), 0, 0, NULL,
+	  "a shell command, run where relflip runs when a deploy or rollback "
+	  "fails, with the result as JSON on stdin",
+	  NULL },
 
 	{ SEC_SERVICE, "roles", T_ROLES, S(roles), 0, 0, NULL, VALID_ROLES,
 	  NULL },
@@ -202,6 +229,25 @@ static const struct conf_key keys[] = {
 	  "0-1000", "10" },
 	{ SEC_HEALTH, "deadline", T_DURATION_POS, C(health_deadline), 0, 0,
 	  NULL, VALID_DURATION, "60" },
+
+	{ SEC_ARTIFACT, "url", T_URL_RELEASE, C(artifact_url), 0, 0, NULL,
+	  "where the servers download the artifact, ${RELFLIP_RELEASE} "
+	  "standing for the release id, e.g. "
+	  "https://ci.example.com/app-${RELFLIP_RELEASE}.tar.gz",
+	  NULL },
+	{ SEC_ARTIFACT, "header_env", T_VARNAME, C(artifact_header_env), 0, 0,
+	  NULL,
+	  "the variable holding an HTTP header for the download, e.g. "
+	  "ARTIFACT_AUTH, without ${}",
+	  NULL },
+
+	{ SEC_NOTIFY, "url", T_URL, C(notify_url), 0, 0, NULL,
+	  "a webhook relflip POSTs the result to, e.g. "
+	  "https://hooks.example.com/deploys",
+	  NULL },
+	{ SEC_NOTIFY, "on", T_NOTIFY_ON, C(notify_on), 0, 0, NULL,
+	  "failure: when a deploy or rollback fails; always: after each one",
+	  "always" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -494,25 +540,31 @@ expand_bad(const char *start, char *bad, size_t size)
 	return -2;
 }
 
-/* A variable's value into out, and into used when it is not NULL. */
+/* What expand() does besides expanding; NULL: nothing. */
+struct expand_opts {
+	struct strlist *used; /* gets the value of each variable used */
+	const char *keep;     /* a name whose ${keep} is left as written */
+};
+
+/* A variable's value into out, and into o->used. */
 static void
-add_value(struct buf *out, struct strlist *used, const char *val)
+add_value(struct buf *out, const struct expand_opts *o, const char *val)
 {
 	buf_adds(out, val);
-	if (used != NULL && *val != '\0')
-		strlist_add(used, val);
+	if (o != NULL && o->used != NULL && *val != '\0')
+		strlist_add(o->used, val);
 }
 
 /*
  * Expand *sp into out, up to the end or, in a default, up to its closing
  * '}' (left in *sp). dry: only check the syntax (a default not taken).
- * used (may be NULL) gets the value of each variable that went into out.
  * Returns 0; -1 for an unset variable, its name in bad; -2 for a
- * malformed reference, its text in bad.
+ * malformed reference, -3 for a default given to o->keep, its text in
+ * bad.
  */
 static int
 expand_part(const char **sp, struct buf *out, int in_default, int dry,
-	    struct strlist *used, char *bad, size_t size)
+	    const struct expand_opts *o, char *bad, size_t size)
 {
 	const char *s = *sp, *start, *name, *val;
 	char *var;
@@ -540,6 +592,18 @@ expand_part(const char **sp, struct buf *out, int in_default, int dry,
 		}
 		if (s == name || (*s != '}' && !(s[0] == ':' && s[1] == '-')))
 			return expand_bad(start, bad, size);
+		if (o != NULL && o->keep != NULL &&
+		    strlen(o->keep) == (size_t)(s - name) &&
+		    strncmp(o->keep, name, (size_t)(s - name)) == 0) {
+			if (*s != '}') {
+				expand_bad(start, bad, size);
+				return -3;
+			}
+			s++;
+			if (!dry)
+				buf_add(out, start, (size_t)(s - start));
+			continue;
+		}
 
 		var = xstrndup(name, (size_t)(s - name));
 		val = getenv(var);
@@ -551,22 +615,21 @@ expand_part(const char **sp, struct buf *out, int in_default, int dry,
 				return -1;
 			}
 			if (!dry)
-				add_value(out, used, val);
+				add_value(out, o, val);
 			free(var);
 			continue;
 		}
 		free(var);
 		s += 2;
 		use_default = val == NULL || *val == '\0';
-		r = expand_part(&s, out, 1, dry || !use_default, used, bad,
-				size);
+		r = expand_part(&s, out, 1, dry || !use_default, o, bad, size);
 		if (r == -2 || (r == 0 && *s != '}'))
 			return expand_bad(start, bad, size);
 		if (r != 0)
 			return r;
 		s++;
 		if (!dry && !use_default)
-			add_value(out, used, val);
+			add_value(out, o, val);
 	}
 	*sp = s;
 	return 0;
@@ -574,7 +637,7 @@ expand_part(const char **sp, struct buf *out, int in_default, int dry,
 
 /* See expand_part(). */
 static int
-expand(const char *value, char **out, struct strlist *used, char *bad,
+expand(const char *value, char **out, const struct expand_opts *o, char *bad,
        size_t size)
 {
 	struct buf b = BUF_INIT;
@@ -582,7 +645,7 @@ expand(const char *value, char **out, struct strlist *used, char *bad,
 	int r;
 
 	*out = NULL;
-	r = expand_part(&s, &b, 0, 0, used, bad, size);
+	r = expand_part(&s, &b, 0, 0, o, bad, size);
 	if (r != 0) {
 		buf_release(&b);
 		return r;
@@ -917,6 +980,10 @@ check_role_word(char *v)
 	return check_role(v);
 }
 
+/* In enum conf_notify_on order. */
+static const char *const notify_on_names[] = { "always", "failure" };
+#define NNOTIFY_ON (sizeof(notify_on_names) / sizeof(notify_on_names[0]))
+
 /* Is the whole value, as written, in double or single quotes? */
 static int
 in_quotes(const char *raw)
@@ -972,6 +1039,7 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 	const char *what = NULL;
 	char *path;
 	double d;
+	size_t i;
 	long n;
 	int b;
 
@@ -1075,10 +1143,20 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 		break;
 	case T_COMMAND:
 	case T_URL:
+	case T_URL_RELEASE:
 		if (*val == '\0')
 			return unset_string(field);
-		if (k->type == T_URL)
+		if (k->type != T_COMMAND)
 			what = check_url(val);
+		break;
+	case T_NOTIFY_ON:
+		for (i = 0; i < NNOTIFY_ON; i++) {
+			if (strcmp(val, notify_on_names[i]) == 0) {
+				*(int *)(void *)field = (int)i;
+				return 0;
+			}
+		}
+		what = "is not failure or always";
 		break;
 	case T_RESTART:
 		if (*val == '\0')
@@ -1106,6 +1184,13 @@ expand_error(struct conf_parse *p, int line, const char *what, int r,
 				"environment, or give a default: ${%s:-value}; "
 				"$$ is a literal $)",
 				what, bad, bad);
+	if (r == -3)
+		return conf_err(
+		    p, line,
+		    "%s: '%s' gives a default to ${RELFLIP_RELEASE} "
+		    "(the release id, filled in at deploy time: "
+		    "write it as ${RELFLIP_RELEASE})",
+		    what, bad);
 	return conf_err(p, line,
 			"%s: '%s' is not a variable reference (${NAME} or "
 			"${NAME:-default}; $$ is a literal $)",
@@ -1272,6 +1357,7 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	struct conf_where *w;
 	struct buf valid = BUF_INIT;
 	struct strlist used = { NULL, 0 };
+	struct expand_opts opts;
 	char shown[CONF_ECHO_MAX + 8], bad[128], what[160];
 	char *val = NULL;
 	size_t i;
@@ -1317,7 +1403,9 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 	w->read = p->read;
 	w->seq = ++p->nset;
 
-	r = expand(raw, &val, &used, bad, sizeof(bad));
+	opts.used = &used;
+	opts.keep = k->type == T_URL_RELEASE ? "RELFLIP_RELEASE" : NULL;
+	r = expand(raw, &val, &opts, bad, sizeof(bad));
 	/*
 	 * What came from the environment in these sections may be a secret
 	 * (a key, a user, a token in a URL): out.c never shows it.
@@ -1339,13 +1427,19 @@ on_key(void *ctx, const char *name, const char *raw, int line,
 static int
 unknown_section(struct conf_parse *p, int line, const char *header)
 {
+	struct buf valid = BUF_INIT;
 	char shown[CONF_ECHO_MAX + 8];
+	int id, r;
 
-	return conf_err(p, line,
-			"[%s]: unknown section (valid: [app], [deploy], [ssh], "
-			"[host \"NAME\"], [hooks], [service \"NAME\"], "
-			"[health])",
-			conf_echo(shown, sizeof(shown), header, NULL));
+	for (id = 0; id < SEC_COUNT; id++)
+		buf_addf(&valid, "%s[%s%s]", id > 0 ? ", " : "",
+			 section_names[id],
+			 section_named(id) ? " \"NAME\"" : "");
+	r = conf_err(p, line, "[%s]: unknown section (valid: %s)",
+		     conf_echo(shown, sizeof(shown), header, NULL),
+		     buf_str(&valid));
+	buf_release(&valid);
+	return r;
 }
 
 /* A section met for the first time: the current one from now on. */
@@ -1511,6 +1605,29 @@ on_section(void *ctx, const char *header, int line, struct rf_error *err)
 	return r;
 }
 
+/*
+ * The header [artifact] header_env names ("Authorization: Bearer TOKEN")
+ * is a secret, and so are its value and the value's last word (the token)
+ * should either be shown alone.
+ */
+static void
+header_secret(const char *header)
+{
+	const char *v, *last;
+
+	if (header == NULL)
+		return;
+	out_secret(header);
+	v = strchr(header, ':');
+	if (v == NULL)
+		return;
+	v += strspn(v + 1, " \t") + 1;
+	out_secret(v);
+	last = strrchr(v, ' ');
+	if (last != NULL)
+		out_secret(last + 1);
+}
+
 /* Checks over the whole file, then defaults. */
 
 static int
@@ -1551,6 +1668,20 @@ finish_required(struct conf_parse *p)
 				   "[health] url: missing (a [health] section "
 				   "needs url, public_url or both, e.g. url = "
 				   "http://127.0.0.1:8000/health)");
+	s = find_sect(p, SEC_ARTIFACT, 0);
+	if (s != NULL && c->artifact_url == NULL)
+		return conf_err_in(p, &s->head,
+				   "[artifact] url: missing (an [artifact] "
+				   "section needs url: %s)",
+				   find_key(SEC_ARTIFACT, "url")->valid);
+	s = find_sect(p, SEC_NOTIFY, 0);
+	if (s != NULL && c->notify_url == NULL)
+		return conf_err_in(p, &s->head,
+				   "[notify] url: missing (a [notify] section "
+				   "needs url: %s)",
+				   find_key(SEC_NOTIFY, "url")->valid);
+	if (c->artifact_header_env != NULL)
+		header_secret(getenv(c->artifact_header_env));
 	return 0;
 }
 
@@ -1760,6 +1891,10 @@ conf_release(struct conf *c)
 	free(c->hosts);
 	free(c->hook_install);
 	free(c->hook_migrate);
+	free(c->hook_before_switch);
+	free(c->hook_after_switch);
+	free(c->hook_after_deploy);
+	free(c->hook_on_failure);
 	for (i = 0; i < c->nservices; i++) {
 		free(c->services[i].name);
 		free(c->services[i].restart);
@@ -1768,6 +1903,9 @@ conf_release(struct conf *c)
 	free(c->services);
 	free(c->health_url);
 	free(c->public_url);
+	free(c->artifact_url);
+	free(c->artifact_header_env);
+	free(c->notify_url);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -45,6 +45,9 @@ static const char *const test_vars[] = {
 	"RELFLIP_KNOWN_HOSTS_FILE",
 	"STAGING_HOST",
 	"SSH_PRIVATE_KEY",
+	"ARTIFACT_AUTH",
+	"RELFLIP_RELEASE",
+	"X",
 };
 
 static int
@@ -837,21 +840,18 @@ test_section_errors(void **state)
 	char *name, *text;
 
 	(void)state;
-	load_err(
-	    MINIMAL "[aap]\n",
-	    "relflip.ini:5: [aap]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
-	load_err(
-	    MINIMAL "[app \"x\"]\n",
-	    "relflip.ini:5: [app \"x\"]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
-	load_err(
-	    MINIMAL "[App]\n",
-	    "relflip.ini:5: [App]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
+	load_err(MINIMAL "[aap]\n",
+		 "relflip.ini:5: [aap]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
+	load_err(MINIMAL "[app \"x\"]\n",
+		 "relflip.ini:5: [app \"x\"]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
+	load_err(MINIMAL "[App]\n",
+		 "relflip.ini:5: [App]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
 	/* A long name is shown whole, not cut to inih's 49 characters. */
 	name = repeat('s', 60);
 	text = cat(MINIMAL "[", name, "]\n");
@@ -859,8 +859,8 @@ test_section_errors(void **state)
 	    text,
 	    "relflip.ini:5: [ssssssssssssssssssssssssssssssssssssssssssssss"
 	    "ssssssssssssss]: unknown section (valid: [app], [deploy], "
-	    "[ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
+	    "[ssh], [host \"NAME\"], [hooks], [service \"NAME\"], [health], "
+	    "[artifact], [notify])");
 	free(text);
 	free(name);
 
@@ -1446,6 +1446,142 @@ test_ssh_keys(void **state)
 	conf_release(&c);
 }
 
+/* Added for 0.2: more hooks, [artifact], [notify] */
+
+static void
+test_new_keys(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_ok(&c, MINIMAL);
+	assert_null(c.hook_before_switch);
+	assert_null(c.hook_after_switch);
+	assert_null(c.hook_after_deploy);
+	assert_null(c.hook_on_failure);
+	assert_null(c.artifact_url);
+	assert_null(c.artifact_header_env);
+	assert_null(c.notify_url);
+	assert_int_equal(c.notify_on, NOTIFY_ALWAYS);
+	conf_release(&c);
+
+	setenv("RF_T_A", "builds", 1);
+	setenv("RELFLIP_RELEASE", "not-this", 1);
+	load_ok(&c,
+		MINIMAL "[hooks]\nbefore_switch = ./warm-cache\n"
+			"after_switch = ./purge-cdn\n"
+			"after_deploy = ./tell-sentry\n"
+			"on_failure = ./page-oncall\n"
+			"[artifact]\nurl = https://ci.example.com/${RF_T_A}/"
+			"app-${RELFLIP_RELEASE}.tar.gz\n"
+			"header_env = ARTIFACT_AUTH\n"
+			"[notify]\nurl = https://hooks.example.com/x\n"
+			"on = failure\n");
+	unsetenv("RELFLIP_RELEASE");
+	assert_string_equal(c.hook_before_switch, "./warm-cache");
+	assert_string_equal(c.hook_after_switch, "./purge-cdn");
+	assert_string_equal(c.hook_after_deploy, "./tell-sentry");
+	assert_string_equal(c.hook_on_failure, "./page-oncall");
+	/* ${RELFLIP_RELEASE} is for later, whatever the environment says. */
+	assert_string_equal(
+	    c.artifact_url,
+	    "https://ci.example.com/builds/app-${RELFLIP_RELEASE}.tar.gz");
+	assert_string_equal(c.artifact_header_env, "ARTIFACT_AUTH");
+	assert_string_equal(c.notify_url, "https://hooks.example.com/x");
+	assert_int_equal(c.notify_on, NOTIFY_FAILURE);
+	conf_release(&c);
+
+	load_ok(&c, MINIMAL "[notify]\nurl = http://h/\non = always\n"
+			    "[artifact]\nurl = http://h/a.tgz\n");
+	assert_int_equal(c.notify_on, NOTIFY_ALWAYS);
+	assert_string_equal(c.artifact_url, "http://h/a.tgz");
+	conf_release(&c);
+}
+
+static void
+test_new_keys_errors(void **state)
+{
+	(void)state;
+	load_err(MINIMAL "[artifact]\nheader_env = TOKEN\n",
+		 "relflip.ini:5: [artifact] url: missing (an [artifact] "
+		 "section needs url: where the servers download the artifact, "
+		 "${RELFLIP_RELEASE} standing for the release id, e.g. "
+		 "https://ci.example.com/app-${RELFLIP_RELEASE}.tar.gz)");
+	load_err(MINIMAL "[artifact]\nurl = ftp://h/a.tgz\n",
+		 "relflip.ini:6: [artifact] url: 'ftp://h/a.tgz' is not an "
+		 "http:// or https:// URL (where the servers download the "
+		 "artifact, ${RELFLIP_RELEASE} standing for the release id, "
+		 "e.g. https://ci.example.com/app-${RELFLIP_RELEASE}.tar.gz)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/${RELFLIP_RELEASE:-x}\n",
+	    "relflip.ini:6: [artifact] url: '${RELFLIP_RELEASE:-x}' gives "
+	    "a default to ${RELFLIP_RELEASE} (the release id, filled in at "
+	    "deploy time: write it as ${RELFLIP_RELEASE})");
+	/* Elsewhere RELFLIP_RELEASE is a variable like any other. */
+	load_err(MINIMAL "[hooks]\nafter_switch = echo ${RELFLIP_RELEASE}\n",
+		 "relflip.ini:6: [hooks] after_switch: ${RELFLIP_RELEASE} is "
+		 "not set (set it in the environment, or give a default: "
+		 "${RELFLIP_RELEASE:-value}; $$ is a literal $)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/\nheader_env = ${X}\n",
+	    "relflip.ini:7: [artifact] header_env: ${X} is not set (set it "
+	    "in the environment, or give a default: ${X:-value}; $$ is a "
+	    "literal $)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/\nheader_env = A-B\n",
+	    "relflip.ini:7: [artifact] header_env: 'A-B' is not a variable "
+	    "name (the variable holding an HTTP header for the download, "
+	    "e.g. ARTIFACT_AUTH, without ${})");
+	load_err(MINIMAL "[artifact]\nsha256 = x\n",
+		 "relflip.ini:6: [artifact] sha256: unknown key (valid: url, "
+		 "header_env)");
+	load_err(MINIMAL "[notify]\non = failure\n",
+		 "relflip.ini:5: [notify] url: missing (a [notify] section "
+		 "needs url: a webhook relflip POSTs the result to, e.g. "
+		 "https://hooks.example.com/deploys)");
+	load_err(MINIMAL "[notify]\nurl = http://h/\non = sometimes\n",
+		 "relflip.ini:7: [notify] on: 'sometimes' is not failure or "
+		 "always (failure: when a deploy or rollback fails; always: "
+		 "after each one)");
+	load_err(
+	    MINIMAL "[notify]\nurl = http://h/\non = Always\n",
+	    "relflip.ini:7: [notify] on: 'Always' is not failure or always "
+	    "(failure: when a deploy or rollback fails; always: after "
+	    "each one)");
+	load_err(MINIMAL "[notify]\nchannel = x\n",
+		 "relflip.ini:6: [notify] channel: unknown key (valid: url, "
+		 "on)");
+	load_err(MINIMAL "[hooks]\nafter_rollback = x\n",
+		 "relflip.ini:6: [hooks] after_rollback: unknown key (valid: "
+		 "install, migrate, before_switch, after_switch, after_deploy, "
+		 "on_failure)");
+}
+
+/* The artifact's header and URLs from the environment are secrets. */
+static void
+test_new_keys_secrets(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("ARTIFACT_AUTH", "Authorization: Bearer tok-123456789", 1);
+	setenv("RF_T_B", "https://hooks.example.com/T000/B000/XXXX", 1);
+	setenv("RF_T_A", "dl-token-98765", 1);
+	load_ok(&c, MINIMAL "[artifact]\nurl = https://h/a.tgz?t=${RF_T_A}\n"
+			    "header_env = ARTIFACT_AUTH\n"
+			    "[notify]\nurl = ${RF_T_B}\n");
+	conf_release(&c);
+	unsetenv("ARTIFACT_AUTH");
+	assert_shown("-H 'Authorization: Bearer tok-123456789'",
+		     "-H '[redacted]'\n");
+	assert_shown("got Bearer tok-123456789", "got [redacted]\n");
+	assert_shown("token tok-123456789", "token [redacted]\n");
+	assert_shown("POST https://hooks.example.com/T000/B000/XXXX failed",
+		     "POST [redacted] failed\n");
+	assert_shown("GET https://h/a.tgz?t=dl-token-98765",
+		     "GET https://h/a.tgz?t=[redacted]\n");
+}
+
 /* Files */
 
 static void
@@ -1907,6 +2043,9 @@ main(void)
 		T(test_services),
 		T(test_health),
 		T(test_ssh_keys),
+		T(test_new_keys),
+		T(test_new_keys_errors),
+		T(test_new_keys_secrets),
 		T(test_load_file),
 		T(test_shipped_configs),
 		TD(test_include_base_then_override),
