@@ -1842,7 +1842,7 @@ test_include_errors(void **state)
 static void
 test_include_depth(void **state)
 {
-	char name[16], text[64];
+	char name[32], text[64];
 	int i;
 
 	(void)state;
