@@ -1290,6 +1290,11 @@ on_include(struct conf_parse *p, const char *raw, int line)
 				"include: after a section header (an include "
 				"goes at the top of the file, before any "
 				"section)");
+	if (in_quotes(raw))
+		return conf_err(p, line,
+				"include: '%s' is in quotes, which are kept as "
+				"written: remove them",
+				conf_echo(shown, sizeof(shown), raw, NULL));
 	r = expand(raw, &val, NULL, bad, sizeof(bad));
 	if (r != 0)
 		return expand_error(p, line, "include", r, bad);

@@ -1821,6 +1821,11 @@ test_include_errors(void **state)
 		      "read first, relative to this one, e.g. include = "
 		      "base.ini)");
 
+	put("quoted.ini", "include = \"base.ini\"\n" MINIMAL);
+	load_file_err("quoted.ini",
+		      "%s/quoted.ini:1: include: '\"base.ini\"' is in quotes, "
+		      "which are kept as written: remove them");
+
 	put("unset.ini", "include = ${RF_T_UNSET}.ini\n" MINIMAL);
 	load_file_err("unset.ini",
 		      "%s/unset.ini:1: include: ${RF_T_UNSET} is not set (set "
