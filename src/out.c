@@ -210,34 +210,27 @@ unicode_blank(const unsigned char *s)
 static void
 put_line(FILE *f, const char *line)
 {
-	const unsigned char *p = (const unsigned char *)line;
+	const unsigned char *rest = (const unsigned char *)line, *p, *q;
 	struct buf b = BUF_INIT;
 	size_t n;
 	int hashes = 0;
 
-	while (*p == ' ' || *p == '\t')
-		p++;
-	for (;;) {
-		n = unicode_blank(p);
+	/* The runner trims blanks, ASCII or not, before looking for "::". */
+	for (p = rest;; p += n) {
+		n = *p == ' ' || *p == '\t' ? 1 : unicode_blank(p);
 		if (n == 0)
 			break;
-		p += n;
 	}
 	if (*p == ':') {
-		const unsigned char *q = p + 1;
-
-		while (*q >= 0x80)
-			q++;
+		for (q = p + 1; *q >= 0x80; q++)
+			;
 		if (*q == ':') {
-			buf_add(&b, line,
-				(size_t)(p - (const unsigned char *)line));
+			buf_add(&b, rest, (size_t)(p - rest));
 			buf_adds(&b, "\\x3a");
-			p++;
+			rest = p + 1;
 		}
 	}
-	if (b.len == 0)
-		p = (const unsigned char *)line;
-	for (; *p != '\0'; p++) {
+	for (p = rest; *p != '\0'; p++) {
 		if (*p == '[' && hashes >= 2) {
 			buf_adds(&b, "\\x5b");
 			hashes = 0;

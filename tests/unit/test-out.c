@@ -116,6 +116,8 @@ test_text_starts_no_workflow_command(void **state)
 	assert_text("\xc2\xa0::add-mask::x", "\xc2\xa0\\x3a:add-mask::x\n");
 	assert_text("\xe3\x80\x80::stop-commands::t",
 		    "\xe3\x80\x80\\x3a:stop-commands::t\n");
+	assert_text(" \xc2\xa0\t\xe2\x80\x83 ::x::y",
+		    " \xc2\xa0\t\xe2\x80\x83 \\x3a:x::y\n");
 	/* A soft hyphen between the colons, which ICU matching ignores. */
 	assert_text(":\xc2\xad:error::x", "\\x3a\xc2\xad:error::x\n");
 	/* A newline cannot put one at the start of a line either. */
