@@ -7,9 +7,15 @@
 
 /*
  * The configuration model: every key of DESIGN.md's config file. Loading
- * sets every field to "unset", reads the file (expanding ${VAR}), fills
- * defaults, then validates. All strings are owned by the struct conf and
- * freed by conf_release().
+ * reads the file and the files it includes (include = FILE, read first),
+ * expanding ${VAR} and checking each value, then checks the whole, then
+ * gives each key left unset the default of the key table (src/conf.c),
+ * then completes the hosts. Relative paths in [ssh] are relative to the
+ * directory of the file naming them. What ${VAR} brings into [ssh],
+ * [artifact] and [notify], the text of the variable identity_env names
+ * and the header header_env names are registered with out_secret() as
+ * they are read. All strings are owned by the struct conf and freed by
+ * conf_release().
  */
 
 /* A list of strings, each owned by the list. */
@@ -39,6 +45,12 @@ struct conf_service {
 	struct strlist roles; /* empty: every host */
 	char *restart;        /* required */
 	int line;
+};
+
+/* [notify] on */
+enum conf_notify_on {
+	NOTIFY_ALWAYS,  /* after every deploy and rollback */
+	NOTIFY_FAILURE, /* only when one fails (a rolled back deploy too) */
 };
 
 struct conf {
@@ -71,9 +83,13 @@ struct conf {
 	struct conf_host *hosts; /* in file order; at least one */
 	size_t nhosts;
 
-	/* [hooks] */
-	char *hook_install; /* NULL when unset */
-	char *hook_migrate;
+	/* [hooks]: shell commands, NULL when unset */
+	char *hook_install;       /* in the new release, every host */
+	char *hook_migrate;       /* in the new release, the primary host */
+	char *hook_before_switch; /* every host, just before current moves */
+	char *hook_after_switch;  /* every host, once current has moved */
+	char *hook_after_deploy;  /* where relflip runs; result JSON on stdin */
+	char *hook_on_failure;    /* where relflip runs, when one fails */
 
 	struct conf_service *services;
 	size_t nservices;
@@ -88,12 +104,21 @@ struct conf {
 	double health_interval; /* default 1 */
 	int health_retries;    /* default 10 */
 	double health_deadline; /* default 60 */
+
+	/* [artifact] */
+	char *artifact_url; /* NULL: upload; "${RELFLIP_RELEASE}" kept as is */
+	char *artifact_header_env; /* a variable holding an HTTP header */
+
+	/* [notify] */
+	char *notify_url; /* a webhook; NULL: none */
+	int notify_on;    /* enum conf_notify_on, default NOTIFY_ALWAYS */
 };
 
 /*
  * Load and validate a config file. On error, err->code is RF_EXIT_USAGE
  * and err->msg reads "FILE:LINE: [section] key: what is wrong (what is
- * valid)"; conf is left released.
+ * valid)", FILE being the file the key is in (an included one, maybe);
+ * err->hint may say more. conf is left released.
  */
 int conf_load_file(struct conf *conf, const char *path, struct rf_error *err);
 

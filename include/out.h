@@ -9,8 +9,16 @@
 /*
  * All user-visible output goes through here: human text on stderr, JSON
  * events (--json) and primary output on stdout. Safe to call from several
- * threads. Remote text is sanitised for terminals and escaped in JSON here,
- * and secrets registered with out_secret() are redacted here.
+ * threads.
+ *
+ * Whatever callers pass is shown as text, never acted on: in every line
+ * of human text (errors, hints, warnings, text, stage lines, hook output,
+ * debug lines) secrets registered with out_secret() become "[redacted]",
+ * control characters (C0 but tab, DEL, C1; newline and CR included) and
+ * invalid UTF-8 become visible \xNN, and nothing can start a GitHub
+ * Actions workflow command ("::cmd::" at the start of a line, "##[cmd]"
+ * anywhere). Colours are relflip's own, added after. In JSON events each
+ * string has its secrets redacted and is then escaped (json_quote).
  */
 
 struct out_settings {
@@ -27,7 +35,13 @@ extern struct out_settings out_cfg;
 /* Read the flags and the environment (NO_COLOR, GITHUB_ACTIONS, isatty). */
 void out_setup(int json, int quiet, int verbose, int no_color);
 
-/* Text that must never be printed: replaced by "[redacted]" everywhere. */
+/*
+ * Text that must never be shown: "[redacted]" everywhere instead, in text
+ * and JSON. Each of its lines is registered too (PEM armour lines such as
+ * "-----BEGIN OPENSSH PRIVATE KEY-----" apart), so key text shown a line
+ * at a time is redacted as well. Pieces shorter than 4 bytes are left out;
+ * registering the same text again does nothing.
+ */
 void out_secret(const char *text);
 
 enum out_type { OUT_STR, OUT_INT, OUT_BOOL, OUT_DOUBLE };
@@ -53,10 +67,14 @@ struct out_field {
 void out_event(const char *event, const char *host, const char *stage,
 	       const struct out_field *fields, size_t nfields);
 
-/* Human text on stderr, unless -q. A '\n' is added. */
+/* One line of human text on stderr, unless -q. A '\n' is added. */
 void out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Primary output on stdout (`releases`, `pack`'s digest); none under --json. */
+/*
+ * Primary output on stdout (`releases`, `pack`'s digest); none under
+ * --json. It may hold several lines separated by '\n'; each is cleaned
+ * as out_text's line is.
+ */
 void out_primary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* "relflip: warning: [host: ]..." and a `warning` event. */

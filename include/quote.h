@@ -2,6 +2,7 @@
 #define RELFLIP_QUOTE_H
 
 #include "buf.h"
+#include "json.h" /* json_quote, which moved there */
 
 /*
  * Append s to b as one word for a POSIX shell: single-quoted, with each '
@@ -13,10 +14,11 @@ void sh_quote(struct buf *b, const char *s);
 char *sh_quoted(const char *s);
 
 /*
- * Append s to b as a JSON string (with the quotes). Control characters
- * and invalid UTF-8 are escaped, so remote text cannot break a line.
+ * The length of the valid UTF-8 sequence at s (1 for ASCII), or 0 when s
+ * does not start one: no overlong forms, surrogates or code points past
+ * U+10FFFF.
  */
-void json_quote(struct buf *b, const char *s);
+size_t quote_utf8_len(const char *s);
 
 /*
  * Copy s for a terminal: control characters and escape sequences from a

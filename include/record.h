@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "json.h"
 
 /*
  * Release records: APP/.relflip/releases/<id>.json, one JSON object on one
@@ -46,6 +47,29 @@ int record_parse(const char *json, struct release_record *rec);
 
 /* Append the record as one line of JSON (no newline). */
 void record_format(const struct release_record *rec, struct buf *out);
+
+/* The fields every line of APP/.relflip/log.jsonl starts with. */
+struct record_log {
+	long long time;       /* epoch seconds */
+	const char *command;  /* "deploy", "rollback", "prune", "unlock" */
+	const char *revision; /* NULL: "" */
+	const char *previous; /* NULL: "" */
+	const char *result;   /* "ok", "failed", "rolled_back", ... */
+	int exit_code;
+	const char *host;
+	const char *actor;
+	const char *runner;
+	const char *run_url;
+};
+
+/*
+ * Start a log line in out: {"time": ..., "command": ..., "revision": ...,
+ * "previous": ..., "result": ..., "exit_code": ..., "host": ..., "actor":
+ * ..., "runner": ..., "run_url": ...}. Add the command's own members to o
+ * (json_obj_str(o, "checksum", ...)), then json_obj_end(o). No newline.
+ */
+void record_log_begin(struct json_obj *o, struct buf *out,
+		      const struct record_log *l);
 
 /* Newest first: by activated, then created, then id. For qsort. */
 int record_cmp_newest(const void *a, const void *b);

@@ -41,11 +41,13 @@ run_include_check() {
 	local adapters=" src/remote-ssh.c src/http-curl.c src/tar-validate.c src/tar-pack.c src/conf-ini.c "
 	local f hits=""
 
-	header "include check: only the adapters include libssh2, curl, libarchive, inih"
+	adapters+="src/json-read.c "
+
+	header "include check: only the adapters include libssh2, curl, libarchive, inih, json-c"
 	shopt -s nullglob
 	for f in src/*.c src/*/*.c include/*.h; do
 		[[ $adapters == *" $f "* ]] && continue
-		if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(libssh2|curl/|archive|ini\.h)' "$f"; then
+		if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(libssh2|curl/|archive|ini\.h|json-c/|json\.h)' "$f"; then
 			hits+=" $f"
 		fi
 	done

@@ -1,3 +1,13 @@
+/*
+ * out.c: everything relflip shows. What callers pass is text to show,
+ * never markup: each piece (a message, a host, a hook's line) has the
+ * registered secrets replaced by [redacted], then control characters and
+ * invalid UTF-8 made visible as \xNN (term_sanitize), before relflip adds
+ * its own colours and prefixes. Every line written is then defused for
+ * GitHub Actions, whose runner takes "::cmd::" at the start of a line
+ * (after blanks) and "##[cmd]" anywhere for workflow commands. In JSON,
+ * secrets are redacted from each string before it is escaped.
+ */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "json.h"
 #include "out.h"
 #include "quote.h"
 #include "xmalloc.h"
@@ -14,7 +25,11 @@
 struct out_settings out_cfg;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Registered secrets, longest first, so that a whole key goes before its lines.
+ */
+static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **secrets;
+static size_t *secret_lens;
 static size_t nsecrets;
 /* A progress line is on the terminal and must be cleared before text. */
 static int progress_shown;
@@ -42,6 +57,9 @@ static const char *color(const char *c);
 #define COLOR_DIM "\033[2m"
 #define COLOR_RESET "\033[0m"
 
+/* Shorter text would be redacted from too many unrelated words. */
+#define SECRET_MIN 4
+
 void
 out_setup(int json, int quiet, int verbose, int no_color)
 {
@@ -56,41 +74,177 @@ out_setup(int json, int quiet, int verbose, int no_color)
 	out_cfg.github = gh != NULL && strcmp(gh, "true") == 0;
 }
 
+/* Add n bytes of s to the secrets, once, in length order. Lock held. */
+static void
+secret_add(const char *s, size_t n)
+{
+	size_t i, at;
+
+	if (n < SECRET_MIN)
+		return;
+	for (i = 0; i < nsecrets; i++) {
+		if (secret_lens[i] == n && memcmp(secrets[i], s, n) == 0)
+			return;
+	}
+	for (at = 0; at < nsecrets && secret_lens[at] >= n; at++)
+		;
+	secrets = xreallocarray(secrets, nsecrets + 1, sizeof(*secrets));
+	secret_lens =
+	    xreallocarray(secret_lens, nsecrets + 1, sizeof(*secret_lens));
+	memmove(secrets + at + 1, secrets + at,
+		(nsecrets - at) * sizeof(*secrets));
+	memmove(secret_lens + at + 1, secret_lens + at,
+		(nsecrets - at) * sizeof(*secret_lens));
+	secrets[at] = xstrndup(s, n);
+	secret_lens[at] = n;
+	nsecrets++;
+}
+
+/* A PEM armour line ("-----BEGIN ... KEY-----") is no secret. */
+static int
+is_armour(const char *s, size_t n)
+{
+	return n >= 10 && strncmp(s, "-----", 5) == 0 &&
+	       strncmp(s + n - 5, "-----", 5) == 0;
+}
+
 void
 out_secret(const char *text)
 {
-	if (text == NULL || strlen(text) < 4)
+	const char *line, *end;
+	size_t n;
+
+	if (text == NULL)
 		return;
-	pthread_mutex_lock(&out_lock);
-	secrets = xreallocarray(secrets, nsecrets + 1, sizeof(*secrets));
-	secrets[nsecrets++] = xstrdup(text);
-	pthread_mutex_unlock(&out_lock);
+	pthread_mutex_lock(&secret_lock);
+	secret_add(text, strlen(text));
+	for (line = text; *line != '\0'; line = end) {
+		n = strcspn(line, "\r\n");
+		end = line + n;
+		if (!is_armour(line, n))
+			secret_add(line, n);
+		end += strspn(end, "\r\n");
+	}
+	pthread_mutex_unlock(&secret_lock);
 }
 
-/* Replace every registered secret in s; the result belongs to the caller. */
+/* s with every registered secret replaced; the result is the caller's. */
 static char *
 redact(const char *s)
 {
-	char *cur = xstrdup(s);
+	struct buf b = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < nsecrets; i++) {
-		struct buf b = BUF_INIT;
-		const char *p = cur, *hit;
-		size_t n = strlen(secrets[i]);
-
-		if (strstr(cur, secrets[i]) == NULL)
-			continue;
-		while ((hit = strstr(p, secrets[i])) != NULL) {
-			buf_add(&b, p, (size_t)(hit - p));
-			buf_adds(&b, "[redacted]");
-			p = hit + n;
+	pthread_mutex_lock(&secret_lock);
+	while (*s != '\0') {
+		for (i = 0; i < nsecrets; i++) {
+			if (*s == secrets[i][0] &&
+			    strncmp(s, secrets[i], secret_lens[i]) == 0)
+				break;
 		}
-		buf_adds(&b, p);
-		free(cur);
-		cur = buf_detach(&b, NULL);
+		if (i < nsecrets) {
+			buf_adds(&b, "[redacted]");
+			s += secret_lens[i];
+		} else {
+			buf_addch(&b, *s++);
+		}
 	}
-	return cur;
+	pthread_mutex_unlock(&secret_lock);
+	return buf_detach(&b, NULL);
+}
+
+/*
+ * Append a piece of text for a terminal or a CI log: secrets redacted,
+ * control characters and invalid UTF-8 shown as \xNN.
+ */
+static void
+add_clean(struct buf *b, const char *s)
+{
+	char *red = redact(s != NULL ? s : "");
+	char *safe = term_sanitize(red);
+
+	buf_adds(b, safe);
+	free(safe);
+	free(red);
+}
+
+/* add_clean into a fresh string, the caller's. */
+static char *
+clean(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	add_clean(&b, s);
+	return buf_detach(&b, NULL);
+}
+
+/*
+ * The blanks .NET's TrimStart() skips besides ASCII ones, at s (UTF-8):
+ * their length, or 0.
+ */
+static size_t
+unicode_blank(const unsigned char *s)
+{
+	if (s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+		return 2;
+	if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80)
+		return 3; /* U+1680 */
+	if (s[0] == 0xe2 && s[1] == 0x80 &&
+	    ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 ||
+	     s[2] == 0xaf))
+		return 3; /* U+2000..200A, U+2028, U+2029, U+202F */
+	if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f)
+		return 3; /* U+205F */
+	if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)
+		return 3; /* U+3000 */
+	return 0;
+}
+
+/*
+ * Write one line and a newline to f so that the GitHub Actions runner
+ * sees no workflow command in it: a leading "::" (after any blanks, and
+ * also with characters a culture-aware match would ignore between the
+ * colons) gets its first ':' as \x3a, and "##[" anywhere (non-ASCII
+ * characters between the three ignored) gets its '[' as \x5b. Lock held.
+ */
+static void
+put_line(FILE *f, const char *line)
+{
+	const unsigned char *rest = (const unsigned char *)line, *p, *q;
+	struct buf b = BUF_INIT;
+	size_t n;
+	int hashes = 0;
+
+	/* The runner trims blanks, ASCII or not, before looking for "::". */
+	for (p = rest;; p += n) {
+		n = *p == ' ' || *p == '\t' ? 1 : unicode_blank(p);
+		if (n == 0)
+			break;
+	}
+	if (*p == ':') {
+		for (q = p + 1; *q >= 0x80; q++)
+			;
+		if (*q == ':') {
+			buf_add(&b, rest, (size_t)(p - rest));
+			buf_adds(&b, "\\x3a");
+			rest = p + 1;
+		}
+	}
+	for (p = rest; *p != '\0'; p++) {
+		if (*p == '[' && hashes >= 2) {
+			buf_adds(&b, "\\x5b");
+			hashes = 0;
+			continue;
+		}
+		if (*p == '#')
+			hashes++;
+		else if (*p < 0x80)
+			hashes = 0;
+		buf_addch(&b, (char)*p);
+	}
+	fputs(buf_str(&b), f);
+	fputc('\n', f);
+	buf_release(&b);
 }
 
 long long
@@ -115,22 +269,21 @@ iso_time(char *dst, size_t len)
 	snprintf(dst, len, "%.19s.%03dZ", base, (int)(ts.tv_nsec / 1000000));
 }
 
-/* Write a line to stderr, clearing a progress bar first. Lock held. */
+/*
+ * Write a line of human text to stderr, clearing a progress bar first.
+ * Its pieces are clean already. Lock held.
+ */
 static void
 err_line(const char *line)
 {
-	char *clean = redact(line);
-
 	if (progress_shown) {
 		fputs("\r\033[K", stderr);
 		progress_shown = 0;
 	}
 	live_erase();
-	fputs(clean, stderr);
-	fputc('\n', stderr);
+	put_line(stderr, line);
 	live_draw();
 	fflush(stderr);
-	free(clean);
 }
 
 /* Lock held. */
@@ -147,14 +300,19 @@ live_erase(void)
 static void
 live_draw(void)
 {
+	struct buf line = BUF_INIT;
 	size_t i;
 
 	if (live_n == 0)
 		return;
 	live_erase();
-	for (i = 0; i < live_n; i++)
-		fprintf(stderr, "  %s%-16s%s %s\n", color(COLOR_DIM),
-			live_names[i], color(COLOR_RESET), live_text[i]);
+	for (i = 0; i < live_n; i++) {
+		buf_reset(&line);
+		buf_addf(&line, "  %s%-16s%s %s", color(COLOR_DIM),
+			 live_names[i], color(COLOR_RESET), live_text[i]);
+		put_line(stderr, buf_str(&line));
+	}
+	buf_release(&line);
 	live_shown = live_n;
 	live_drawn_ms = out_now_ms();
 	fflush(stderr);
@@ -172,8 +330,11 @@ out_live_begin(size_t n, const char *const *names)
 	live_names = xcalloc(n, sizeof(*live_names));
 	live_text = xcalloc(n, sizeof(*live_text));
 	for (i = 0; i < n; i++) {
-		snprintf(live_names[i], sizeof(live_names[i]), "%s", names[i]);
+		char *name = clean(names[i]);
+
+		snprintf(live_names[i], sizeof(live_names[i]), "%s", name);
 		snprintf(live_text[i], sizeof(live_text[i]), "waiting");
+		free(name);
 	}
 	live_n = n;
 	pthread_mutex_unlock(&out_lock);
@@ -191,7 +352,7 @@ out_live_set(size_t i, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	safe = term_sanitize(text);
+	safe = clean(text);
 	pthread_mutex_lock(&out_lock);
 	if (live_n != 0) {
 		snprintf(live_text[i], LIVE_TEXT, "%s", safe);
@@ -218,65 +379,19 @@ out_live_end(void)
 	pthread_mutex_unlock(&out_lock);
 }
 
+/* "key": "v" with the secrets in v redacted; NULL stays null. */
 static void
-emit_json(struct buf *b)
+ev_str(struct json_obj *o, const char *key, const char *v)
 {
-	char *clean = redact(buf_str(b));
+	char *red;
 
-	fputs(clean, stdout);
-	fputc('\n', stdout);
-	fflush(stdout);
-	free(clean);
-}
-
-static void
-json_start(struct buf *b, const char *event, const char *host,
-	   const char *stage)
-{
-	char t[40];
-
-	iso_time(t, sizeof(t));
-	buf_adds(b, "{\"time\": ");
-	json_quote(b, t);
-	buf_adds(b, ", \"event\": ");
-	json_quote(b, event);
-	if (host != NULL && host[0] != '\0') {
-		buf_adds(b, ", \"host\": ");
-		json_quote(b, host);
+	if (v == NULL) {
+		json_obj_null(o, key);
+		return;
 	}
-	if (stage != NULL) {
-		buf_adds(b, ", \"stage\": ");
-		json_quote(b, stage);
-	}
-}
-
-static void
-json_fields(struct buf *b, const struct out_field *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		buf_adds(b, ", ");
-		json_quote(b, f[i].key);
-		buf_adds(b, ": ");
-		switch (f[i].type) {
-		case OUT_STR:
-			if (f[i].s == NULL)
-				buf_adds(b, "null");
-			else
-				json_quote(b, f[i].s);
-			break;
-		case OUT_INT:
-			buf_addf(b, "%lld", f[i].i);
-			break;
-		case OUT_BOOL:
-			buf_adds(b, f[i].i ? "true" : "false");
-			break;
-		case OUT_DOUBLE:
-			buf_addf(b, "%.3f", f[i].d);
-			break;
-		}
-	}
+	red = redact(v);
+	json_obj_str(o, key, red);
+	free(red);
 }
 
 void
@@ -284,14 +399,43 @@ out_event(const char *event, const char *host, const char *stage,
 	  const struct out_field *fields, size_t nfields)
 {
 	struct buf b = BUF_INIT;
+	struct json_obj o;
+	char t[40];
+	size_t i;
 
 	if (!out_cfg.json)
 		return;
-	json_start(&b, event, host, stage);
-	json_fields(&b, fields, nfields);
-	buf_addch(&b, '}');
+	iso_time(t, sizeof(t));
+	json_obj_begin(&o, &b);
+	json_obj_str(&o, "time", t);
+	ev_str(&o, "event", event);
+	if (host != NULL && host[0] != '\0')
+		ev_str(&o, "host", host);
+	if (stage != NULL)
+		ev_str(&o, "stage", stage);
+	for (i = 0; i < nfields; i++) {
+		const struct out_field *f = &fields[i];
+
+		switch (f->type) {
+		case OUT_STR:
+			ev_str(&o, f->key, f->s);
+			break;
+		case OUT_INT:
+			json_obj_int(&o, f->key, f->i);
+			break;
+		case OUT_BOOL:
+			json_obj_bool(&o, f->key, (int)f->i);
+			break;
+		case OUT_DOUBLE:
+			json_obj_double(&o, f->key, f->d);
+			break;
+		}
+	}
+	json_obj_end(&o);
+	buf_addch(&b, '\n');
 	pthread_mutex_lock(&out_lock);
-	emit_json(&b);
+	fputs(buf_str(&b), stdout);
+	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
 	buf_release(&b);
 }
@@ -301,12 +445,16 @@ text_v(int force, const char *fmt, va_list ap)
 {
 	struct buf b = BUF_INIT;
 
+	char *safe;
+
 	if (out_cfg.quiet && !force)
 		return;
 	buf_vaddf(&b, fmt, ap);
+	safe = clean(buf_str(&b));
 	pthread_mutex_lock(&out_lock);
-	err_line(buf_str(&b));
+	err_line(safe);
 	pthread_mutex_unlock(&out_lock);
+	free(safe);
 	buf_release(&b);
 }
 
@@ -325,7 +473,8 @@ out_primary(const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
 	va_list ap;
-	char *clean;
+	const char *line, *nl;
+	char *piece, *safe;
 
 	/* Under --json stdout carries events only. */
 	if (out_cfg.json)
@@ -333,19 +482,26 @@ out_primary(const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	clean = redact(buf_str(&b));
 	pthread_mutex_lock(&out_lock);
 	/* stdout may share the terminal with the live block. */
 	live_erase();
 	fflush(stderr);
-	fputs(clean, stdout);
-	fputc('\n', stdout);
+	for (line = buf_str(&b);; line = nl + 1) {
+		nl = strchr(line, '\n');
+		piece = xstrndup(line, nl != NULL ? (size_t)(nl - line)
+						  : strlen(line));
+		safe = clean(piece);
+		put_line(stdout, safe);
+		free(safe);
+		free(piece);
+		if (nl == NULL)
+			break;
+	}
 	if (live_n != 0) {
 		fflush(stdout);
 		live_draw();
 	}
 	pthread_mutex_unlock(&out_lock);
-	free(clean);
 	buf_release(&b);
 }
 
@@ -369,42 +525,57 @@ gh_escape(struct buf *b, const char *s, int prop)
 	}
 }
 
-/* A workflow command line. Lock held. */
+/*
+ * A workflow command line: ::cmd title=relflip STAGE on HOST::msg, with
+ * "hint: ..." on a second line of the annotation when hint is not empty.
+ * Lock held.
+ */
 static void
 gh_command(const char *cmd, const char *stage, const char *host,
-	   const char *msg)
+	   const char *msg, const char *hint)
 {
-	struct buf b = BUF_INIT, title = BUF_INIT;
-	char *clean;
+	struct buf b = BUF_INIT, title = BUF_INIT, data = BUF_INIT;
 	FILE *f = out_cfg.json ? stderr : stdout;
 
-	buf_addf(&title, "relflip %s", stage ? stage : cmd);
-	if (host != NULL && host[0] != '\0')
-		buf_addf(&title, " on %s", host);
+	buf_adds(&title, "relflip ");
+	add_clean(&title, stage ? stage : cmd);
+	if (host != NULL && host[0] != '\0') {
+		buf_adds(&title, " on ");
+		add_clean(&title, host);
+	}
+	add_clean(&data, msg);
+	if (hint != NULL && hint[0] != '\0') {
+		buf_adds(&data, "\nhint: ");
+		add_clean(&data, hint);
+	}
 	buf_addf(&b, "::%s title=", cmd);
 	gh_escape(&b, buf_str(&title), 1);
 	buf_adds(&b, "::");
-	gh_escape(&b, msg, 0);
-	clean = redact(buf_str(&b));
-	fprintf(f, "%s\n", clean);
+	gh_escape(&b, buf_str(&data), 0);
+	fprintf(f, "%s\n", buf_str(&b));
 	fflush(f);
-	free(clean);
 	buf_release(&b);
 	buf_release(&title);
+	buf_release(&data);
 }
 
 void
 out_group_begin(const char *title)
 {
 	FILE *f = out_cfg.json ? stderr : stdout;
+	struct buf b = BUF_INIT, t = BUF_INIT;
 
 	if (!out_cfg.github)
 		return;
+	add_clean(&t, title);
+	gh_escape(&b, buf_str(&t), 0);
 	pthread_mutex_lock(&out_lock);
 	fflush(stderr);
-	fprintf(f, "::group::relflip %s\n", title);
+	fprintf(f, "::group::relflip %s\n", buf_str(&b));
 	fflush(f);
 	pthread_mutex_unlock(&out_lock);
+	buf_release(&b);
+	buf_release(&t);
 }
 
 void
@@ -425,7 +596,7 @@ void
 out_step_summary(const char *markdown)
 {
 	const char *path = getenv("GITHUB_STEP_SUMMARY");
-	char *clean;
+	char *red;
 	FILE *f;
 
 	if (path == NULL || *path == '\0')
@@ -436,9 +607,9 @@ out_step_summary(const char *markdown)
 			    "%s: %m", path);
 		return;
 	}
-	clean = redact(markdown);
-	fputs(clean, f);
-	free(clean);
+	red = redact(markdown);
+	fputs(red, f);
+	free(red);
 	if (fclose(f) != 0)
 		out_warning(NULL, NULL, "cannot write GITHUB_STEP_SUMMARY %s",
 			    path);
@@ -465,13 +636,15 @@ out_warning(const char *host, const char *stage, const char *fmt, ...)
 	if (!out_cfg.quiet) {
 		buf_addf(&line, "relflip: %swarning:%s ", color(COLOR_YELLOW),
 			 color(COLOR_RESET));
-		if (host != NULL && host[0] != '\0')
-			buf_addf(&line, "%s: ", host);
-		buf_adds(&line, buf_str(&msg));
+		if (host != NULL && host[0] != '\0') {
+			add_clean(&line, host);
+			buf_adds(&line, ": ");
+		}
+		add_clean(&line, buf_str(&msg));
 		pthread_mutex_lock(&out_lock);
 		err_line(buf_str(&line));
 		if (out_cfg.github)
-			gh_command("warning", stage, NULL, buf_str(&msg));
+			gh_command("warning", stage, NULL, buf_str(&msg), NULL);
 		pthread_mutex_unlock(&out_lock);
 	}
 	buf_release(&msg);
@@ -486,15 +659,9 @@ out_error(const struct rf_error *err)
 	size_t n = 0;
 
 	if (out_cfg.github) {
-		struct buf msg = BUF_INIT;
-
-		buf_adds(&msg, err->msg);
-		if (err->hint[0] != '\0')
-			buf_addf(&msg, "\nhint: %s", err->hint);
 		pthread_mutex_lock(&out_lock);
-		gh_command("error", err->stage, err->host, buf_str(&msg));
+		gh_command("error", err->stage, err->host, err->msg, err->hint);
 		pthread_mutex_unlock(&out_lock);
-		buf_release(&msg);
 	}
 
 	f[n++] = (struct out_field)OF_INT("code", err->code);
@@ -505,16 +672,19 @@ out_error(const struct rf_error *err)
 
 	buf_addf(&line, "relflip: %serror:%s ", color(COLOR_RED),
 		 color(COLOR_RESET));
-	if (err->host[0] != '\0' && strstr(err->msg, err->host) == NULL)
-		buf_addf(&line, "%s: ", err->host);
-	buf_adds(&line, err->msg);
+	if (err->host[0] != '\0' && strstr(err->msg, err->host) == NULL) {
+		add_clean(&line, err->host);
+		buf_adds(&line, ": ");
+	}
+	add_clean(&line, err->msg);
 	if (err->code > RF_EXIT_USAGE)
 		buf_addf(&line, " (exit %d)", (int)err->code);
 	pthread_mutex_lock(&out_lock);
 	err_line(buf_str(&line));
 	if (err->hint[0] != '\0') {
 		buf_reset(&line);
-		buf_addf(&line, "hint: %s", err->hint);
+		buf_adds(&line, "hint: ");
+		add_clean(&line, err->hint);
 		err_line(buf_str(&line));
 	}
 	pthread_mutex_unlock(&out_lock);
@@ -524,19 +694,21 @@ out_error(const struct rf_error *err)
 void
 out_debug_at(const char *func, const char *fmt, ...)
 {
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, line = BUF_INIT;
 	va_list ap;
 
 	if (!out_cfg.verbose)
 		return;
-	buf_addf(&b, "debug: %s: ", func);
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
+	buf_addf(&line, "debug: %s: ", func);
+	add_clean(&line, buf_str(&b));
 	pthread_mutex_lock(&out_lock);
-	err_line(buf_str(&b));
+	err_line(buf_str(&line));
 	pthread_mutex_unlock(&out_lock);
 	buf_release(&b);
+	buf_release(&line);
 }
 
 void
@@ -559,19 +731,21 @@ out_stage_end(const char *host, const char *stage, long duration_ms, int ok,
 	};
 	struct buf line = BUF_INIT;
 	char dur[32];
-	char *safe;
+	char *safe_stage, *safe;
 
 	out_event("stage", host, stage, f, 4);
 	if (out_cfg.quiet)
 		return;
 	out_format_duration(dur, sizeof(dur), duration_ms);
-	safe = term_sanitize(detail ? detail : "");
+	safe_stage = clean(stage);
+	safe = clean(detail);
 	buf_addf(&line, "  %s%-9s%s %-56s %s%8s%s", ok ? "" : color(COLOR_RED),
-		 stage, ok ? "" : color(COLOR_RESET), safe, color(COLOR_DIM),
-		 dur, color(COLOR_RESET));
+		 safe_stage, ok ? "" : color(COLOR_RESET), safe,
+		 color(COLOR_DIM), dur, color(COLOR_RESET));
 	pthread_mutex_lock(&out_lock);
 	err_line(buf_str(&line));
 	pthread_mutex_unlock(&out_lock);
+	free(safe_stage);
 	free(safe);
 	buf_release(&line);
 }
@@ -582,14 +756,17 @@ out_progress(const char *label, uint64_t done, uint64_t total)
 	static long long last_draw_ms, started_ms;
 	long long now = out_now_ms();
 	int finished = done >= total;
+	char *safe;
 
 	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet || live_n != 0)
 		return;
+	safe = clean(label);
 	pthread_mutex_lock(&out_lock);
 	if (started_ms == 0 || done == 0)
 		started_ms = now;
 	if (!finished && now - last_draw_ms < 100) {
 		pthread_mutex_unlock(&out_lock);
+		free(safe);
 		return;
 	}
 	last_draw_ms = now;
@@ -609,7 +786,7 @@ out_progress(const char *label, uint64_t done, uint64_t total)
 		out_format_bytes(sd, sizeof(sd), done);
 		out_format_bytes(st, sizeof(st), total);
 		out_format_bytes(rate, sizeof(rate), (uint64_t)bps);
-		fprintf(stderr, "\r\033[K  upload    %s [", label ? label : "");
+		fprintf(stderr, "\r\033[K  upload    %s [", safe);
 		for (i = 0; i < width; i++)
 			fputc(i < fill ? '=' : (i == fill ? '>' : ' '), stderr);
 		fprintf(stderr, "] %3d%% %s/%s %s/s ETA %lds", pct, sd, st,
@@ -618,6 +795,7 @@ out_progress(const char *label, uint64_t done, uint64_t total)
 	}
 	fflush(stderr);
 	pthread_mutex_unlock(&out_lock);
+	free(safe);
 }
 
 void
@@ -629,18 +807,18 @@ out_output(const char *host, const char *stage, int is_stderr,
 		OF_STR("stream", is_stderr ? "stderr" : "stdout"),
 	};
 	struct buf b = BUF_INIT;
-	char *safe;
 
 	out_event("output", host, stage, f, 2);
 	if (out_cfg.quiet)
 		return;
-	safe = term_sanitize(line);
-	buf_addf(&b, "    %s%s |%s %s", color(COLOR_DIM), host ? host : "",
-		 color(COLOR_RESET), safe);
+	buf_adds(&b, "    ");
+	buf_adds(&b, color(COLOR_DIM));
+	add_clean(&b, host);
+	buf_addf(&b, " |%s ", color(COLOR_RESET));
+	add_clean(&b, line);
 	pthread_mutex_lock(&out_lock);
 	err_line(buf_str(&b));
 	pthread_mutex_unlock(&out_lock);
-	free(safe);
 	buf_release(&b);
 }
 

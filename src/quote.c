@@ -26,10 +26,10 @@ sh_quoted(const char *s)
 	return buf_detach(&b, NULL);
 }
 
-/* Length of a valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t
-utf8_len(const unsigned char *s)
+size_t
+quote_utf8_len(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n, i;
 
 	if (s[0] < 0x80)
@@ -53,50 +53,6 @@ utf8_len(const unsigned char *s)
 	return n;
 }
 
-void
-json_quote(struct buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n;
-
-	buf_addch(b, '"');
-	while (*p != '\0') {
-		switch (*p) {
-		case '"':
-			buf_adds(b, "\\\"");
-			break;
-		case '\\':
-			buf_adds(b, "\\\\");
-			break;
-		case '\n':
-			buf_adds(b, "\\n");
-			break;
-		case '\r':
-			buf_adds(b, "\\r");
-			break;
-		case '\t':
-			buf_adds(b, "\\t");
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				buf_addf(b, "\\u%04x", *p);
-				break;
-			}
-			n = utf8_len(p);
-			if (n == 0) {
-				/* U+FFFD for a byte that is not UTF-8. */
-				buf_adds(b, "\\ufffd");
-				break;
-			}
-			buf_add(b, p, n);
-			p += n;
-			continue;
-		}
-		p++;
-	}
-	buf_addch(b, '"');
-}
-
 char *
 term_sanitize(const char *s)
 {
@@ -115,7 +71,7 @@ term_sanitize(const char *s)
 			p++;
 			continue;
 		}
-		n = utf8_len(p);
+		n = quote_utf8_len((const char *)p);
 		if (n == 0) {
 			buf_addf(&b, "\\x%02x", *p);
 			p++;

@@ -1,10 +1,9 @@
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "quote.h"
+#include "json.h"
 #include "record.h"
 #include "release.h"
 #include "xmalloc.h"
@@ -33,41 +32,27 @@ status_from(const char *s)
 }
 
 static void
-get_str(json_object *o, const char *key, char *dst, size_t len)
+get_str(const struct json_doc *d, const char *key, char *dst, size_t len)
 {
-	json_object *v;
+	const char *v = json_read_str(d, key);
 
-	if (json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string))
-		snprintf(dst, len, "%s", json_object_get_string(v));
-}
-
-static long long
-get_int(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v))
-		return json_object_get_int64(v);
-	return 0;
+	if (v != NULL)
+		snprintf(dst, len, "%s", v);
 }
 
 /* A time in epoch milliseconds: ISO 8601 with or without a fraction. */
 static long long
-get_time(json_object *o, const char *key)
+get_time(const struct json_doc *d, const char *key)
 {
-	json_object *v;
 	struct tm tm;
 	const char *s, *rest;
 	long long ms = 0, scale = 100;
 
-	if (!json_object_object_get_ex(o, key, &v))
+	if (json_read_kind(d, key) == JR_INT)
+		return json_read_int(d, key) * 1000;
+	s = json_read_str(d, key);
+	if (s == NULL)
 		return 0;
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v) * 1000;
-	if (!json_object_is_type(v, json_type_string))
-		return 0;
-	s = json_object_get_string(v);
 	memset(&tm, 0, sizeof(tm));
 	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (rest == NULL)
@@ -103,46 +88,41 @@ record_time_ms(char *dst, size_t len, long long ms)
 int
 record_parse(const char *json, struct release_record *rec)
 {
-	json_object *o = json_tokener_parse(json);
-	json_object *v;
+	struct json_doc *d = json_read_object(json);
+	const char *id;
 	char status[32] = "";
+	int r = -1;
 
 	memset(rec, 0, sizeof(*rec));
-	if (o == NULL)
+	if (d == NULL)
 		return -1;
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return -1;
-	}
-	if (!json_object_object_get_ex(o, "id", &v) ||
-	    !json_object_is_type(v, json_type_string) ||
-	    strlen(json_object_get_string(v)) >= sizeof(rec->id)) {
-		json_object_put(o);
-		return -1;
-	}
-	get_str(o, "id", rec->id, sizeof(rec->id));
-	if (!release_id_valid(rec->id)) {
-		json_object_put(o);
-		return -1;
-	}
-	get_str(o, "status", status, sizeof(status));
+	id = json_read_str(d, "id");
+	if (id == NULL || strlen(id) >= sizeof(rec->id))
+		goto out;
+	snprintf(rec->id, sizeof(rec->id), "%s", id);
+	if (!release_id_valid(rec->id))
+		goto out;
+	get_str(d, "status", status, sizeof(status));
 	rec->status = status_from(status);
-	get_str(o, "checksum", rec->checksum, sizeof(rec->checksum));
-	rec->size = (uint64_t)get_int(o, "size");
-	rec->unpacked = (uint64_t)get_int(o, "unpacked_size");
-	get_str(o, "ref", rec->ref, sizeof(rec->ref));
-	get_str(o, "actor", rec->actor, sizeof(rec->actor));
-	get_str(o, "runner", rec->runner, sizeof(rec->runner));
-	get_str(o, "run_url", rec->run_url, sizeof(rec->run_url));
-	rec->created = get_time(o, "created");
-	rec->activated = get_time(o, "activated");
-	rec->deactivated = get_time(o, "deactivated");
-	if (json_object_object_get_ex(o, "migrated", &v))
-		rec->migrated = json_object_get_boolean(v);
-	get_str(o, "reason", rec->reason, sizeof(rec->reason));
+	get_str(d, "checksum", rec->checksum, sizeof(rec->checksum));
+	rec->size = (uint64_t)json_read_int(d, "size");
+	rec->unpacked = (uint64_t)json_read_int(d, "unpacked_size");
+	get_str(d, "ref", rec->ref, sizeof(rec->ref));
+	get_str(d, "actor", rec->actor, sizeof(rec->actor));
+	get_str(d, "runner", rec->runner, sizeof(rec->runner));
+	get_str(d, "run_url", rec->run_url, sizeof(rec->run_url));
+	rec->created = get_time(d, "created");
+	rec->activated = get_time(d, "activated");
+	rec->deactivated = get_time(d, "deactivated");
+	rec->migrated = json_read_bool(d, "migrated");
+	get_str(d, "reason", rec->reason, sizeof(rec->reason));
 	rec->has_record = 1;
-	json_object_put(o);
-	return 0;
+	r = 0;
+out:
+	if (r != 0)
+		memset(rec, 0, sizeof(*rec));
+	json_read_free(d);
+	return r;
 }
 
 void
@@ -155,51 +135,61 @@ record_time(char *dst, size_t len, long long epoch)
 	strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* A time in epoch milliseconds as an ISO 8601 string; 0: null. */
 static void
-add_str(struct buf *out, const char *key, const char *v)
-{
-	buf_adds(out, ", ");
-	json_quote(out, key);
-	buf_adds(out, ": ");
-	json_quote(out, v);
-}
-
-static void
-add_time(struct buf *out, const char *key, long long t)
+add_time(struct json_obj *o, const char *key, long long t)
 {
 	char s[32];
 
-	buf_adds(out, ", ");
-	json_quote(out, key);
 	if (t == 0) {
-		buf_adds(out, ": null");
+		json_obj_null(o, key);
 		return;
 	}
 	record_time_ms(s, sizeof(s), t);
-	buf_adds(out, ": ");
-	json_quote(out, s);
+	json_obj_str(o, key, s);
 }
 
 void
 record_format(const struct release_record *rec, struct buf *out)
 {
-	buf_adds(out, "{\"id\": ");
-	json_quote(out, rec->id);
-	add_str(out, "status", release_status_name(rec->status));
-	add_str(out, "checksum", rec->checksum);
-	buf_addf(out, ", \"size\": %llu, \"unpacked_size\": %llu",
-		 (unsigned long long)rec->size,
-		 (unsigned long long)rec->unpacked);
-	add_str(out, "ref", rec->ref);
-	add_str(out, "actor", rec->actor);
-	add_str(out, "runner", rec->runner);
-	add_str(out, "run_url", rec->run_url);
-	add_time(out, "created", rec->created);
-	add_time(out, "activated", rec->activated);
-	add_time(out, "deactivated", rec->deactivated);
-	buf_addf(out, ", \"migrated\": %s", rec->migrated ? "true" : "false");
-	add_str(out, "reason", rec->reason);
-	buf_addch(out, '}');
+	struct json_obj o;
+
+	json_obj_begin(&o, out);
+	json_obj_str(&o, "id", rec->id);
+	json_obj_str(&o, "status", release_status_name(rec->status));
+	json_obj_str(&o, "checksum", rec->checksum);
+	json_obj_uint(&o, "size", rec->size);
+	json_obj_uint(&o, "unpacked_size", rec->unpacked);
+	json_obj_str(&o, "ref", rec->ref);
+	json_obj_str(&o, "actor", rec->actor);
+	json_obj_str(&o, "runner", rec->runner);
+	json_obj_str(&o, "run_url", rec->run_url);
+	add_time(&o, "created", rec->created);
+	add_time(&o, "activated", rec->activated);
+	add_time(&o, "deactivated", rec->deactivated);
+	json_obj_bool(&o, "migrated", rec->migrated);
+	json_obj_str(&o, "reason", rec->reason);
+	json_obj_end(&o);
+}
+
+void
+record_log_begin(struct json_obj *o, struct buf *out,
+		 const struct record_log *l)
+{
+	char t[32];
+
+	record_time(t, sizeof(t), l->time);
+	json_obj_begin(o, out);
+	json_obj_str(o, "time", t);
+	json_obj_str(o, "command", l->command);
+	json_obj_str(o, "revision", l->revision != NULL ? l->revision : "");
+	json_obj_str(o, "previous", l->previous != NULL ? l->previous : "");
+	json_obj_str(o, "result", l->result);
+	json_obj_int(o, "exit_code", l->exit_code);
+	json_obj_str(o, "host", l->host);
+	json_obj_str(o, "actor", l->actor);
+	json_obj_str(o, "runner", l->runner);
+	json_obj_str(o, "run_url", l->run_url);
 }
 
 int

@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "conf.h"
 #include "error.h"
+#include "out.h"
+#include "fakes/capture.h"
 
 #define APP "[app]\npath = /srv/app\n"
 #define HOST1 "[host \"web1\"]\naddress = 10.0.0.1\n"
@@ -42,6 +45,9 @@ static const char *const test_vars[] = {
 	"RELFLIP_KNOWN_HOSTS_FILE",
 	"STAGING_HOST",
 	"SSH_PRIVATE_KEY",
+	"ARTIFACT_AUTH",
+	"RELFLIP_RELEASE",
+	"X",
 };
 
 static int
@@ -161,6 +167,50 @@ test_defaults(void **state)
 	conf_release(&c);
 	assert_null(c.file);
 	conf_release(&c);
+}
+
+/*
+ * The defaults come from the key table and are read like values: leaving
+ * every key out and writing each default out give the same model.
+ */
+static void
+test_defaults_read_like_values(void **state)
+{
+	struct conf a, b;
+
+	(void)state;
+	load_ok(&a, MINIMAL "[deploy]\n[health]\nurl = http://h/\n");
+	load_ok(&b, MINIMAL "[deploy]\nkeep_releases = 5\nkeep_failed = 1\n"
+			    "batch = all\nmax_parallel = 16\n"
+			    "hook_timeout = 600\nlock_ttl = 1800\n"
+			    "lock_wait = 0\n"
+			    "[ssh]\nuser = ${USER:-root}\nport = 22\n"
+			    "known_hosts = ~/.ssh/known_hosts\n"
+			    "connect_timeout = 10\n"
+			    "[health]\nurl = http://h/\nexpect_status = 200\n"
+			    "expect_revision = no\ntimeout = 5\ninterval = 1\n"
+			    "retries = 10\ndeadline = 60\n");
+	assert_int_equal(a.keep_releases, b.keep_releases);
+	assert_int_equal(a.keep_failed, b.keep_failed);
+	assert_int_equal(a.batch, 0);
+	assert_int_equal(b.batch, 0);
+	assert_int_equal(b.batch_percent, 0);
+	assert_int_equal(a.max_parallel, b.max_parallel);
+	assert_true(a.hook_timeout == b.hook_timeout);
+	assert_true(a.lock_ttl == b.lock_ttl);
+	assert_true(a.lock_wait == b.lock_wait);
+	assert_string_equal(a.ssh_user, b.ssh_user);
+	assert_int_equal(a.ssh_port, b.ssh_port);
+	assert_string_equal(a.known_hosts, b.known_hosts);
+	assert_true(a.connect_timeout == b.connect_timeout);
+	assert_int_equal(a.expect_status, b.expect_status);
+	assert_int_equal(a.expect_revision, b.expect_revision);
+	assert_true(a.health_timeout == b.health_timeout);
+	assert_true(a.health_interval == b.health_interval);
+	assert_int_equal(a.health_retries, b.health_retries);
+	assert_true(a.health_deadline == b.health_deadline);
+	conf_release(&a);
+	conf_release(&b);
 }
 
 static void
@@ -420,7 +470,8 @@ test_interpolation_errors(void **state)
 	setenv("RF_T_EMPTY", "", 1);
 	load_err(APP "[host \"web1\"]\naddress = ${RF_T_EMPTY}\n",
 		 "relflip.ini:4: [host \"web1\"] address: '${RF_T_EMPTY}' is "
-		 "empty (a host name or IP address, e.g. 203.0.113.10)");
+		 "empty (the server to connect to, e.g. 203.0.113.10 or "
+		 "web1.example.com)");
 }
 
 /* A value from the environment is never echoed: it may be a secret. */
@@ -447,9 +498,8 @@ test_error_echoes_raw_text(void **state)
 	    APP
 	    "[host \"web1\"]\naddress = 10.0.0.1\nroles = ${RF_T_SECRET}x!\n",
 	    "relflip.ini:5: [host \"web1\"] roles: '${RF_T_SECRET}x!' is "
-	    "not a role name (role names separated by spaces, each up to "
-	    "32 of a-z 0-9 _ -, starting with a letter or digit, e.g. web "
-	    "worker primary)");
+	    "not a role name (words of a-z 0-9 _ -, each up to 32 long and "
+	    "starting with a letter or digit, e.g. web worker primary)");
 	/* A key holding the key text, not its name, is refused unshown. */
 	setenv("SSH_PRIVATE_KEY",
 	       "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n", 1);
@@ -458,6 +508,133 @@ test_error_echoes_raw_text(void **state)
 	    "relflip.ini:6: [ssh] identity_env: '${SSH_PRIVATE_KEY}' is not "
 	    "a variable name (the name of the variable holding the key "
 	    "text, e.g. SSH_PRIVATE_KEY, without ${})");
+}
+
+/* What out.c shows of text, after loading: secrets come out redacted. */
+static char *
+shown(const char *text)
+{
+	struct capture cap;
+
+	capture_begin(&cap, 2);
+	out_text("%s", text);
+	return capture_end(&cap);
+}
+
+static void
+assert_shown(const char *text, const char *want)
+{
+	char *s = shown(text);
+
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/* Values from the environment in [ssh] are secrets from the load on. */
+static void
+test_ssh_values_from_env_are_secrets(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("RF_T_USER", "ci-deployer-7", 1);
+	setenv("RF_T_A", "kh-secret-path", 1);
+	setenv("RF_T_B", "hook-not-secret", 1);
+	load_ok(&c, MINIMAL "[ssh]\nuser = ${RF_T_USER}\n"
+			    "known_hosts = /etc/${RF_T_A}\n"
+			    "identity = ${RF_T_UNSET:-/keys/default-id}\n"
+			    "[hooks]\ninstall = echo ${RF_T_B}\n");
+	assert_string_equal(c.ssh_user, "ci-deployer-7");
+	assert_string_equal(c.known_hosts, "/etc/kh-secret-path");
+	conf_release(&c);
+	assert_shown("as ci-deployer-7 with /etc/kh-secret-path",
+		     "as [redacted] with /etc/[redacted]\n");
+	/* A default is no secret, nor is a value outside [ssh]. */
+	assert_shown("/keys/default-id hook-not-secret",
+		     "/keys/default-id hook-not-secret\n");
+}
+
+/* The variable identity_env names holds a secret, each line of it too. */
+static void
+test_identity_env_value_is_secret(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("SSH_PRIVATE_KEY",
+	       "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+	       "c2VjcmV0LWtleS1saW5lLTE=\n"
+	       "-----END OPENSSH PRIVATE KEY-----\n",
+	       1);
+	load_ok(&c, MINIMAL "[ssh]\nidentity_env = SSH_PRIVATE_KEY\n");
+	conf_release(&c);
+	assert_shown("Error parsing c2VjcmV0LWtleS1saW5lLTE=",
+		     "Error parsing [redacted]\n");
+}
+
+/* A path that holds key text or lines: refused, its own error, unshown. */
+static void
+test_path_holding_key_text(void **state)
+{
+	static const char key[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+				  "a2V5LXRleHQtaW4tYS1wYXRo\n"
+				  "-----END OPENSSH PRIVATE KEY-----\n";
+	struct rf_error err = RF_ERROR_INIT;
+	struct conf c;
+
+	(void)state;
+	setenv("SSH_PRIVATE_KEY", key, 1);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nidentity = "
+						  "${SSH_PRIVATE_KEY}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_int_equal(err.code, RF_EXIT_USAGE);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds key "
+				     "text, not a file name");
+	assert_string_equal(err.hint,
+			    "to give the key in a variable, name the variable "
+			    "instead: identity_env = NAME (e.g. identity_env = "
+			    "SSH_PRIVATE_KEY, without ${})");
+	assert_null(c.file);
+	/* Should anything show it later, it comes out redacted. */
+	assert_shown("a2V5LXRleHQtaW4tYS1wYXRo", "[redacted]\n");
+	assert_shown(key, "[redacted]\n");
+
+	/* Written in the file itself, the armour alone is enough. */
+	rf_error_clear(&err);
+	assert_int_equal(
+	    conf_load_string(&c,
+			     MINIMAL "[ssh]\nidentity = -----BEGIN OPENSSH "
+				     "PRIVATE KEY-----\n",
+			     "relflip.ini", &err),
+	    -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds key "
+				     "text, not a file name");
+	assert_null(strstr(err.msg, "-----"));
+
+	/* known_hosts lines in a variable, not a file name. */
+	setenv("RF_T_A", "web1 ssh-ed25519 AAAAC3Nz\nweb2 ssh-ed25519 AAAAC3Nz",
+	       1);
+	rf_error_clear(&err);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nknown_hosts = "
+						  "${RF_T_A}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] known_hosts: holds "
+				     "lines of text, not a file name");
+	assert_string_equal(err.hint, "write the text to a file and give that "
+				      "file's name here");
+	setenv("RF_T_A", "/tmp/kh\r", 1);
+	rf_error_clear(&err);
+	assert_int_equal(conf_load_string(&c,
+					  MINIMAL "[ssh]\nidentity = "
+						  "${RF_T_A}\n",
+					  "relflip.ini", &err),
+			 -1);
+	assert_string_equal(err.msg, "relflip.ini:6: [ssh] identity: holds "
+				     "lines of text, not a file name");
 }
 
 /* inih's pitfalls */
@@ -663,21 +840,18 @@ test_section_errors(void **state)
 	char *name, *text;
 
 	(void)state;
-	load_err(
-	    MINIMAL "[aap]\n",
-	    "relflip.ini:5: [aap]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
-	load_err(
-	    MINIMAL "[app \"x\"]\n",
-	    "relflip.ini:5: [app \"x\"]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
-	load_err(
-	    MINIMAL "[App]\n",
-	    "relflip.ini:5: [App]: unknown section (valid: [app], "
-	    "[deploy], [ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
+	load_err(MINIMAL "[aap]\n",
+		 "relflip.ini:5: [aap]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
+	load_err(MINIMAL "[app \"x\"]\n",
+		 "relflip.ini:5: [app \"x\"]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
+	load_err(MINIMAL "[App]\n",
+		 "relflip.ini:5: [App]: unknown section (valid: [app], "
+		 "[deploy], [ssh], [host \"NAME\"], [hooks], [service "
+		 "\"NAME\"], [health], [artifact], [notify])");
 	/* A long name is shown whole, not cut to inih's 49 characters. */
 	name = repeat('s', 60);
 	text = cat(MINIMAL "[", name, "]\n");
@@ -685,8 +859,8 @@ test_section_errors(void **state)
 	    text,
 	    "relflip.ini:5: [ssssssssssssssssssssssssssssssssssssssssssssss"
 	    "ssssssssssssss]: unknown section (valid: [app], [deploy], "
-	    "[ssh], [host \"NAME\"], [hooks], [service \"NAME\"], "
-	    "[health])");
+	    "[ssh], [host \"NAME\"], [hooks], [service \"NAME\"], [health], "
+	    "[artifact], [notify])");
 	free(text);
 	free(name);
 
@@ -817,22 +991,58 @@ test_app_path(void **state)
 	conf_release(&c);
 	load_err("[app]\npath = srv/app\n" HOST1,
 		 "relflip.ini:2: [app] path: 'srv/app' is not an absolute path "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = ~/app\n" HOST1,
 		 "relflip.ini:2: [app] path: '~/app' is not an absolute path "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = /\n" HOST1,
-		 "relflip.ini:2: [app] path: '/' is the root directory (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '/' is the root directory (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = ///\n" HOST1,
-		 "relflip.ini:2: [app] path: '///' is the root directory (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '///' is the root directory (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath = /srv/../etc\n" HOST1,
 		 "relflip.ini:2: [app] path: '/srv/../etc' has a . or .. part "
-		 "(an absolute path on the servers, e.g. /var/www/app)");
+		 "(the app's directory on the servers, e.g. /var/www/app)");
 	load_err("[app]\npath =\n" HOST1,
-		 "relflip.ini:2: [app] path: '' is not an absolute path (an "
-		 "absolute path on the servers, e.g. /var/www/app)");
+		 "relflip.ini:2: [app] path: '' is not an absolute path (the "
+		 "app's directory on the servers, e.g. /var/www/app)");
+}
+
+/* Quotes are kept as written: a value in quotes says to remove them. */
+static void
+test_quoted_values(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_err("[app]\npath = \"/var/www/app\"\n" HOST1,
+		 "relflip.ini:2: [app] path: '\"/var/www/app\"' is in quotes, "
+		 "which are kept as written: remove them (the app's directory "
+		 "on the servers, e.g. /var/www/app)");
+	load_err(MINIMAL "[ssh]\nport = '22'\n",
+		 "relflip.ini:6: [ssh] port: ''22'' is in quotes, which are "
+		 "kept as written: remove them (1-65535)");
+	load_err("[app]\npath = /a\nshared_dirs = \"uploads log\"\n" HOST1,
+		 "relflip.ini:3: [app] shared_dirs: '\"uploads log\"' is in "
+		 "quotes, which are kept as written: remove them (relative "
+		 "paths separated by spaces, without .., e.g. uploads "
+		 "storage/logs)");
+	load_err(
+	    MINIMAL "[ssh]\nidentity = \"${RF_T_UNSET:-~/id}\"\n",
+	    "relflip.ini:6: [ssh] identity: '\"${RF_T_UNSET:-~/id}\"' is in "
+	    "quotes, which are kept as written: remove them (a private "
+	    "key file, e.g. ~/.ssh/id_ed25519)");
+	/* An unbalanced quote is just a wrong value. */
+	load_err("[app]\npath = \"/a\n" HOST1,
+		 "relflip.ini:2: [app] path: '\"/a' is not an absolute path "
+		 "(the app's directory on the servers, e.g. /var/www/app)");
+	/* Commands are the shell's: quotes there are fine. */
+	load_ok(&c, MINIMAL "[hooks]\ninstall = \"./setup\"\n"
+			    "[service \"web\"]\nrestart = 'sv restart web'\n");
+	assert_string_equal(c.hook_install, "\"./setup\"");
+	assert_string_equal(c.services[0].restart, "'sv restart web'");
+	conf_release(&c);
 }
 
 static void
@@ -842,34 +1052,34 @@ test_shared_paths(void **state)
 	load_err(
 	    "[app]\npath = /a\nshared_dirs = uploads /etc\n" HOST1,
 	    "relflip.ini:3: [app] shared_dirs: '/etc' is not a path inside "
-	    "the app (paths inside the app separated by spaces, e.g. "
+	    "the app (relative paths separated by spaces, without .., e.g. "
 	    "uploads storage/logs)");
 	load_err("[app]\npath = /a\nshared_files = ../.env\n" HOST1,
 		 "relflip.ini:3: [app] shared_files: '../.env' is not a path "
-		 "inside the app (paths inside the app separated by spaces, "
-		 "e.g. .env config/secrets.yml)");
+		 "inside the app (relative paths separated by spaces, without "
+		 ".., e.g. .env config/secrets.yml)");
 }
 
 static void
 test_missing_required(void **state)
 {
 	(void)state;
-	load_err(HOST1, "relflip.ini: [app] path: missing (an absolute path on "
-			"the servers, e.g. /var/www/app)");
+	load_err(HOST1, "relflip.ini: [app] path: missing (the app's directory "
+			"on the servers, e.g. /var/www/app)");
 	load_err("[app]\nshared_dirs = x\n" HOST1,
-		 "relflip.ini:1: [app] path: missing (an absolute path on the "
-		 "servers, e.g. /var/www/app)");
-	load_err("", "relflip.ini: [app] path: missing (an absolute path on "
+		 "relflip.ini:1: [app] path: missing (the app's directory on "
+		 "the servers, e.g. /var/www/app)");
+	load_err("", "relflip.ini: [app] path: missing (the app's directory on "
 		     "the servers, e.g. /var/www/app)");
 	load_err(APP, "relflip.ini: [host \"NAME\"]: missing (at least one "
 		      "server, e.g. [host \"web1\"] with address = "
 		      "203.0.113.10)");
 	load_err(APP "[host \"web1\"]\nport = 22\n",
-		 "relflip.ini:3: [host \"web1\"] address: missing (a host name "
-		 "or IP address, e.g. 203.0.113.10)");
+		 "relflip.ini:3: [host \"web1\"] address: missing (the server "
+		 "to connect to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP HOST1 "[host \"web2\"]\n",
-		 "relflip.ini:5: [host \"web2\"] address: missing (a host name "
-		 "or IP address, e.g. 203.0.113.10)");
+		 "relflip.ini:5: [host \"web2\"] address: missing (the server "
+		 "to connect to, e.g. 203.0.113.10 or web1.example.com)");
 }
 
 static void
@@ -878,16 +1088,16 @@ test_addresses(void **state)
 	(void)state;
 	load_err(APP "[host \"web1\"]\naddress = deploy@10.0.0.1\n",
 		 "relflip.ini:4: [host \"web1\"] address: 'deploy@10.0.0.1' "
-		 "includes a user name: set it in [ssh] user (a host name or "
-		 "IP address, e.g. 203.0.113.10)");
+		 "includes a user name: set it in [ssh] user (the server to "
+		 "connect to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP "[host \"web1\"]\naddress = 10.0.0.1:2222\n",
 		 "relflip.ini:4: [host \"web1\"] address: '10.0.0.1:2222' "
-		 "includes a port: set it with port = (a host name or IP "
-		 "address, e.g. 203.0.113.10)");
+		 "includes a port: set it with port = (the server to connect "
+		 "to, e.g. 203.0.113.10 or web1.example.com)");
 	load_err(APP "[host \"web1\"]\naddress = a b\n",
 		 "relflip.ini:4: [host \"web1\"] address: 'a b' is not a host "
-		 "name or IP address (a host name or IP address, e.g. "
-		 "203.0.113.10)");
+		 "name or IP address (the server to connect to, e.g. "
+		 "203.0.113.10 or web1.example.com)");
 }
 
 static void
@@ -996,7 +1206,7 @@ test_ints_and_bools(void **state)
 	assert_int_equal(conf_parse_bool("0", &b, &why), 0);
 	assert_int_equal(b, 0);
 	assert_int_equal(conf_parse_bool("y", &b, &why), -1);
-	assert_string_equal(why, "is not yes or no");
+	assert_string_equal(why, "is not a boolean");
 
 	load_err(MINIMAL "[deploy]\nkeep_releases = 0\n",
 		 "relflip.ini:6: [deploy] keep_releases: '0' is out of range "
@@ -1020,8 +1230,8 @@ test_ints_and_bools(void **state)
 		 "relflip.ini:7: [health] expect_status: '600' is not an HTTP "
 		 "status (100-599)");
 	load_err(MINIMAL "[health]\nurl = http://h/\nexpect_revision = maybe\n",
-		 "relflip.ini:7: [health] expect_revision: 'maybe' is not yes "
-		 "or no (yes or no)");
+		 "relflip.ini:7: [health] expect_revision: 'maybe' is not a "
+		 "boolean (yes or no; true/false, on/off and 1/0 work too)");
 }
 
 static void
@@ -1083,26 +1293,22 @@ test_roles(void **state)
 	text = cat(APP HOST1 "roles = web ", role, "\n");
 	load_err(text, "relflip.ini:5: [host \"web1\"] roles: "
 		       "'rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr' is not a role name "
-		       "(role names separated by spaces, each up to 32 of a-z "
-		       "0-9 _ -, starting with a letter or digit, e.g. web "
-		       "worker primary)");
+		       "(words of a-z 0-9 _ -, each up to 32 long and starting "
+		       "with a letter or digit, e.g. web worker primary)");
 	free(text);
 	free(role);
 	load_err(APP HOST1 "roles = Web\n",
 		 "relflip.ini:5: [host \"web1\"] roles: 'Web' is not a role "
-		 "name (role names separated by spaces, each up to 32 of a-z "
-		 "0-9 _ -, starting with a letter or digit, e.g. web worker "
-		 "primary)");
+		 "name (words of a-z 0-9 _ -, each up to 32 long and starting "
+		 "with a letter or digit, e.g. web worker primary)");
 	load_err(APP HOST1 "roles = -web\n",
 		 "relflip.ini:5: [host \"web1\"] roles: '-web' is not a role "
-		 "name (role names separated by spaces, each up to 32 of a-z "
-		 "0-9 _ -, starting with a letter or digit, e.g. web worker "
-		 "primary)");
+		 "name (words of a-z 0-9 _ -, each up to 32 long and starting "
+		 "with a letter or digit, e.g. web worker primary)");
 	load_err(APP HOST1 "roles = web,worker\n",
 		 "relflip.ini:5: [host \"web1\"] roles: 'web,worker' is not a "
-		 "role name (role names separated by spaces, each up to 32 of "
-		 "a-z 0-9 _ -, starting with a letter or digit, e.g. web "
-		 "worker primary)");
+		 "role name (words of a-z 0-9 _ -, each up to 32 long and "
+		 "starting with a letter or digit, e.g. web worker primary)");
 }
 
 static void
@@ -1184,16 +1390,15 @@ test_health(void **state)
 	load_err(
 	    MINIMAL "[health]\nurl = 127.0.0.1:8000/health\n",
 	    "relflip.ini:6: [health] url: '127.0.0.1:8000/health' is not an "
-	    "http:// or https:// URL (an http:// or https:// URL, e.g. "
+	    "http:// or https:// URL (fetched on each server, e.g. "
 	    "http://127.0.0.1:8000/health)");
 	load_err(MINIMAL "[health]\npublic_url = ftp://example.com/\n",
 		 "relflip.ini:6: [health] public_url: 'ftp://example.com/' is "
-		 "not an http:// or https:// URL (an http:// or https:// URL, "
-		 "e.g. https://example.com/health)");
-	load_err(
-	    MINIMAL "[health]\nurl = http:///health\n",
-	    "relflip.ini:6: [health] url: 'http:///health' has no host (an "
-	    "http:// or https:// URL, e.g. http://127.0.0.1:8000/health)");
+		 "not an http:// or https:// URL (fetched from where relflip "
+		 "runs, e.g. https://example.com/health)");
+	load_err(MINIMAL "[health]\nurl = http:///health\n",
+		 "relflip.ini:6: [health] url: 'http:///health' has no host "
+		 "(fetched on each server, e.g. http://127.0.0.1:8000/health)");
 
 	load_ok(&c, MINIMAL "[health]\npublic_url = HTTPS://example.com/up\n");
 	assert_int_equal(c.has_health, 1);
@@ -1225,7 +1430,7 @@ test_ssh_keys(void **state)
 		 "file, e.g. ~/.ssh/known_hosts)");
 	load_err(MINIMAL "[ssh]\nuser = deploy user\n",
 		 "relflip.ini:6: [ssh] user: 'deploy user' is not a login name "
-		 "(a login name, e.g. deploy)");
+		 "(the login user on the servers, e.g. deploy)");
 
 	/* An empty identity (a CI variable left out) is no identity. */
 	load_ok(&c, MINIMAL "[ssh]\nidentity = ${RF_T_UNSET:-}\n"
@@ -1239,6 +1444,142 @@ test_ssh_keys(void **state)
 	assert_string_equal(c.identity, "keys/id");
 	assert_string_equal(c.known_hosts, "/home/tester/kh");
 	conf_release(&c);
+}
+
+/* Added for 0.2: more hooks, [artifact], [notify] */
+
+static void
+test_new_keys(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_ok(&c, MINIMAL);
+	assert_null(c.hook_before_switch);
+	assert_null(c.hook_after_switch);
+	assert_null(c.hook_after_deploy);
+	assert_null(c.hook_on_failure);
+	assert_null(c.artifact_url);
+	assert_null(c.artifact_header_env);
+	assert_null(c.notify_url);
+	assert_int_equal(c.notify_on, NOTIFY_ALWAYS);
+	conf_release(&c);
+
+	setenv("RF_T_A", "builds", 1);
+	setenv("RELFLIP_RELEASE", "not-this", 1);
+	load_ok(&c,
+		MINIMAL "[hooks]\nbefore_switch = ./warm-cache\n"
+			"after_switch = ./purge-cdn\n"
+			"after_deploy = ./tell-sentry\n"
+			"on_failure = ./page-oncall\n"
+			"[artifact]\nurl = https://ci.example.com/${RF_T_A}/"
+			"app-${RELFLIP_RELEASE}.tar.gz\n"
+			"header_env = ARTIFACT_AUTH\n"
+			"[notify]\nurl = https://hooks.example.com/x\n"
+			"on = failure\n");
+	unsetenv("RELFLIP_RELEASE");
+	assert_string_equal(c.hook_before_switch, "./warm-cache");
+	assert_string_equal(c.hook_after_switch, "./purge-cdn");
+	assert_string_equal(c.hook_after_deploy, "./tell-sentry");
+	assert_string_equal(c.hook_on_failure, "./page-oncall");
+	/* ${RELFLIP_RELEASE} is for later, whatever the environment says. */
+	assert_string_equal(
+	    c.artifact_url,
+	    "https://ci.example.com/builds/app-${RELFLIP_RELEASE}.tar.gz");
+	assert_string_equal(c.artifact_header_env, "ARTIFACT_AUTH");
+	assert_string_equal(c.notify_url, "https://hooks.example.com/x");
+	assert_int_equal(c.notify_on, NOTIFY_FAILURE);
+	conf_release(&c);
+
+	load_ok(&c, MINIMAL "[notify]\nurl = http://h/\non = always\n"
+			    "[artifact]\nurl = http://h/a.tgz\n");
+	assert_int_equal(c.notify_on, NOTIFY_ALWAYS);
+	assert_string_equal(c.artifact_url, "http://h/a.tgz");
+	conf_release(&c);
+}
+
+static void
+test_new_keys_errors(void **state)
+{
+	(void)state;
+	load_err(MINIMAL "[artifact]\nheader_env = TOKEN\n",
+		 "relflip.ini:5: [artifact] url: missing (an [artifact] "
+		 "section needs url: where the servers download the artifact, "
+		 "${RELFLIP_RELEASE} standing for the release id, e.g. "
+		 "https://ci.example.com/app-${RELFLIP_RELEASE}.tar.gz)");
+	load_err(MINIMAL "[artifact]\nurl = ftp://h/a.tgz\n",
+		 "relflip.ini:6: [artifact] url: 'ftp://h/a.tgz' is not an "
+		 "http:// or https:// URL (where the servers download the "
+		 "artifact, ${RELFLIP_RELEASE} standing for the release id, "
+		 "e.g. https://ci.example.com/app-${RELFLIP_RELEASE}.tar.gz)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/${RELFLIP_RELEASE:-x}\n",
+	    "relflip.ini:6: [artifact] url: '${RELFLIP_RELEASE:-x}' gives "
+	    "a default to ${RELFLIP_RELEASE} (the release id, filled in at "
+	    "deploy time: write it as ${RELFLIP_RELEASE})");
+	/* Elsewhere RELFLIP_RELEASE is a variable like any other. */
+	load_err(MINIMAL "[hooks]\nafter_switch = echo ${RELFLIP_RELEASE}\n",
+		 "relflip.ini:6: [hooks] after_switch: ${RELFLIP_RELEASE} is "
+		 "not set (set it in the environment, or give a default: "
+		 "${RELFLIP_RELEASE:-value}; $$ is a literal $)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/\nheader_env = ${X}\n",
+	    "relflip.ini:7: [artifact] header_env: ${X} is not set (set it "
+	    "in the environment, or give a default: ${X:-value}; $$ is a "
+	    "literal $)");
+	load_err(
+	    MINIMAL "[artifact]\nurl = http://h/\nheader_env = A-B\n",
+	    "relflip.ini:7: [artifact] header_env: 'A-B' is not a variable "
+	    "name (the variable holding an HTTP header for the download, "
+	    "e.g. ARTIFACT_AUTH, without ${})");
+	load_err(MINIMAL "[artifact]\nsha256 = x\n",
+		 "relflip.ini:6: [artifact] sha256: unknown key (valid: url, "
+		 "header_env)");
+	load_err(MINIMAL "[notify]\non = failure\n",
+		 "relflip.ini:5: [notify] url: missing (a [notify] section "
+		 "needs url: a webhook relflip POSTs the result to, e.g. "
+		 "https://hooks.example.com/deploys)");
+	load_err(MINIMAL "[notify]\nurl = http://h/\non = sometimes\n",
+		 "relflip.ini:7: [notify] on: 'sometimes' is not failure or "
+		 "always (failure: when a deploy or rollback fails; always: "
+		 "after each one)");
+	load_err(
+	    MINIMAL "[notify]\nurl = http://h/\non = Always\n",
+	    "relflip.ini:7: [notify] on: 'Always' is not failure or always "
+	    "(failure: when a deploy or rollback fails; always: after "
+	    "each one)");
+	load_err(MINIMAL "[notify]\nchannel = x\n",
+		 "relflip.ini:6: [notify] channel: unknown key (valid: url, "
+		 "on)");
+	load_err(MINIMAL "[hooks]\nafter_rollback = x\n",
+		 "relflip.ini:6: [hooks] after_rollback: unknown key (valid: "
+		 "install, migrate, before_switch, after_switch, after_deploy, "
+		 "on_failure)");
+}
+
+/* The artifact's header and URLs from the environment are secrets. */
+static void
+test_new_keys_secrets(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("ARTIFACT_AUTH", "Authorization: Bearer tok-123456789", 1);
+	setenv("RF_T_B", "https://hooks.example.com/T000/B000/XXXX", 1);
+	setenv("RF_T_A", "dl-token-98765", 1);
+	load_ok(&c, MINIMAL "[artifact]\nurl = https://h/a.tgz?t=${RF_T_A}\n"
+			    "header_env = ARTIFACT_AUTH\n"
+			    "[notify]\nurl = ${RF_T_B}\n");
+	conf_release(&c);
+	unsetenv("ARTIFACT_AUTH");
+	assert_shown("-H 'Authorization: Bearer tok-123456789'",
+		     "-H '[redacted]'\n");
+	assert_shown("got Bearer tok-123456789", "got [redacted]\n");
+	assert_shown("token tok-123456789", "token [redacted]\n");
+	assert_shown("POST https://hooks.example.com/T000/B000/XXXX failed",
+		     "POST [redacted] failed\n");
+	assert_shown("GET https://h/a.tgz?t=dl-token-98765",
+		     "GET https://h/a.tgz?t=[redacted]\n");
 }
 
 /* Files */
@@ -1298,6 +1639,290 @@ test_load_file(void **state)
 	assert_int_equal(conf_load_file(&c, path, &err), -1);
 	assert_non_null(strstr(err.msg, "not a text file"));
 	unlink(path);
+}
+
+/* include = FILE */
+
+static char tmpdir[64];
+
+/* Write text to tmpdir/name (name may hold a directory, made here). */
+static void
+put(const char *name, const char *text)
+{
+	char path[PATH_MAX], *slash;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	mkdir(path, 0700);
+	*slash = '/';
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* tmpdir/name, in a static buffer. */
+static const char *
+at(const char *name)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return path;
+}
+
+static int
+setup_dir(void **state)
+{
+	setup(state);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-conf-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int
+teardown_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void
+load_file_ok(struct conf *c, const char *name)
+{
+	struct rf_error err = RF_ERROR_INIT;
+
+	if (conf_load_file(c, at(name), &err) != 0)
+		fail_msg("unexpected error: %s", err.msg);
+}
+
+/* The load of tmpdir/name fails with want, each "%s" in it as tmpdir. */
+static void
+load_file_err(const char *name, const char *want)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct conf c;
+	char full[1024];
+	size_t n = 0;
+
+	for (; *want != '\0' && n + sizeof(tmpdir) < sizeof(full); want++) {
+		if (want[0] == '%' && want[1] == 's') {
+			n += (size_t)snprintf(full + n, sizeof(full) - n, "%s",
+					      tmpdir);
+			want++;
+		} else {
+			full[n++] = *want;
+		}
+	}
+	full[n] = '\0';
+	assert_int_equal(conf_load_file(&c, at(name), &err), -1);
+	assert_int_equal(err.code, RF_EXIT_USAGE);
+	assert_string_equal(err.msg, full);
+	assert_null(c.file);
+}
+
+static void
+test_include_base_then_override(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	put("base.ini", "[app]\npath = /srv/base\nshared_dirs = a b\n"
+			"[deploy]\nkeep_releases = 3\nbatch = 50%\n"
+			"[ssh]\nport = 2200\nidentity = keys/id\n"
+			"[host \"web1\"]\naddress = 10.0.0.1\nroles = web\n"
+			"[hooks]\ninstall = ./install\nmigrate = ./migrate\n");
+	put("prod.ini", "; production\ninclude = base.ini\n"
+			"[app]\npath = /srv/prod\n"
+			"[deploy]\nbatch = 2\n"
+			"[ssh]\nport = 2222\n"
+			"[host \"web1\"]\naddress = 10.0.0.9\nroles = web "
+			"primary\n"
+			"[host \"web2\"]\naddress = 10.0.0.2\nroles = web\n"
+			"[hooks]\ninstall =\n");
+	load_file_ok(&c, "prod.ini");
+	assert_string_equal(c.file, at("prod.ini"));
+	assert_string_equal(c.app_path, "/srv/prod");
+	assert_int_equal(c.shared_dirs.n, 2); /* from the base */
+	assert_int_equal(c.keep_releases, 3);
+	assert_int_equal(c.batch, 2);
+	assert_int_equal(c.batch_percent, 0); /* 50% overridden whole */
+	assert_int_equal(c.ssh_port, 2222);
+	/* Relative to the file that names it. */
+	assert_string_equal(c.identity, at("keys/id"));
+	assert_int_equal(c.nhosts, 2);
+	assert_string_equal(c.hosts[0].name, "web1");
+	assert_string_equal(c.hosts[0].address, "10.0.0.9");
+	assert_int_equal(c.hosts[0].roles.n, 2); /* replaced, not added */
+	assert_int_equal(c.hosts[0].port, 2222);
+	assert_int_equal(c.hosts[0].primary, 1);
+	assert_string_equal(c.hosts[1].name, "web2");
+	/* An empty value clears what the base set. */
+	assert_null(c.hook_install);
+	assert_string_equal(c.hook_migrate, "./migrate");
+	conf_release(&c);
+}
+
+static void
+test_include_nested_and_relative(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	setenv("RF_T_A", "common", 1);
+	put("common/ssh.ini", "[ssh]\nidentity = keys/deploy\n"
+			      "known_hosts = ../kh\n");
+	put("common/base.ini", "include = ssh.ini\n[app]\npath = /srv/app\n");
+	put("env/prod.ini",
+	    "include = ../${RF_T_A}/base.ini\n[host \"web1\"]\naddress = a\n");
+	load_file_ok(&c, "env/prod.ini");
+	assert_string_equal(c.identity, at("env/../common/keys/deploy"));
+	assert_string_equal(c.known_hosts, at("env/../common/../kh"));
+	conf_release(&c);
+
+	/* ~/ and absolute paths are taken as they are. */
+	put("abs.ini", "[app]\npath = /a\n[ssh]\nidentity = ~/id\n"
+		       "known_hosts = /etc/kh\n[host \"w\"]\naddress = a\n");
+	load_file_ok(&c, "abs.ini");
+	assert_string_equal(c.identity, "/home/tester/id");
+	assert_string_equal(c.known_hosts, "/etc/kh");
+	conf_release(&c);
+
+	/* A file named with a directory resolves against it, in memory too. */
+	load_ok(&c, MINIMAL "[ssh]\nidentity = keys/id\n");
+	assert_string_equal(c.identity, "keys/id");
+	conf_release(&c);
+}
+
+static void
+test_include_errors(void **state)
+{
+	(void)state;
+	put("late.ini", MINIMAL "include = base.ini\n");
+	load_file_err("late.ini",
+		      "%s/late.ini:5: include: after a section header (an "
+		      "include goes at the top of the file, before any "
+		      "section)");
+
+	put("missing.ini", "include = nope.ini\n" MINIMAL);
+	load_file_err("missing.ini",
+		      "%s/missing.ini:1: include: cannot read '%s/nope.ini': "
+		      "No such file or directory");
+
+	put("empty.ini", "include =\n" MINIMAL);
+	load_file_err("empty.ini",
+		      "%s/empty.ini:1: include: '' is empty (a config file to "
+		      "read first, relative to this one, e.g. include = "
+		      "base.ini)");
+
+	put("quoted.ini", "include = \"base.ini\"\n" MINIMAL);
+	load_file_err("quoted.ini",
+		      "%s/quoted.ini:1: include: '\"base.ini\"' is in quotes, "
+		      "which are kept as written: remove them");
+
+	put("unset.ini", "include = ${RF_T_UNSET}.ini\n" MINIMAL);
+	load_file_err("unset.ini",
+		      "%s/unset.ini:1: include: ${RF_T_UNSET} is not set (set "
+		      "it in the environment, or give a default: "
+		      "${RF_T_UNSET:-value}; $$ is a literal $)");
+
+	put("self.ini", "include = self.ini\n" MINIMAL);
+	load_file_err("self.ini",
+		      "%s/self.ini:1: include: '%s/self.ini' is being read "
+		      "already (a loop: %s/self.ini includes %s/self.ini)");
+
+	put("a.ini", "include = b.ini\n" MINIMAL);
+	put("b.ini", "\ninclude = ./a.ini\n");
+	load_file_err("a.ini", "%s/b.ini:2: include: '%s/./a.ini' is being "
+			       "read already (a loop: %s/a.ini includes "
+			       "%s/b.ini includes %s/./a.ini)");
+}
+
+static void
+test_include_depth(void **state)
+{
+	char name[32], text[64];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 9; i++) {
+		snprintf(name, sizeof(name), "f%d.ini", i);
+		snprintf(text, sizeof(text), "include = f%d.ini\n", i + 1);
+		put(name, text);
+	}
+	put("f9.ini", MINIMAL);
+	load_file_err("f0.ini",
+		      "%s/f7.ini:1: include: '%s/f8.ini' is more than 8 files "
+		      "deep (includes nest at most 8 deep)");
+	/* Eight files, the top one included, are fine. */
+	put("f6.ini", "include = f9.ini\n");
+	{
+		struct conf c;
+
+		load_file_ok(&c, "f0.ini");
+		assert_string_equal(c.app_path, "/srv/app");
+		conf_release(&c);
+	}
+}
+
+/* Errors name the file and line where the key is, base or not. */
+static void
+test_include_errors_name_the_file(void **state)
+{
+	(void)state;
+	put("bad-base.ini", "[app]\npath = /a\n[ssh]\nport = 70000\n");
+	put("bad-top.ini", "include = bad-base.ini\n" HOST1);
+	load_file_err("bad-top.ini", "%s/bad-base.ini:4: [ssh] port: '70000' "
+				     "is not a port (1-65535)");
+
+	/* Twice in one file is an error, in base and top it is not. */
+	put("good-base.ini", MINIMAL "[ssh]\nport = 3\n");
+	put("twice.ini",
+	    "include = good-base.ini\n[ssh]\nport = 1\nport = 2\n");
+	load_file_err("twice.ini", "%s/twice.ini:4: [ssh] port: set twice "
+				   "(first at line 3; set each key once)");
+	put("rep.ini", "include = base2.ini\n[app]\n[app]\n");
+	put("base2.ini", MINIMAL);
+	load_file_err("rep.ini", "%s/rep.ini:3: [app]: repeated section "
+				 "(first at line 2; put all its keys in one "
+				 "[app] section)");
+
+	/* Checks over the whole config point at the right file. */
+	put("mig-base.ini", APP HOST1 "[host \"web2\"]\naddress = b\n"
+				      "[hooks]\nmigrate = ./m\n");
+	put("mig.ini", "include = mig-base.ini\n");
+	load_file_err("mig.ini", "%s/mig-base.ini:8: [hooks] migrate: no host "
+				 "is primary (give one [host] roles = "
+				 "primary: the migration runs once, there)");
+	put("id-base.ini", MINIMAL "[ssh]\nidentity = ~/id\n");
+	put("id.ini", "include = id-base.ini\n[ssh]\nidentity_env = KEY\n");
+	load_file_err("id.ini", "%s/id.ini:3: [ssh] identity_env: cannot be "
+				"set with identity (one way to the key: "
+				"identity = a key file, or identity_env = the "
+				"variable holding the key text)");
+	/* The way out: clear the base's identity. */
+	put("id2.ini", "include = id-base.ini\n[ssh]\nidentity =\n"
+		       "identity_env = KEY\n");
+	{
+		struct conf c;
+
+		load_file_ok(&c, "id2.ini");
+		assert_null(c.identity);
+		assert_string_equal(c.identity_env, "KEY");
+		conf_release(&c);
+	}
+	put("nohost-base.ini", APP "[host \"web1\"]\nport = 22\n");
+	put("nohost.ini", "include = nohost-base.ini\n");
+	load_file_err("nohost.ini",
+		      "%s/nohost-base.ini:3: [host \"web1\"] "
+		      "address: missing (the server to connect to, e.g. "
+		      "203.0.113.10 or web1.example.com)");
 }
 
 /* A file of config/: __FILE__ is tests/unit/test-conf.c from the top. */
@@ -1382,18 +2007,23 @@ test_shipped_configs(void **state)
 }
 
 #define T(f) cmocka_unit_test_setup(f, setup)
+#define TD(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_defaults),
+		T(test_defaults_read_like_values),
 		T(test_user_default_root),
 		T(test_every_key),
 		T(test_expand_env),
 		T(test_interpolation_in_config),
 		T(test_interpolation_errors),
 		T(test_error_echoes_raw_text),
+		T(test_ssh_values_from_env_are_secrets),
+		T(test_identity_env_value_is_secret),
+		T(test_path_holding_key_text),
 		T(test_long_value_loads_intact),
 		T(test_long_lines_other),
 		T(test_indented_lines),
@@ -1405,6 +2035,7 @@ main(void)
 		T(test_key_errors),
 		T(test_ports),
 		T(test_app_path),
+		T(test_quoted_values),
 		T(test_shared_paths),
 		T(test_missing_required),
 		T(test_addresses),
@@ -1417,8 +2048,16 @@ main(void)
 		T(test_services),
 		T(test_health),
 		T(test_ssh_keys),
+		T(test_new_keys),
+		T(test_new_keys_errors),
+		T(test_new_keys_secrets),
 		T(test_load_file),
 		T(test_shipped_configs),
+		TD(test_include_base_then_override),
+		TD(test_include_nested_and_relative),
+		TD(test_include_errors),
+		TD(test_include_depth),
+		TD(test_include_errors_name_the_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "json.h"
 #include "record.h"
 
 /* 2026-01-01T00:00:00Z in epoch milliseconds, as records keep times. */
@@ -399,6 +400,53 @@ test_add_find(void **state)
 	record_set_release(&set);
 }
 
+static void
+test_log_line(void **state)
+{
+	struct record_log l = {
+		.time = T2026 / 1000,
+		.command = "deploy",
+		.revision = "NEW",
+		.previous = NULL,
+		.result = "rolled_back",
+		.exit_code = 8,
+		.host = "web1",
+		.actor = "octocat",
+		.runner = "ci-7",
+		.run_url = "https://ci.example/run/1",
+	};
+	struct buf b = BUF_INIT;
+	struct json_obj o;
+
+	(void)state;
+	buf_adds(&b, "kept ");
+	record_log_begin(&o, &b, &l);
+	json_obj_str(&o, "checksum", "sha256:ab\n");
+	json_obj_int(&o, "duration_ms", 1234);
+	json_obj_end(&o);
+	assert_string_equal(
+	    buf_str(&b),
+	    "kept {\"time\": \"2026-01-01T00:00:00Z\", \"command\": "
+	    "\"deploy\", "
+	    "\"revision\": \"NEW\", \"previous\": \"\", \"result\": "
+	    "\"rolled_back\", \"exit_code\": 8, \"host\": \"web1\", "
+	    "\"actor\": \"octocat\", \"runner\": \"ci-7\", \"run_url\": "
+	    "\"https://ci.example/run/1\", \"checksum\": \"sha256:ab\\n\", "
+	    "\"duration_ms\": 1234}");
+
+	/* Nothing a field holds can end the line early. */
+	buf_reset(&b);
+	l.revision = NULL;
+	l.actor = "eve\n{\"forged\": 1}";
+	record_log_begin(&o, &b, &l);
+	json_obj_end(&o);
+	assert_null(strchr(buf_str(&b), '\n'));
+	assert_non_null(strstr(buf_str(&b), "\"revision\": \"\""));
+	assert_non_null(
+	    strstr(buf_str(&b), "\"actor\": \"eve\\n{\\\"forged\\\": 1}\""));
+	buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -415,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_cmp_newest),
 		cmocka_unit_test(test_cmp_newest_qsort),
 		cmocka_unit_test(test_add_find),
+		cmocka_unit_test(test_log_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,340 @@
+/*
+ * What out.c writes, captured from stderr and stdout byte for byte: every
+ * piece of text escaped so that nothing starts a line, moves the cursor
+ * or begins a GitHub Actions workflow command; relflip's own colours kept;
+ * registered secrets (and each of their lines) redacted in text and JSON.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "error.h"
+#include "json.h"
+#include "out.h"
+#include "fakes/capture.h"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	memset(&out_cfg, 0, sizeof(out_cfg));
+	unsetenv("GITHUB_STEP_SUMMARY");
+	return 0;
+}
+
+static char *
+err_of(const char *host, const char *msg, const char *hint, enum rf_exit code)
+{
+	struct rf_error err = RF_ERROR_INIT;
+	struct capture c;
+
+	rf_error_set(&err, code, "deploy", "%s", msg);
+	if (hint != NULL)
+		rf_error_hint(&err, "%s", hint);
+	if (host != NULL)
+		rf_error_host(&err, host);
+	capture_begin(&c, 2);
+	out_error(&err);
+	return capture_end(&c);
+}
+
+static void
+test_error_escapes_control_characters(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = err_of(NULL,
+		   "bad\nline\rback\x1b[2J\x07 c1 \xc2\x9b"
+		   "31m del\x7f tab\tkept",
+		   "try\nthis", RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: bad\\x0aline\\x0dback\\x1b[2J"
+			       "\\x07 c1 \\xc2\\x9b31m del\\x7f tab\tkept "
+			       "(exit 4)\nhint: try\\x0athis\n");
+	free(s);
+
+	/* The host prefix is cleaned as well. */
+	s = err_of("we\nb1", "refused", NULL, RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: we\\x0ab1: refused (exit 4)\n");
+	free(s);
+
+	/* Invalid UTF-8 is shown, valid UTF-8 kept. */
+	s = err_of(NULL, "caf\xc3\xa9 \xff", NULL, RF_EXIT_USAGE);
+	assert_string_equal(s, "relflip: error: caf\xc3\xa9 \\xff\n");
+	free(s);
+}
+
+static void
+test_colour_is_relflips_own(void **state)
+{
+	char *s;
+
+	(void)state;
+	out_cfg.color = 1;
+	s = err_of(NULL, "x\x1b[32mfake green", NULL, RF_EXIT_USAGE);
+	assert_string_equal(s, "relflip: \x1b[31;1merror:\x1b[0m "
+			       "x\\x1b[32mfake green\n");
+	free(s);
+}
+
+static char *
+text_of(const char *text)
+{
+	struct capture c;
+
+	capture_begin(&c, 2);
+	out_text("%s", text);
+	return capture_end(&c);
+}
+
+static void
+assert_text(const char *in, const char *want)
+{
+	char *s = text_of(in);
+
+	assert_string_equal(s, want);
+	free(s);
+}
+
+static void
+test_text_starts_no_workflow_command(void **state)
+{
+	(void)state;
+	assert_text("::error::pwned", "\\x3a:error::pwned\n");
+	assert_text("  \t::warning title=x::y",
+		    "  \t\\x3a:warning title=x::y\n");
+	/* .NET's TrimStart() also skips Unicode blanks: U+00A0, U+3000. */
+	assert_text("\xc2\xa0::add-mask::x", "\xc2\xa0\\x3a:add-mask::x\n");
+	assert_text("\xe3\x80\x80::stop-commands::t",
+		    "\xe3\x80\x80\\x3a:stop-commands::t\n");
+	assert_text(" \xc2\xa0\t\xe2\x80\x83 ::x::y",
+		    " \xc2\xa0\t\xe2\x80\x83 \\x3a:x::y\n");
+	/* A soft hyphen between the colons, which ICU matching ignores. */
+	assert_text(":\xc2\xad:error::x", "\\x3a\xc2\xad:error::x\n");
+	/* A newline cannot put one at the start of a line either. */
+	assert_text("ok\n::error::x", "ok\\x0a::error::x\n");
+	/* The old syntax counts anywhere in a line. */
+	assert_text("say ##[error]x", "say ##\\x5berror]x\n");
+	assert_text("#\xc2\xad#[set-output]", "#\xc2\xad#\\x5bset-output]\n");
+	/* Text that only looks alike is left alone. */
+	assert_text("address 2001:db8::1", "address 2001:db8::1\n");
+	assert_text(": :x", ": :x\n");
+	assert_text("# [x] and #[y]", "# [x] and #[y]\n");
+	assert_text("", "\n");
+}
+
+static void
+test_other_lines_are_cleaned(void **state)
+{
+	struct capture c;
+	char want[512];
+	char *s;
+
+	(void)state;
+	capture_begin(&c, 2);
+	out_warning("web1", "install", "disk\nlow\x1b[1A");
+	out_output("web1", "install", 1, "\x1b]0;title\x07::error::x\r");
+	out_stage_end(NULL, "install", 12, 1, "web1\nweb2");
+	out_debug("a\nb");
+	s = capture_end(&c);
+	snprintf(want, sizeof(want),
+		 "relflip: warning: web1: disk\\x0alow\\x1b[1A\n"
+		 "    web1 | \\x1b]0;title\\x07::error::x\\x0d\n"
+		 "  %-9s %-56s %8s\n",
+		 "install", "web1\\x0aweb2", "12 ms");
+	assert_string_equal(s, want);
+	free(s);
+
+	out_cfg.verbose = 1;
+	capture_begin(&c, 2);
+	out_debug("a\nb");
+	s = capture_end(&c);
+	assert_string_equal(s, "debug: test_other_lines_are_cleaned: "
+			       "a\\x0ab\n");
+	free(s);
+
+	/* -q keeps errors only. */
+	out_cfg.quiet = 1;
+	capture_begin(&c, 2);
+	out_text("hidden");
+	out_warning(NULL, NULL, "hidden");
+	out_output("web1", "install", 0, "hidden");
+	s = capture_end(&c);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void
+test_primary_keeps_its_lines(void **state)
+{
+	struct capture c;
+	char *s;
+
+	(void)state;
+	capture_begin(&c, 1);
+	out_primary("web1: would remove:\n  releases/a\x1b[K\n::error::x");
+	s = capture_end(&c);
+	assert_string_equal(s, "web1: would remove:\n  releases/a\\x1b[K\n"
+			       "\\x3a:error::x\n");
+	free(s);
+}
+
+static void
+test_github_commands_are_one_line(void **state)
+{
+	struct capture c;
+	char *s;
+
+	(void)state;
+	out_cfg.github = 1;
+	capture_begin(&c, 1);
+	out_group_begin("upload\n::error::x");
+	out_group_end();
+	s = capture_end(&c);
+	assert_string_equal(s, "::group::relflip upload\\x0a::error::x\n"
+			       "::endgroup::\n");
+	free(s);
+
+	capture_begin(&c, 1);
+	s = err_of("web1", "100% down\n::error::x", "look\rthere",
+		   RF_EXIT_HEALTH);
+	free(s);
+	s = capture_end(&c);
+	assert_string_equal(s, "::error title=relflip deploy on web1::100%25 "
+			       "down\\x0a::error::x%0Ahint: look\\x0dthere\n");
+	free(s);
+}
+
+static void
+test_secrets_redacted_in_text(void **state)
+{
+	static const char key[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+				  "b3BlbnNzaC1rZXktdjEAAAAA\r\n"
+				  "QyNTUxOQAAACBzZWNyZXQ=\n"
+				  "-----END OPENSSH PRIVATE KEY-----\n";
+	char *s;
+
+	(void)state;
+	out_secret(key);
+	out_secret(key); /* once is enough */
+	out_secret("abc");
+	out_secret(NULL);
+
+	s = text_of(key);
+	assert_string_equal(s, "[redacted]\n");
+	free(s);
+	/* Each line alone; the armour is no secret. */
+	assert_text("x QyNTUxOQAAACBzZWNyZXQ= y", "x [redacted] y\n");
+	assert_text(
+	    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA",
+	    "-----BEGIN OPENSSH PRIVATE KEY-----\\x0a[redacted]\n");
+	/* Shorter than 4 bytes: not a secret. */
+	assert_text("abc", "abc\n");
+
+	s = err_of("web1", "cannot read the key file QyNTUxOQAAACBzZWNyZXQ=",
+		   "b3BlbnNzaC1rZXktdjEAAAAA?", RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: web1: cannot read the key "
+			       "file [redacted] (exit 4)\nhint: [redacted]?\n");
+	free(s);
+}
+
+static void
+test_secrets_redacted_in_json(void **state)
+{
+	struct out_field f[2] = {
+		OF_STR("line", "tok=S3cr\"et\\1 and b3BlbnNzaC1rZXktdjEAAAAA"),
+		OF_STR("none", NULL),
+	};
+	struct json_doc *d;
+	struct capture c;
+	char *s, *nl;
+
+	(void)state;
+	out_secret("S3cr\"et\\1");
+	out_secret("b3BlbnNzaC1rZXktdjEAAAAA");
+	out_cfg.json = 1;
+	capture_begin(&c, 1);
+	out_event("output", "web\n1", "install", f, 2);
+	s = capture_end(&c);
+	/* One line, valid JSON, no trace of either secret. */
+	nl = strchr(s, '\n');
+	assert_non_null(nl);
+	assert_string_equal(nl, "\n");
+	*nl = '\0';
+	assert_null(strstr(s, "S3cr"));
+	assert_null(strstr(s, "b3Bl"));
+	d = json_read_object(s);
+	assert_non_null(d);
+	assert_string_equal(json_read_str(d, "event"), "output");
+	assert_string_equal(json_read_str(d, "host"), "web\n1");
+	assert_string_equal(json_read_str(d, "stage"), "install");
+	assert_string_equal(json_read_str(d, "line"),
+			    "tok=[redacted] and [redacted]");
+	assert_int_equal(json_read_kind(d, "none"), JR_NULL);
+	json_read_free(d);
+	free(s);
+
+	/* Errors under --json: the event carries the redacted message. */
+	capture_begin(&c, 1);
+	s = err_of(NULL, "bad S3cr\"et\\1", "hint S3cr\"et\\1", RF_EXIT_USAGE);
+	free(s);
+	s = capture_end(&c);
+	assert_null(strstr(s, "S3cr"));
+	assert_non_null(strstr(s, "\"message\": \"bad [redacted]\""));
+	assert_non_null(strstr(s, "\"hint\": \"hint [redacted]\""));
+	free(s);
+}
+
+static void
+test_step_summary_redacted(void **state)
+{
+	char path[] = "/tmp/test-out-XXXXXX";
+	char text[256];
+	size_t n;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	out_secret("summary-secret-value");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	setenv("GITHUB_STEP_SUMMARY", path, 1);
+	out_step_summary("| a | summary-secret-value |\n");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_string_equal(text, "| a | [redacted] |\n");
+}
+
+#define T(f) cmocka_unit_test_setup(f, setup)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_error_escapes_control_characters),
+		T(test_colour_is_relflips_own),
+		T(test_text_starts_no_workflow_command),
+		T(test_other_lines_are_cleaned),
+		T(test_primary_keeps_its_lines),
+		T(test_github_commands_are_one_line),
+		T(test_secrets_redacted_in_text),
+		T(test_secrets_redacted_in_json),
+		T(test_step_summary_redacted),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
