@@ -210,8 +210,8 @@ layout_parse(const char *text, struct layout_state *st)
 				if (release_id_valid(v)) {
 					r = record_add(&st->records, v);
 					if (!r->has_record)
-						r->created = strtoll(
-						    sp + 1, NULL, 10) * 1000;
+						r->created = record_secs_to_ms(
+						    strtoll(sp + 1, NULL, 10));
 				}
 			}
 		} else if (strcmp(kv, "incoming") == 0) {

@@ -1,4 +1,5 @@
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ get_time(json_object *o, const char *key)
 	if (!json_object_object_get_ex(o, key, &v))
 		return 0;
 	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v) * 1000;
+		return record_secs_to_ms(json_object_get_int64(v));
 	if (!json_object_is_type(v, json_type_string))
 		return 0;
 	s = json_object_get_string(v);
@@ -88,6 +89,14 @@ record_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+record_secs_to_ms(long long secs)
+{
+	if (secs > LLONG_MAX / 1000 || secs < LLONG_MIN / 1000)
+		return 0;
+	return secs * 1000;
 }
 
 void

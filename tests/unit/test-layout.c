@@ -332,6 +332,23 @@ test_parse_odd_text(void **state)
 	layout_state_release(&st);
 }
 
+/* Found by fuzzing: a file time * 1000 overflowed, undefined behaviour. */
+static void
+test_parse_utime_out_of_range(void **state)
+{
+	struct layout_state st;
+
+	(void)state;
+	layout_parse("utime=r1 9223372036854775807\n"
+		     "utime=r2 -9223372036854775808\nutime=r3 1767225600\n",
+		     &st);
+	assert_int_equal(st.records.n, 3);
+	assert_true(record_find(&st.records, "r1")->created == 0);
+	assert_true(record_find(&st.records, "r2")->created == 0);
+	assert_true(record_find(&st.records, "r3")->created == 1767225600000LL);
+	layout_state_release(&st);
+}
+
 static void
 test_target_id_forms(void **state)
 {
@@ -598,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_missing_tools),
 		cmocka_unit_test(test_records_and_release_dirs),
 		cmocka_unit_test(test_parse_odd_text),
+		cmocka_unit_test(test_parse_utime_out_of_range),
 		cmocka_unit_test(test_target_id_forms),
 		cmocka_unit_test(test_target_id_app_path_with_releases),
 		cmocka_unit_test_setup_teardown(test_probe_script_missing_app,
