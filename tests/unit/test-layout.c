@@ -382,6 +382,33 @@ test_target_id_forms(void **state)
 }
 
 /*
+ * Found by fuzzing: a target that names no id left its text in current_id
+ * (layout.h: the id, or ""), and a name past 64 bytes was cut to a valid
+ * id, another release.
+ */
+static void
+test_current_id_only_a_whole_id(void **state)
+{
+	struct layout_state st;
+	char id[65], target[128];
+
+	(void)state;
+	layout_parse("current=link\ntarget=releases/a b\n", &st);
+	assert_string_equal(st.current_id, "");
+	layout_state_release(&st);
+	layout_parse("current=dangling\ntarget=releases/r1/.\n", &st);
+	assert_string_equal(st.current_id, "");
+	layout_state_release(&st);
+
+	snprintf(target, sizeof(target), "releases/%070d", 7);
+	assert_null(layout_target_id(target, id, sizeof(id)));
+	assert_string_equal(id, "");
+	snprintf(target, sizeof(target), "releases/%064d/", 7);
+	assert_non_null(layout_target_id(target, id, sizeof(id)));
+	assert_int_equal(strlen(id), 64);
+}
+
+/*
  * BUG (src/layout.c, layout_target_id): it takes the FIRST "releases/" in
  * the target, so an absolute target under an app path that itself holds a
  * "releases/" component (current -> /srv/releases/shop/releases/abc, as
@@ -617,6 +644,7 @@ main(void)
 		cmocka_unit_test(test_parse_odd_text),
 		cmocka_unit_test(test_parse_utime_out_of_range),
 		cmocka_unit_test(test_target_id_forms),
+		cmocka_unit_test(test_current_id_only_a_whole_id),
 		cmocka_unit_test(test_target_id_app_path_with_releases),
 		cmocka_unit_test_setup_teardown(test_probe_script_missing_app,
 						probe_setup, probe_teardown),
