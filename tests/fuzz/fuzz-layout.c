@@ -17,6 +17,17 @@ check_state(const struct layout_state *st)
 
 	FUZZ_ASSERT(st->current_id[0] == '\0' ||
 		    release_id_valid(st->current_id));
+	/* And it is the target's whole last name (a '/' may follow). */
+	if (st->current_id[0] != '\0') {
+		size_t n = strlen(st->current_id);
+		size_t len = strlen(st->current_target);
+
+		if (len > 0 && st->current_target[len - 1] == '/')
+			len--;
+		FUZZ_ASSERT(len > n && st->current_target[len - n - 1] == '/');
+		FUZZ_ASSERT(memcmp(st->current_target + len - n, st->current_id,
+				   n) == 0);
+	}
 	/* A lock without lock_since dates from its last renewal. */
 	FUZZ_ASSERT(!st->lock.held || st->lock.since != 0 ||
 		    st->lock.renewed == 0);
