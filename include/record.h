@@ -100,4 +100,10 @@ void record_time_ms(char *dst, size_t len, long long ms);
 /* The wall clock in epoch milliseconds. */
 long long record_now_ms(void);
 
+/*
+ * Epoch seconds from a server (a record, a file time) in milliseconds, or
+ * 0 (unknown) when milliseconds cannot hold them.
+ */
+long long record_secs_to_ms(long long secs);
+
 #endif

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run relflip's test suites and sum them up: `make check` and friends.
 #
-#   scripts/check.sh all|unit|unit-asan|e2e
+#   scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e
 #
 #   unit       every cmocka binary in build/tests/
 #   unit-asan  the same built with ASan and UBSan, in build/asan/tests/
+#   fuzz-smoke each libFuzzer target in build/fuzz/ over its committed corpus
 #   e2e        tests/e2e/*.bats, one bats run per file (needs ./relflip, root)
-#   all        the core/adapter include check, then the three above
+#   all        the core/adapter include check, then the four above
 #
 # make builds the binaries first; this script only runs them. Each suite's
 # own output is printed as it runs; the very last line is exactly
@@ -113,6 +114,22 @@ run_unit_asan() {
 		run_unit_dir build/asan/tests unit-asan
 }
 
+# Each fuzz target once over its committed corpus (tests/fuzz/run.sh): one
+# result a target; one that is not built fails, saying what is missing.
+run_fuzz_smoke() {
+	local t
+
+	header "fuzz smoke: each target over tests/fuzz/corpus/TARGET/"
+	for t in $(tests/fuzz/run.sh targets); do
+		if tests/fuzz/run.sh smoke "$t"; then
+			count 1 0
+		else
+			count 0 1
+			failures+=("fuzz smoke: $t")
+		fi
+	done
+}
+
 # One bats file in TAP: count "ok" and "not ok" lines ("# skip" apart); a run
 # that reports fewer results than its plan, or fails without a "not ok",
 # counts the difference (at least one) as failed.
@@ -174,17 +191,19 @@ all)
 	run_include_check
 	run_unit
 	run_unit_asan
+	run_fuzz_smoke
 	run_e2e
 	;;
 unit) run_unit ;;
 unit-asan) run_unit_asan ;;
+fuzz-smoke) run_fuzz_smoke ;;
 e2e) run_e2e ;;
 -h | --help)
-	sed -n '2,11s/^# \{0,1\}//p' "$0"
+	sed -n '2,12s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 *)
-	echo "usage: scripts/check.sh all|unit|unit-asan|e2e" >&2
+	echo "usage: scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e" >&2
 	exit 2
 	;;
 esac

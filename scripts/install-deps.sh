@@ -13,6 +13,8 @@ libinih-dev
 libssl-dev
 libjson-c-dev
 libcmocka-dev
+clang-14
+libclang-rt-14-dev
 bats
 openssh-server
 openssh-client

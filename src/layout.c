@@ -97,7 +97,9 @@ layout_target_id(const char *target, char *id, size_t idlen)
 	 * last "releases/", since the app path may hold one too.
 	 */
 	const char *r = NULL, *q = p;
+	size_t n;
 
+	id[0] = '\0';
 	while ((q = strstr(q, "releases/")) != NULL) {
 		if (q == p || q[-1] == '/')
 			r = q;
@@ -106,12 +108,19 @@ layout_target_id(const char *target, char *id, size_t idlen)
 	if (r == NULL)
 		return NULL;
 	p = r + strlen("releases/");
-	copy(id, idlen, p);
+	n = strlen(p);
 	/* A trailing slash is harmless. */
-	if (id[0] != '\0' && id[strlen(id) - 1] == '/')
-		id[strlen(id) - 1] = '\0';
-	if (!release_id_valid(id))
+	if (n > 0 && p[n - 1] == '/')
+		n--;
+	/* What is cut or no id names no release: id is "" then. */
+	if (n >= idlen)
 		return NULL;
+	memcpy(id, p, n);
+	id[n] = '\0';
+	if (!release_id_valid(id)) {
+		id[0] = '\0';
+		return NULL;
+	}
 	return id;
 }
 
@@ -210,8 +219,8 @@ layout_parse(const char *text, struct layout_state *st)
 				if (release_id_valid(v)) {
 					r = record_add(&st->records, v);
 					if (!r->has_record)
-						r->created = strtoll(
-						    sp + 1, NULL, 10) * 1000;
+						r->created = record_secs_to_ms(
+						    strtoll(sp + 1, NULL, 10));
 				}
 			}
 		} else if (strcmp(kv, "incoming") == 0) {

@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ get_time(const struct json_doc *d, const char *key)
 	long long ms = 0, scale = 100;
 
 	if (json_read_kind(d, key) == JR_INT)
-		return json_read_int(d, key) * 1000;
+		return record_secs_to_ms(json_read_int(d, key));
 	s = json_read_str(d, key);
 	if (s == NULL)
 		return 0;
@@ -73,6 +74,14 @@ record_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
+record_secs_to_ms(long long secs)
+{
+	if (secs > LLONG_MAX / 1000 || secs < LLONG_MIN / 1000)
+		return 0;
+	return secs * 1000;
 }
 
 void

@@ -332,6 +332,23 @@ test_parse_odd_text(void **state)
 	layout_state_release(&st);
 }
 
+/* Found by fuzzing: a file time * 1000 overflowed, undefined behaviour. */
+static void
+test_parse_utime_out_of_range(void **state)
+{
+	struct layout_state st;
+
+	(void)state;
+	layout_parse("utime=r1 9223372036854775807\n"
+		     "utime=r2 -9223372036854775808\nutime=r3 1767225600\n",
+		     &st);
+	assert_int_equal(st.records.n, 3);
+	assert_true(record_find(&st.records, "r1")->created == 0);
+	assert_true(record_find(&st.records, "r2")->created == 0);
+	assert_true(record_find(&st.records, "r3")->created == 1767225600000LL);
+	layout_state_release(&st);
+}
+
 static void
 test_target_id_forms(void **state)
 {
@@ -362,6 +379,33 @@ test_target_id_forms(void **state)
 	assert_null(layout_target_id("releases/..", id, sizeof(id)));
 	assert_null(layout_target_id("releases/a b", id, sizeof(id)));
 	assert_null(layout_target_id("/opt/other", id, sizeof(id)));
+}
+
+/*
+ * Found by fuzzing: a target that names no id left its text in current_id
+ * (layout.h: the id, or ""), and a name past 64 bytes was cut to a valid
+ * id, another release.
+ */
+static void
+test_current_id_only_a_whole_id(void **state)
+{
+	struct layout_state st;
+	char id[65], target[128];
+
+	(void)state;
+	layout_parse("current=link\ntarget=releases/a b\n", &st);
+	assert_string_equal(st.current_id, "");
+	layout_state_release(&st);
+	layout_parse("current=dangling\ntarget=releases/r1/.\n", &st);
+	assert_string_equal(st.current_id, "");
+	layout_state_release(&st);
+
+	snprintf(target, sizeof(target), "releases/%070d", 7);
+	assert_null(layout_target_id(target, id, sizeof(id)));
+	assert_string_equal(id, "");
+	snprintf(target, sizeof(target), "releases/%064d/", 7);
+	assert_non_null(layout_target_id(target, id, sizeof(id)));
+	assert_int_equal(strlen(id), 64);
 }
 
 /*
@@ -598,7 +642,9 @@ main(void)
 		cmocka_unit_test(test_missing_tools),
 		cmocka_unit_test(test_records_and_release_dirs),
 		cmocka_unit_test(test_parse_odd_text),
+		cmocka_unit_test(test_parse_utime_out_of_range),
 		cmocka_unit_test(test_target_id_forms),
+		cmocka_unit_test(test_current_id_only_a_whole_id),
 		cmocka_unit_test(test_target_id_app_path_with_releases),
 		cmocka_unit_test_setup_teardown(test_probe_script_missing_app,
 						probe_setup, probe_teardown),

@@ -163,6 +163,24 @@ test_parse_times_in_other_forms(void **state)
 	assert_true(out.created == 0);
 }
 
+/* Found by fuzzing: seconds * 1000 overflowed, undefined behaviour. */
+static void
+test_parse_epoch_seconds_out_of_range(void **state)
+{
+	struct release_record out;
+
+	(void)state;
+	assert_int_equal(record_parse("{\"id\": \"a\", \"created\": "
+				      "9223372036854775807, \"activated\": "
+				      "-9223372036854775808, \"deactivated\": "
+				      "9223372036854775}",
+				      &out),
+			 0);
+	assert_true(out.created == 0);
+	assert_true(out.activated == 0);
+	assert_true(out.deactivated == 9223372036854775000LL);
+}
+
 static void
 test_json_escaping_of_ref(void **state)
 {
@@ -455,6 +473,7 @@ main(void)
 		cmocka_unit_test(test_round_trip_every_status),
 		cmocka_unit_test(test_times_are_iso_strings),
 		cmocka_unit_test(test_parse_times_in_other_forms),
+		cmocka_unit_test(test_parse_epoch_seconds_out_of_range),
 		cmocka_unit_test(test_json_escaping_of_ref),
 		cmocka_unit_test(test_parse_unknown_status_and_extra_keys),
 		cmocka_unit_test(test_parse_invalid_json),
