@@ -39,7 +39,7 @@ DEPS_STAMP := build/.deps-ok
 endif
 
 .PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean \
-	tools
+	tools soak
 
 all: relflip
 
@@ -100,6 +100,10 @@ unit-asan: $(ASAN_UNIT_BINS)
 
 e2e: relflip $(TOOLS)
 	$(Q)./scripts/check.sh e2e
+
+# soak: the whole fault matrix (tests/faults/matrix.sh), about half an hour.
+soak: relflip $(TOOLS)
+	$(Q)nice tests/faults/matrix.sh -j $(or $(SOAK_JOBS),4)
 
 bench: relflip
 	$(Q)./scripts/bench.sh
