@@ -9,11 +9,13 @@
 # reads the events line by line and injects FAULT when STAGE begins. Then it
 # restores the server, asserts the invariants, and runs the follow-ups. It
 # prints one line: "CELL RESULT DETAIL" and returns 0 (pass), 1 (fail) or 2
-# (skip: the stage never began). The server is left in $FAULT_TMP when the
-# cell failed and FAULTS_KEEP=1.
+# (skip: the stage never began). The server's files are kept (and their
+# place printed) when the cell failed and FAULTS_KEEP=1, or always with
+# FAULTS_KEEP=all.
 #
 # Scenarios (what the faulted command is):
-#   deploy     deploy v3 (healthy) over v2
+#   deploy     deploy v3 (healthy) over v2 (v1 under it for rollback,
+#              v0 and v1 for prune)
 #   deploybad  deploy v3 whose health check fails: reaches rollback
 #   rollback   relflip rollback (v2 -> v1)
 #   prune      relflip prune --keep 1 (v0 goes)
@@ -27,7 +29,8 @@
 #              the proxy resumes afterwards
 #   sshdkill   sshd (listener and per-connection processes) gets SIGKILL;
 #              it is started again afterwards
-#   full       (disk only) the tmpfs is filled to the last byte
+#   full       (disk only) the tmpfs is filled to the last byte, with the
+#              connection held meanwhile
 #
 # Invariants, after relflip exited (or was killed):
 #   exit       not 1 (internal error) and not killed by a signal it did not
@@ -124,6 +127,7 @@ fc_setup() {
 		rf_sshd_start_tmpfs 64m "$small" || return 1
 		RF_APP=$small/app
 	else
+		# shellcheck disable=SC2119 # the default name
 		rf_sshd_start || return 1
 	fi
 	export RF_APP
@@ -141,11 +145,14 @@ fc_setup() {
 	fi
 	fc_config "$RF_TMP/direct.ini" "$FC_SSHD_PORT"
 	fc_config "$RF_TMP/proxied.ini" "$RF_PROXY_PORT"
+	# v2 live before the faulted run; rollback needs v1 under it, and
+	# prune something to remove (v0) besides the rollback target.
 	FC_BEFORE=v2
-	if [[ $scen == prune ]]; then
-		fc_baseline v0 || return 1
-	fi
-	fc_baseline v1 && fc_baseline v2
+	case $scen in
+	prune) fc_baseline v0 && fc_baseline v1 || return 1 ;;
+	rollback) fc_baseline v1 || return 1 ;;
+	esac
+	fc_baseline v2
 }
 
 # fc_art ID [NAME=CONTENT]...: the cell's artifact for ID, made once; a
@@ -222,6 +229,7 @@ fc_sshd_restart() {
 # fc_fill_disk: fill the tmpfs the app path lives on, from inside sshd's
 # mount namespace (fast: no SSH round trip).
 fc_fill_disk() {
+	# shellcheck disable=SC2016 # $1 is sh's
 	nsenter -t "$RF_SSHD_PID" -m -- sh -c \
 		'cat /dev/zero > "$1/filler" 2>/dev/null; true' fill "$RF_TMP/small"
 }
@@ -238,7 +246,14 @@ fc_inject() {
 	cut) rf_proxy_ctl p cut ;;
 	blackhole) rf_proxy_ctl p blackhole ;;
 	sshdkill) fc_sshd_kill ;;
-	full) fc_fill_disk ;;
+	full)
+		# Hold the stage's first command in the proxy (it is still in
+		# the 25 ms delay) while the disk fills, so that it meets a
+		# full disk whatever the machine's load.
+		rf_proxy_ctl p blackhole
+		fc_fill_disk
+		rf_proxy_ctl p resume
+		;;
 	esac
 }
 
@@ -370,7 +385,8 @@ fc_check_exit() {
 		if [[ $stage == upload || $stage == unpack ]] && ((FC_RC != 6)); then
 			fc_broken "exit: $FC_RC with the disk full during $stage (DESIGN: 6): $(fc_err_line)"
 		fi
-		if ((FC_RC != 0)) && ! grep -qiE 'no space|disk|full' "$RF_TMP/run.err"; then
+		if ((FC_RC != 0)) && ! grep -E '^(relflip: error|hint):' "$RF_TMP/run.err" |
+			grep -qiE 'no space|disk( is)? full|not enough disk|ENOSPC'; then
 			fc_broken "message: does not say the disk is full: $(fc_err_line)"
 		fi
 		;;
@@ -501,7 +517,6 @@ fault_cell() {
 	: >"$RF_KNOWN_HOSTS"
 	unset RF_PORT RF_SSHD_PID RF_KEY
 	export RF_TMP RF_APP RF_KNOWN_HOSTS
-	FAULT_TMP=$RF_TMP
 
 	if ! fc_setup "$scen" 2>>"$RF_TMP/setup.log"; then
 		printf '%-28s %-5s %s\n' "$cell" SETUP "set-up failed: $(tail -n 1 "$RF_TMP/setup.log") ($RF_TMP)"
@@ -554,7 +569,7 @@ fault_cell() {
 	fi
 	printf '%-28s %-5s %s\n' "$cell" "$result" "$detail"
 	fc_cleanup
-	if ((r == 1)) && [[ ${FAULTS_KEEP:-} == 1 ]]; then
+	if [[ ${FAULTS_KEEP:-} == all ]] || { ((r == 1)) && [[ ${FAULTS_KEEP:-} == 1 ]]; }; then
 		printf '      (kept %s)\n' "$RF_TMP"
 	else
 		rm -rf "$RF_TMP"
