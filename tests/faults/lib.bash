@@ -117,7 +117,7 @@ migrate = sleep 0.2$FC_MARK"
 
 # fc_setup SCENARIO: the server, the proxy, the app and the baseline.
 fc_setup() {
-	local scen=$1 small
+	local scen=$1 small delay
 
 	FC_MARK=$RANDOM$RANDOM
 	FC_INSTALL="sleep 0.3$FC_MARK"
@@ -132,7 +132,11 @@ fc_setup() {
 	fi
 	export RF_APP
 	FC_SSHD_PORT=$RF_PORT
-	rf_proxy_start p "$RF_PORT" --delay-ms "$FAULTS_DELAY_MS" \
+	# The disk is filled while the proxy holds the stage's first command:
+	# a longer delay leaves the watcher time for that on a loaded machine.
+	delay=$FAULTS_DELAY_MS
+	[[ $scen == disk ]] && delay=${FAULTS_DISK_DELAY_MS:-150}
+	rf_proxy_start p "$RF_PORT" --delay-ms "$delay" \
 		--rate-mbit "$FAULTS_RATE_MBIT" || return 1
 	rf_known_hosts_add 127.0.0.1 "$RF_PROXY_PORT" "$RF_HOST_KEY"
 	APP_PORT=$(rf_free_port)
@@ -248,8 +252,8 @@ fc_inject() {
 	sshdkill) fc_sshd_kill ;;
 	full)
 		# Hold the stage's first command in the proxy (it is still in
-		# the 25 ms delay) while the disk fills, so that it meets a
-		# full disk whatever the machine's load.
+		# the proxy's delay) while the disk fills, so that it meets a
+		# full disk.
 		rf_proxy_ctl p blackhole
 		fc_fill_disk
 		rf_proxy_ctl p resume
