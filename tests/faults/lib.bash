@@ -4,7 +4,8 @@
 #   fault_cell SCENARIO STAGE FAULT
 #
 # sets up a server (sshd on loopback, the sample app, a netem-proxy in front
-# of sshd with a WAN-like delay), deploys v1 and v2 straight to sshd, then
+# of sshd with a WAN-like delay), deploys the baseline straight to sshd (v2
+# live; v1 under it for rollback, v0 and v1 for prune), then
 # runs SCENARIO's relflip command through the proxy with --json; a watcher
 # reads the events line by line and injects FAULT when STAGE begins. Then it
 # restores the server, asserts the invariants, and runs the follow-ups. It
@@ -14,12 +15,12 @@
 # FAULTS_KEEP=all.
 #
 # Scenarios (what the faulted command is):
-#   deploy     deploy v3 (healthy) over v2 (v1 under it for rollback,
-#              v0 and v1 for prune)
+#   deploy     deploy v3 (healthy) over v2
 #   deploybad  deploy v3 whose health check fails: reaches rollback
 #   rollback   relflip rollback (v2 -> v1)
 #   prune      relflip prune --keep 1 (v0 goes)
-#   longhook   deploy v3 whose install hook is `sleep 30` (with a marker)
+#   longhook   deploy v3 whose install hook prints a line, then runs
+#              `sleep 30` (with a marker): hit once that line came
 #   disk       deploy v3 onto an app path on a small tmpfs
 # Faults:
 #   kill9      SIGKILL to relflip when the stage begins
