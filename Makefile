@@ -38,6 +38,7 @@ else
 DEPS_STAMP := build/.deps-ok
 endif
 
+<<<<<<< HEAD
 # libFuzzer targets (tests/fuzz/README.md), built with clang against the
 # library compiled with the same sanitizers, all in build/fuzz/. clang's
 # -Wformat=2 also flags the va_list wrappers that gcc lets through.
@@ -52,6 +53,10 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
 
 .PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean
 .PHONY: fuzz fuzz-build fuzz-smoke check-fuzz-build
+=======
+.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean \
+	tools soak
+>>>>>>> faults
 
 all: relflip
 
@@ -100,8 +105,16 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 
 -include $(OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
 
+# Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
+TOOLS := build/tools/netem-proxy
+tools: $(TOOLS)
+
+build/tools/%: tests/tools/%.c
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
 # check: every suite, then one summary line over all of them.
-check: relflip $(UNIT_BINS) $(ASAN_UNIT_BINS) check-fuzz-build
+check: relflip $(TOOLS) $(UNIT_BINS) $(ASAN_UNIT_BINS) check-fuzz-build
 	$(Q)./scripts/check.sh all
 
 # Without clang or its fuzzer runtime the targets do not build; check goes
@@ -124,8 +137,12 @@ unit: relflip $(UNIT_BINS)
 unit-asan: $(ASAN_UNIT_BINS)
 	$(Q)./scripts/check.sh unit-asan
 
-e2e: relflip
+e2e: relflip $(TOOLS)
 	$(Q)./scripts/check.sh e2e
+
+# soak: the whole fault matrix (tests/faults/matrix.sh), about half an hour.
+soak: relflip $(TOOLS)
+	$(Q)nice tests/faults/matrix.sh -j $(or $(SOAK_JOBS),4)
 
 bench: relflip
 	$(Q)./scripts/bench.sh

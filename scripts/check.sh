@@ -6,7 +6,8 @@
 #   unit       every cmocka binary in build/tests/
 #   unit-asan  the same built with ASan and UBSan, in build/asan/tests/
 #   fuzz-smoke each libFuzzer target in build/fuzz/ over its committed corpus
-#   e2e        tests/e2e/*.bats, one bats run per file (needs ./relflip, root)
+#   e2e        tests/e2e/*.bats and tests/tools/*.bats, one bats run per file
+#              (needs ./relflip and build/tools/, root)
 #   all        the core/adapter include check, then the four above
 #
 # make builds the binaries first; this script only runs them. Each suite's
@@ -178,7 +179,7 @@ run_e2e() {
 		echo "note: ./relflip is not built (make): the e2e tests will fail" >&2
 	fi
 	shopt -s nullglob
-	for file in tests/e2e/*.bats; do
+	for file in tests/e2e/*.bats tests/tools/*.bats; do
 		run_bats_file "$file"
 		n=$((n + 1))
 	done
