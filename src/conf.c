@@ -29,6 +29,7 @@
 #include "conf.h"
 #include "conf-ini.h"
 #include "error.h"
+#include "ssh-config.h"
 #include "xmalloc.h"
 
 
@@ -69,14 +70,16 @@ enum conf_type {
 	T_DURATION,     /* seconds, >= 0 */
 	T_DURATION_POS, /* seconds, > 0 */
 	T_BOOL,
-	T_USER,    /* a login name */
-	T_ADDRESS, /* a host name or IP address */
-	T_KEYFILE, /* a file, "~/" expanded; empty: unset */
-	T_FILE,    /* a file, "~/" expanded */
-	T_VARNAME, /* an environment variable's name; empty: unset */
-	T_COMMAND, /* a shell command; empty: unset */
-	T_RESTART, /* a shell command, required */
-	T_URL,     /* http:// or https://; empty: unset */
+	T_USER,      /* a login name */
+	T_ADDRESS,   /* a host name or IP address */
+	T_KEYFILE,   /* a file, "~/" expanded; empty: unset */
+	T_FILE,      /* a file, "~/" expanded */
+	T_VARNAME,   /* an environment variable's name; empty: unset */
+	T_COMMAND,   /* a shell command; empty: unset */
+	T_RESTART,   /* a shell command, required */
+	T_URL,       /* http:// or https://; empty: unset */
+	T_SSHCONFIG, /* "none", or a file as T_FILE */
+	T_JUMPS,     /* "none", or [user@]host[:port][,...] */
 };
 
 /* One key of the file; offset is into struct conf, conf_host or conf_service.
@@ -100,6 +103,9 @@ struct conf_key {
 	"role names separated by spaces, each up to 32 of a-z 0-9 _ -, "       \
 	"starting with a letter or digit, e.g. web worker primary"
 #define VALID_NAME "1-63 characters of A-Z a-z 0-9 . _ -"
+#define VALID_JUMPS                                                            \
+	"jump hosts [user@]host[:port], several separated by commas, e.g. "    \
+	"deploy@bastion.example.com:2222, or none"
 
 static const struct conf_key keys[] = {
 	/* section, name, type, offset, min, max, noun, valid */
@@ -143,12 +149,18 @@ static const struct conf_key keys[] = {
 	  "a known_hosts file, e.g. ~/.ssh/known_hosts" },
 	{ SEC_SSH, "connect_timeout", T_DURATION_POS, C(connect_timeout), 0, 0,
 	  NULL, VALID_DURATION },
+	{ SEC_SSH, "config", T_SSHCONFIG, C(ssh_config), 0, 0, NULL,
+	  "an OpenSSH client config file, e.g. ~/.ssh/config, or none" },
+	{ SEC_SSH, "proxy_jump", T_JUMPS, C(proxy_jump), 0, 0, NULL,
+	  VALID_JUMPS },
 
 	{ SEC_HOST, "address", T_ADDRESS, H(address), 0, 0, NULL,
 	  "a host name or IP address, e.g. 203.0.113.10" },
 	{ SEC_HOST, "port", T_INT, H(port), 1, 65535, "is not a port",
 	  "1-65535" },
 	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES },
+	{ SEC_HOST, "proxy_jump", T_JUMPS, H(proxy_jump), 0, 0, NULL,
+	  VALID_JUMPS },
 
 	{ SEC_HOOKS, "install", T_COMMAND, C(hook_install), 0, 0, NULL,
 	  "a shell command, run in the new release on every host" },
@@ -882,6 +894,13 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 			return 0;
 		what = check_varname(val);
 		break;
+	case T_JUMPS:
+		(void)ssh_jump_parse(val, NULL, NULL, &what);
+		break;
+	case T_SSHCONFIG:
+		if (strcasecmp(val, "none") == 0)
+			break;
+		/* FALLTHROUGH */
 	case T_KEYFILE:
 	case T_FILE:
 		if (*val == '\0') {
@@ -1173,8 +1192,24 @@ finish_ssh(struct conf_parse *p)
 {
 	struct conf *c = p->conf;
 	struct conf_sect *s = find_sect(p, SEC_SSH, 0);
+	size_t i;
 	int l_id, l_env;
 
+	c->ssh_user_set = key_line(s, "user") != 0;
+	c->ssh_port_set = key_line(s, "port") != 0;
+	c->identity_set =
+	    key_line(s, "identity") != 0 || key_line(s, "identity_env") != 0;
+	c->known_hosts_set = key_line(s, "known_hosts") != 0;
+	for (i = 0; i < c->nhosts; i++)
+		c->hosts[i].port_set =
+		    key_line(find_sect(p, SEC_HOST, i), "port") != 0;
+	/* A file named on purpose must be there; the default may be missing. */
+	if (c->ssh_config != NULL && strcasecmp(c->ssh_config, "none") != 0 &&
+	    access(c->ssh_config, R_OK) != 0)
+		return conf_err(p, key_line(s, "config"),
+				"[ssh] config: cannot read '%s': %s (%s)",
+				c->ssh_config, strerror(errno),
+				find_key(SEC_SSH, "config")->valid);
 	if (c->identity != NULL && c->identity_env != NULL) {
 		l_id = key_line(s, "identity");
 		l_env = key_line(s, "identity_env");
@@ -1414,8 +1449,11 @@ conf_release(struct conf *c)
 	free(c->identity);
 	free(c->identity_env);
 	free(c->known_hosts);
+	free(c->ssh_config);
+	free(c->proxy_jump);
 	for (i = 0; i < c->nhosts; i++) {
 		free(c->hosts[i].name);
+		free(c->hosts[i].proxy_jump);
 		free(c->hosts[i].address);
 		free(c->hosts[i].user);
 		strlist_free(&c->hosts[i].roles);
