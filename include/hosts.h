@@ -48,6 +48,14 @@ int host_route_resolve(const struct conf *conf, const struct conf_host *host,
 		       struct rf_error *err);
 void host_route_release(struct host_route *route);
 
+/*
+ * Read the ssh config and resolve every host's route, changing nothing:
+ * a config error (exit 2, naming the ssh config's file and line, or the
+ * proxy jump) before any host is connected to.
+ */
+int hosts_routes_check(const struct conf *conf, struct conf_host **hosts,
+		       size_t n, struct rf_error *err);
+
 typedef void (*host_work_fn)(void *arg, size_t index);
 
 /*

@@ -323,6 +323,28 @@ load_ssh_config(const struct conf *conf, struct ssh_config **out,
 	return r;
 }
 
+int
+hosts_routes_check(const struct conf *conf, struct conf_host **hosts,
+		   size_t n, struct rf_error *err)
+{
+	struct ssh_config *cfg = NULL;
+	struct host_route route;
+	size_t i;
+	int r = 0;
+
+	if (load_ssh_config(conf, &cfg, err) != 0)
+		return -1;
+	for (i = 0; i < n && r == 0; i++) {
+		r = host_route_resolve(conf, hosts[i], cfg, &route, err);
+		if (r == 0)
+			host_route_release(&route);
+		else
+			rf_error_host(err, hosts[i]->name);
+	}
+	ssh_config_free(cfg);
+	return r;
+}
+
 /* Under -v: what connecting used, per jump host and for the server. */
 static void
 log_connected(const struct conf_host *host, const struct ssh_info *info)

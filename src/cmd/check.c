@@ -437,7 +437,8 @@ cmd_check_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(&cmd_check_entry,
 				       "unexpected argument '%s'",
 				       argv[optind]);
-	if (cmd_load_config(ctx, &err) != 0) {
+	if (cmd_load_config(ctx, &err) != 0 ||
+	    hosts_routes_check(ctx->conf, ctx->hosts, ctx->nhosts, &err) != 0) {
 		out_error(&err);
 		return err.code;
 	}
