@@ -324,8 +324,8 @@ load_ssh_config(const struct conf *conf, struct ssh_config **out,
 }
 
 int
-hosts_routes_check(const struct conf *conf, struct conf_host **hosts,
-		   size_t n, struct rf_error *err)
+hosts_routes_check(const struct conf *conf, struct conf_host **hosts, size_t n,
+		   struct rf_error *err)
 {
 	struct ssh_config *cfg = NULL;
 	struct host_route route;

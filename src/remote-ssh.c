@@ -1588,6 +1588,7 @@ struct jump {
 	pthread_cond_t cond;     /* a request is done */
 	struct tunnel_req *reqs; /* waiting, oldest first */
 	int stop;
+	int stopping;       /* the pump saw stop: no waiting for CLOSEs */
 	char dead[256];     /* why the connection broke, or "" */
 	char jumpspec[600]; /* the chain up to it, as ssh -J takes it */
 	char login[700];    /* ssh's arguments to log in there, for hints */
@@ -1761,7 +1762,7 @@ tunnel_close(struct jump *j, struct tunnel *t, struct pend *pend)
 		if (rc == LIBSSH2_ERROR_EAGAIN) {
 			pend_set(s, pend, P_CLOSE, t);
 			if (pend->op != P_NONE ||
-			    now_ms() - t->closing < GRACE_MS)
+			    (now_ms() - t->closing < GRACE_MS && !j->stopping))
 				return 0;
 		}
 	}
@@ -1965,6 +1966,7 @@ jump_pump(void *arg)
 			/* The last user is gone; what is left closes. */
 			if (stop_at == 0)
 				stop_at = now_ms();
+			j->stopping = 1;
 			for (t = tunnels; t != NULL; t = t->next)
 				t->gone = 1;
 			if ((tunnels == NULL && opening == NULL &&
