@@ -2258,6 +2258,7 @@ jump_get(const struct ssh_options *o, const char *key, struct jump *via,
 {
 	struct buf spec = BUF_INIT;
 	struct jump *j;
+	char ap[300];
 	int rc;
 
 	*out = NULL;
@@ -2276,10 +2277,11 @@ jump_get(const struct ssh_options *o, const char *key, struct jump *via,
 		if (now_ms() >= deadline) {
 			pthread_mutex_unlock(&jumps_lock);
 			jump_release(via);
+			addr_port(o->address, o->port, ap, sizeof(ap));
 			rf_error_kind(err, RF_KIND_TIMEOUT,
-				      "cannot connect to jump host %s: timed "
-				      "out after %g s",
-				      o->name, o->connect_timeout);
+				      "cannot connect to jump host %s (%s): "
+				      "timed out after %g s",
+				      o->name, ap, o->connect_timeout);
 			snprintf(err->via, sizeof(err->via), "%s", o->name);
 			return -1;
 		}

@@ -13,6 +13,7 @@
 #   check   | 1 bastion          | 2       | bastion down         | 4, names the bastion
 #   check   | 1 bastion          | 1       | forwarding forbidden | 4, names the bastion, hint
 #   check   | 1 bastion          | 1       | server sshd down     | 4, names the server
+#   check   | 1 bastion          | 2       | bastion never answers| 4 within connect_timeout
 #
 # Run under the machine-wide lock: flock /tmp/relflip-netns.lock bats ...
 
@@ -65,7 +66,8 @@ bastion_ssh_config() {
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
 	RF_FLEET_NUMS=([1]=${S[0]} [2]=${S[1]})
-	art=$(rf_fleet_artifact r1)
+	# Megabytes, so that flow control through the bastion is exercised.
+	art=$(rf_fleet_artifact r1 4000000)
 	before=$(rf_jump_accepted "$B")
 	rf_fleet_conn_mark 1 2
 
@@ -182,4 +184,21 @@ Host app-server
 	rf_assert_status 4
 	rf_assert_stderr_has "cannot connect to h1 ($(rf_host_addr "${S[0]}"):22) through jump host bastion: it could not connect there" \
 		"hint: is sshd running on h1, and the address and port right as seen from bastion? try: ssh -J root@$(rf_host_addr "$B"):22 -p 22 root@$(rf_host_addr "${S[0]}")"
+}
+
+@test "check | 1 bastion | 2 servers | bastion never answers: exit 4 for both within one connect_timeout" {
+	local started elapsed
+
+	rf_client_key
+	rf_silent_listener
+	rf_jump_config --ssh "proxy_jump = root@127.0.0.1:$RF_SILENT_PORT" 1 2
+	sed -i 's/^connect_timeout = .*/connect_timeout = 1/' "$RF_CONFIG"
+
+	started=$(rf_now_ms)
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	elapsed=$(($(rf_now_ms) - started))
+	rf_assert_status 4
+	rf_assert_stderr_has "h1: cannot connect to jump host 127.0.0.1 (127.0.0.1:$RF_SILENT_PORT): timed out after 1 s" \
+		"h2: cannot connect to jump host 127.0.0.1" "not ready: 0 of 2 hosts pass (exit 4)"
+	((elapsed < 4000)) || rf_fail "check took $elapsed ms with connect_timeout = 1"
 }
