@@ -611,8 +611,9 @@ kh_has_type(LIBSSH2_KNOWNHOSTS *kh, const char *host, int knownhost)
  * Prefer the host key types known_hosts has for this server, as ssh does.
  * libssh2 would pick ECDSA over ed25519, and a known_hosts that only lists
  * the ed25519 key (what ssh records) would then call the server unknown.
- * An RSA host key signs with SHA-2 where the library can (1.11): libssh2
- * drops the names it does not know from the list.
+ * An RSA host key signs with SHA-2 where the library can (1.11). The
+ * names are only listed there: libssh2 1.10 drops names it does not know
+ * with an overlapping memcpy (undefined behaviour, caught by ASan).
  */
 static void
 kh_prefer(LIBSSH2_SESSION *session, LIBSSH2_KNOWNHOSTS *kh,
@@ -633,7 +634,8 @@ kh_prefer(LIBSSH2_SESSION *session, LIBSSH2_KNOWNHOSTS *kh,
 				continue;
 			if (list.len > 0)
 				buf_addch(&list, ',');
-			if (keytypes[i].hostkey == LIBSSH2_HOSTKEY_TYPE_RSA)
+			if (keytypes[i].hostkey == LIBSSH2_HOSTKEY_TYPE_RSA &&
+			    rsa_sha2_ok())
 				buf_adds(&list, "rsa-sha2-512,rsa-sha2-256,");
 			buf_adds(&list, keytypes[i].name);
 		}
