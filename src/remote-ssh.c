@@ -1576,6 +1576,7 @@ struct tunnel {
 
 struct jump {
 	struct jump *next; /* in the registry */
+	int linked;        /* in the registry; 0 once found broken */
 	char *key;
 	char name[64];
 	struct jump *via; /* the hop before, referenced; or NULL */
@@ -1599,6 +1600,7 @@ struct jump {
 static pthread_mutex_t jumps_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jumps_cond = PTHREAD_COND_INITIALIZER;
 static struct jump *jumps;
+static int jumps_closing; /* at exit: the last reference closes */
 
 /* Wait on cond for at most a slice, then the caller looks again. */
 static void
@@ -2214,25 +2216,38 @@ fail:
 	return -1;
 }
 
-/* Drop a reference; the last one stops the pump and disconnects. */
-static void
-jump_release(struct jump *j)
+/* Whether the jump host's connection broke. */
+static int
+jump_dead(struct jump *j)
 {
-	struct jump **jp, *via;
+	int dead;
 
-	if (j == NULL)
-		return;
-	pthread_mutex_lock(&jumps_lock);
-	if (--j->refs > 0 || j->state != JUMP_UP) {
-		pthread_mutex_unlock(&jumps_lock);
-		return;
-	}
+	pthread_mutex_lock(&j->lock);
+	dead = j->dead[0] != '\0';
+	pthread_mutex_unlock(&j->lock);
+	return dead;
+}
+
+/* Unlink j from the registry; the caller holds jumps_lock. */
+static void
+jump_unlink(struct jump *j)
+{
+	struct jump **jp;
+
 	for (jp = &jumps; *jp != NULL; jp = &(*jp)->next)
 		if (*jp == j) {
 			*jp = j->next;
 			break;
 		}
-	pthread_mutex_unlock(&jumps_lock);
+	j->linked = 0;
+}
+
+/* Stop the pump, disconnect, free; then let go of the hop before. */
+static void
+jump_destroy(struct jump *j)
+{
+	struct jump *via = j->via;
+
 	pthread_mutex_lock(&j->lock);
 	j->stop = 1;
 	pthread_mutex_unlock(&j->lock);
@@ -2243,10 +2258,59 @@ jump_release(struct jump *j)
 	close(j->wake[1]);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->cond);
-	via = j->via;
 	free(j->key);
 	free(j);
 	jump_release(via);
+}
+
+/*
+ * Drop a reference. A jump host nobody uses stays connected (idle) for
+ * the next server behind it, until the process exits (jumps_close_idle)
+ * or its connection breaks: `check` with max_parallel = 1 closes each
+ * server before it connects the next.
+ */
+static void
+jump_release(struct jump *j)
+{
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&jumps_lock);
+	if (--j->refs > 0 || j->state != JUMP_UP ||
+	    (j->linked && !jumps_closing && !jump_dead(j))) {
+		pthread_mutex_unlock(&jumps_lock);
+		return;
+	}
+	if (j->linked)
+		jump_unlink(j);
+	pthread_mutex_unlock(&jumps_lock);
+	jump_destroy(j);
+}
+
+/*
+ * At exit: disconnect the idle jump hosts, the last hop first. Skipped
+ * when another thread holds the registry (an exit from a broken
+ * invariant): the kernel closes the sockets then.
+ */
+static void
+jumps_close_idle(void)
+{
+	struct jump *j;
+
+	if (pthread_mutex_trylock(&jumps_lock) != 0)
+		return;
+	jumps_closing = 1;
+	for (;;) {
+		for (j = jumps; j != NULL; j = j->next)
+			if (j->state == JUMP_UP && j->refs == 0)
+				break;
+		if (j == NULL)
+			break;
+		jump_unlink(j);
+		pthread_mutex_unlock(&jumps_lock);
+		jump_destroy(j);
+		pthread_mutex_lock(&jumps_lock);
+	}
+	pthread_mutex_unlock(&jumps_lock);
 }
 
 /*
@@ -2269,6 +2333,16 @@ jump_get(const struct ssh_options *o, const char *key, struct jump *via,
 		for (j = jumps; j != NULL; j = j->next)
 			if (strcmp(j->key, key) == 0)
 				break;
+		/* A broken one is left to its users; a new one replaces it. */
+		if (j != NULL && j->state == JUMP_UP && jump_dead(j)) {
+			jump_unlink(j);
+			if (j->refs == 0) {
+				pthread_mutex_unlock(&jumps_lock);
+				jump_destroy(j);
+				pthread_mutex_lock(&jumps_lock);
+			}
+			continue;
+		}
 		if (j == NULL || j->state != JUMP_CONNECTING)
 			break;
 		if (armed && interrupted) {
@@ -2329,6 +2403,7 @@ jump_get(const struct ssh_options *o, const char *key, struct jump *via,
 			 o->user, o->address);
 	}
 	j->next = jumps;
+	j->linked = 1;
 	jumps = j;
 	pthread_mutex_unlock(&jumps_lock);
 
@@ -2426,6 +2501,7 @@ remote_ssh_global_init(void)
 		return 0;
 	if (libssh2_init(0) != 0)
 		return -1;
+	(void)atexit(jumps_close_idle);
 	done = 1;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #
 #   command | jump hosts         | servers | what is wrong        | expect
 #   deploy  | 1 bastion          | 2       | nothing              | 0, 1 connection to the bastion
+#   check   | 1 bastion          | 2       | one host at a time   | 0, still 1 connection to the bastion
 #   check   | 2, chained         | 1       | nothing              | 0, 1 connection to each jump host
 #   check   | 1 (ssh_config)     | 1       | nothing              | 0, alias + ProxyJump from ssh_config
 #   check   | 1 bastion          | 2       | bastion key changed  | 4, names the bastion
@@ -79,6 +80,23 @@ bastion_ssh_config() {
 		rf_fail "expected 1 connection to the bastion, got $(($(rf_jump_accepted "$B") - before))" \
 			"$(rf_show_run)"
 	rf_fleet_assert_conns 1 1 2
+}
+
+@test "check | 1 bastion | 2 servers | one host at a time (max_parallel = 1): still exactly one connection to the bastion" {
+	local before
+
+	bastion_and_servers 2
+	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
+		--ssh "proxy_jump = bastion" "${S[@]}" -- "[deploy]
+max_parallel = 1"
+	before=$(rf_jump_accepted "$B")
+
+	run --separate-stderr relflip -c "$RF_CONFIG" -v check
+	rf_assert_status 0
+	rf_assert_stderr_has "ready: 2 of 2 hosts pass" \
+		"h2: jump host bastion ($(rf_host_addr "$B"):22): shared connection"
+	[[ $(($(rf_jump_accepted "$B") - before)) == 1 ]] ||
+		rf_fail "expected 1 connection to the bastion, got $(($(rf_jump_accepted "$B") - before))"
 }
 
 @test "check | 2 jump hosts chained | 1 server | nothing wrong: passes, one connection to each jump host, -v shows the chain" {
