@@ -2301,11 +2301,19 @@ jumps_close_idle(void)
 	jumps_closing = 1;
 	for (;;) {
 		for (j = jumps; j != NULL; j = j->next)
-			if (j->state == JUMP_UP && j->refs == 0)
+			if (j->state != JUMP_CONNECTING && j->refs == 0)
 				break;
 		if (j == NULL)
 			break;
 		jump_unlink(j);
+		if (j->state == JUMP_FAILED) {
+			/* No thread, no session: only its error was kept. */
+			pthread_mutex_destroy(&j->lock);
+			pthread_cond_destroy(&j->cond);
+			free(j->key);
+			free(j);
+			continue;
+		}
 		pthread_mutex_unlock(&jumps_lock);
 		jump_destroy(j);
 		pthread_mutex_lock(&jumps_lock);
