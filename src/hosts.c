@@ -1,30 +1,25 @@
-#include <sys/types.h>
-
 #include <pthread.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "hosts.h"
 #include "out.h"
 #include "xmalloc.h"
 
-/* The home directory, for ~ in the ssh config; NULL when unknown. */
+/*
+ * The home directory, for ~ in the ssh config; NULL when $HOME is unset
+ * (getpwuid is not thread-safe, and hosts connect in threads).
+ */
 static const char *
 home_dir(void)
 {
 	const char *home = getenv("HOME");
-	struct passwd *pw;
 
-	if (home != NULL && *home != '\0')
-		return home;
-	pw = getpwuid(getuid());
-	return pw != NULL ? pw->pw_dir : NULL;
+	return home != NULL && *home != '\0' ? home : NULL;
 }
 
 /* Keep a copy of s in the route; the pointer lives as long as it. */

@@ -27,9 +27,15 @@
 #include "xmalloc.h"
 
 /*
- * include/remote.h over libssh2 1.10 as Debian 12 ships it; the only file
- * that includes the libssh2 headers. ../shared/LIBRARY-NOTES.md sections 1
+ * include/remote.h over libssh2 1.10 as Debian 12 ships it (and 1.11,
+ * checked at run time where it matters: RSA); the only file that
+ * includes the libssh2 headers. ../shared/LIBRARY-NOTES.md sections 1
  * and 2 hold the measured behaviour the comments below refer to.
+ *
+ * Connecting says what went wrong as an rf_kind with a message and a
+ * hint, and leaves exit codes and stages to the caller (hosts.c); exec,
+ * put, file_size, statvfs and forward still set their exit codes too, for
+ * the callers that read err->code.
  *
  * The session rests in blocking mode. Every operation switches it to
  * non-blocking mode and drives libssh2 with poll(2) and its own monotonic
