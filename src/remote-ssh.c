@@ -2019,6 +2019,10 @@ jump_pump(void *arg)
 			pfd[npfd].events = half_sent(s) ? POLLOUT : POLLIN;
 			pfd[npfd++].revents = 0;
 		}
+		/*
+		 * A socket with nothing to wait for stays out: its POLLHUP
+		 * would wake poll again and again.
+		 */
 		for (t = tunnels; t != NULL && pend.op == P_NONE; t = t->next) {
 			pfd[npfd].fd = t->fd;
 			pfd[npfd].events = 0;
@@ -2026,7 +2030,9 @@ jump_pump(void *arg)
 				pfd[npfd].events |= POLLIN;
 			if (t->down.off < t->down.len)
 				pfd[npfd].events |= POLLOUT;
-			pfd[npfd++].revents = 0;
+			pfd[npfd].revents = 0;
+			if (pfd[npfd].events != 0)
+				npfd++;
 		}
 		(void)poll(pfd, npfd, WAIT_SLICE_MS);
 		while (read(j->wake[0], drain, sizeof(drain)) > 0)
