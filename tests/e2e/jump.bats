@@ -66,6 +66,7 @@ bastion_ssh_config() {
 	bastion_and_servers 2
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
+	# shellcheck disable=SC2034 # read by the rf_fleet_* helpers
 	RF_FLEET_NUMS=([1]=${S[0]} [2]=${S[1]})
 	# Megabytes, so that flow control through the bastion is exercised.
 	art=$(rf_fleet_artifact r1 4000000)
