@@ -38,7 +38,6 @@ else
 DEPS_STAMP := build/.deps-ok
 endif
 
-<<<<<<< HEAD
 # libFuzzer targets (tests/fuzz/README.md), built with clang against the
 # library compiled with the same sanitizers, all in build/fuzz/. clang's
 # -Wformat=2 also flags the va_list wrappers that gcc lets through.
@@ -51,12 +50,9 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
 
-.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean
-.PHONY: fuzz fuzz-build fuzz-smoke check-fuzz-build
-=======
 .PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean \
 	tools soak
->>>>>>> faults
+.PHONY: fuzz fuzz-build fuzz-smoke check-fuzz-build
 
 all: relflip
 

@@ -34,7 +34,9 @@ struct conf_host {
 	char *name;    /* the section's quoted name: [host "web1"] */
 	char *address; /* required */
 	int port;      /* [host] port, else [ssh] port, else 22 */
+	int port_set;  /* [host] port was in the file */
 	char *user;    /* [ssh] user (hosts do not override it) */
+	char *proxy_jump; /* [host] proxy_jump as written, "none", or NULL */
 	struct strlist roles;
 	int primary;   /* has role "primary", or is the only host */
 	int line;      /* line of the section header, for messages */
@@ -79,6 +81,15 @@ struct conf {
 	char *identity_env;    /* name of the variable holding key text */
 	char *known_hosts;     /* default ~/.ssh/known_hosts, "~/" expanded */
 	double connect_timeout; /* seconds, default 10 */
+	char *ssh_config;       /* OpenSSH client config file, "none", or NULL
+				   for ~/.ssh/config (missing is fine then) */
+	char *proxy_jump;       /* [user@]host[:port][,...] as written, "none",
+				   or NULL */
+	/*
+	 * Which [ssh] keys the file set (not defaults): these win over
+	 * what ssh_config says. identity_set covers identity_env too.
+	 */
+	int ssh_user_set, ssh_port_set, identity_set, known_hosts_set;
 
 	struct conf_host *hosts; /* in file order; at least one */
 	size_t nhosts;

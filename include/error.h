@@ -20,6 +20,32 @@ enum rf_exit {
 };
 
 /*
+ * What went wrong, in a transport's own terms. An adapter says what
+ * happened (the kind, a message and a hint); the caller, which knows what
+ * it was doing, picks the exit code and the stage. `check` sorts connect
+ * failures into its connect, host key and auth columns by kind.
+ */
+enum rf_kind {
+	RF_KIND_NONE = 0,
+	RF_KIND_RESOLVE,            /* the name does not resolve */
+	RF_KIND_REFUSED,            /* nothing listens, or no route there */
+	RF_KIND_TIMEOUT,            /* no answer within the connect timeout */
+	RF_KIND_PROTOCOL,           /* not SSH, or no algorithm in common */
+	RF_KIND_HOSTKEY_UNKNOWN,    /* not in known_hosts (or no such file) */
+	RF_KIND_HOSTKEY_CHANGED,    /* known_hosts lists another key */
+	RF_KIND_HOSTKEY_REVOKED,    /* known_hosts marks the key @revoked */
+	RF_KIND_KNOWN_HOSTS,        /* known_hosts cannot be read */
+	RF_KIND_AUTH_REFUSED,       /* the server took none of the keys */
+	RF_KIND_KEY_UNUSABLE,       /* a key cannot be read, parsed or used */
+	RF_KIND_CONNECTION_LOST,    /* the connection broke or stalled */
+	RF_KIND_CHANNEL_REFUSED,    /* a channel or tunnel could not open */
+	RF_KIND_CHANNEL_PROHIBITED, /* ... because sshd forbids it */
+	RF_KIND_SFTP,               /* an SFTP request failed */
+	RF_KIND_NO_SPACE,           /* the server's disk is full */
+	RF_KIND_INTERRUPTED,        /* SIGINT or SIGTERM */
+};
+
+/*
  * One error travels up from where it happened to main.c, which prints it.
  * Fixed buffers: nothing is allocated on the error path.
  */
@@ -29,6 +55,8 @@ struct rf_error {
 	char host[64];      /* "" when not host-specific */
 	char msg[512];      /* lowercase, error first, no full stop */
 	char hint[256];     /* what to try next, or "" */
+	enum rf_kind kind;  /* what went wrong; RF_KIND_NONE when not told */
+	char via[64];       /* the jump host it happened on, or "" */
 };
 
 #define RF_ERROR_INIT { 0 }
@@ -36,6 +64,17 @@ struct rf_error {
 /* Fill err and return -1, so callers can `return rf_error_set(...)`. */
 int rf_error_set(struct rf_error *err, enum rf_exit code, const char *stage,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * For adapters: fill err with what went wrong and why, leaving the exit
+ * code (0) and the stage (NULL) to the caller; clears the hint and via.
+ * Returns -1.
+ */
+int rf_error_kind(struct rf_error *err, enum rf_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A short name for a kind: "host key changed"; "" for RF_KIND_NONE. */
+const char *rf_kind_name(enum rf_kind kind);
 
 /* Set the hint of an error already set; returns -1. */
 int rf_error_hint(struct rf_error *err, const char *fmt, ...)

@@ -128,28 +128,74 @@ struct remote {
 	struct agent *agent; /* the long-lived shell steps run in, or NULL */
 };
 
-/* What connecting found out, for `check` and the connect stage. */
+/* What connecting to one jump host found out (or found already up). */
+struct ssh_hop_info {
+	char name[64];     /* the jump host as configured: "bastion" */
+	char address[300]; /* "ADDR:PORT" it was reached at */
+	int shared;        /* its connection was already up and shared */
+	double connect_ms; /* to open it, when not shared */
+	char kex[48];      /* key exchange method */
+	char hostkey_type[32];
+	char fingerprint[80];
+	char auth[32];
+};
+
+#define SSH_JUMPS_MAX 8
+
+/*
+ * What connecting found out, for `check`, the connect stage and -v. The
+ * adapter fills it; it prints nothing itself.
+ */
 struct ssh_info {
-	double connect_ms;     /* TCP connect + handshake + auth */
+	double connect_ms;     /* TCP connect (or tunnel) + handshake + auth */
 	char hostkey_type[32]; /* "ssh-ed25519" */
 	char fingerprint[80];  /* "SHA256:..." as ssh-keygen -l prints it */
 	char auth[32];         /* "agent", "key file", "identity_env" */
+	char kex[48];          /* "curve25519-sha256" */
+	char cipher[48];       /* client to server: "aes128-ctr" */
+	char mac[48];          /* client to server: "hmac-sha2-256" */
+	char library[32];      /* "libssh2 1.10.0" */
+	char address[300];     /* "ADDR:PORT" of the server */
+	char user[64];         /* the login user */
+	struct ssh_hop_info jumps[SSH_JUMPS_MAX]; /* first hop first */
+	size_t njumps;
 };
 
 struct ssh_options {
-	const char *name;        /* host name in the config */
+	const char *name; /* host name in the config, for messages */
 	const char *address;
 	int port;
 	const char *user;
 	const char *identity;     /* key file, or NULL */
 	const char *identity_env; /* variable name holding key text, or NULL */
+	/*
+	 * Key files tried after ssh-agent when neither identity nor
+	 * identity_env is set (ssh_config's IdentityFile, expanded); NULL:
+	 * ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa.
+	 */
+	const char *const *identities;
+	size_t nidentities;
 	const char *known_hosts;  /* OpenSSH known_hosts file; required */
-	double connect_timeout;   /* seconds */
+	double connect_timeout;   /* seconds: bounds reaching the server
+				     through every jump host, and then the
+				     authentication */
+	/*
+	 * Jump hosts, first hop first (at most SSH_JUMPS_MAX); each
+	 * one's own jumps are ignored. One connection per jump host (the
+	 * same chain, address, user and keys) is shared by every server
+	 * behind it while any of them is connected.
+	 */
+	const struct ssh_options *jumps;
+	size_t njumps;
 };
 
 /*
- * Connect, verify the host key strictly against known_hosts, authenticate.
- * Errors are RF_EXIT_CONNECT with stage "connect" and a hint.
+ * Connect (through the jump hosts, if any), verify every host key
+ * strictly against known_hosts, authenticate. On failure err says what
+ * went wrong in the adapter's terms: err->kind, a message naming the host
+ * (or jump host, also in err->via) and a hint. err->code is 0 and
+ * err->stage NULL: the caller picks them (hosts.c: exit 4 and stage
+ * "connect", 130 for RF_KIND_INTERRUPTED).
  */
 int remote_ssh_connect(const struct ssh_options *opts, struct remote **out,
 		       struct ssh_info *info, struct rf_error *err);

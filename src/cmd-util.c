@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "hosts.h"
 #include "out.h"
 #include "xmalloc.h"
 
@@ -146,7 +147,8 @@ cmd_load_config(struct cmd_ctx *ctx, struct rf_error *err)
 		if (selected(ctx, &conf->hosts[i]))
 			ctx->hosts[ctx->nhosts++] = &conf->hosts[i];
 	}
-	return 0;
+	/* ssh_config and jump hosts are config too: their errors come now. */
+	return hosts_routes_check(conf, ctx->hosts, ctx->nhosts, err);
 }
 
 void

@@ -33,6 +33,7 @@
 #include "conf-ini.h"
 #include "error.h"
 #include "out.h"
+#include "ssh-config.h"
 #include "xmalloc.h"
 
 
@@ -97,6 +98,8 @@ enum conf_type {
 	T_URL,         /* http:// or https://; empty: unset */
 	T_URL_RELEASE, /* T_URL where ${RELFLIP_RELEASE} is kept as written */
 	T_NOTIFY_ON,   /* enum conf_notify_on, by name */
+	T_SSHCONFIG,   /* "none", or a file as T_FILE */
+	T_JUMPS,       /* "none", or [user@]host[:port][,...] */
 };
 
 /* One key of the file; offset is into struct conf, conf_host or conf_service.
@@ -127,6 +130,9 @@ struct conf_key {
 	"or digit, e.g. web worker primary"
 #define VALID_NAME "1-63 characters of A-Z a-z 0-9 . _ -"
 #define VALID_BOOL "yes or no; true/false, on/off and 1/0 work too"
+#define VALID_JUMPS                                                            \
+	"jump hosts [user@]host[:port], several separated by commas, e.g. "    \
+	"deploy@bastion.example.com:2222, or none"
 
 static const struct conf_key keys[] = {
 	/* section, name, type, offset, min, max, noun, valid, default */
@@ -175,6 +181,10 @@ static const struct conf_key keys[] = {
 	  "a known_hosts file, e.g. ~/.ssh/known_hosts", "~/.ssh/known_hosts" },
 	{ SEC_SSH, "connect_timeout", T_DURATION_POS, C(connect_timeout), 0, 0,
 	  NULL, VALID_DURATION, "10" },
+	{ SEC_SSH, "config", T_SSHCONFIG, C(ssh_config), 0, 0, NULL,
+	  "an OpenSSH client config file, e.g. ~/.ssh/config, or none", NULL },
+	{ SEC_SSH, "proxy_jump", T_JUMPS, C(proxy_jump), 0, 0, NULL,
+	  VALID_JUMPS, NULL },
 
 	{ SEC_HOST, "address", T_ADDRESS, H(address), 0, 0, NULL,
 	  "the server to connect to, e.g. 203.0.113.10 or web1.example.com",
@@ -182,6 +192,8 @@ static const struct conf_key keys[] = {
 	{ SEC_HOST, "port", T_INT, H(port), 1, 65535, "is not a port",
 	  "1-65535", NULL },
 	{ SEC_HOST, "roles", T_ROLES, H(roles), 0, 0, NULL, VALID_ROLES, NULL },
+	{ SEC_HOST, "proxy_jump", T_JUMPS, H(proxy_jump), 0, 0, NULL,
+	  VALID_JUMPS, NULL },
 
 	{ SEC_HOOKS, "install", T_COMMAND, C(hook_install), 0, 0, NULL,
 	  "a shell command, run in the new release on every host", NULL },
@@ -1115,6 +1127,13 @@ set_value(struct conf_parse *p, int line, const struct conf_sect *s,
 			return unset_string(field);
 		what = check_varname(val);
 		break;
+	case T_JUMPS:
+		(void)ssh_jump_parse(val, NULL, NULL, &what);
+		break;
+	case T_SSHCONFIG:
+		if (strcasecmp(val, "none") == 0)
+			break;
+		/* FALLTHROUGH */
 	case T_KEYFILE:
 	case T_FILE:
 		if (*val == '\0') {
@@ -1697,7 +1716,23 @@ finish_ssh(struct conf_parse *p)
 	struct conf_sect *s = find_sect(p, SEC_SSH, 0);
 	const struct conf_where *w_id, *w_env;
 	int id_later;
+	size_t i;
 
+	c->ssh_user_set = key_at(s, "user") != NULL;
+	c->ssh_port_set = key_at(s, "port") != NULL;
+	c->identity_set = key_at(s, "identity") != NULL ||
+			  key_at(s, "identity_env") != NULL;
+	c->known_hosts_set = key_at(s, "known_hosts") != NULL;
+	for (i = 0; i < c->nhosts; i++)
+		c->hosts[i].port_set =
+		    key_at(find_sect(p, SEC_HOST, i), "port") != NULL;
+	/* A file named on purpose must be there; the default may be missing. */
+	if (c->ssh_config != NULL && strcasecmp(c->ssh_config, "none") != 0 &&
+	    access(c->ssh_config, R_OK) != 0)
+		return conf_err_in(p, key_at(s, "config"),
+				   "[ssh] config: cannot read '%s': %s (%s)",
+				   c->ssh_config, strerror(errno),
+				   find_key(SEC_SSH, "config")->valid);
 	if (c->identity != NULL && c->identity_env != NULL) {
 		w_id = key_at(s, "identity");
 		w_env = key_at(s, "identity_env");
@@ -1887,8 +1922,11 @@ conf_release(struct conf *c)
 	free(c->identity);
 	free(c->identity_env);
 	free(c->known_hosts);
+	free(c->ssh_config);
+	free(c->proxy_jump);
 	for (i = 0; i < c->nhosts; i++) {
 		free(c->hosts[i].name);
+		free(c->hosts[i].proxy_jump);
 		free(c->hosts[i].address);
 		free(c->hosts[i].user);
 		strlist_free(&c->hosts[i].roles);

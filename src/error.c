@@ -19,10 +19,60 @@ rf_error_set(struct rf_error *err, enum rf_exit code, const char *stage,
 	err->code = code;
 	err->stage = stage;
 	err->hint[0] = '\0';
+	err->kind = RF_KIND_NONE;
+	err->via[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+int
+rf_error_kind(struct rf_error *err, enum rf_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->code = 0;
+	err->stage = NULL;
+	err->hint[0] = '\0';
+	err->kind = kind;
+	err->via[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *
+rf_kind_name(enum rf_kind kind)
+{
+	static const char *const names[] = {
+		[RF_KIND_NONE] = "",
+		[RF_KIND_RESOLVE] = "name not resolved",
+		[RF_KIND_REFUSED] = "connection refused",
+		[RF_KIND_TIMEOUT] = "timed out",
+		[RF_KIND_PROTOCOL] = "SSH handshake failed",
+		[RF_KIND_HOSTKEY_UNKNOWN] = "host key unknown",
+		[RF_KIND_HOSTKEY_CHANGED] = "host key changed",
+		[RF_KIND_HOSTKEY_REVOKED] = "host key revoked",
+		[RF_KIND_KNOWN_HOSTS] = "known_hosts unreadable",
+		[RF_KIND_AUTH_REFUSED] = "authentication refused",
+		[RF_KIND_KEY_UNUSABLE] = "key unusable",
+		[RF_KIND_CONNECTION_LOST] = "connection lost",
+		[RF_KIND_CHANNEL_REFUSED] = "channel refused",
+		[RF_KIND_CHANNEL_PROHIBITED] = "channel administratively "
+					       "prohibited",
+		[RF_KIND_SFTP] = "SFTP failure",
+		[RF_KIND_NO_SPACE] = "no space left",
+		[RF_KIND_INTERRUPTED] = "interrupted",
+	};
+
+	if ((size_t)kind >= sizeof(names) / sizeof(names[0]) ||
+	    names[kind] == NULL)
+		return "";
+	return names[kind];
 }
 
 int

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +27,15 @@
 #include "xmalloc.h"
 
 /*
- * include/remote.h over libssh2 1.10 as Debian 12 ships it; the only file
- * that includes the libssh2 headers. ../shared/LIBRARY-NOTES.md sections 1
+ * include/remote.h over libssh2 1.10 as Debian 12 ships it (and 1.11,
+ * checked at run time where it matters: RSA); the only file that
+ * includes the libssh2 headers. ../shared/LIBRARY-NOTES.md sections 1
  * and 2 hold the measured behaviour the comments below refer to.
+ *
+ * Connecting says what went wrong as an rf_kind with a message and a
+ * hint, and leaves exit codes and stages to the caller (hosts.c); exec,
+ * put, file_size, statvfs and forward still set their exit codes too, for
+ * the callers that read err->code.
  *
  * The session rests in blocking mode. Every operation switches it to
  * non-blocking mode and drives libssh2 with poll(2) and its own monotonic
@@ -59,6 +67,13 @@
 #define KEY_TEXT_MAX (64 * 1024)
 #define PASSPHRASE_ENV "RELFLIP_KEY_PASSPHRASE"
 
+/*
+ * Jump hosts (the end of the connect part below) share one connection per
+ * jump host among the sessions behind it: one thread pumps each server's
+ * direct-tcpip channel to a socketpair that the server's session uses as
+ * its socket.
+ */
+
 /* Kinds of channel open, for one left half done. */
 enum {
 	STALE_NONE,
@@ -66,13 +81,20 @@ enum {
 	STALE_TCPIP,   /* libssh2_channel_direct_tcpip_ex */
 };
 
+struct jump;
+
 struct ssh {
 	struct remote remote; /* what remote_ssh_connect hands out */
 	LIBSSH2_SESSION *session;
 	LIBSSH2_SFTP *sftp; /* opened on first use, then kept */
-	int sock;
+	int sock;  /* TCP, or a socketpair pumped by a jump host's thread */
 	int stale; /* an open left half done: STALE_SESSION or STALE_TCPIP */
 	char broken[256]; /* why the session is unusable, or "" */
+	struct jump *jump;   /* the jump host sock goes through, referenced */
+	int is_jump;         /* this session is a jump host's */
+	char via[64];        /* the jump host before this one, or "" */
+	char via_login[700]; /* ssh's arguments to log in there, for hints */
+	char library[32];    /* "libssh2 1.10.0", for messages */
 };
 
 /* Key types libssh2 1.10 can verify, in the order we prefer them. */
@@ -304,6 +326,7 @@ ssh_usable(struct ssh *s, enum rf_exit code, const char *stage,
 	rf_error_set(err, code, stage,
 		     "the SSH connection to %s is unusable: %s", s->remote.name,
 		     s->broken);
+	err->kind = RF_KIND_CONNECTION_LOST;
 	return rf_error_hint(err, "connect again: relflip -H %s check",
 			     s->remote.name);
 }
@@ -330,14 +353,46 @@ ssh_timed_out(struct ssh *s, enum rf_exit code, const char *stage,
 	snprintf(why, sizeof(why), "no answer to %s within %d s", what,
 		 IO_TIMEOUT_MS / 1000);
 	ssh_break(s, why);
-	return rf_error_set(err, code, stage, "%s from %s", why,
-			    s->remote.name);
+	rf_error_set(err, code, stage, "%s from %s", why, s->remote.name);
+	err->kind = RF_KIND_CONNECTION_LOST;
+	return -1;
 }
 
 static int
 ssh_interrupted(struct rf_error *err)
 {
-	return rf_error_set(err, RF_EXIT_INTERRUPTED, NULL, "interrupted");
+	rf_error_set(err, RF_EXIT_INTERRUPTED, NULL, "interrupted");
+	err->kind = RF_KIND_INTERRUPTED;
+	return -1;
+}
+
+/*
+ * Connecting. Errors say what went wrong in the adapter's own terms
+ * (rf_error_kind: a kind, a message naming the host, a hint) and leave
+ * the exit code and the stage to the caller.
+ */
+
+static int
+conn_interrupted(struct rf_error *err)
+{
+	return rf_error_kind(err, RF_KIND_INTERRUPTED, "interrupted");
+}
+
+/* " through jump host NAME", or "" when connecting directly. */
+static const char *
+through(const struct ssh *s, char *buf, size_t size)
+{
+	if (s->via[0] == '\0')
+		return "";
+	snprintf(buf, size, " through jump host %s", s->via);
+	return buf;
+}
+
+/* Whether libssh2 1.11 or later runs us: it signs RSA with SHA-2. */
+static int
+rsa_sha2_ok(void)
+{
+	return libssh2_version(0x010b00) != NULL;
 }
 
 /* Connecting: TCP. */
@@ -399,6 +454,16 @@ tcp_tune(int fd)
 		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
+/* Where an address comes from, for hints. */
+static const char *
+address_source(const struct ssh *s)
+{
+	return s->is_jump ? "the jump host in proxy_jump (or its HostName in "
+			    "the ssh config)"
+			  : "the host's address (or its HostName in the ssh "
+			    "config)";
+}
+
 /* Resolve and connect within the deadline, trying each address. */
 static int
 tcp_connect(struct ssh *s, const struct ssh_options *o, int64_t deadline,
@@ -415,15 +480,13 @@ tcp_connect(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	snprintf(port, sizeof(port), "%d", o->port);
 	rc = getaddrinfo(o->address, port, &hints, &res);
 	if (rc != 0) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot connect to %s (%s): cannot resolve %s: %s",
-			     s->remote.name, ap, o->address,
-			     rc == EAI_SYSTEM ? strerror(errno)
-					      : gai_strerror(rc));
-		return rf_error_hint(err,
-				     "check the address of host '%s' in "
-				     "the config",
-				     s->remote.name);
+		rf_error_kind(err, RF_KIND_RESOLVE,
+			      "cannot connect to %s (%s): cannot resolve %s: "
+			      "%s",
+			      s->remote.name, ap, o->address,
+			      rc == EAI_SYSTEM ? strerror(errno)
+					       : gai_strerror(rc));
+		return rf_error_hint(err, "check %s", address_source(s));
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
@@ -444,7 +507,7 @@ tcp_connect(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 		fd = -1;
 		if (rc == -2) {
 			freeaddrinfo(res);
-			return ssh_interrupted(err);
+			return conn_interrupted(err);
 		}
 		if (rc == -1) {
 			timed_out = 1;
@@ -454,21 +517,20 @@ tcp_connect(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	}
 	freeaddrinfo(res);
 	if (fd == -1 && timed_out) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot connect to %s (%s): timed out after %g s",
-			     s->remote.name, ap, o->connect_timeout);
-		return rf_error_hint(
-		    err,
-		    "nothing answered within "
-		    "connect_timeout (%g s): check the address, "
-		    "the port and firewalls, or raise [ssh] "
-		    "connect_timeout",
-		    o->connect_timeout);
+		rf_error_kind(err, RF_KIND_TIMEOUT,
+			      "cannot connect to %s (%s): timed out after %g s",
+			      s->remote.name, ap, o->connect_timeout);
+		return rf_error_hint(err,
+				     "nothing answered within "
+				     "connect_timeout (%g s): check the "
+				     "address, the port and firewalls, or "
+				     "raise [ssh] connect_timeout",
+				     o->connect_timeout);
 	}
 	if (fd == -1) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot connect to %s (%s): %s", s->remote.name,
-			     ap, strerror(why != 0 ? why : ECONNREFUSED));
+		rf_error_kind(err, RF_KIND_REFUSED,
+			      "cannot connect to %s (%s): %s", s->remote.name,
+			      ap, strerror(why != 0 ? why : ECONNREFUSED));
 		return rf_error_hint(err,
 				     "is sshd running and the port right? "
 				     "try: ssh -p %d %s@%s",
@@ -487,10 +549,11 @@ tcp_connect(struct ssh *s, const struct ssh_options *o, int64_t deadline,
  * would hide every entry after it; here such lines are skipped, as ssh
  * does. @revoked keys are collected into revoked (base64 blobs, one a
  * line): libssh2 does not know the marker. @cert-authority is skipped.
+ * A file that does not exist sets *missing: every key is then unknown.
  */
 static int
 kh_load(LIBSSH2_KNOWNHOSTS *kh, const char *path, struct buf *revoked,
-	const char *shown, struct rf_error *err)
+	const char *shown, int *missing, struct rf_error *err)
 {
 	FILE *f;
 	char *line = NULL, *p, *tok[4];
@@ -498,14 +561,19 @@ kh_load(LIBSSH2_KNOWNHOSTS *kh, const char *path, struct buf *revoked,
 	ssize_t n;
 	int i;
 
+	*missing = 0;
 	f = fopen(path, "re");
 	if (f == NULL) {
-		if (errno == ENOENT)
-			return 0; /* every key is unknown */
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot read known_hosts %s: %s", shown,
-			     strerror(errno));
-		return rf_error_hint(err, "check [ssh] known_hosts");
+		if (errno == ENOENT) {
+			*missing = 1;
+			return 0;
+		}
+		rf_error_kind(err, RF_KIND_KNOWN_HOSTS,
+			      "cannot read known_hosts %s: %s", shown,
+			      strerror(errno));
+		return rf_error_hint(err, "check [ssh] known_hosts (or "
+					  "UserKnownHostsFile in the ssh "
+					  "config)");
 	}
 	while ((n = getline(&line, &cap, f)) != -1) {
 		p = line + strspn(line, " \t");
@@ -553,6 +621,9 @@ kh_has_type(LIBSSH2_KNOWNHOSTS *kh, const char *host, int knownhost)
  * Prefer the host key types known_hosts has for this server, as ssh does.
  * libssh2 would pick ECDSA over ed25519, and a known_hosts that only lists
  * the ed25519 key (what ssh records) would then call the server unknown.
+ * An RSA host key signs with SHA-2 where the library can (1.11). The
+ * names are only listed there: libssh2 1.10 drops names it does not know
+ * with an overlapping memcpy (undefined behaviour, caught by ASan).
  */
 static void
 kh_prefer(LIBSSH2_SESSION *session, LIBSSH2_KNOWNHOSTS *kh,
@@ -571,8 +642,12 @@ kh_prefer(LIBSSH2_SESSION *session, LIBSSH2_KNOWNHOSTS *kh,
 		for (i = 0; i < NKEYTYPES; i++) {
 			if (known[i] != (pass == 0))
 				continue;
-			buf_addf(&list, "%s%s", list.len > 0 ? "," : "",
-				 keytypes[i].name);
+			if (list.len > 0)
+				buf_addch(&list, ',');
+			if (keytypes[i].hostkey == LIBSSH2_HOSTKEY_TYPE_RSA &&
+			    rsa_sha2_ok())
+				buf_adds(&list, "rsa-sha2-512,rsa-sha2-256,");
+			buf_adds(&list, keytypes[i].name);
 		}
 	}
 	(void)libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY,
@@ -609,47 +684,67 @@ enum kh_verdict {
  * with a port tries "[addr]:port" and then plain "addr", and a correct
  * plain entry wins over a mismatching "[addr]:port" one (LIBRARY-NOTES
  * section 2), so the two names are checked one at a time here: a mismatch
- * for "[addr]:port" is a changed key whatever else is listed. A plain entry
- * still vouches for the same key on another port (what libssh2 does; ssh
- * would ask), but its mismatch there only makes the key unknown, as the
- * other port may well be another server.
+ * for "[addr]:port" is a changed key whatever else is listed. A plain
+ * entry still vouches for the same key on another port (what libssh2
+ * does; ssh would ask), and its mismatch is a changed key too: whoever
+ * wrote it meant this server. The entry that disagrees goes to entry.
  */
 static enum kh_verdict
 kh_check(LIBSSH2_KNOWNHOSTS *kh, const char *addr, int port, const char *key,
-	 size_t keylen, int knownhost)
+	 size_t keylen, int knownhost, char *entry, size_t size)
 {
 	char bracketed[300];
 	int mask = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
 		   knownhost;
 	int r;
 
+	entry[0] = '\0';
 	if (port != 22) {
 		snprintf(bracketed, sizeof(bracketed), "[%s]:%d", addr, port);
 		r = libssh2_knownhost_checkp(kh, bracketed, -1, key, keylen,
 					     mask, NULL);
 		if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
 			return KH_OK;
-		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+		if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+			snprintf(entry, size, "%s", bracketed);
 			return KH_CHANGED;
+		}
 	}
 	r = libssh2_knownhost_checkp(kh, addr, -1, key, keylen, mask, NULL);
 	if (r == LIBSSH2_KNOWNHOST_CHECK_MATCH)
 		return KH_OK;
-	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH && port == 22)
+	if (r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+		snprintf(entry, size, "%s", addr);
 		return KH_CHANGED;
+	}
 	return KH_UNKNOWN;
+}
+
+/* The unknown-key hint: how to fetch the key from where it can be seen. */
+static int
+unknown_hint(const struct ssh *s, const struct ssh_options *o,
+	     const char *shown, int missing, struct rf_error *err)
+{
+	return rf_error_hint(err,
+			     "%scheck the fingerprint with the server's "
+			     "owner, then add the key: %s%s%sssh-keyscan -p "
+			     "%d %s >> %s",
+			     missing ? "check [ssh] known_hosts; or " : "",
+			     s->via_login[0] != '\0' ? "ssh " : "",
+			     s->via_login, s->via_login[0] != '\0' ? " " : "",
+			     o->port, o->address, shown);
 }
 
 /* Fill info with the key's type and fingerprint, then verify it. */
 static int
 hostkey_verify(struct ssh *s, const struct ssh_options *o,
 	       LIBSSH2_KNOWNHOSTS *kh, const struct buf *revoked,
-	       const char *kh_shown, struct ssh_info *info,
+	       const char *kh_shown, int kh_missing, struct ssh_info *info,
 	       struct rf_error *err)
 {
 	const struct keytype *kt = NULL;
 	const char *key, *hash;
-	char ap[300], b64[64], *blob;
+	char ap[300], b64[64], entry[300], *blob;
 	size_t keylen, i;
 	int type, r;
 	enum kh_verdict v;
@@ -658,11 +753,10 @@ hostkey_verify(struct ssh *s, const struct ssh_options *o,
 	key = libssh2_session_hostkey(s->session, &keylen, &type);
 	hash = libssh2_hostkey_hash(s->session, LIBSSH2_HOSTKEY_HASH_SHA256);
 	if (key == NULL || hash == NULL)
-		return rf_error_set(
-		    err, RF_EXIT_CONNECT, "connect",
-		    "cannot connect to %s (%s): the server sent "
-		    "no host key",
-		    s->remote.name, ap);
+		return rf_error_kind(err, RF_KIND_PROTOCOL,
+				     "cannot connect to %s (%s): the server "
+				     "sent no host key",
+				     s->remote.name, ap);
 	for (i = 0; i < NKEYTYPES; i++)
 		if (keytypes[i].hostkey == type)
 			kt = &keytypes[i];
@@ -672,10 +766,10 @@ hostkey_verify(struct ssh *s, const struct ssh_options *o,
 	snprintf(info->hostkey_type, sizeof(info->hostkey_type), "%s",
 		 kt != NULL ? kt->name : "unknown");
 	if (kt == NULL)
-		return rf_error_set(err, RF_EXIT_CONNECT, "connect",
-				    "host key of %s (%s) has a type libssh2 "
-				    "cannot check (%d)",
-				    s->remote.name, ap, type);
+		return rf_error_kind(err, RF_KIND_PROTOCOL,
+				     "host key of %s (%s) has a type libssh2 "
+				     "cannot check (%d)",
+				     s->remote.name, ap, type);
 
 	blob = xmalloc(keylen * 4 / 3 + 8);
 	b64_encode((const unsigned char *)key, keylen, 1, blob,
@@ -683,46 +777,53 @@ hostkey_verify(struct ssh *s, const struct ssh_options *o,
 	r = kh_revoked(revoked, blob);
 	free(blob);
 	if (r) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "host key of %s (%s) is REVOKED: %s marks %s %s "
-			     "@revoked",
-			     s->remote.name, ap, kh_shown, kt->name,
-			     info->fingerprint);
+		rf_error_kind(err, RF_KIND_HOSTKEY_REVOKED,
+			      "host key of %s (%s) is REVOKED: %s marks %s "
+			      "%s @revoked",
+			      s->remote.name, ap, kh_shown, kt->name,
+			      info->fingerprint);
 		return rf_error_hint(err, "do not connect until the server's "
 					  "owner has replaced its key");
 	}
 
-	v = kh_check(kh, o->address, o->port, key, keylen, kt->knownhost);
+	v = kh_check(kh, o->address, o->port, key, keylen, kt->knownhost, entry,
+		     sizeof(entry));
 	if (v == KH_OK)
 		return 0;
-	if (v == KH_UNKNOWN) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "host key of %s (%s) is unknown: %s %s is not in "
-			     "%s",
-			     s->remote.name, ap, kt->name, info->fingerprint,
-			     kh_shown);
-		return rf_error_hint(err,
-				     "check the fingerprint with the "
-				     "server's owner, then add the key: "
-				     "ssh-keyscan -p %d %s >> %s",
-				     o->port, o->address, kh_shown);
+	if (v == KH_UNKNOWN && kh_missing) {
+		rf_error_kind(err, RF_KIND_HOSTKEY_UNKNOWN,
+			      "host key of %s (%s) is unknown: the known_hosts "
+			      "file %s does not exist (the server offered %s "
+			      "%s)",
+			      s->remote.name, ap, kh_shown, kt->name,
+			      info->fingerprint);
+		return unknown_hint(s, o, kh_shown, 1, err);
 	}
-	rf_error_set(err, RF_EXIT_CONNECT, "connect",
-		     "host key of %s (%s) has CHANGED: the server offered %s "
-		     "%s, which %s does not list for it",
-		     s->remote.name, ap, kt->name, info->fingerprint, kh_shown);
-	if (o->port != 22)
+	if (v == KH_UNKNOWN) {
+		rf_error_kind(err, RF_KIND_HOSTKEY_UNKNOWN,
+			      "host key of %s (%s) is unknown: %s %s is not "
+			      "in %s",
+			      s->remote.name, ap, kt->name, info->fingerprint,
+			      kh_shown);
+		return unknown_hint(s, o, kh_shown, 0, err);
+	}
+	rf_error_kind(err, RF_KIND_HOSTKEY_CHANGED,
+		      "host key of %s (%s) has CHANGED: the server offered %s "
+		      "%s, and %s lists another %s key for %s",
+		      s->remote.name, ap, kt->name, info->fingerprint, kh_shown,
+		      kt->name, entry);
+	if (o->port != 22 && entry[0] != '[')
 		return rf_error_hint(err,
 				     "if the server was rebuilt, run "
-				     "ssh-keygen -R '[%s]:%d' -f %s and add "
-				     "the new key; if not, someone may be "
+				     "ssh-keygen -R %s -f %s and add the new "
+				     "key as [%s]:%d; if not, someone may be "
 				     "intercepting the connection",
-				     o->address, o->port, kh_shown);
+				     entry, kh_shown, o->address, o->port);
 	return rf_error_hint(err,
-			     "if the server was rebuilt, run ssh-keygen "
-			     "-R %s -f %s and add the new key; if not, someone "
+			     "if the server was rebuilt, run ssh-keygen -R "
+			     "'%s' -f %s and add the new key; if not, someone "
 			     "may be intercepting the connection",
-			     o->address, kh_shown);
+			     entry, kh_shown);
 }
 
 /* Connecting: the handshake. */
@@ -731,41 +832,43 @@ static int
 handshake(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	  int armed, struct rf_error *err)
 {
-	char ap[300], text[256];
+	char ap[300], text[256], thr[100];
 	int rc;
 
 	addr_port(o->address, o->port, ap, sizeof(ap));
 	while ((rc = libssh2_session_handshake(s->session, s->sock)) ==
 	       LIBSSH2_ERROR_EAGAIN) {
 		if (armed && interrupted)
-			return ssh_interrupted(err);
+			return conn_interrupted(err);
 		if (ssh_wait(s, deadline) != 0) {
-			rf_error_set(err, RF_EXIT_CONNECT, "connect",
-				     "cannot connect to %s (%s): timed out "
-				     "after %g s",
-				     s->remote.name, ap, o->connect_timeout);
+			rf_error_kind(err, RF_KIND_TIMEOUT,
+				      "cannot connect to %s (%s)%s: timed out "
+				      "after %g s",
+				      s->remote.name, ap,
+				      through(s, thr, sizeof(thr)),
+				      o->connect_timeout);
 			return rf_error_hint(
 			    err,
 			    "the server accepted the connection but sent "
 			    "no SSH greeting within connect_timeout (%g s): is "
 			    "it sshd on port %d? raise [ssh] connect_timeout "
-			    "if "
-			    "it is slow",
+			    "if it is slow",
 			    o->connect_timeout, o->port);
 		}
 	}
 	if (rc == 0)
 		return 0;
 	ssh_errtext(s->session, text, sizeof(text));
-	rf_error_set(err, RF_EXIT_CONNECT, "connect",
-		     "cannot connect to %s (%s): SSH handshake failed: %s",
-		     s->remote.name, ap, text);
+	rf_error_kind(err, RF_KIND_PROTOCOL,
+		      "cannot connect to %s (%s)%s: SSH handshake failed: %s",
+		      s->remote.name, ap, through(s, thr, sizeof(thr)), text);
 	if (rc == LIBSSH2_ERROR_KEX_FAILURE ||
 	    rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED)
 		return rf_error_hint(err,
-				     "libssh2 1.10 needs an ed25519 or "
-				     "ECDSA host key, aes*-ctr and hmac-sha2 "
-				     "on the server");
+				     "%s needs an ed25519 or ECDSA host key "
+				     "(or RSA from 1.11), aes*-ctr and "
+				     "hmac-sha2 on the server",
+				     s->library);
 	return rf_error_hint(err, "is it an SSH server? try: ssh -p %d %s@%s",
 			     o->port, o->user, o->address);
 }
@@ -887,15 +990,17 @@ key_file_is_rsa(const char *path)
 	return rsa;
 }
 
+/* An RSA key, where the library signs RSA with SHA-1 only (1.10). */
 static int
-rsa_refused(const char *keyname, struct rf_error *err)
+rsa_refused(const struct ssh *s, const char *keyname, struct rf_error *err)
 {
-	rf_error_set(err, RF_EXIT_CONNECT, "connect",
-		     "RSA key %s cannot be used: libssh2 1.10 signs only with "
-		     "ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse",
-		     keyname);
+	rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+		      "RSA key %s cannot be used: %s signs only with ssh-rsa "
+		      "(SHA-1), which OpenSSH 8.8 and later refuse",
+		      keyname, s->library);
 	return rf_error_hint(err, "use an ed25519 or ECDSA key: ssh-keygen "
-				  "-t ed25519");
+				  "-t ed25519 (or run relflip with libssh2 "
+				  "1.11 or later)");
 }
 
 /* What one authentication attempt came to. */
@@ -922,43 +1027,46 @@ auth_failed(struct ssh *s, const struct ssh_options *o, int rc,
 
 	if (rc == LIBSSH2_ERROR_EAGAIN) {
 		if (armed && interrupted) {
-			ssh_interrupted(err);
+			conn_interrupted(err);
 			return AUTH_STOP;
 		}
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "authentication as %s on %s failed: timed out "
-			     "after %g s",
-			     o->user, s->remote.name, o->connect_timeout);
+		rf_error_kind(err, RF_KIND_TIMEOUT,
+			      "authentication as %s on %s failed: timed out "
+			      "after %g s",
+			      o->user, s->remote.name, o->connect_timeout);
 		return AUTH_STOP;
 	}
 	ssh_errtext(s->session, text, sizeof(text));
 	if (rc == LIBSSH2_ERROR_FILE ||
 	    rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot use the key %s: %s", keyname, text);
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "cannot use the key %s: %s", keyname, text);
 		rf_error_hint(err,
-			      "if it has a passphrase, set %s; libssh2 "
-			      "1.10 reads OpenSSH and PEM keys, not RFC 4716 "
-			      "ones",
-			      PASSPHRASE_ENV);
+			      "if it has a passphrase, set %s; %s reads "
+			      "OpenSSH and PEM keys, not RFC 4716 ones",
+			      PASSPHRASE_ENV, s->library);
 		return AUTH_NEXT;
 	}
-	rf_error_set(err, RF_EXIT_CONNECT, "connect",
-		     "authentication as %s on %s failed: %s", o->user,
-		     s->remote.name, text);
 	if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ||
 	    rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
-		rf_error_hint(
-		    err,
-		    "the server did not accept the key %s: add "
-		    "its public key to ~%s/.ssh/authorized_keys on %s",
-		    keyname, o->user, s->remote.name);
+		rf_error_kind(err, RF_KIND_AUTH_REFUSED,
+			      "authentication as %s on %s failed: %s", o->user,
+			      s->remote.name, text);
+		rf_error_hint(err,
+			      "the server did not accept the key %s: add "
+			      "its public key to ~%s/.ssh/authorized_keys on "
+			      "%s",
+			      keyname, o->user, s->remote.name);
 		return AUTH_NEXT;
 	}
-	return AUTH_STOP; /* the connection itself failed */
+	/* The connection itself failed. */
+	rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+		      "authentication as %s on %s failed: %s", o->user,
+		      s->remote.name, text);
+	return AUTH_STOP;
 }
 
-/* Authenticate with a key file. */
+/* Authenticate with a key file; *tried is set when it was offered. */
 static enum auth_result
 auth_file(struct ssh *s, const struct ssh_options *o, const char *path,
 	  const char *shown, int64_t deadline, int armed, struct rf_error *err)
@@ -967,14 +1075,15 @@ auth_file(struct ssh *s, const struct ssh_options *o, const char *path,
 	int rc;
 
 	if (access(path, R_OK) != 0) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot read the key file %s: %s", shown,
-			     strerror(errno));
-		rf_error_hint(err, "check [ssh] identity");
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "cannot read the key file %s: %s", shown,
+			      strerror(errno));
+		rf_error_hint(err, "check [ssh] identity (or IdentityFile in "
+				   "the ssh config)");
 		return AUTH_STOP;
 	}
-	if (key_file_is_rsa(path)) {
-		rsa_refused(shown, err);
+	if (!rsa_sha2_ok() && key_file_is_rsa(path)) {
+		rsa_refused(s, shown, err);
 		return AUTH_NEXT;
 	}
 	AUTH_LOOP(s, rc,
@@ -1016,6 +1125,62 @@ key_text_copy(const char *v, size_t *lenp)
 	return t;
 }
 
+/*
+ * Say what a variable's text is when it is not a private key, which
+ * libssh2 reports as "Error parsing PEM: offset out of bounds": a public
+ * key, a file name, or something else. Only the public key's type is
+ * shown; the value itself never is.
+ */
+static int
+env_key_check(const struct ssh_options *o, const char *text,
+	      struct rf_error *err)
+{
+	static const char *const pubtypes[] = { "ssh-", "ecdsa-sha2-",
+						"sk-ssh-", "sk-ecdsa-" };
+	const char *p = text + strspn(text, " \t\n");
+	char type[48];
+	size_t i, n;
+
+	if (strstr(p, "PRIVATE KEY-----") != NULL)
+		return 0;
+	n = strcspn(p, " \t\n");
+	for (i = 0; i < sizeof(pubtypes) / sizeof(pubtypes[0]); i++) {
+		if (strncmp(p, pubtypes[i], strlen(pubtypes[i])) != 0 ||
+		    n >= sizeof(type) || strncmp(p + n, " AAAA", 5) != 0)
+			continue;
+		snprintf(type, sizeof(type), "%.*s", (int)n, p);
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "$%s holds a public key (%s AAAA...), not a "
+			      "private key",
+			      o->identity_env, type);
+		return rf_error_hint(err,
+				     "put the private key in $%s: the key "
+				     "file without .pub, from its -----BEGIN "
+				     "line to its -----END line",
+				     o->identity_env);
+	}
+	if (p[n] == '\n' && p[n + 1 + strspn(p + n + 1, " \t\n")] == '\0' &&
+	    (p[0] == '/' || p[0] == '~' || p[0] == '.' ||
+	     memchr(p, '/', n) != NULL)) {
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "$%s holds a file name, not the key's text",
+			      o->identity_env);
+		return rf_error_hint(err,
+				     "name the file with [ssh] identity = "
+				     "FILE instead of identity_env, or put "
+				     "the file's contents in $%s",
+				     o->identity_env);
+	}
+	rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+		      "$%s does not hold a private key: it has no -----BEGIN "
+		      "... PRIVATE KEY----- line",
+		      o->identity_env);
+	return rf_error_hint(err,
+			     "put the private key's text in $%s, the whole "
+			     "file with its BEGIN and END lines",
+			     o->identity_env);
+}
+
 /* Authenticate with the key text in the variable o->identity_env. */
 static enum auth_result
 auth_env(struct ssh *s, const struct ssh_options *o, int64_t deadline,
@@ -1030,10 +1195,10 @@ auth_env(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 
 	snprintf(keyname, sizeof(keyname), "in $%s", o->identity_env);
 	if (v == NULL || *v == '\0') {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "the variable %s named by [ssh] identity_env is "
-			     "%s",
-			     o->identity_env, v == NULL ? "unset" : "empty");
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "the variable %s named by [ssh] identity_env is "
+			      "%s",
+			      o->identity_env, v == NULL ? "unset" : "empty");
 		rf_error_hint(err,
 			      "put the private key's text in $%s, e.g. "
 			      "from a CI secret",
@@ -1041,11 +1206,16 @@ auth_env(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 		return AUTH_STOP;
 	}
 	text = key_text_copy(v, &len);
-	key_text_type(text, type, sizeof(type));
-	if (strcmp(type, "ssh-rsa") == 0) {
+	if (env_key_check(o, text, err) != 0) {
 		explicit_bzero(text, len);
 		free(text);
-		rsa_refused(keyname, err);
+		return AUTH_STOP;
+	}
+	key_text_type(text, type, sizeof(type));
+	if (!rsa_sha2_ok() && strcmp(type, "ssh-rsa") == 0) {
+		explicit_bzero(text, len);
+		free(text);
+		rsa_refused(s, keyname, err);
 		return AUTH_STOP;
 	}
 	AUTH_LOOP(s, rc,
@@ -1062,8 +1232,9 @@ auth_env(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 }
 
 /*
- * Authenticate with each identity ssh-agent holds, RSA ones skipped. Sets
- * *rsa_seen when an RSA identity was skipped, *tried when one was offered.
+ * Authenticate with each identity ssh-agent holds, RSA ones skipped where
+ * the library signs RSA with SHA-1 only. Sets *rsa_seen when an RSA
+ * identity was skipped, *tried when one was offered.
  */
 static enum auth_result
 auth_agent(struct ssh *s, const struct ssh_options *o, int64_t deadline,
@@ -1087,7 +1258,7 @@ auth_agent(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	while (libssh2_agent_get_identity(agent, &id, prev) == 0) {
 		prev = id;
 		blob_type(id->blob, id->blob_len, type, sizeof(type));
-		if (strcmp(type, "ssh-rsa") == 0) {
+		if (!rsa_sha2_ok() && strcmp(type, "ssh-rsa") == 0) {
 			if (!*rsa_seen)
 				snprintf(rsa_name, rsa_size, "%s",
 					 id->comment != NULL && *id->comment
@@ -1118,8 +1289,41 @@ out:
 }
 
 /*
+ * After every key was refused: when the server does not take public keys
+ * at all, say that instead. The method list costs a round trip, so it is
+ * asked only here, never before the first key (-1: keep err as it is).
+ */
+static int
+auth_methods_check(struct ssh *s, const struct ssh_options *o, int64_t deadline,
+		   int armed, struct rf_error *err)
+{
+	char *methods;
+
+	while ((methods = libssh2_userauth_list(
+		    s->session, o->user, (unsigned int)strlen(o->user))) ==
+	       NULL) {
+		if (libssh2_session_last_errno(s->session) !=
+			LIBSSH2_ERROR_EAGAIN ||
+		    (armed && interrupted) || ssh_wait(s, deadline) != 0)
+			return -1;
+	}
+	if (strstr(methods, "publickey") != NULL)
+		return -1;
+	rf_error_kind(err, RF_KIND_AUTH_REFUSED,
+		      "authentication as %s on %s failed: the server does "
+		      "not take public keys (it offers: %s)",
+		      o->user, s->remote.name, methods);
+	return rf_error_hint(err,
+			     "enable PubkeyAuthentication for %s in the "
+			     "server's sshd_config",
+			     o->user);
+}
+
+/*
  * Authenticate: identity_env, else the identity file, else each key in
- * ssh-agent and then ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa.
+ * ssh-agent and then the identity files (ssh_config's IdentityFile, or
+ * ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa). No method list is asked first
+ * (a round trip saved): the first key goes out at once.
  */
 static int
 authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
@@ -1127,50 +1331,19 @@ authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 {
 	static const char *const defaults[] = { "~/.ssh/id_ed25519",
 						"~/.ssh/id_ecdsa" };
-	char *methods, *path, rsa_name[128], text[256];
+	const char *const *files = o->identities;
+	size_t nfiles = o->nidentities, i;
+	char *path, rsa_name[128];
 	enum auth_result ar;
 	int rsa_seen = 0, tried = 0;
-	size_t i;
-
-	while ((methods = libssh2_userauth_list(
-		    s->session, o->user, (unsigned int)strlen(o->user))) ==
-	       NULL) {
-		if (libssh2_userauth_authenticated(s->session)) {
-			snprintf(info->auth, sizeof(info->auth), "none");
-			return 0;
-		}
-		if (libssh2_session_last_errno(s->session) !=
-		    LIBSSH2_ERROR_EAGAIN) {
-			ssh_errtext(s->session, text, sizeof(text));
-			return rf_error_set(
-			    err, RF_EXIT_CONNECT, "connect",
-			    "authentication as %s on %s failed: "
-			    "%s",
-			    o->user, s->remote.name, text);
-		}
-		if (armed && interrupted)
-			return ssh_interrupted(err);
-		if (ssh_wait(s, deadline) != 0)
-			return rf_error_set(
-			    err, RF_EXIT_CONNECT, "connect",
-			    "authentication as %s on %s failed: "
-			    "timed out after %g s",
-			    o->user, s->remote.name, o->connect_timeout);
-	}
-	if (strstr(methods, "publickey") == NULL) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "authentication as %s on %s failed: the server "
-			     "does not take public keys (it offers: %s)",
-			     o->user, s->remote.name, methods);
-		return rf_error_hint(err,
-				     "enable PubkeyAuthentication for %s "
-				     "in the server's sshd_config",
-				     o->user);
-	}
 
 	if (o->identity_env != NULL && *o->identity_env != '\0') {
-		if (auth_env(s, o, deadline, armed, err) != AUTH_OK)
+		ar = auth_env(s, o, deadline, armed, err);
+		if (ar != AUTH_OK) {
+			if (err->kind == RF_KIND_AUTH_REFUSED)
+				auth_methods_check(s, o, deadline, armed, err);
 			return -1;
+		}
 		snprintf(info->auth, sizeof(info->auth), "identity_env");
 		return 0;
 	}
@@ -1178,8 +1351,11 @@ authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 		path = expand_home(o->identity);
 		ar = auth_file(s, o, path, o->identity, deadline, armed, err);
 		free(path);
-		if (ar != AUTH_OK)
+		if (ar != AUTH_OK) {
+			if (err->kind == RF_KIND_AUTH_REFUSED)
+				auth_methods_check(s, o, deadline, armed, err);
 			return -1;
+		}
 		snprintf(info->auth, sizeof(info->auth), "key file");
 		return 0;
 	}
@@ -1192,22 +1368,26 @@ authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	}
 	if (ar == AUTH_STOP)
 		return -1;
-	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-		path = expand_home(defaults[i]);
+	if (files == NULL) {
+		files = defaults;
+		nfiles = sizeof(defaults) / sizeof(defaults[0]);
+	}
+	for (i = 0; i < nfiles; i++) {
+		path = expand_home(files[i]);
 		if (access(path, F_OK) != 0) {
 			free(path);
 			continue;
 		}
-		if (key_file_is_rsa(path)) {
+		if (!rsa_sha2_ok() && key_file_is_rsa(path)) {
 			if (!rsa_seen)
 				snprintf(rsa_name, sizeof(rsa_name), "%s",
-					 defaults[i]);
+					 files[i]);
 			rsa_seen = 1;
 			free(path);
 			continue;
 		}
 		tried = 1;
-		ar = auth_file(s, o, path, defaults[i], deadline, armed, err);
+		ar = auth_file(s, o, path, files[i], deadline, armed, err);
 		free(path);
 		if (ar == AUTH_OK) {
 			snprintf(info->auth, sizeof(info->auth), "key file");
@@ -1216,15 +1396,100 @@ authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 		if (ar == AUTH_STOP)
 			return -1;
 	}
-	if (tried)
-		return -1; /* err holds the last key's failure */
+	if (tried) {
+		/* err holds the last key's failure */
+		if (err->kind == RF_KIND_AUTH_REFUSED)
+			auth_methods_check(s, o, deadline, armed, err);
+		return -1;
+	}
 	if (rsa_seen)
-		return rsa_refused(rsa_name, err);
-	rf_error_set(err, RF_EXIT_CONNECT, "connect",
-		     "authentication as %s on %s failed: no key to offer",
-		     o->user, s->remote.name);
+		return rsa_refused(s, rsa_name, err);
+	rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+		      "authentication as %s on %s failed: no key to offer",
+		      o->user, s->remote.name);
 	return rf_error_hint(err, "set [ssh] identity or identity_env, or "
 				  "load an ed25519 key into ssh-agent");
+}
+
+/*
+ * Bring up the SSH session on s->sock (a TCP connection, or a tunnel
+ * through a jump host): handshake, host key, authentication. Leaves the
+ * session in non-blocking mode.
+ */
+static int
+session_start(struct ssh *s, const struct ssh_options *o, int64_t deadline,
+	      int armed, struct ssh_info *info, struct rf_error *err)
+{
+	struct buf revoked = BUF_INIT;
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	const char *m;
+	char *kh_path, bracketed[300];
+	int kh_missing = 0, r = -1;
+
+	kh_path = expand_home(o->known_hosts);
+	s->session = libssh2_session_init();
+	if (s->session == NULL) {
+		rf_error_kind(err, RF_KIND_PROTOCOL,
+			      "cannot start an SSH session for %s",
+			      s->remote.name);
+		goto out;
+	}
+	ssh_nonblocking(s);
+	kh = libssh2_knownhost_init(s->session);
+	if (kh == NULL) {
+		rf_error_kind(err, RF_KIND_KNOWN_HOSTS,
+			      "cannot start libssh2's known_hosts check");
+		goto out;
+	}
+	if (kh_load(kh, kh_path, &revoked, o->known_hosts, &kh_missing, err) !=
+	    0)
+		goto out;
+	if (o->port != 22)
+		snprintf(bracketed, sizeof(bracketed), "[%s]:%d", o->address,
+			 o->port);
+	kh_prefer(s->session, kh, o->port != 22 ? bracketed : NULL, o->address);
+
+	if (handshake(s, o, deadline, armed, err) != 0)
+		goto out;
+	m = libssh2_session_methods(s->session, LIBSSH2_METHOD_KEX);
+	snprintf(info->kex, sizeof(info->kex), "%s", m != NULL ? m : "");
+	m = libssh2_session_methods(s->session, LIBSSH2_METHOD_CRYPT_CS);
+	snprintf(info->cipher, sizeof(info->cipher), "%s", m != NULL ? m : "");
+	m = libssh2_session_methods(s->session, LIBSSH2_METHOD_MAC_CS);
+	snprintf(info->mac, sizeof(info->mac), "%s", m != NULL ? m : "");
+	if (hostkey_verify(s, o, kh, &revoked, o->known_hosts, kh_missing, info,
+			   err) != 0)
+		goto out;
+
+	/* Authentication gets a connect_timeout of its own. */
+	if (authenticate(s, o, deadline_after(o->connect_timeout), armed, info,
+			 err) != 0)
+		goto out;
+	r = 0;
+out:
+	if (kh != NULL)
+		libssh2_knownhost_free(kh);
+	buf_release(&revoked);
+	free(kh_path);
+	return r;
+}
+
+static void jump_release(struct jump *j);
+
+/* A struct ssh for the host called name in messages. */
+static struct ssh *
+ssh_new(const char *name)
+{
+	struct ssh *s = xcalloc(1, sizeof(*s));
+	const char *v = libssh2_version(0);
+
+	s->sock = -1;
+	s->remote.ops = &ssh_ops;
+	s->remote.impl = s;
+	snprintf(s->remote.name, sizeof(s->remote.name), "%s", name);
+	snprintf(s->library, sizeof(s->library), "libssh2 %s",
+		 v != NULL ? v : "?");
+	return s;
 }
 
 /* Free everything a struct ssh holds; the session is closed first. */
@@ -1258,7 +1523,997 @@ ssh_free(struct ssh *s)
 	}
 	if (s->sock != -1)
 		close(s->sock);
+	jump_release(s->jump);
 	free(s);
+}
+
+/*
+ * Jump hosts.
+ *
+ * One connection per jump host (the same chain of hops, address, user and
+ * keys), shared by every session behind it. libssh2 sessions are not
+ * thread-safe, so one thread, the pump, owns the jump host's session once
+ * it is up: for each server it opens a direct-tcpip channel and pumps it
+ * both ways to one end of a socketpair, whose other end the server's own
+ * session (in its own thread) uses as its socket. A jump host behind
+ * another is reached the same way, through its predecessor's pump.
+ *
+ * The pump keeps the non-blocking rule of LIBRARY-NOTES section 2: after a
+ * call returns EAGAIN with a packet half sent, the next call on the
+ * session is that same call (the `pend` below), whatever channel the
+ * other work is for. Channel opens go one at a time: libssh2 keeps the
+ * state of an open in the session.
+ *
+ * Jump hosts live in a registry keyed by their chain, counted by the
+ * sessions (and jump hosts) using them: the last one to close stops the
+ * pump and disconnects. A jump host that failed to connect stays in the
+ * registry with its error, so every server behind it fails at once with
+ * the same message instead of trying again.
+ */
+
+enum jump_state {
+	JUMP_CONNECTING,
+	JUMP_UP,
+	JUMP_FAILED,
+};
+
+/* A request to the pump for a tunnel to host:port. */
+struct tunnel_req {
+	struct tunnel_req *next;
+	char host[256];
+	int port;
+	int fd;        /* the pump's end of the socketpair */
+	int done;      /* 1: opened; -1: failed */
+	int abandoned; /* the asker gave up: the pump frees it */
+	int rc;        /* libssh2's error when it failed */
+	char text[256];
+};
+
+struct tbuf {
+	char data[READ_BUF_SIZE];
+	size_t off, len;
+};
+
+/* One server's (or jump host's) connection through this jump host. */
+struct tunnel {
+	struct tunnel *next;
+	LIBSSH2_CHANNEL *ch;
+	int fd;
+	struct tbuf up, down; /* up: fd to channel; down: the reverse */
+	int fd_eof, eof_sent, ch_eof, shut, gone;
+	int64_t closing; /* when closing began; 0: open */
+};
+
+struct jump {
+	struct jump *next; /* in the registry */
+	int linked;        /* in the registry; 0 once found broken */
+	char *key;
+	char name[64];
+	struct jump *via; /* the hop before, referenced; or NULL */
+	int refs;
+	enum jump_state state;
+	struct rf_error err; /* JUMP_FAILED: why */
+	struct ssh_hop_info info;
+	struct ssh *s;
+	pthread_t thread;
+	int wake[2]; /* a byte in wake[1] wakes the pump */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* a request is done */
+	struct tunnel_req *reqs; /* waiting, oldest first */
+	int stop;
+	int stopping;       /* the pump saw stop: no waiting for CLOSEs */
+	char dead[256];     /* why the connection broke, or "" */
+	char jumpspec[600]; /* the chain up to it, as ssh -J takes it */
+	char login[700];    /* ssh's arguments to log in there, for hints */
+};
+
+static pthread_mutex_t jumps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jumps_cond = PTHREAD_COND_INITIALIZER;
+static struct jump *jumps;
+static int jumps_closing; /* at exit: the last reference closes */
+
+/* Wait on cond for at most a slice, then the caller looks again. */
+static void
+cond_wait_slice(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline)
+{
+	struct timespec ts;
+	int64_t left = WAIT_SLICE_MS;
+
+	if (deadline != NO_DEADLINE && deadline - now_ms() < left)
+		left = deadline - now_ms();
+	if (left < 1)
+		left = 1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	(void)pthread_cond_timedwait(cond, lock, &ts);
+}
+
+static void
+jump_wake(struct jump *j)
+{
+	ssize_t n;
+
+	do
+		n = write(j->wake[1], "", 1);
+	while (n == -1 && errno == EINTR);
+}
+
+/* Whether a libssh2 error means the session itself is gone. */
+static int
+session_error(int rc)
+{
+	return rc == LIBSSH2_ERROR_SOCKET_SEND ||
+	       rc == LIBSSH2_ERROR_SOCKET_RECV ||
+	       rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+	       rc == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
+	       rc == LIBSSH2_ERROR_DECRYPT || rc == LIBSSH2_ERROR_ENCRYPT ||
+	       rc == LIBSSH2_ERROR_INVALID_MAC || rc == LIBSSH2_ERROR_PROTO ||
+	       rc == LIBSSH2_ERROR_BAD_USE || rc == LIBSSH2_ERROR_ALLOC;
+}
+
+/* Hand a request back: to its asker, or freed when it was abandoned. */
+static void
+req_finish(struct jump *j, struct tunnel_req *r, int done, int rc,
+	   const char *text)
+{
+	pthread_mutex_lock(&j->lock);
+	r->done = done;
+	r->rc = rc;
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	if (done < 0)
+		close(r->fd);
+	if (r->abandoned)
+		free(r);
+	else
+		pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* The pump's ops that may be left half sent, and must be repeated. */
+enum pend_op {
+	P_NONE,
+	P_OPEN,
+	P_READ,
+	P_WRITE,
+	P_EOF,
+	P_CLOSE,
+	P_FREE,
+};
+
+struct pend {
+	enum pend_op op;
+	struct tunnel *t;
+};
+
+/* Note an EAGAIN: with a packet half sent, the same call goes next. */
+static void
+pend_set(struct ssh *s, struct pend *pend, enum pend_op op, struct tunnel *t)
+{
+	if (half_sent(s)) {
+		pend->op = op;
+		pend->t = t;
+	} else {
+		pend->op = P_NONE;
+		pend->t = NULL;
+	}
+}
+
+/* The session broke: remember why; the pump fails everything. */
+static void
+jump_die(struct jump *j, const char *why)
+{
+	pthread_mutex_lock(&j->lock);
+	if (j->dead[0] == '\0')
+		snprintf(j->dead, sizeof(j->dead), "%s", why);
+	pthread_mutex_unlock(&j->lock);
+	ssh_break(j->s, why);
+}
+
+/* Open the next requested tunnel; 1 when something moved. */
+static int
+pump_open(struct jump *j, struct tunnel_req **openingp, struct tunnel **tunnels,
+	  struct pend *pend)
+{
+	struct ssh *s = j->s;
+	struct tunnel_req *r = *openingp;
+	struct tunnel *t;
+	LIBSSH2_CHANNEL *ch;
+	char text[256];
+	int rc;
+
+	if (r == NULL || (pend->op != P_NONE && pend->op != P_OPEN))
+		return 0;
+	ch = libssh2_channel_direct_tcpip_ex(s->session, r->host, r->port,
+					     "127.0.0.1", 0);
+	if (ch == NULL) {
+		rc = libssh2_session_last_errno(s->session);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			pend_set(s, pend, P_OPEN, NULL);
+			return 0;
+		}
+		pend->op = P_NONE;
+		ssh_errtext(s->session, text, sizeof(text));
+		*openingp = NULL;
+		req_finish(j, r, -1, rc, text);
+		if (session_error(rc))
+			jump_die(j, text);
+		return 1;
+	}
+	pend->op = P_NONE;
+	t = xcalloc(1, sizeof(*t));
+	t->ch = ch;
+	t->fd = r->fd;
+	pthread_mutex_lock(&j->lock);
+	t->gone = r->abandoned; /* nobody reads it: close it again */
+	pthread_mutex_unlock(&j->lock);
+	t->next = *tunnels;
+	*tunnels = t;
+	*openingp = NULL;
+	req_finish(j, r, 1, 0, "");
+	return 1;
+}
+
+/*
+ * Close a finished tunnel's channel; t->ch is NULL once it is freed. The
+ * far end's CLOSE is waited for within a grace period, letting other
+ * work go on meanwhile; after it the channel is freed anyway.
+ */
+static int
+tunnel_close(struct jump *j, struct tunnel *t, struct pend *pend)
+{
+	struct ssh *s = j->s;
+	int rc;
+
+	if (t->closing == 0)
+		t->closing = now_ms();
+	if (pend->op != P_FREE) {
+		rc = libssh2_channel_close(t->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			pend_set(s, pend, P_CLOSE, t);
+			if (pend->op != P_NONE ||
+			    (now_ms() - t->closing < GRACE_MS && !j->stopping))
+				return 0;
+		}
+	}
+	rc = libssh2_channel_free(t->ch);
+	if (rc == LIBSSH2_ERROR_EAGAIN) {
+		pend_set(s, pend, P_FREE, t);
+		return 0;
+	}
+	pend->op = P_NONE;
+	pend->t = NULL;
+	t->ch = NULL;
+	return 1;
+}
+
+/*
+ * Move what can move between a tunnel's channel and its socket; 1 when
+ * something did. Only the pending call runs while one is pending.
+ */
+static int
+pump_tunnel(struct jump *j, struct tunnel *t, struct pend *pend)
+{
+	struct ssh *s = j->s;
+	int progress = 0, mine = pend->op == P_NONE || pend->t == t;
+	ssize_t n;
+
+	if (!mine)
+		return 0;
+	if (t->closing != 0 || pend->op == P_CLOSE || pend->op == P_FREE)
+		return tunnel_close(j, t, pend);
+
+	/* channel -> down */
+	if (t->down.off > 0 && t->down.off == t->down.len)
+		t->down.off = t->down.len = 0;
+	if (!t->ch_eof && t->down.len < sizeof(t->down.data) &&
+	    (pend->op == P_NONE || pend->op == P_READ)) {
+		n = libssh2_channel_read(t->ch, t->down.data + t->down.len,
+					 sizeof(t->down.data) - t->down.len);
+		if (n > 0) {
+			t->down.len += (size_t)n;
+			progress = 1;
+			pend->op = P_NONE;
+		} else if (n == LIBSSH2_ERROR_EAGAIN) {
+			pend_set(s, pend, P_READ, t);
+		} else {
+			/* 0 at EOF; a channel error ends it as well */
+			pend->op = P_NONE;
+			t->ch_eof = 1;
+			progress = 1;
+			if (n < 0 && session_error((int)n)) {
+				char text[256];
+
+				jump_die(j, ssh_errtext(s->session, text,
+							sizeof(text)));
+				return 1;
+			}
+		}
+	}
+	if (pend->op == P_NONE) {
+		/* down -> fd, then SHUT_WR after the channel's EOF */
+		if (t->down.off < t->down.len) {
+			n = send(t->fd, t->down.data + t->down.off,
+				 t->down.len - t->down.off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0) {
+				t->down.off += (size_t)n;
+				progress = 1;
+			} else if (n == -1 && errno != EAGAIN &&
+				   errno != EINTR) {
+				t->gone = 1;
+			}
+		}
+		if (t->ch_eof && t->down.off == t->down.len && !t->shut) {
+			(void)shutdown(t->fd, SHUT_WR);
+			t->shut = 1;
+			progress = 1;
+		}
+		/* fd -> up */
+		if (!t->fd_eof && t->up.off == t->up.len) {
+			t->up.off = t->up.len = 0;
+			n = recv(t->fd, t->up.data, sizeof(t->up.data),
+				 MSG_DONTWAIT);
+			if (n > 0) {
+				t->up.len = (size_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				t->fd_eof = 1;
+				progress = 1;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				t->fd_eof = t->gone = 1;
+			}
+		}
+	}
+	/* up -> channel, then EOF */
+	if (t->up.off < t->up.len &&
+	    (pend->op == P_NONE || pend->op == P_WRITE)) {
+		n = libssh2_channel_write(t->ch, t->up.data + t->up.off,
+					  t->up.len - t->up.off);
+		if (n >= 0) {
+			t->up.off += (size_t)n;
+			progress |= n > 0;
+			pend->op = P_NONE;
+		} else if (n == LIBSSH2_ERROR_EAGAIN) {
+			pend_set(s, pend, P_WRITE, t);
+		} else {
+			/* the far end is gone: drop what is left */
+			t->up.off = t->up.len;
+			t->eof_sent = 1;
+			pend->op = P_NONE;
+		}
+	} else if (t->fd_eof && t->up.off == t->up.len && !t->eof_sent &&
+		   (pend->op == P_NONE || pend->op == P_EOF)) {
+		n = libssh2_channel_send_eof(t->ch);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			pend_set(s, pend, P_EOF, t);
+		} else {
+			t->eof_sent = 1;
+			progress = 1;
+			pend->op = P_NONE;
+		}
+	}
+	if (pend->op == P_NONE &&
+	    ((t->fd_eof && t->eof_sent && t->ch_eof && t->shut) || t->gone)) {
+		t->closing = now_ms();
+		progress = 1;
+	}
+	return progress;
+}
+
+/* Whether the pump needs the session's socket polled for input. */
+static int
+pump_wants_session(const struct tunnel *tunnels,
+		   const struct tunnel_req *opening, const struct pend *pend)
+{
+	const struct tunnel *t;
+
+	if (opening != NULL || pend->op != P_NONE)
+		return 1;
+	for (t = tunnels; t != NULL; t = t->next)
+		if (t->closing != 0 ||
+		    (!t->ch_eof && t->down.len < sizeof(t->down.data)) ||
+		    t->up.off < t->up.len || (t->fd_eof && !t->eof_sent))
+			return 1;
+	return 0;
+}
+
+/* After the session broke: drop every tunnel and fail every request. */
+static void
+pump_fail_all(struct jump *j, struct tunnel **tunnels,
+	      struct tunnel_req **opening)
+{
+	struct tunnel *t;
+	struct tunnel_req *r;
+
+	while ((t = *tunnels) != NULL) {
+		*tunnels = t->next;
+		(void)shutdown(t->fd, SHUT_RDWR);
+		close(t->fd);
+		free(t); /* the channel goes with the session */
+	}
+	if (*opening != NULL) {
+		req_finish(j, *opening, -1, LIBSSH2_ERROR_SOCKET_DISCONNECT,
+			   j->dead);
+		*opening = NULL;
+	}
+	pthread_mutex_lock(&j->lock);
+	while ((r = j->reqs) != NULL) {
+		j->reqs = r->next;
+		pthread_mutex_unlock(&j->lock);
+		req_finish(j, r, -1, LIBSSH2_ERROR_SOCKET_DISCONNECT, j->dead);
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+static void *
+jump_pump(void *arg)
+{
+	struct jump *j = arg;
+	struct ssh *s = j->s;
+	struct tunnel *tunnels = NULL, *t, **tp;
+	struct tunnel_req *opening = NULL;
+	struct pend pend = { P_NONE, NULL };
+	struct pollfd *pfd = NULL;
+	size_t npfd, cap = 0;
+	int64_t stop_at = 0;
+	int progress, stop, dead;
+	char drain[64];
+
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		stop = j->stop;
+		dead = j->dead[0] != '\0';
+		if (opening == NULL && j->reqs != NULL && !dead) {
+			opening = j->reqs;
+			j->reqs = opening->next;
+		}
+		pthread_mutex_unlock(&j->lock);
+		if (dead)
+			pump_fail_all(j, &tunnels, &opening);
+		if (stop) {
+			/* The last user is gone; what is left closes. */
+			if (stop_at == 0)
+				stop_at = now_ms();
+			j->stopping = 1;
+			for (t = tunnels; t != NULL; t = t->next)
+				t->gone = 1;
+			if ((tunnels == NULL && opening == NULL &&
+			     pend.op == P_NONE) ||
+			    now_ms() - stop_at > GRACE_MS)
+				break;
+		}
+		progress = 0;
+		if (!dead) {
+			progress |= pump_open(j, &opening, &tunnels, &pend);
+			for (t = tunnels; t != NULL; t = t->next)
+				progress |= pump_tunnel(j, t, &pend);
+		}
+		for (tp = &tunnels; *tp != NULL;) {
+			t = *tp;
+			if (t->ch != NULL) {
+				tp = &t->next;
+				continue;
+			}
+			*tp = t->next;
+			close(t->fd);
+			free(t);
+		}
+		if (progress)
+			continue;
+
+		npfd = 0;
+		for (t = tunnels; t != NULL; t = t->next)
+			npfd++;
+		if (npfd + 2 > cap) {
+			cap = npfd + 2;
+			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
+		}
+		npfd = 0;
+		pfd[npfd].fd = j->wake[0];
+		pfd[npfd].events = POLLIN;
+		pfd[npfd++].revents = 0;
+		if (!dead && pump_wants_session(tunnels, opening, &pend)) {
+			pfd[npfd].fd = s->sock;
+			pfd[npfd].events = half_sent(s) ? POLLOUT : POLLIN;
+			pfd[npfd++].revents = 0;
+		}
+		/*
+		 * A socket with nothing to wait for stays out: its POLLHUP
+		 * would wake poll again and again.
+		 */
+		for (t = tunnels; t != NULL && pend.op == P_NONE; t = t->next) {
+			pfd[npfd].fd = t->fd;
+			pfd[npfd].events = 0;
+			if (!t->fd_eof && t->up.off == t->up.len)
+				pfd[npfd].events |= POLLIN;
+			if (t->down.off < t->down.len)
+				pfd[npfd].events |= POLLOUT;
+			pfd[npfd].revents = 0;
+			if (pfd[npfd].events != 0)
+				npfd++;
+		}
+		(void)poll(pfd, npfd, WAIT_SLICE_MS);
+		while (read(j->wake[0], drain, sizeof(drain)) > 0)
+			;
+	}
+	while ((t = tunnels) != NULL) {
+		tunnels = t->next;
+		(void)shutdown(t->fd, SHUT_RDWR);
+		close(t->fd);
+		free(t);
+	}
+	if (opening != NULL)
+		req_finish(j, opening, -1, LIBSSH2_ERROR_SOCKET_DISCONNECT,
+			   "the jump host connection was closed");
+	free(pfd);
+	return NULL;
+}
+
+/*
+ * Ask the pump of j for a tunnel to o->address:o->port and make it s's
+ * socket, within the deadline.
+ */
+static int
+jump_tunnel(struct jump *j, struct ssh *s, const struct ssh_options *o,
+	    int64_t deadline, int armed, struct rf_error *err)
+{
+	struct tunnel_req *r, **rp;
+	char ap[300], text[256];
+	int sv[2], done, rc, timed_out;
+
+	addr_port(o->address, o->port, ap, sizeof(ap));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+				     "cannot connect to %s (%s) through jump "
+				     "host %s: socketpair: %s",
+				     s->remote.name, ap, j->name,
+				     strerror(errno));
+	r = xcalloc(1, sizeof(*r));
+	snprintf(r->host, sizeof(r->host), "%s", o->address);
+	r->port = o->port;
+	r->fd = sv[0];
+	pthread_mutex_lock(&j->lock);
+	if (j->dead[0] != '\0') {
+		snprintf(text, sizeof(text), "%s", j->dead);
+		pthread_mutex_unlock(&j->lock);
+		close(sv[0]);
+		close(sv[1]);
+		free(r);
+		return rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+				     "cannot connect to %s (%s): the "
+				     "connection to jump host %s broke: %s",
+				     s->remote.name, ap, j->name, text);
+	}
+	for (rp = &j->reqs; *rp != NULL; rp = &(*rp)->next)
+		;
+	*rp = r;
+	pthread_mutex_unlock(&j->lock);
+	jump_wake(j);
+
+	pthread_mutex_lock(&j->lock);
+	while (r->done == 0 && !(armed && interrupted) && now_ms() < deadline)
+		cond_wait_slice(&j->cond, &j->lock, deadline);
+	done = r->done;
+	if (done == 0) {
+		timed_out = !(armed && interrupted);
+		r->abandoned = 1; /* the pump frees it */
+		pthread_mutex_unlock(&j->lock);
+		close(sv[1]);
+		if (!timed_out)
+			return conn_interrupted(err);
+		rf_error_kind(err, RF_KIND_TIMEOUT,
+			      "cannot connect to %s (%s) through jump host %s: "
+			      "timed out after %g s",
+			      s->remote.name, ap, j->name, o->connect_timeout);
+		return rf_error_hint(err,
+				     "%s did not open a connection to %s "
+				     "within connect_timeout: check the "
+				     "address and firewalls between them, or "
+				     "raise [ssh] connect_timeout",
+				     j->name, ap);
+	}
+	rc = r->rc;
+	snprintf(text, sizeof(text), "%s", r->text);
+	pthread_mutex_unlock(&j->lock);
+	free(r);
+	if (done > 0) {
+		s->sock = sv[1];
+		return 0;
+	}
+	close(sv[1]);
+	if (strstr(text, "prohibited") != NULL) {
+		rf_error_kind(err, RF_KIND_CHANNEL_PROHIBITED,
+			      "cannot connect to %s (%s) through jump host %s: "
+			      "it refuses to forward connections (%s)",
+			      s->remote.name, ap, j->name, text);
+		return rf_error_hint(err,
+				     "allow TCP forwarding on %s for its "
+				     "login user: AllowTcpForwarding yes in "
+				     "its sshd_config, or permitopen=\"%s\" "
+				     "in its authorized_keys",
+				     j->name, ap);
+	}
+	if (session_error(rc))
+		return rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+				     "cannot connect to %s (%s): the "
+				     "connection to jump host %s broke: %s",
+				     s->remote.name, ap, j->name, text);
+	rf_error_kind(err, RF_KIND_REFUSED,
+		      "cannot connect to %s (%s) through jump host %s: it "
+		      "could not connect there (%s)",
+		      s->remote.name, ap, j->name, text);
+	return rf_error_hint(err,
+			     "is sshd running on %s, and the address and "
+			     "port right as seen from %s? try: ssh -J %s -p "
+			     "%d %s@%s",
+			     s->remote.name, j->name, j->jumpspec, o->port,
+			     o->user, o->address);
+}
+
+/* "user@addr:port" of a hop, as ssh -J takes it ([] around IPv6). */
+static void
+hop_login(const struct ssh_options *o, char *buf, size_t size)
+{
+	char ap[300];
+
+	addr_port(o->address, o->port, ap, sizeof(ap));
+	snprintf(buf, size, "%s@%s", o->user, ap);
+}
+
+/*
+ * Bring up jump host j (hop o; through j->via when set) and start its
+ * pump. On failure err names it.
+ */
+static int
+jump_connect(struct jump *j, const struct ssh_options *o, int64_t deadline,
+	     int armed, struct rf_error *err)
+{
+	struct ssh_info scratch;
+	sigset_t block, old;
+	struct ssh *s;
+	char name[80];
+	int64_t t0 = now_ms();
+
+	memset(&scratch, 0, sizeof(scratch));
+	snprintf(name, sizeof(name), "jump host %s", j->name);
+	s = ssh_new(name);
+	s->is_jump = 1;
+	if (j->via != NULL) {
+		snprintf(s->via, sizeof(s->via), "%s", j->via->name);
+		snprintf(s->via_login, sizeof(s->via_login), "%s",
+			 j->via->login);
+	}
+	if (j->via != NULL ? jump_tunnel(j->via, s, o, deadline, armed, err)
+			   : tcp_connect(s, o, deadline, armed, err))
+		goto fail;
+	if (session_start(s, o, deadline, armed, &scratch, err) != 0)
+		goto fail;
+	j->info.connect_ms = (double)(now_ms() - t0);
+	snprintf(j->info.kex, sizeof(j->info.kex), "%s", scratch.kex);
+	snprintf(j->info.hostkey_type, sizeof(j->info.hostkey_type), "%s",
+		 scratch.hostkey_type);
+	snprintf(j->info.fingerprint, sizeof(j->info.fingerprint), "%s",
+		 scratch.fingerprint);
+	snprintf(j->info.auth, sizeof(j->info.auth), "%s", scratch.auth);
+
+	if (pipe2(j->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+			      "cannot start the pump for %s: pipe: %s", name,
+			      strerror(errno));
+		goto fail;
+	}
+	j->s = s;
+	/* Signals go to the other threads, which act on them. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	if (pthread_create(&j->thread, NULL, jump_pump, j) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		close(j->wake[0]);
+		close(j->wake[1]);
+		j->s = NULL;
+		rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+			      "cannot start the pump thread for %s", name);
+		goto fail;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+fail:
+	ssh_break(s, "connecting failed");
+	ssh_free(s);
+	snprintf(err->via, sizeof(err->via), "%s", j->name);
+	return -1;
+}
+
+/* Whether the jump host's connection broke. */
+static int
+jump_dead(struct jump *j)
+{
+	int dead;
+
+	pthread_mutex_lock(&j->lock);
+	dead = j->dead[0] != '\0';
+	pthread_mutex_unlock(&j->lock);
+	return dead;
+}
+
+/* Unlink j from the registry; the caller holds jumps_lock. */
+static void
+jump_unlink(struct jump *j)
+{
+	struct jump **jp;
+
+	for (jp = &jumps; *jp != NULL; jp = &(*jp)->next)
+		if (*jp == j) {
+			*jp = j->next;
+			break;
+		}
+	j->linked = 0;
+}
+
+/* Stop the pump, disconnect, free; then let go of the hop before. */
+static void
+jump_destroy(struct jump *j)
+{
+	struct jump *via = j->via;
+
+	pthread_mutex_lock(&j->lock);
+	j->stop = 1;
+	pthread_mutex_unlock(&j->lock);
+	jump_wake(j);
+	pthread_join(j->thread, NULL);
+	ssh_free(j->s);
+	close(j->wake[0]);
+	close(j->wake[1]);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->cond);
+	free(j->key);
+	free(j);
+	jump_release(via);
+}
+
+/*
+ * Drop a reference. A jump host nobody uses stays connected (idle) for
+ * the next server behind it, until the process exits (jumps_close_idle)
+ * or its connection breaks: `check` with max_parallel = 1 closes each
+ * server before it connects the next.
+ */
+static void
+jump_release(struct jump *j)
+{
+	if (j == NULL)
+		return;
+	pthread_mutex_lock(&jumps_lock);
+	if (--j->refs > 0 || j->state != JUMP_UP ||
+	    (j->linked && !jumps_closing && !jump_dead(j))) {
+		pthread_mutex_unlock(&jumps_lock);
+		return;
+	}
+	if (j->linked)
+		jump_unlink(j);
+	pthread_mutex_unlock(&jumps_lock);
+	jump_destroy(j);
+}
+
+/*
+ * At exit: disconnect the idle jump hosts, the last hop first. Skipped
+ * when another thread holds the registry (an exit from a broken
+ * invariant): the kernel closes the sockets then.
+ */
+static void
+jumps_close_idle(void)
+{
+	struct jump *j;
+
+	if (pthread_mutex_trylock(&jumps_lock) != 0)
+		return;
+	jumps_closing = 1;
+	for (;;) {
+		for (j = jumps; j != NULL; j = j->next)
+			if (j->state != JUMP_CONNECTING && j->refs == 0)
+				break;
+		if (j == NULL)
+			break;
+		jump_unlink(j);
+		if (j->state == JUMP_FAILED) {
+			/* No thread, no session: only its error was kept. */
+			pthread_mutex_destroy(&j->lock);
+			pthread_cond_destroy(&j->cond);
+			free(j->key);
+			free(j);
+			continue;
+		}
+		pthread_mutex_unlock(&jumps_lock);
+		jump_destroy(j);
+		pthread_mutex_lock(&jumps_lock);
+	}
+	pthread_mutex_unlock(&jumps_lock);
+}
+
+/*
+ * The jump host for hop o behind via (whose reference this takes over):
+ * the one already up for key, or a new connection. *info tells which.
+ */
+static int
+jump_get(const struct ssh_options *o, const char *key, struct jump *via,
+	 int64_t deadline, int armed, struct ssh_hop_info *info,
+	 struct jump **out, struct rf_error *err)
+{
+	struct buf spec = BUF_INIT;
+	struct jump *j;
+	char ap[300];
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&jumps_lock);
+	for (;;) {
+		for (j = jumps; j != NULL; j = j->next)
+			if (strcmp(j->key, key) == 0)
+				break;
+		/* A broken one is left to its users; a new one replaces it. */
+		if (j != NULL && j->state == JUMP_UP && jump_dead(j)) {
+			jump_unlink(j);
+			if (j->refs == 0) {
+				pthread_mutex_unlock(&jumps_lock);
+				jump_destroy(j);
+				pthread_mutex_lock(&jumps_lock);
+			}
+			continue;
+		}
+		if (j == NULL || j->state != JUMP_CONNECTING)
+			break;
+		if (armed && interrupted) {
+			pthread_mutex_unlock(&jumps_lock);
+			jump_release(via);
+			return conn_interrupted(err);
+		}
+		if (now_ms() >= deadline) {
+			pthread_mutex_unlock(&jumps_lock);
+			jump_release(via);
+			addr_port(o->address, o->port, ap, sizeof(ap));
+			rf_error_kind(err, RF_KIND_TIMEOUT,
+				      "cannot connect to jump host %s (%s): "
+				      "timed out after %g s",
+				      o->name, ap, o->connect_timeout);
+			snprintf(err->via, sizeof(err->via), "%s", o->name);
+			return -1;
+		}
+		cond_wait_slice(&jumps_cond, &jumps_lock, deadline);
+	}
+	if (j != NULL && j->state == JUMP_FAILED) {
+		*err = j->err;
+		pthread_mutex_unlock(&jumps_lock);
+		jump_release(via);
+		return -1;
+	}
+	if (j != NULL) {
+		j->refs++;
+		*info = j->info;
+		info->shared = 1;
+		pthread_mutex_unlock(&jumps_lock);
+		jump_release(via); /* j holds its own */
+		*out = j;
+		return 0;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->key = xstrdup(key);
+	snprintf(j->name, sizeof(j->name), "%s", o->name);
+	j->via = via;
+	j->refs = 1;
+	j->state = JUMP_CONNECTING;
+	j->wake[0] = j->wake[1] = -1;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	snprintf(j->info.name, sizeof(j->info.name), "%s", o->name);
+	addr_port(o->address, o->port, j->info.address,
+		  sizeof(j->info.address));
+	hop_login(o, j->jumpspec, sizeof(j->jumpspec));
+	if (via != NULL) {
+		snprintf(j->login, sizeof(j->login), "-J %s -p %d %s@%s",
+			 via->jumpspec, o->port, o->user, o->address);
+		buf_addf(&spec, "%s,%s", via->jumpspec, j->jumpspec);
+		snprintf(j->jumpspec, sizeof(j->jumpspec), "%s",
+			 buf_str(&spec));
+		buf_release(&spec);
+	} else {
+		snprintf(j->login, sizeof(j->login), "-p %d %s@%s", o->port,
+			 o->user, o->address);
+	}
+	j->next = jumps;
+	j->linked = 1;
+	jumps = j;
+	pthread_mutex_unlock(&jumps_lock);
+
+	rc = jump_connect(j, o, deadline, armed, err);
+
+	pthread_mutex_lock(&jumps_lock);
+	if (rc != 0) {
+		j->state = JUMP_FAILED;
+		j->err = *err;
+		j->refs = 0;
+		via = j->via;
+		j->via = NULL;
+	} else {
+		j->state = JUMP_UP;
+		*info = j->info;
+		*out = j;
+	}
+	pthread_cond_broadcast(&jumps_cond);
+	pthread_mutex_unlock(&jumps_lock);
+	if (rc != 0)
+		jump_release(via);
+	return rc;
+}
+
+/* The registry key of hop i: every hop up to it, and how it logs in. */
+static void
+jump_key(const struct ssh_options *jumps_v, size_t i, struct buf *key)
+{
+	const struct ssh_options *o;
+	size_t k, n;
+
+	for (k = 0; k <= i; k++) {
+		o = &jumps_v[k];
+		buf_addf(key, "%s%s@%s:%d|%s|%s|%s|", k > 0 ? "," : "", o->user,
+			 o->address, o->port, o->identity ? o->identity : "",
+			 o->identity_env ? o->identity_env : "",
+			 o->known_hosts);
+		for (n = 0; n < o->nidentities; n++)
+			buf_addf(key, "%s;", o->identities[n]);
+	}
+}
+
+/* The hops' defaults, as remote_ssh_connect fills a server's. */
+static void
+hop_defaults(struct ssh_options *o)
+{
+	if (o->port <= 0)
+		o->port = 22;
+	if (o->user == NULL || *o->user == '\0')
+		o->user = getenv("USER") != NULL ? getenv("USER") : "root";
+	if (o->known_hosts == NULL || *o->known_hosts == '\0')
+		o->known_hosts = "~/.ssh/known_hosts";
+	if (o->name == NULL)
+		o->name = o->address;
+}
+
+/* Every jump host of o, up or brought up; *out is the last one's. */
+static int
+jump_chain(const struct ssh_options *o, int64_t deadline, int armed,
+	   struct ssh_info *info, struct jump **out, struct rf_error *err)
+{
+	struct ssh_options hops[SSH_JUMPS_MAX];
+	struct jump *via = NULL, *j;
+	struct buf key = BUF_INIT;
+	size_t i;
+
+	*out = NULL;
+	for (i = 0; i < o->njumps; i++) {
+		hops[i] = o->jumps[i];
+		hops[i].connect_timeout = o->connect_timeout;
+		hop_defaults(&hops[i]);
+	}
+	for (i = 0; i < o->njumps; i++) {
+		buf_reset(&key);
+		jump_key(hops, i, &key);
+		if (jump_get(&hops[i], buf_str(&key), via, deadline, armed,
+			     &info->jumps[i], &j, err) != 0) {
+			buf_release(&key);
+			return -1;
+		}
+		info->njumps = i + 1;
+		via = j;
+	}
+	buf_release(&key);
+	*out = via;
+	return 0;
 }
 
 int
@@ -1270,6 +2525,7 @@ remote_ssh_global_init(void)
 		return 0;
 	if (libssh2_init(0) != 0)
 		return -1;
+	(void)atexit(jumps_close_idle);
 	done = 1;
 	return 0;
 }
@@ -1281,9 +2537,6 @@ remote_ssh_connect(const struct ssh_options *opts, struct remote **out,
 	struct ssh_options o = *opts;
 	struct ssh_info scratch;
 	struct ssh *s;
-	struct buf revoked = BUF_INIT;
-	LIBSSH2_KNOWNHOSTS *kh = NULL;
-	char *kh_path, bracketed[300];
 	int64_t t0 = now_ms(), deadline;
 	int armed = !interrupted;
 
@@ -1292,77 +2545,46 @@ remote_ssh_connect(const struct ssh_options *opts, struct remote **out,
 		info = &scratch;
 	memset(info, 0, sizeof(*info));
 	if (o.address == NULL || *o.address == '\0') {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "host %s has no address",
-			     o.name != NULL ? o.name : "?");
+		rf_error_kind(err, RF_KIND_RESOLVE, "host %s has no address",
+			      o.name != NULL ? o.name : "?");
 		rf_error_host(err, o.name);
 		return -1;
 	}
-	if (o.port <= 0)
-		o.port = 22;
-	if (o.user == NULL || *o.user == '\0')
-		o.user = getenv("USER") != NULL ? getenv("USER") : "root";
-	if (o.known_hosts == NULL || *o.known_hosts == '\0')
-		o.known_hosts = "~/.ssh/known_hosts";
-	if (o.name == NULL)
-		o.name = o.address;
+	hop_defaults(&o);
+	if (o.njumps > SSH_JUMPS_MAX) {
+		rf_error_kind(err, RF_KIND_PROTOCOL,
+			      "cannot connect to %s: %zu jump hosts, more "
+			      "than the %d relflip follows",
+			      o.name, o.njumps, SSH_JUMPS_MAX);
+		rf_error_host(err, o.name);
+		return -1;
+	}
 
-	s = xcalloc(1, sizeof(*s));
-	s->sock = -1;
-	s->remote.ops = &ssh_ops;
-	s->remote.impl = s;
-	snprintf(s->remote.name, sizeof(s->remote.name), "%s", o.name);
-	kh_path = expand_home(o.known_hosts);
-
+	s = ssh_new(o.name);
+	snprintf(info->library, sizeof(info->library), "%s", s->library);
+	addr_port(o.address, o.port, info->address, sizeof(info->address));
+	snprintf(info->user, sizeof(info->user), "%s", o.user);
 	deadline = deadline_after(o.connect_timeout);
-	if (tcp_connect(s, &o, deadline, armed, err) != 0)
-		goto fail;
-
-	s->session = libssh2_session_init();
-	if (s->session == NULL) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot start an SSH session for %s",
-			     s->remote.name);
-		goto fail;
-	}
-	ssh_nonblocking(s);
-	kh = libssh2_knownhost_init(s->session);
-	if (kh == NULL) {
-		rf_error_set(err, RF_EXIT_CONNECT, "connect",
-			     "cannot start libssh2's known_hosts check");
+	if (o.njumps > 0) {
+		if (jump_chain(&o, deadline, armed, info, &s->jump, err) != 0)
+			goto fail;
+		snprintf(s->via, sizeof(s->via), "%s", s->jump->name);
+		snprintf(s->via_login, sizeof(s->via_login), "%s",
+			 s->jump->login);
+		if (jump_tunnel(s->jump, s, &o, deadline, armed, err) != 0)
+			goto fail;
+	} else if (tcp_connect(s, &o, deadline, armed, err) != 0) {
 		goto fail;
 	}
-	if (kh_load(kh, kh_path, &revoked, o.known_hosts, err) != 0)
-		goto fail;
-	if (o.port != 22)
-		snprintf(bracketed, sizeof(bracketed), "[%s]:%d", o.address,
-			 o.port);
-	kh_prefer(s->session, kh, o.port != 22 ? bracketed : NULL, o.address);
-
-	if (handshake(s, &o, deadline, armed, err) != 0)
-		goto fail;
-	if (hostkey_verify(s, &o, kh, &revoked, o.known_hosts, info, err) != 0)
-		goto fail;
-	libssh2_knownhost_free(kh);
-	kh = NULL;
-
-	/* Authentication gets a connect_timeout of its own. */
-	if (authenticate(s, &o, deadline_after(o.connect_timeout), armed, info,
-			 err) != 0)
+	if (session_start(s, &o, deadline, armed, info, err) != 0)
 		goto fail;
 
 	ssh_blocking(s);
 	info->connect_ms = (double)(now_ms() - t0);
-	buf_release(&revoked);
-	free(kh_path);
 	*out = &s->remote;
 	return 0;
 
 fail:
-	if (kh != NULL)
-		libssh2_knownhost_free(kh);
-	buf_release(&revoked);
-	free(kh_path);
 	/* A failed handshake or authentication leaves nothing to close. */
 	ssh_break(s, "connecting failed");
 	ssh_free(s);
@@ -1925,6 +3147,8 @@ put_error(struct ssh *s, const char *what, const char *path, int rc,
 		fx = libssh2_sftp_last_error(s->sftp);
 	rf_error_set(err, RF_EXIT_UPLOAD, "upload", "cannot %s '%s': %s", what,
 		     path, text);
+	err->kind = fx == LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ? RF_KIND_NO_SPACE
+							    : RF_KIND_SFTP;
 	if (fx == LIBSSH2_FX_PERMISSION_DENIED)
 		return rf_error_hint(err,
 				     "the login user needs write access "
@@ -2225,13 +3449,19 @@ forward_open(struct ssh *s, const char *host, int port, int64_t deadline,
 			     "the SSH server on %s refuses to open a tunnel to "
 			     "%s:%d: %s",
 			     s->remote.name, host, port, text);
-		rf_error_hint(err, "allow it in the server's sshd_config: "
-				   "AllowTcpForwarding local");
+		err->kind = RF_KIND_CHANNEL_PROHIBITED;
+		rf_error_hint(err,
+			      "allow TCP forwarding for the deploy user: "
+			      "AllowTcpForwarding yes (or local) in %s's "
+			      "sshd_config, or permitopen=\"%s:%d\" on its "
+			      "key in authorized_keys",
+			      s->remote.name, host, port);
 	} else if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE) {
 		rf_error_set(err, RF_EXIT_HEALTH, "health",
 			     "nothing listens on %s:%d on %s (the SSH server "
 			     "could not connect)",
 			     host, port, s->remote.name);
+		err->kind = RF_KIND_CHANNEL_REFUSED;
 		rf_error_hint(err,
 			      "is the app running on %s? check [health] "
 			      "url",

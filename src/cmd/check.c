@@ -93,18 +93,28 @@ item_hint(struct host_check *hc, enum check_item i, const char *hint)
 	snprintf(hc->r[i].hint, sizeof(hc->r[i].hint), "%s", hint);
 }
 
-/* Which of connect, host key and auth an error from connecting is about. */
+/*
+ * Which of connect, host key and auth an error from connecting is about,
+ * from what the adapter says went wrong. A failure at a jump host is the
+ * server's connect item: the server itself was not reached.
+ */
 static enum check_item
 connect_item(const struct rf_error *err)
 {
-	if (strstr(err->msg, "host key") != NULL)
+	if (err->via[0] != '\0')
+		return ITEM_CONNECT;
+	switch (err->kind) {
+	case RF_KIND_HOSTKEY_UNKNOWN:
+	case RF_KIND_HOSTKEY_CHANGED:
+	case RF_KIND_HOSTKEY_REVOKED:
+	case RF_KIND_KNOWN_HOSTS:
 		return ITEM_HOSTKEY;
-	if (strstr(err->msg, "authentication") != NULL ||
-	    strstr(err->msg, "RSA key") != NULL ||
-	    strstr(err->msg, "identity") != NULL ||
-	    strstr(err->msg, "key file") != NULL)
+	case RF_KIND_AUTH_REFUSED:
+	case RF_KIND_KEY_UNUSABLE:
 		return ITEM_AUTH;
-	return ITEM_CONNECT;
+	default:
+		return ITEM_CONNECT;
+	}
 }
 
 static void
@@ -291,12 +301,14 @@ check_host(void *arg, size_t index)
 		return;
 	}
 	snprintf(cell, sizeof(cell), "%.0f ms", info.connect_ms);
-	item_set(hc, ITEM_CONNECT, ITEM_OK, cell, "%s:%d in %.0f ms",
-		 hc->host->address, hc->host->port, info.connect_ms);
+	item_set(hc, ITEM_CONNECT, ITEM_OK, cell, "%s in %.0f ms%s%s",
+		 info.address, info.connect_ms,
+		 info.njumps > 0 ? " through jump host " : "",
+		 info.njumps > 0 ? info.jumps[info.njumps - 1].name : "");
 	item_set(hc, ITEM_HOSTKEY, ITEM_OK, "ok", "%s %s", info.hostkey_type,
 		 info.fingerprint);
 	item_set(hc, ITEM_AUTH, ITEM_OK, info.auth, "%s as %s", info.auth,
-		 hc->host->user ? hc->host->user : conf->ssh_user);
+		 info.user);
 
 	if (layout_probe(r, conf->app_path, 0, &st, &err) != 0) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "probe failed", "%s",

@@ -915,12 +915,14 @@ static void
 test_key_errors(void **state)
 {
 	(void)state;
-	load_err(MINIMAL "[ssh]\nprot = 22\n",
-		 "relflip.ini:6: [ssh] prot: unknown key (valid: user, port, "
-		 "identity, identity_env, known_hosts, connect_timeout)");
+	load_err(
+	    MINIMAL "[ssh]\nprot = 22\n",
+	    "relflip.ini:6: [ssh] prot: unknown key (valid: user, port, "
+	    "identity, identity_env, known_hosts, connect_timeout, config, "
+	    "proxy_jump)");
 	load_err(APP "[host \"web1\"]\naddress = a\nuser = bob\n",
 		 "relflip.ini:5: [host \"web1\"] user: unknown key (valid: "
-		 "address, port, roles)");
+		 "address, port, roles, proxy_jump)");
 	load_err("[app]\npath = /a\nPath = /b\n" HOST1,
 		 "relflip.ini:3: [app] Path: unknown key (valid: path, "
 		 "allowed_refs, shared_dirs, shared_files)");
