@@ -6,6 +6,9 @@
 
 #include "artifact.h"
 #include "fleet.h"
+#include "layout.h"
+#include "manifest.h"
+#include "record.h"
 #include "stage.h"
 
 struct deploy_opts {
@@ -33,6 +36,8 @@ struct deploy_host {
 	int staged;         /* the staged record was written */
 	int migrated;
 	int primary;        /* the one host that runs migrate */
+	int made;           /* releases/<id> is one relflip unpacked and
+			     * verified: this run, or before (reuse) */
 };
 
 struct transfer;
@@ -43,6 +48,10 @@ struct deploy {
 	const struct deploy_opts *opts;
 	const struct transfer *transfer;
 	struct artifact_info art;
+	struct manifest manifest;  /* what validation approved */
+	struct buf manifest_text;  /* the same, as the server keeps it */
+	struct buf incoming;       /* where the upload goes on each host */
+	struct probe_asks asks;    /* what the lock's probe also reports */
 	struct fleet f;
 	struct deploy_host *dh;
 	int fd;                /* the artifact, open for the upload */
@@ -53,6 +62,9 @@ struct deploy {
 	const char *previous;  /* the rollback target after this deploy */
 	pthread_mutex_t progress_lock;
 };
+
+/* The release's record as this run writes it (status left to the caller). */
+void deploy_fill_record(const struct deploy *d, struct release_record *rec);
 
 static inline struct deploy_host *
 deploy_host_of(struct fleet_host *fh)

@@ -67,6 +67,7 @@ struct fleet {
 	char run_url[256];       /* the CI run, or "" */
 	int dry_run;
 	int warm_up;             /* start the agent while connecting */
+	const struct probe_asks *asks; /* what the lock's probe also asks */
 	int warned_no_health;
 	long long switched_ms;   /* epoch ms when the switch began, or 0 */
 	pthread_mutex_t pace_lock; /* connect pacing */

@@ -25,6 +25,8 @@ enum current_kind {
 
 struct lock_info {
 	int held;
+	const char *odd;     /* NULL, or what is wrong with its shape */
+	long busy_pid;       /* the holder's step still runs: its pid; or 0 */
 	char user[64];       /* who: user@runner */
 	char runner[128];    /* the machine relflip ran on */
 	char pid[16];
@@ -47,10 +49,14 @@ struct layout_state {
 	long nreleases;            /* entries under releases/, -1: none */
 	struct lock_info lock;
 	char missing_tools[128];   /* space-separated, "" when all there */
+	long long free_bytes;      /* for the login user where APP is; -1 */
+	long long incoming_size;   /* of probe_asks.incoming; -1: none */
+	struct strlist missing_shared; /* probe_asks.shared_files not there */
 
 	/* With LAYOUT_RECORDS: */
 	struct record_set records; /* records and release directories */
-	struct strlist foreign;    /* names under releases/ that are no id */
+	struct strlist foreign;    /* names under releases/ that are not a
+				    * relflip release: no id, or no directory */
 	struct strlist tmpdirs;    /* releases/.tmp-* left by interruptions */
 	struct strlist incoming;   /* files in .relflip/incoming/ */
 };
@@ -59,12 +65,23 @@ enum layout_flags {
 	LAYOUT_RECORDS = (1 << 0), /* also read records and list releases */
 };
 
-/* The shell script of the probe, for --dry-run and for tests. */
-void layout_probe_script(struct buf *cmd, const char *app_path, int flags);
+/* What a command also wants to know of each host, beyond the layout. */
+struct probe_asks {
+	const struct strlist *shared_files; /* which are missing in shared/ */
+	const char *incoming;               /* how much of this upload is there */
+};
+
+/*
+ * The shell script of the probe, for --dry-run and for tests. asks may be
+ * NULL.
+ */
+void layout_probe_script(struct buf *cmd, const char *app_path, int flags,
+			 const struct probe_asks *asks);
 
 /* Run the probe; fill st (release it with layout_state_release). */
 int layout_probe(struct remote *r, const char *app_path, int flags,
-		 struct layout_state *st, struct rf_error *err);
+		 const struct probe_asks *asks, struct layout_state *st,
+		 struct rf_error *err);
 
 /* Parse the probe's output (pure, for unit tests). */
 void layout_parse(const char *text, struct layout_state *st);

@@ -38,6 +38,8 @@ struct release_record {
 	char reason[256];      /* why failed or bad */
 	int has_record;        /* a record file exists */
 	int has_dir;           /* releases/<id> exists */
+	int verified;          /* its manifest is kept: relflip unpacked it
+				* and checked the tree against it */
 };
 
 const char *release_status_name(enum release_status s);

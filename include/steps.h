@@ -18,13 +18,24 @@ struct step_env {
 	const char *host;     /* the host's name in the config */
 };
 
+/*
+ * The time limit of a step that only reads or writes a few files (lock,
+ * link, switch, record): a server or an NFS mount that hangs longer is
+ * one to stop on. Hooks get hook_timeout.
+ */
+#define STEP_LIMIT_SHORT 120.0
+
 /* Exit statuses the scripts use to say what failed. */
 enum step_status {
+	STEP_RECORD = 74,     /* a record or the log could not be written */
 	STEP_LOCK_HELD = 75,
 	STEP_LAYOUT = 76,     /* cannot create the layout */
 	STEP_CHECKSUM = 77,   /* the uploaded file's checksum differs */
 	STEP_UNPACK = 78,     /* tar failed */
 	STEP_RENAME = 79,     /* releases/<id> exists or cannot be made */
+	STEP_MANIFEST = 80,   /* the unpacked tree is not what was approved */
+	STEP_LINK = 81,       /* a shared link or REVISION cannot be made */
+	STEP_SHARED_MISSING = 82, /* a shared_files entry is missing */
 };
 
 /* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
@@ -48,14 +59,20 @@ void step_unlock_script(struct buf *cmd, const char *app, const char *token,
 
 /*
  * Verify the upload's SHA-256 (in parallel with unpacking it) into a
- * temporary directory next to releases/, then rename it into place.
+ * temporary directory next to releases/, check the tree against the
+ * approved manifest (given on stdin; a difference is STEP_MANIFEST and
+ * removes the tree), keep the manifest, write the record, then rename the
+ * tree into place. A releases/<id> already there, of any kind, is refused.
  */
 void step_unpack_script(struct buf *cmd, const char *app, const char *id,
-			const char *sha256, const char *token);
+			const char *sha256, const char *token,
+			const char *record_json);
 
 /*
- * Link shared dirs and files into the release (creating them in shared/
- * on first use), write REVISION and DEPLOYED_AT, and the staged record.
+ * Link shared dirs (made in shared/ on first use) and files (which must be
+ * there: STEP_SHARED_MISSING) into the release, refusing a path with a
+ * link among its parents in the release; write REVISION and DEPLOYED_AT
+ * by rename, never through what is there; and the staged record.
  */
 void step_link_script(struct buf *cmd, const struct conf *conf,
 		      const char *id, const char *record_json);
@@ -71,7 +88,10 @@ void step_hook_script(struct buf *cmd, const char *dir,
 /* Point current at releases/<id> by rename(2); id NULL removes current. */
 void step_switch_script(struct buf *cmd, const char *app, const char *id);
 
-/* Write a record file (one line) atomically. */
+/*
+ * Write a record file (one line) atomically, through a fresh temporary
+ * file; a failure is STEP_RECORD and leaves nothing behind.
+ */
 void step_write_record(struct buf *cmd, const char *app, const char *id,
 		       const char *record_json);
 

@@ -116,8 +116,10 @@ validate_artifact(struct deploy *d, struct rf_error *err)
 	char size[32], detail[256];
 
 	out_stage_begin(NULL, "validate");
-	if (artifact_validate(d->opts->artifact, &limits, &d->art, err) != 0)
+	if (artifact_manifest(d->opts->artifact, &limits, &d->art, &d->manifest,
+			      err) != 0)
 		return -1;
+	manifest_format(&d->manifest, &d->manifest_text);
 	snprintf(d->checksum, sizeof(d->checksum), "sha256:%s", d->art.sha256);
 	d->fd = open(d->opts->artifact, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0)
@@ -154,42 +156,95 @@ preflight_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	(void)f;
 	(void)fh;
 	(void)run;
-	buf_adds(&pl->what, "check current, an existing release of this id, "
-			    "and free disk (SFTP stat and statvfs)");
+	buf_adds(&pl->what, "check current, shared_files, an existing "
+			    "release of this id and free disk, from what the "
+			    "lock's probe read");
 }
 
+/* Refuse releases/<id> when it is there and relflip did not make it. */
+static int
+foreign_release(struct fleet *f, struct fleet_host *fh, const char *id)
+{
+	const struct release_record *rec = record_find(&fh->st.records, id);
+
+	if (strlist_has(&fh->st.foreign, id))
+		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
+			     "releases/%s on %s is not a directory relflip made "
+			     "(a link or a file)",
+			     id, fh->host->name);
+	else if (rec != NULL && rec->has_dir && !rec->has_record)
+		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
+			     "releases/%s exists on %s but relflip did not "
+			     "make it (no record)",
+			     id, fh->host->name);
+	else if (rec != NULL && rec->has_dir && !rec->verified)
+		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
+			     "releases/%s on %s has no manifest: relflip did "
+			     "not check its files (made by relflip 0.1, or by "
+			     "hand)",
+			     id, fh->host->name);
+	else
+		return 0;
+	rf_error_hint(&fh->err, "deploy under another --revision, or move "
+		      "%s/releases/%s away",
+		      f->conf->app_path, id);
+	return -1;
+}
+
+/*
+ * Everything here comes from the lock's probe: no round trip of its own.
+ */
 static int
 preflight_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	struct deploy *d = arg;
 	struct deploy_host *h = deploy_host_of(fh);
 	const char *id = d->opts->revision;
+	const struct layout_state *st = &fh->st;
 	struct release_record *rec;
-	struct buf in = BUF_INIT;
-	uint64_t avail, need;
+	uint64_t need;
 	char s1[32], s2[32];
-	int rc = -1;
+	size_t i;
 
-	if (fh->st.current == CURRENT_DIR || fh->st.current == CURRENT_OTHER) {
+	if (st->current == CURRENT_DIR || st->current == CURRENT_OTHER) {
 		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
 			     "%s/current on %s is not a symlink: relflip will "
 			     "not replace it",
 			     f->conf->app_path, fh->host->name);
-		rf_error_hint(&fh->err, "move it aside by hand (mv current "
-			      "current.before-relflip), then deploy again");
-		goto out;
+		return rf_error_hint(&fh->err, "move it aside by hand (mv "
+				     "current current.before-relflip), then "
+				     "deploy again");
 	}
+	if (st->current == CURRENT_LINK && st->current_id[0] == '\0') {
+		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
+			     "%s/current on %s points at %s, outside "
+			     "releases/: relflip could not switch back to it",
+			     f->conf->app_path, fh->host->name,
+			     st->current_target);
+		return rf_error_hint(&fh->err, "point current at a release "
+				     "under releases/, or move it aside");
+	}
+	if (st->missing_shared.n > 0) {
+		struct buf names = BUF_INIT;
+
+		for (i = 0; i < st->missing_shared.n; i++)
+			buf_addf(&names, "%sshared/%s", i ? ", " : "",
+				 st->missing_shared.v[i]);
+		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
+			     "shared_files missing on %s: %s (the app would "
+			     "start without them)",
+			     fh->host->name, buf_str(&names));
+		rf_error_hint(&fh->err, "create them under %s/shared with the "
+			      "app's settings (mode 0640); relflip setup lists "
+			      "them",
+			      f->conf->app_path);
+		buf_release(&names);
+		return -1;
+	}
+	if (foreign_release(f, fh, id) != 0)
+		return -1;
 	rec = record_find(&fh->st.records, id);
 	if (rec != NULL && rec->has_dir) {
-		if (!rec->has_record) {
-			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
-				     "releases/%s exists on %s but relflip did "
-				     "not make it (no record)",
-				     id, fh->host->name);
-			rf_error_hint(&fh->err, "deploy under another --revision, "
-				      "or move that directory away");
-			goto out;
-		}
 		if (strcmp(rec->checksum, d->checksum) != 0) {
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
 				     "release %s on %s was deployed from another "
@@ -197,47 +252,37 @@ preflight_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				     "%.19s...)",
 				     id, fh->host->name, rec->checksum,
 				     d->checksum);
-			rf_error_hint(&fh->err, "a release id names one "
-				      "artifact: build with a new --revision");
-			goto out;
+			return rf_error_hint(&fh->err, "a release id names one "
+					     "artifact: build with a new "
+					     "--revision");
 		}
 		h->reuse = 1;
+		h->made = 1;
 		snprintf(fh->detail, sizeof(fh->detail),
 			 "release %.64s already there", id);
-		rc = 0;
-		goto out;
+		return 0;
 	}
-	step_incoming_path(&in, f->conf->app_path, id, d->art.sha256);
-	if (remote_file_size(fh->r, buf_str(&in), &h->have, &fh->err) != 0)
-		goto out;
+	h->have = st->incoming_size;
 	if (h->have < 0 || (uint64_t)h->have > d->art.file_size)
 		h->have = 0;
-	/* In a dry run the app path may not exist yet: ask its parent. */
-	if (remote_statvfs(fh->r, fh->st.app_exists ? f->conf->app_path
-						    : fh->st.ancestor,
-			   &avail, &fh->err) != 0)
-		goto out;
 	need = d->art.unpacked_size + d->art.unpacked_size / 10 +
 	       (d->art.file_size - (uint64_t)h->have) + DISK_MARGIN_BYTES;
-	out_format_bytes(s1, sizeof(s1), avail);
+	out_format_bytes(s1, sizeof(s1),
+			 st->free_bytes < 0 ? 0 : (uint64_t)st->free_bytes);
 	out_format_bytes(s2, sizeof(s2), need);
-	if (avail < need) {
+	if (st->free_bytes >= 0 && (uint64_t)st->free_bytes < need) {
 		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "preflight",
 			     "not enough disk on %s: %s free under %s, the "
 			     "release needs %s",
 			     fh->host->name, s1, f->conf->app_path, s2);
-		rf_error_hint(&fh->err, "free space on %s, or prune: relflip "
-			      "-H %s prune --keep 2",
-			      fh->host->name, fh->host->name);
-		goto out;
+		return rf_error_hint(&fh->err, "free space on %s, or prune: "
+				     "relflip -H %s prune --keep 2",
+				     fh->host->name, fh->host->name);
 	}
 	snprintf(fh->detail, sizeof(fh->detail), "%s free", s1);
 	if (f->n > 1)
 		fh->detail[0] = '\0';
-	rc = 0;
-out:
-	buf_release(&in);
-	return rc;
+	return 0;
 }
 
 static const struct stage preflight_stage = {
@@ -249,10 +294,10 @@ static const struct stage preflight_stage = {
 	.run = preflight_one,
 };
 
-static void
-fill_record(struct deploy *d, struct release_record *rec)
+void
+deploy_fill_record(const struct deploy *d, struct release_record *rec)
 {
-	struct fleet *f = &d->f;
+	const struct fleet *f = &d->f;
 
 	snprintf(rec->id, sizeof(rec->id), "%s", d->opts->revision);
 	snprintf(rec->checksum, sizeof(rec->checksum), "%s", d->checksum);
@@ -285,7 +330,7 @@ link_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 			  d->opts->revision);
 	if (old != NULL)
 		rec = *old;
-	fill_record(d, &rec);
+	deploy_fill_record(d, &rec);
 	if (rec.status != RS_LIVE)
 		rec.status = RS_STAGED;
 	rec.reason[0] = '\0';
@@ -293,6 +338,7 @@ link_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	step_link_script(&p->script, f->conf, d->opts->revision,
 			 buf_str(&json));
 	buf_release(&json);
+	p->limit = STEP_LIMIT_SHORT;
 }
 
 static const struct stage link_stage;
@@ -315,7 +361,7 @@ link_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		struct release_record *rec;
 
 		rec = record_add(&fh->st.records, d->opts->revision);
-		fill_record(d, rec);
+		deploy_fill_record(d, rec);
 		if (rec->status != RS_LIVE)
 			rec->status = RS_STAGED;
 		rec->reason[0] = '\0';
@@ -488,22 +534,29 @@ record_build(struct deploy *d, const struct finish *fin,
 	const struct release_record **gone = NULL;
 	long long now = record_now_ms();
 	size_t i;
-	int keep;
+	int keep, made;
 
 	*ngone = 0;
 	rec = record_find(records, d->opts->revision);
+	/*
+	 * No record for a release this run did not make and that had none:
+	 * a directory someone else put there stays theirs.
+	 */
+	made = ((struct deploy_host *)fh->data)->made ||
+	       (rec != NULL && rec->has_record);
 	/*
 	 * A release this run did not make (another artifact under the id)
 	 * or that is live or good: a failure before the switch leaves its
 	 * record as it was.
 	 */
-	keep = rec != NULL && rec->has_record &&
-	       (strcmp(rec->checksum, d->checksum) != 0 ||
-		(fin->status == RS_FAILED &&
-		 (rec->status == RS_LIVE || rec->status == RS_GOOD)));
+	keep = !made ||
+	       (rec != NULL && rec->has_record &&
+		(strcmp(rec->checksum, d->checksum) != 0 ||
+		 (fin->status == RS_FAILED &&
+		  (rec->status == RS_LIVE || rec->status == RS_GOOD))));
 	rec = record_add(records, d->opts->revision);
 	if (!keep) {
-		fill_record(d, rec);
+		deploy_fill_record(d, rec);
 		rec->status = fin->status;
 	}
 	if (fin->status == RS_LIVE) {
@@ -761,6 +814,8 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	for (i = 0; i < sel->n; i++)
 		d.f.h[i].data = &d.dh[i];
 	nrows = deploy_rows(&d, rows);
+	d.asks.shared_files = &d.conf->shared_files;
+	d.f.asks = &d.asks;
 
 	if (validate_args(&d, err) != 0) {
 		code = err->code;
@@ -788,6 +843,9 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 			goto done;
 		}
 	}
+	step_incoming_path(&d.incoming, d.conf->app_path, opts->revision,
+			   d.art.sha256);
+	d.asks.incoming = buf_str(&d.incoming);
 	choose_primary(&d);
 	if (opts->dry_run) {
 		if (fleet_probe(&d.f, err) != 0) {
@@ -848,5 +906,8 @@ done:
 	fleet_unlock(&d.f);
 	fleet_release(&d.f);
 	free(d.dh);
+	manifest_release(&d.manifest);
+	buf_release(&d.manifest_text);
+	buf_release(&d.incoming);
 	return code;
 }

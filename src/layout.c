@@ -13,8 +13,11 @@
  * root, even on a read-only filesystem or under /proc.
  */
 void
-layout_probe_script(struct buf *cmd, const char *app_path, int flags)
+layout_probe_script(struct buf *cmd, const char *app_path, int flags,
+		    const struct probe_asks *asks)
 {
+	size_t i;
+
 	buf_adds(cmd, "A=");
 	sh_quote(cmd, app_path);
 	buf_adds(cmd,
@@ -44,21 +47,30 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags)
 		 "if [ -d \"$A/releases\" ]; then echo releases=$(find "
 		 "\"$A/releases\" -mindepth 1 -maxdepth 1 | wc -l); fi\n"
 		 "L=$A/.relflip/lock\n"
-		 "if [ -d \"$L\" ]; then echo lock=1; "
+		 /* A lock in any shape is held: a file, a link, no info. */
+		 "if [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
+		 "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
+		 "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
 		 "echo lock_renewed=$(stat -c %Y \"$L/info\" 2>/dev/null || "
 		 "stat -c %Y \"$L\"); "
-		 "sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' \"$L/info\" "
-		 "2>/dev/null; fi\n"
+		 "[ -d \"$L\" ] && sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' "
+		 "\"$L/info\" 2>/dev/null; "
+		 "j=$(cat \"$L/job\" 2>/dev/null) && [ -n \"$j\" ] && "
+		 "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n"
 		 "for t in sh tar sha256sum mv ln readlink find stat timeout "
-		 "mktemp; do command -v $t >/dev/null 2>&1 || "
+		 "mktemp setsid head awk sort cmp; do command -v $t >/dev/null 2>&1 || "
 		 "echo missing=$t; done\n"
 		 "mv --help 2>&1 | grep -q -e --no-target-directory || "
 		 "echo missing=mv-T\n");
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd,
 			 "for d in \"$A\"/releases/* \"$A\"/releases/.tmp-*; do "
-			 "[ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; "
-			 "n=${d##*/}; echo rdir=$n; "
+			 "[ -e \"$d\" ] || [ -L \"$d\" ] || continue; "
+			 "n=${d##*/}; "
+			 "if [ -L \"$d\" ] || [ ! -d \"$d\" ]; then "
+			 "echo rother=$n; continue; fi; echo rdir=$n; "
+			 "[ -f \"$A/.relflip/releases/$n.manifest\" ] && "
+			 "echo verified=$n; "
 			 "[ -f \"$A/.relflip/releases/$n.json\" ] || "
 			 "echo utime=$n $(stat -c %Y \"$d/DEPLOYED_AT\" "
 			 "2>/dev/null || stat -c %Y \"$d/REVISION\" 2>/dev/null "
@@ -69,6 +81,24 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags)
 			 "'1h;1!H;${x;s/\\n//g;s/^/record=/;p}' \"$@\"\n"
 			 "for f in \"$A\"/.relflip/incoming/*; do "
 			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n");
+	if (flags & LAYOUT_RECORDS)
+		buf_adds(cmd, "d=$A; [ -d \"$d\" ] || d=$(dirname \"$d\"); "
+			      "while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); "
+			      "done; echo free_kb=$(df -Pk \"$d\" | "
+			      "awk 'NR==2 {print $4}')\n");
+	if (asks != NULL && asks->incoming != NULL) {
+		buf_adds(cmd, "echo incoming_size=$(stat -c %s ");
+		sh_quote(cmd, asks->incoming);
+		buf_adds(cmd, " 2>/dev/null || echo -1)\n");
+	}
+	for (i = 0; asks != NULL && asks->shared_files != NULL &&
+		    i < asks->shared_files->n;
+	     i++) {
+		buf_adds(cmd, "S=");
+		sh_quote(cmd, asks->shared_files->v[i]);
+		buf_adds(cmd, "; [ -e \"$A/shared/$S\" ] || "
+			      "echo \"missing_shared=$S\"\n");
+	}
 	buf_adds(cmd, "exit 0\n");
 }
 
@@ -76,6 +106,7 @@ void
 layout_state_release(struct layout_state *st)
 {
 	record_set_release(&st->records);
+	strlist_free(&st->missing_shared);
 	strlist_free(&st->foreign);
 	strlist_free(&st->tmpdirs);
 	strlist_free(&st->incoming);
@@ -131,6 +162,8 @@ layout_parse(const char *text, struct layout_state *st)
 
 	memset(st, 0, sizeof(*st));
 	st->nreleases = -1;
+	st->free_bytes = -1;
+	st->incoming_size = -1;
 	while (line != NULL && *line != '\0') {
 		const char *nl = strchr(line, '\n');
 		size_t n = nl ? (size_t)(nl - line) : strlen(line);
@@ -172,6 +205,20 @@ layout_parse(const char *text, struct layout_state *st)
 			st->nreleases = strtol(v, NULL, 10);
 		else if (strcmp(kv, "lock") == 0)
 			st->lock.held = 1;
+		else if (strcmp(kv, "lock_odd") == 0)
+			st->lock.odd = strcmp(v, "file") == 0
+					   ? "is not a directory relflip made"
+					   : "holds no holder info";
+		else if (strcmp(kv, "lock_busy") == 0)
+			st->lock.busy_pid = strtol(v, NULL, 10);
+		else if (strcmp(kv, "free_kb") == 0)
+			st->free_bytes = strtoll(v, NULL, 10) * 1024;
+		else if (strcmp(kv, "incoming_size") == 0)
+			st->incoming_size = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "missing_shared") == 0)
+			strlist_add(&st->missing_shared, v);
+		else if (strcmp(kv, "rother") == 0)
+			strlist_add(&st->foreign, v);
 		else if (strcmp(kv, "lock_renewed") == 0)
 			st->lock.renewed = strtoll(v, NULL, 10);
 		else if (strcmp(kv, "lock_since") == 0)
@@ -192,16 +239,22 @@ layout_parse(const char *text, struct layout_state *st)
 			struct release_record rec;
 
 			if (record_parse(v, &rec) == 0) {
-				int has_dir = 0;
+				int has_dir = 0, verified = 0;
 				struct release_record *r =
 				    record_find(&st->records, rec.id);
 
-				if (r != NULL)
+				if (r != NULL) {
 					has_dir = r->has_dir;
+					verified = r->verified;
+				}
 				r = record_add(&st->records, rec.id);
 				*r = rec;
 				r->has_dir = has_dir;
+				r->verified = verified;
 			}
+		} else if (strcmp(kv, "verified") == 0) {
+			if (release_id_valid(v))
+				record_add(&st->records, v)->verified = 1;
 		} else if (strcmp(kv, "rdir") == 0) {
 			if (strncmp(v, ".tmp-", 5) == 0)
 				strlist_add(&st->tmpdirs, v);
@@ -244,14 +297,15 @@ layout_parse(const char *text, struct layout_state *st)
 
 int
 layout_probe(struct remote *r, const char *app_path, int flags,
-	     struct layout_state *st, struct rf_error *err)
+	     const struct probe_asks *asks, struct layout_state *st,
+	     struct rf_error *err)
 {
 	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	out.max = 64 << 20;
-	layout_probe_script(&cmd, app_path, flags);
+	layout_probe_script(&cmd, app_path, flags, asks);
 	rc = remote_run(r, buf_str(&cmd), NULL, &out, &errtext, err);
 	if (rc == 0)
 		layout_parse(buf_str(&out), st);

@@ -66,8 +66,10 @@ lock_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	(void)run;
 	lock_info_lines(f, &info);
 	step_lock_script(&p->script, f->conf->app_path, buf_str(&info));
-	layout_probe_script(&p->script, f->conf->app_path, LAYOUT_RECORDS);
+	layout_probe_script(&p->script, f->conf->app_path, LAYOUT_RECORDS,
+			    f->asks);
 	buf_release(&info);
+	p->limit = STEP_LIMIT_SHORT;
 }
 
 static int
@@ -142,7 +144,8 @@ static int
 probe_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	(void)arg;
-	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, &fh->st,
+	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, f->asks,
+			 &fh->st,
 			 &fh->err) != 0)
 		return -1;
 	live_from_probe(fh);

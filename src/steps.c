@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "manifest.h"
 #include "quote.h"
 #include "steps.h"
 
@@ -66,7 +67,8 @@ step_unlock_script(struct buf *cmd, const char *app, const char *token,
 
 void
 step_unpack_script(struct buf *cmd, const char *app, const char *id,
-		   const char *sha256, const char *token)
+		   const char *sha256, const char *token,
+		   const char *record_json)
 {
 	struct buf in = BUF_INIT;
 
@@ -77,18 +79,45 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 	set_var(cmd, "I", buf_str(&in));
 	set_var(cmd, "T", token);
 	buf_adds(cmd,
+		 "R=$A/.relflip\n"
 		 "D=$A/releases/.tmp-$ID-$T\n"
+		 "W=$R/incoming/$ID.$T.want\n"
+		 "G=$R/incoming/$ID.$T.got\n"
+		 /* Never adopt a name relflip did not make, whatever it is. */
+		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
+		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
 		 "rm -rf \"$D\" && mkdir \"$D\" || exit 79\n"
+		 /* The manifest validation approved, on stdin. */
+		 "cat > \"$W\" || { rm -rf \"$D\" \"$W\"; "
+		 "echo \"cannot store the manifest under $R/incoming\" >&2; "
+		 "exit 79; }\n"
 		 /* Hash and unpack at once: both read the same cached file. */
-		 "sha256sum < \"$I\" > \"$I.sum\" & S=$!\n"
 		 "tar -x --no-same-owner --no-same-permissions -f \"$I\" "
-		 "-C \"$D\"; X=$?\n"
-		 "wait $S; read -r GOT REST < \"$I.sum\"; rm -f \"$I.sum\"\n"
-		 "if [ \"$GOT\" != \"$SHA\" ]; then rm -rf \"$D\" \"$I\"; "
+		 "-C \"$D\" & X=$!\n"
+		 "GOT=$(sha256sum < \"$I\"); GOT=${GOT%% *}\n"
+		 "wait $X; X=$?\n"
+		 "if [ \"$GOT\" != \"$SHA\" ]; then rm -rf \"$D\" \"$I\" \"$W\"; "
 		 "echo \"checksum on the server: $GOT\" >&2; exit 77; fi\n"
-		 "if [ $X -ne 0 ]; then rm -rf \"$D\"; exit 78; fi\n"
-		 "mv -T \"$D\" \"$A/releases/$ID\" || { rm -rf \"$D\"; exit 79; }\n"
-		 "rm -f \"$I\"\n");
+		 "if [ $X -ne 0 ]; then rm -rf \"$D\" \"$W\"; exit 78; fi\n"
+		 /* What tar made must be exactly what validation approved. */
+		 "{ cd \"$D\" && ");
+	manifest_listing_script(cmd);
+	buf_adds(cmd,
+		 "; } > \"$G\" || { rm -rf \"$D\" \"$W\" \"$G\"; "
+		 "echo \"cannot list the unpacked tree\" >&2; exit 78; }\n"
+		 "if ! cmp -s \"$W\" \"$G\"; then\n"
+		 "  diff \"$W\" \"$G\" 2>/dev/null | grep '^[<>]' | head -n 4 | "
+		 "sed 's/^</approved:/; s/^>/unpacked:/' >&2\n"
+		 "  rm -rf \"$D\" \"$W\" \"$G\"; exit 80\n"
+		 "fi\n"
+		 "mv -f \"$W\" \"$R/releases/$ID.manifest\" || "
+		 "{ rm -rf \"$D\" \"$W\" \"$G\"; exit 79; }\n");
+	/* Its record before its name: no releases/<id> without one. */
+	step_write_record(cmd, app, id, record_json);
+	buf_adds(cmd,
+		 "mv -T \"$D\" \"$A/releases/$ID\" || { rm -rf \"$D\" \"$G\"; "
+		 "exit 79; }\n"
+		 "rm -f \"$I\" \"$G\"\n");
 	buf_release(&in);
 }
 
@@ -100,22 +129,36 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 
 	set_var(cmd, "A", conf->app_path);
 	set_var(cmd, "ID", id);
-	buf_adds(cmd, "P=$A/releases/$ID\nset -e\n");
+	buf_adds(cmd,
+		 "P=$A/releases/$ID\n"
+		 /*
+		  * A shared path is replaced by a link; none of its parents
+		  * inside the release may be a link, or the rm and ln below
+		  * would reach through it.
+		  */
+		 "parents() { p=$P; r=$1; while [ \"${r#*/}\" != \"$r\" ]; do "
+		 "p=$p/${r%%/*}; r=${r#*/}; if [ -L \"$p\" ]; then "
+		 "echo \"shared path $1: ${p#$A/} is a symbolic link in the "
+		 "release\" >&2; exit 81; fi; done; }\n"
+		 "share() { parents \"$1\"; mkdir -p \"$(dirname \"$P/$1\")\" && "
+		 "rm -rf \"$P/$1\" && ln -s \"$A/shared/$1\" \"$P/$1\" || "
+		 "exit 81; }\n"
+		 /* A file's new contents replace the name, never follow it. */
+		 "put() { F=$(mktemp \"$P/.relflip.XXXXXX\") && "
+		 "printf '%s\\n' \"$2\" > \"$F\" && chmod 644 \"$F\" && "
+		 "mv -fT \"$F\" \"$P/$1\" || { rm -f \"$F\"; "
+		 "echo \"cannot write $1 in releases/$ID\" >&2; exit 81; }; }\n");
 	for (i = 0; i < conf->shared_dirs.n; i++) {
 		set_var(cmd, "S", conf->shared_dirs.v[i]);
-		buf_adds(cmd, "mkdir -p \"$A/shared/$S\" \"$(dirname \"$P/$S\")\"; "
-			      "rm -rf \"$P/$S\"; ln -s \"$A/shared/$S\" \"$P/$S\"\n");
+		buf_adds(cmd, "mkdir -p \"$A/shared/$S\" || exit 81; share \"$S\"\n");
 	}
 	for (i = 0; i < conf->shared_files.n; i++) {
 		set_var(cmd, "S", conf->shared_files.v[i]);
-		buf_adds(cmd,
-			 "mkdir -p \"$(dirname \"$A/shared/$S\")\" "
-			 "\"$(dirname \"$P/$S\")\"; "
-			 "[ -e \"$A/shared/$S\" ] || : > \"$A/shared/$S\"; "
-			 "rm -rf \"$P/$S\"; ln -s \"$A/shared/$S\" \"$P/$S\"\n");
+		buf_adds(cmd, "[ -e \"$A/shared/$S\" ] || { echo \"shared/$S is "
+			      "missing\" >&2; exit 82; }; share \"$S\"\n");
 	}
-	buf_adds(cmd, "printf '%s\\n' \"$ID\" > \"$P/REVISION\"\n"
-		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$P/DEPLOYED_AT\"\n");
+	buf_adds(cmd, "put REVISION \"$ID\"\n"
+		      "put DEPLOYED_AT \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"\n");
 	step_write_record(cmd, conf->app_path, id, record_json);
 }
 
@@ -167,16 +210,27 @@ step_write_record(struct buf *cmd, const char *app, const char *id,
 {
 	struct buf path = BUF_INIT;
 
+	/*
+	 * A fresh temporary file (mktemp: never one planted there), renamed
+	 * over the record; on any failure nothing is left.
+	 */
 	buf_addf(&path, "%s/.relflip/releases/%s.json", app, id);
-	buf_adds(cmd, "printf '%s\\n' ");
+	buf_adds(cmd, "F=$(mktemp ");
+	{
+		struct buf tmp = BUF_INIT;
+
+		buf_addf(&tmp, "%s/.relflip/releases/.%s.XXXXXX", app, id);
+		sh_quote(cmd, buf_str(&tmp));
+		buf_release(&tmp);
+	}
+	buf_adds(cmd, ") && printf '%s\\n' ");
 	sh_quote(cmd, record_json);
-	buf_adds(cmd, " > ");
+	buf_adds(cmd, " > \"$F\" && mv -fT \"$F\" ");
 	sh_quote(cmd, buf_str(&path));
-	buf_adds(cmd, ".tmp && mv -f ");
-	sh_quote(cmd, buf_str(&path));
-	buf_adds(cmd, ".tmp ");
-	sh_quote(cmd, buf_str(&path));
-	buf_addch(cmd, '\n');
+	buf_adds(cmd, " || { rm -f \"$F\"; echo 'cannot write the record "
+		      "of ");
+	buf_adds(cmd, id);
+	buf_adds(cmd, "' >&2; exit 74; }\n");
 	buf_release(&path);
 }
 
@@ -186,11 +240,15 @@ step_append_log(struct buf *cmd, const char *app, const char *line)
 	struct buf path = BUF_INIT;
 
 	buf_addf(&path, "%s/.relflip/log.jsonl", app);
-	buf_adds(cmd, "printf '%s\\n' ");
-	sh_quote(cmd, line);
-	buf_adds(cmd, " >> ");
+	buf_adds(cmd, "F=");
 	sh_quote(cmd, buf_str(&path));
-	buf_addch(cmd, '\n');
+	/* Appending cannot replace the name: never through a link. */
+	buf_adds(cmd, "\nif [ -L \"$F\" ]; then echo \"$F is a symbolic link: "
+		      "not written\" >&2; exit 74; fi\n"
+		      "printf '%s\\n' ");
+	sh_quote(cmd, line);
+	buf_adds(cmd, " >> \"$F\" || { echo \"cannot append to $F\" >&2; "
+		      "exit 74; }\n");
 	buf_release(&path);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "out.h"
+#include "record.h"
 #include "steps.h"
 #include "transfer.h"
 
@@ -127,15 +128,32 @@ static const struct stage upload_stage = {
 	.run = upload_one,
 };
 
+/* The record the unpack writes before the release gets its name. */
+static void
+staged_record(const struct deploy *d, struct buf *json)
+{
+	struct release_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	deploy_fill_record(d, &rec);
+	rec.status = RS_STAGED;
+	record_format(&rec, json);
+}
+
 static void
 unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	    struct stage_plan *p)
 {
 	struct deploy *d = run;
+	struct buf json = BUF_INIT;
 
 	(void)fh;
+	staged_record(d, &json);
 	step_unpack_script(&p->script, f->conf->app_path, d->opts->revision,
-			   d->art.sha256, f->token);
+			   d->art.sha256, f->token, buf_str(&json));
+	buf_add(&p->input, d->manifest_text.buf, d->manifest_text.len);
+	p->limit = f->conf->hook_timeout;
+	buf_release(&json);
 }
 
 static const struct stage unpack_stage;
@@ -150,11 +168,28 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 
 	status = stage_exec(f, fh, &unpack_stage, d, NULL, &errtext);
 	if (status == 0) {
+		deploy_host_of(fh)->made = 1;
 		buf_release(&errtext);
 		return 0;
 	}
 	if (status > 0) {
 		switch (status) {
+		case STEP_MANIFEST:
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
+				     "what tar unpacked on %s is not what "
+				     "validation approved, so it was removed: "
+				     "%s",
+				     fh->host->name, buf_str(&errtext));
+			rf_error_hint(&fh->err, "the server's tar reads this "
+				      "artifact differently: rebuild it with "
+				      "relflip pack, or report it");
+			break;
+		case STEP_RECORD:
+			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
+				     "cannot write the record of releases/%s on "
+				     "%s: %s",
+				     id, fh->host->name, buf_str(&errtext));
+			break;
 		case STEP_CHECKSUM:
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
 				     "the upload's checksum on %s differs from "
@@ -178,6 +213,11 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				     buf_str(&errtext));
 			break;
 		}
+		if (strstr(buf_str(&errtext), "No space left") != NULL)
+			rf_error_hint(&fh->err, "the disk on %s is full: free "
+				      "space, or prune: relflip -H %s prune "
+				      "--keep 2",
+				      fh->host->name, fh->host->name);
 	}
 	buf_release(&errtext);
 	return -1;
@@ -186,7 +226,8 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 static const struct stage unpack_stage = {
 	.name = "unpack",
 	.flags = STAGE_CHANGES,
-	.does = "check the upload's SHA-256, unpack it, rename it into place",
+	.does = "check the upload's SHA-256, unpack it, check every file "
+		"against the manifest, rename it into place",
 	.undo = "a failed unpack removes its temporary directory",
 	.wanted = wanted_new,
 	.plan = unpack_plan,

@@ -160,9 +160,18 @@ check_layout(struct host_check *hc, const struct layout_state *st)
 			 "no current: nothing deployed yet");
 		break;
 	case CURRENT_LINK:
-		snprintf(cell, sizeof(cell), "%.47s",
-			 st->current_id[0] ? st->current_id
-					   : st->current_target);
+		if (st->current_id[0] == '\0') {
+			item_set(hc, ITEM_LAYOUT, ITEM_FAIL, "outside releases/",
+				 "current -> %s, which is not a release under "
+				 "releases/: relflip will not switch away from it",
+				 st->current_target);
+			item_hint(hc, ITEM_LAYOUT,
+				  "point current at a release by hand (ln -sfn "
+				  "releases/ID current.new && mv -T current.new "
+				  "current), or move it aside");
+			break;
+		}
+		snprintf(cell, sizeof(cell), "%.47s", st->current_id);
 		item_set(hc, ITEM_LAYOUT, ITEM_OK, cell,
 			 "current -> %s (%ld entries in releases/)",
 			 st->current_target,
@@ -188,6 +197,26 @@ check_layout(struct host_check *hc, const struct layout_state *st)
 			 "directory");
 		break;
 	}
+}
+
+/* A deploy refuses to start while a shared_files entry is missing. */
+static void
+check_shared(struct host_check *hc, const struct layout_state *st)
+{
+	struct buf names = BUF_INIT;
+	size_t i;
+
+	if (st->missing_shared.n == 0 || hc->r[ITEM_LAYOUT].state == ITEM_FAIL)
+		return;
+	for (i = 0; i < st->missing_shared.n; i++)
+		buf_addf(&names, "%sshared/%s", i ? ", " : "",
+			 st->missing_shared.v[i]);
+	item_set(hc, ITEM_LAYOUT, ITEM_FAIL, "shared missing",
+		 "shared_files missing on the server: %s", buf_str(&names));
+	item_hint(hc, ITEM_LAYOUT,
+		  "create them with the app's settings (mode 0640), or run "
+		  "relflip setup to list them");
+	buf_release(&names);
 }
 
 static void
@@ -288,6 +317,7 @@ check_host(void *arg, size_t index)
 	struct ssh_info info;
 	struct rf_error err = RF_ERROR_INIT;
 	struct layout_state st;
+	struct probe_asks asks = { 0 };
 	char cell[48];
 
 	if (host_connect(conf, hc->host, &r, &info, &err) != 0) {
@@ -310,7 +340,8 @@ check_host(void *arg, size_t index)
 	item_set(hc, ITEM_AUTH, ITEM_OK, info.auth, "%s as %s", info.auth,
 		 info.user);
 
-	if (layout_probe(r, conf->app_path, 0, &st, &err) != 0) {
+	asks.shared_files = &conf->shared_files;
+	if (layout_probe(r, conf->app_path, 0, &asks, &st, &err) != 0) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "probe failed", "%s",
 			 err.msg);
 		remote_close(r);
@@ -318,6 +349,7 @@ check_host(void *arg, size_t index)
 	}
 	check_path(hc, conf->app_path, &st);
 	check_layout(hc, &st);
+	check_shared(hc, &st);
 	check_disk(hc, r, st.app_exists ? conf->app_path : st.ancestor);
 	check_lock(hc, conf, &st);
 	if (st.missing_tools[0] != '\0') {

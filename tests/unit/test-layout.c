@@ -499,7 +499,7 @@ test_probe_script_missing_app(void **state)
 	(void)state;
 	snprintf(app, sizeof(app), "%s/srv/it's $(touch %s/pwned) app", tmp,
 		 tmp);
-	layout_probe_script(&cmd, app, LAYOUT_RECORDS);
+	layout_probe_script(&cmd, app, LAYOUT_RECORDS, NULL);
 	assert_int_equal(run_sh(buf_str(&cmd), &out), 0);
 	layout_parse(buf_str(&out), &st);
 	assert_true(st.server_now > 1700000000LL);
@@ -543,7 +543,7 @@ test_probe_script_deployed_app(void **state)
 	   "command=deploy\\nsince=1767225600\\ntoken=t\\n' > "
 	   ".relflip/lock/info",
 	   app, app);
-	layout_probe_script(&cmd, app, LAYOUT_RECORDS);
+	layout_probe_script(&cmd, app, LAYOUT_RECORDS, NULL);
 	assert_int_equal(run_sh(buf_str(&cmd), &out), 0);
 	layout_parse(buf_str(&out), &st);
 	assert_int_equal(st.app_exists, 1);
@@ -618,7 +618,7 @@ test_probe_foreign_dir_is_no_release(void **state)
 	(void)state;
 	snprintf(app, sizeof(app), "%s/app", tmp);
 	sh("mkdir -p '%s/releases/not an id' '%s/releases/r1'", app, app);
-	layout_probe_script(&cmd, app, LAYOUT_RECORDS);
+	layout_probe_script(&cmd, app, LAYOUT_RECORDS, NULL);
 	assert_int_equal(run_sh(buf_str(&cmd), &out), 0);
 	layout_parse(buf_str(&out), &st);
 	assert_true(has(&st.foreign, "not an id"));

@@ -29,8 +29,10 @@
 
 #include <cmocka.h>
 
+#include "artifact.h"
 #include "buf.h"
 #include "conf.h"
+#include "manifest.h"
 #include "layout.h"
 #include "record.h"
 #include "quote.h"
@@ -38,6 +40,9 @@
 
 /* Whether /tmp/pwned was there before we started (not ours to judge). */
 static int pwned_before;
+
+/* What the next script run gets on stdin (NULL: this test's own). */
+static const char *run_stdin;
 
 struct fx {
 	char tmp[64];     /* the "server" */
@@ -82,9 +87,29 @@ run_script(const struct fx *fx, const char *script, struct run *r)
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(pipe(po), 0);
 	assert_int_equal(pipe(pe), 0);
+	if (run_stdin != NULL) {
+		char path[128];
+		FILE *in;
+
+		snprintf(path, sizeof(path), "%s/.stdin", fx->tmp);
+		in = fopen(path, "w");
+		assert_non_null(in);
+		fputs(run_stdin, in);
+		fclose(in);
+	}
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		if (run_stdin != NULL) {
+			char path[128];
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/.stdin", fx->tmp);
+			fd = open(path, O_RDONLY);
+			if (fd < 0 || dup2(fd, 0) < 0)
+				_exit(125);
+			close(fd);
+		}
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		close(po[0]);
@@ -392,7 +417,7 @@ test_lock_creates_layout_once(void **state)
 	char *info;
 
 	step_lock_script(&cmd, fx->app, lock_info());
-	layout_probe_script(&cmd, fx->app, LAYOUT_RECORDS);
+	layout_probe_script(&cmd, fx->app, LAYOUT_RECORDS, NULL);
 
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	assert_true(strncmp(buf_str(&r.out), "locked=1\n", 9) == 0);
@@ -637,6 +662,43 @@ make_tar(const struct fx *fx, const char *name, const char *tar_flags,
 	sha256_hex(path_of("%s/%s", fx->tmp, name), hex);
 }
 
+/* The manifest validation approves for tmp/NAME, as text (the caller's). */
+static char *
+manifest_of(const struct fx *fx, const char *name)
+{
+	struct artifact_limits limits = ARTIFACT_LIMITS_DEFAULT;
+	struct artifact_info info;
+	struct manifest m = MANIFEST_INIT;
+	struct rf_error err = RF_ERROR_INIT;
+	struct buf text = BUF_INIT;
+
+	assert_int_equal(artifact_manifest(path_of("%s/%s", fx->tmp, name),
+					   &limits, &info, &m, &err),
+			 0);
+	manifest_format(&m, &text);
+	manifest_release(&m);
+	return buf_detach(&text, NULL);
+}
+
+/* Unpack tmp/NAME as release id; the script's status, the run in r. */
+static int
+unpack_as(const struct fx *fx, const char *name, const char *id,
+	  const char *sha, const char *manifest, struct run *r)
+{
+	struct buf cmd = BUF_INIT;
+	char json[128];
+
+	snprintf(json, sizeof(json), "{\"id\": \"%s\", \"status\": \"staged\"}",
+		 id);
+	step_unpack_script(&cmd, fx->app, id, sha, "TOKEN1", json);
+	run_stdin = manifest;
+	run_script(fx, buf_str(&cmd), r);
+	run_stdin = NULL;
+	buf_release(&cmd);
+	(void)name;
+	return r->status;
+}
+
 /* Put tmp/NAME where the upload of id with checksum sha goes. */
 static char *
 place_upload(const struct fx *fx, const char *name, const char *id,
@@ -653,9 +715,8 @@ static void
 test_unpack_verified(void **state)
 {
 	struct fx *fx = *state;
-	struct buf cmd = BUF_INIT;
 	char hex[65];
-	char *in;
+	char *in, *m, *kept;
 	struct run r;
 
 	make_layout(fx);
@@ -665,8 +726,8 @@ test_unpack_verified(void **state)
 	assert_non_null(strstr(in, "/.relflip/incoming/r1."));
 	assert_int_equal(strlen(strrchr(in, '/')), strlen("/r1.") + 12 + 4);
 
-	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
-	run_expect(fx, buf_str(&cmd), 0, &r);
+	m = manifest_of(fx, "a.tar");
+	assert_int_equal(unpack_as(fx, "a.tar", "r1", hex, m, &r), 0);
 	run_release(&r);
 	assert_file(path_of("%s/releases/r1/hello.txt", fx->app), "hello\n");
 	assert_file(path_of("%s/releases/r1/sub dir/it's $(x).txt", fx->app),
@@ -674,19 +735,58 @@ test_unpack_verified(void **state)
 	/* Only the release is there: no temporary directory, no upload. */
 	assert_int_equal(entries(path_of("%s/releases", fx->app)), 1);
 	assert_int_equal(entries(path_of("%s/.relflip/incoming", fx->app)), 0);
+	/* Its manifest and its record are kept beside it. */
+	kept = slurp(path_of("%s/.relflip/releases/r1.manifest", fx->app));
+	assert_string_equal(kept, m);
+	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app),
+		    "{\"id\": \"r1\", \"status\": \"staged\"}\n");
+	free(kept);
+	free(m);
 	free(in);
 
 	/* A gzipped tarball unpacks the same way. */
 	make_tar(fx, "b.tar.gz", "z", hex);
 	in = place_upload(fx, "b.tar.gz", "r2", hex);
-	buf_reset(&cmd);
-	step_unpack_script(&cmd, fx->app, "r2", hex, "TOKEN1");
-	run_expect(fx, buf_str(&cmd), 0, &r);
+	m = manifest_of(fx, "b.tar.gz");
+	assert_int_equal(unpack_as(fx, "b.tar.gz", "r2", hex, m, &r), 0);
 	run_release(&r);
 	assert_file(path_of("%s/releases/r2/hello.txt", fx->app), "hello\n");
 	assert_int_equal(entries(path_of("%s/releases", fx->app)), 2);
+	free(m);
 	free(in);
-	buf_release(&cmd);
+}
+
+/*
+ * The tree tar made differs from the approved one (here: the manifest of
+ * another tarball): nothing gets the release's name, no record, and the
+ * temporary tree is gone.
+ */
+static void
+test_unpack_manifest_mismatch(void **state)
+{
+	struct fx *fx = *state;
+	char hex[65], other[65];
+	char *in, *m;
+	struct run r;
+
+	make_layout(fx);
+	make_tar(fx, "a.tar", "", hex);
+	sh_ok("cd '%s' && mkdir -p o && printf 'evil' > o/hello.txt && "
+	      "tar -cf other.tar -C o .",
+	      fx->tmp);
+	sha256_hex(path_of("%s/other.tar", fx->tmp), other);
+	m = manifest_of(fx, "other.tar");
+	in = place_upload(fx, "a.tar", "r1", hex);
+	assert_int_equal(unpack_as(fx, "a.tar", "r1", hex, m, &r),
+			 STEP_MANIFEST);
+	assert_non_null(strstr(buf_str(&r.err), "approved:"));
+	run_release(&r);
+	assert_int_equal(entries(path_of("%s/releases", fx->app)), 0);
+	assert_false(exists(path_of("%s/.relflip/releases/r1.json", fx->app)));
+	assert_false(
+	    exists(path_of("%s/.relflip/releases/r1.manifest", fx->app)));
+	free(m);
+	free(in);
 }
 
 static void
@@ -704,8 +804,8 @@ test_unpack_wrong_checksum(void **state)
 	snprintf(wrong, sizeof(wrong), "%.12s%052d", hex, 0);
 	assert_string_not_equal(wrong, hex);
 	in = place_upload(fx, "a.tar", "r1", wrong);
-	step_unpack_script(&cmd, fx->app, "r1", wrong, "TOKEN1");
-	run_expect(fx, buf_str(&cmd), STEP_CHECKSUM, &r);
+	assert_int_equal(unpack_as(fx, "a.tar", "r1", wrong, "", &r),
+			 STEP_CHECKSUM);
 	/* The server says what it computed. */
 	assert_non_null(strstr(buf_str(&r.err), hex));
 	run_release(&r);
@@ -730,8 +830,8 @@ test_unpack_not_a_tar(void **state)
 	spit(path_of("%s/junk.tar", fx->tmp), "this is not a tarball\n");
 	sha256_hex(path_of("%s/junk.tar", fx->tmp), hex);
 	in = place_upload(fx, "junk.tar", "r1", hex);
-	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
-	run_expect(fx, buf_str(&cmd), STEP_UNPACK, &r);
+	assert_int_equal(unpack_as(fx, "junk.tar", "r1", hex, "", &r),
+			 STEP_UNPACK);
 	run_release(&r);
 	assert_int_equal(entries(path_of("%s/releases", fx->app)), 0);
 	free(in);
@@ -752,13 +852,23 @@ test_unpack_release_exists(void **state)
 	spit(path_of("%s/releases/r1/keep", fx->app), "old");
 	make_tar(fx, "a.tar", "", hex);
 	in = place_upload(fx, "a.tar", "r1", hex);
-	step_unpack_script(&cmd, fx->app, "r1", hex, "TOKEN1");
-	run_expect(fx, buf_str(&cmd), STEP_RENAME, &r);
+	assert_int_equal(unpack_as(fx, "a.tar", "r1", hex, "", &r),
+			 STEP_RENAME);
 	run_release(&r);
 	/* The release there is untouched; no temporary directory is left. */
 	assert_file(path_of("%s/releases/r1/keep", fx->app), "old");
 	assert_false(exists(path_of("%s/releases/r1/hello.txt", fx->app)));
 	assert_int_equal(entries(path_of("%s/releases", fx->app)), 1);
+	/* Nor is a link in its place replaced, or written through. */
+	assert_int_equal(symlink("/tmp", path_of("%s/releases/r2", fx->app)),
+			 0);
+	free(in);
+	in = place_upload(fx, "a.tar", "r2", hex);
+	assert_int_equal(unpack_as(fx, "a.tar", "r2", hex, "", &r),
+			 STEP_RENAME);
+	run_release(&r);
+	assert_link_to(path_of("%s/releases/r2", fx->app), "/tmp");
+	assert_false(exists(path_of("%s/.relflip/releases/r2.json", fx->app)));
 	free(in);
 	buf_release(&cmd);
 }
@@ -802,8 +912,10 @@ test_link_shared_and_record(void **state)
 	assert_int_equal(
 	    mkdir(path_of("%s/releases/r1/log dir", fx->app), 0755), 0);
 	spit(path_of("%s/releases/r1/log dir/old.log", fx->app), "old");
-	/* A shared file that is there already keeps its content. */
+	/* Shared files are there already, and keep their content. */
 	spit(path_of("%s/shared/.env", fx->app), "SECRET=1\n");
+	assert_int_equal(mkdir(path_of("%s/shared/config", fx->app), 0755), 0);
+	spit(path_of("%s/shared/config/it's $(x).yml", fx->app), "");
 
 	step_link_script(&cmd, &conf, "r1", buf_str(&json));
 	for (pass = 0; pass < 2; pass++) {
@@ -854,10 +966,87 @@ test_link_shared_and_record(void **state)
 		assert_string_equal(back.ref, rec.ref);
 		assert_int_equal(back.status, RS_STAGED);
 		free(text);
-		assert_false(exists(
-		    path_of("%s/.relflip/releases/r1.json.tmp", fx->app)));
+		/* Nothing temporary is left beside the record. */
+		assert_int_equal(
+		    entries(path_of("%s/.relflip/releases", fx->app)), 1);
 	}
 	buf_release(&json);
+	buf_release(&cmd);
+}
+
+/*
+ * An artifact's own links never carry relflip's writes out of the
+ * release: REVISION replaces a link there, a shared path below a link is
+ * refused, and a missing shared file is an error, never created empty.
+ */
+static void
+test_link_never_writes_through_links(void **state)
+{
+	struct fx *fx = *state;
+	char d1[] = "conf/uploads", f1[] = ".env";
+	char *dirs[] = { d1 }, *files[] = { f1 };
+	struct conf conf;
+	struct buf cmd = BUF_INIT;
+	struct run r;
+
+	make_layout(fx);
+	memset(&conf, 0, sizeof(conf));
+	conf.app_path = fx->app;
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	assert_int_equal(mkdir(path_of("%s/outside", fx->tmp), 0755), 0);
+	spit(path_of("%s/outside/victim", fx->tmp), "precious");
+	assert_int_equal(symlink(path_of("%s/outside/victim", fx->tmp),
+				 path_of("%s/releases/r1/REVISION", fx->app)),
+			 0);
+
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/outside/victim", fx->tmp), "precious");
+	assert_file(path_of("%s/releases/r1/REVISION", fx->app), "r1\n");
+
+	/* A parent of a shared path that is a link: refused, nothing moves. */
+	assert_int_equal(symlink(path_of("%s/outside", fx->tmp),
+				 path_of("%s/releases/r1/conf", fx->app)),
+			 0);
+	spit(path_of("%s/outside/uploads", fx->tmp), "keep me");
+	conf.shared_dirs.v = dirs;
+	conf.shared_dirs.n = 1;
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), STEP_LINK, &r);
+	assert_non_null(strstr(buf_str(&r.err), "symbolic link"));
+	run_release(&r);
+	assert_file(path_of("%s/outside/uploads", fx->tmp), "keep me");
+
+	/* A missing shared file stops the link; it is not made up. */
+	conf.shared_dirs.n = 0;
+	conf.shared_files.v = files;
+	conf.shared_files.n = 1;
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), STEP_SHARED_MISSING, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/shared/.env", fx->app)));
+	buf_release(&cmd);
+}
+
+/* A record that cannot be written is an error, and leaves nothing. */
+static void
+test_record_write_failure(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT;
+	struct run r;
+
+	make_layout(fx);
+	assert_int_equal(rmdir(path_of("%s/.relflip/releases", fx->app)), 0);
+	spit(path_of("%s/.relflip/releases", fx->app), "not a directory");
+	step_write_record(&cmd, fx->app, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), STEP_RECORD, &r);
+	assert_non_null(strstr(buf_str(&r.err), "cannot write the record"));
+	run_release(&r);
+	assert_int_equal(entries(path_of("%s/.relflip", fx->app)), 3);
 	buf_release(&cmd);
 }
 
@@ -1068,6 +1257,8 @@ main(void)
 		    test_switch_never_replaces_real_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpack_verified, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_manifest_mismatch,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpack_wrong_checksum,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpack_not_a_tar, setup,
@@ -1077,6 +1268,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link_shared_and_record,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_env_and_quoting,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_link_never_writes_through_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_write_failure,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_record_and_log,
 						setup, teardown),
