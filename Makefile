@@ -22,6 +22,7 @@ SRCS := $(sort $(wildcard src/*.c src/cmd/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:src/%.c=build/%.o)
 LIB_OBJS := $(LIB_SRCS:src/%.c=build/%.o)
+ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
 FAKE_SRCS := $(sort $(wildcard tests/fakes/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
@@ -38,9 +39,11 @@ else
 DEPS_STAMP := build/.deps-ok
 endif
 
-.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean
+.PHONY: all deps check unit unit-asan e2e e2e-asan bench demo style install uninstall clean
 
+# Quiet but for one line saying what was built (V=1 shows the commands).
 all: relflip
+	@echo "built ./relflip (relflip $(VERSION), commit $(GIT_COMMIT))"
 
 build/.deps-ok: scripts/install-deps.sh
 	$(Q)./scripts/install-deps.sh
@@ -51,9 +54,19 @@ deps: build/.deps-ok
 relflip: $(DEPS_STAMP) $(OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/version.o: ALL_CFLAGS += -DRELFLIP_VERSION='"$(VERSION)"' -DRELFLIP_COMMIT='"$(GIT_COMMIT)"'
-build/version.o: .FORCE
-.FORCE:
+# The ASan+UBSan build the e2e suites also run against (RF_BIN).
+build/asan/relflip: $(DEPS_STAMP) $(ASAN_OBJS)
+	$(Q)$(CC) $(SANITIZE_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
+
+# The version and commit compiled in: version.o is rebuilt (and relflip
+# relinked) only when they change, through a stamp rewritten only then.
+VERSION_STAMP := build/version.stamp
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(shell mkdir -p build && s='$(VERSION) $(GIT_COMMIT)' && \
+	{ [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$$s" ] || echo "$$s" >$(VERSION_STAMP); })
+endif
+build/version.o build/asan/version.o: ALL_CFLAGS += -DRELFLIP_VERSION='"$(VERSION)"' -DRELFLIP_COMMIT='"$(GIT_COMMIT)"'
+build/version.o build/asan/version.o: $(VERSION_STAMP)
 
 build/%.o: src/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
@@ -75,12 +88,12 @@ build/asan/tests/%: tests/unit/%.c $(FAKE_SRCS) $(ASAN_LIB_OBJS)
 		$(shell $(PKG_CONFIG) --libs cmocka)
 
 # Keep the sanitizer objects: they are not intermediate files.
-.SECONDARY: $(ASAN_LIB_OBJS) $(LIB_OBJS)
+.SECONDARY: $(ASAN_OBJS) $(LIB_OBJS)
 
--include $(OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
 
 # check: every suite, then one summary line over all of them.
-check: relflip $(UNIT_BINS) $(ASAN_UNIT_BINS)
+check: relflip build/asan/relflip $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	$(Q)./scripts/check.sh all
 
 unit: relflip $(UNIT_BINS)
@@ -91,6 +104,9 @@ unit-asan: $(ASAN_UNIT_BINS)
 
 e2e: relflip
 	$(Q)./scripts/check.sh e2e
+
+e2e-asan: build/asan/relflip
+	$(Q)./scripts/check.sh e2e-asan
 
 bench: relflip
 	$(Q)./scripts/bench.sh
