@@ -15,6 +15,7 @@
 # carrying its RF_PROC_TAG) and any namespace it left count as a failure,
 # and so does a sanitizer report. The very last line is exactly
 # "N passed, N failed". Exit 0 only when nothing failed and something ran.
+# shellcheck disable=SC2030,SC2031 # the @unit job counts in a subshell, on purpose
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -34,8 +35,10 @@ export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 # app, health checks), so more than the cores.
 E2E_JOBS=${E2E_JOBS:-4}
 # The files that also run against the ASan+UBSan build ("all" for every
-# file; docs.bats runs ./relflip --help only and gains nothing).
-E2E_ASAN=${E2E_ASAN:-check deploy ops output fleet}
+# file). Not fleet.bats by default: its time goes to its eight servers, not
+# to relflip, and it is the longest file; nor docs.bats, which runs
+# ./relflip --help only.
+E2E_ASAN=${E2E_ASAN:-check deploy ops output}
 
 header() {
 	printf '\n==> %s\n' "$*"
@@ -218,6 +221,19 @@ sanitizer_reports() {
 	fi
 }
 
+# unit_results DIR: print and count what the @unit job left in DIR.
+unit_results() {
+	local p=0 f=1 s=0 line
+
+	cat "$1/out"
+	read -r p f s <"$1/counts" 2>/dev/null || echo "unit suites: no result: counted as 1 failed"
+	count "$p" "$f"
+	skipped=$((skipped + s))
+	while IFS= read -r line; do
+		[[ -z $line ]] || failures+=("$line")
+	done <"$1/failures" 2>/dev/null
+}
+
 # The e2e files, heaviest first (they set the wall time: started first, they
 # overlap the most), then the others in name order.
 e2e_order() {
@@ -230,6 +246,7 @@ e2e_order() {
 		seen[$name]=1
 	done
 	for f in tests/e2e/*.bats; do
+		[[ -f $f ]] || continue
 		name=${f##*/}
 		name=${name%.bats}
 		[[ -n ${seen[$name]:-} ]] || echo "$f"
@@ -238,8 +255,9 @@ e2e_order() {
 
 # The bats runs, E2E_JOBS at a time, each in the background with its output
 # in a file; each is printed, counted and checked for what it left behind as
-# it ends. A job is "FILE" (./relflip) or "FILE asan" (build/asan/relflip,
-# sanitizer reports checked).
+# it ends. A job is "FILE" (./relflip), "FILE asan" (build/asan/relflip,
+# sanitizer reports checked) or "@unit" (the unit suites, which then run
+# beside the bats files instead of before them).
 run_e2e_jobs() {
 	local -a jobs=("$@")
 	local -A pid_job=() job_dir=() job_start=()
@@ -255,6 +273,21 @@ run_e2e_jobs() {
 			dir=$work/$i
 			mkdir -p "$dir/san"
 			tag=relflip-check.$$.$i
+			if [[ $job == @unit ]]; then
+				(
+					passed=0 failed=0 skipped=0 failures=()
+					run_unit
+					run_unit_asan
+					echo "$passed $failed $skipped" >"$dir/counts"
+					printf '%s\n' "${failures[@]+"${failures[@]}"}" >"$dir/failures"
+				) </dev/null >"$dir/out" 2>&1 &
+				pid_job[$!]=$i
+				job_dir[$i]=$dir
+				job_start[$i]=$SECONDS
+				running=$((running + 1))
+				i=$((i + 1))
+				continue
+			fi
 			(
 				export RF_PROC_TAG=$tag RF_NS_LOG=$dir/netns
 				if [[ $kind == asan ]]; then
@@ -276,6 +309,10 @@ run_e2e_jobs() {
 		running=$((running - 1))
 		job=${pid_job[$pid]}
 		dir=${job_dir[$job]}
+		if [[ ${jobs[job]} == @unit ]]; then
+			unit_results "$dir"
+			continue
+		fi
 		file=${jobs[job]% *}
 		label=$file
 		[[ ${jobs[job]} != *" asan" ]] || label="$file (ASan+UBSan)"
@@ -297,6 +334,7 @@ run_e2e() {
 		header "e2e: bats is not installed (scripts/install-deps.sh)"
 		count 0 1
 		failures+=("e2e: bats missing")
+		[[ $1 == both ]] && run_e2e_jobs @unit
 		return
 	fi
 	if [[ ! -x ./relflip ]]; then
@@ -320,7 +358,10 @@ run_e2e() {
 	done < <(e2e_order)
 	if ((${#jobs[@]} == 0)); then
 		header "e2e: no tests/e2e/*.bats"
-		return
+	fi
+	# The unit suites run beside the bats files, after the heaviest one.
+	if [[ $1 == both ]]; then
+		jobs=("${jobs[@]:0:1}" @unit "${jobs[@]:1}")
 	fi
 	run_e2e_jobs "${jobs[@]}"
 }
@@ -328,8 +369,6 @@ run_e2e() {
 case $mode in
 all)
 	run_include_check
-	run_unit
-	run_unit_asan
 	run_e2e both
 	;;
 unit) run_unit ;;
