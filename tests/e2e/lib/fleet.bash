@@ -275,10 +275,13 @@ rf_fleet_assert_no_app() {
 }
 
 # rf_fleet_serves N PORT TEXT: the app on host N answers TEXT in its body.
+# Asked from inside host N's network namespace (its loopback is its own),
+# without an SSH connection: it would cost more than the question.
 rf_fleet_serves() {
 	local body
 
-	body=$(rf_fleet_ssh "$1" "curl -s --max-time 5 http://127.0.0.1:$2/health" 2>/dev/null) || true
+	body=$(ip netns exec "$(rf_host_ns "$(rf_fleet_num "$1")")" \
+		curl -s --max-time 5 "http://127.0.0.1:$2/health" 2>/dev/null) || true
 	[[ $body == *"$3"* ]]
 }
 
