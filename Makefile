@@ -25,6 +25,8 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=build/%.o)
 ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
 FAKE_SRCS := $(sort $(wildcard tests/fakes/*.c))
+FAKE_OBJS := $(FAKE_SRCS:tests/fakes/%.c=build/fakes/%.o)
+ASAN_FAKE_OBJS := $(FAKE_SRCS:tests/fakes/%.c=build/asan/fakes/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
@@ -76,21 +78,31 @@ build/asan/%.o: src/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -MMD -MP -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(FAKE_SRCS) $(LIB_OBJS)
+# The fakes are compiled once, not once per test binary.
+build/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -o $@ $< $(FAKE_SRCS) \
-		$(LIB_OBJS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -MMD -MP -c -o $@ $<
 
-build/asan/tests/%: tests/unit/%.c $(FAKE_SRCS) $(ASAN_LIB_OBJS)
+build/asan/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -Wno-missing-prototypes -Itests \
-		-o $@ $< $(FAKE_SRCS) $(ASAN_LIB_OBJS) $(LDLIBS) \
+		-MMD -MP -c -o $@ $<
+
+build/tests/%: tests/unit/%.c $(FAKE_OBJS) $(LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -o $@ $< $(FAKE_OBJS) \
+		$(LIB_OBJS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -Wno-missing-prototypes -Itests \
+		-o $@ $< $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS) $(LDLIBS) \
 		$(shell $(PKG_CONFIG) --libs cmocka)
 
 # Keep the sanitizer objects: they are not intermediate files.
-.SECONDARY: $(ASAN_OBJS) $(LIB_OBJS)
+.SECONDARY: $(ASAN_OBJS) $(LIB_OBJS) $(FAKE_OBJS) $(ASAN_FAKE_OBJS)
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FAKE_OBJS:.o=.d) $(ASAN_FAKE_OBJS:.o=.d)
 
 # check: every suite, then one summary line over all of them.
 check: relflip build/asan/relflip $(UNIT_BINS) $(ASAN_UNIT_BINS)
