@@ -161,7 +161,7 @@ count_bats_output() {
 # process a bats file starts inherits, sshd sessions included: the test
 # sshds set it with SetEnv), as PIDs; this script itself does not carry it.
 tagged_pids() {
-	grep -lzx -- "RF_PROC_TAG=$1" /proc/[0-9]*/environ 2>/dev/null |
+	grep -lzxF -- "RF_PROC_TAG=$1" /proc/[0-9]*/environ 2>/dev/null |
 		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
 }
 
