@@ -22,8 +22,11 @@ SRCS := $(sort $(wildcard src/*.c src/cmd/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:src/%.c=build/%.o)
 LIB_OBJS := $(LIB_SRCS:src/%.c=build/%.o)
+ASAN_OBJS := $(SRCS:src/%.c=build/asan/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:src/%.c=build/asan/%.o)
 FAKE_SRCS := $(sort $(wildcard tests/fakes/*.c))
+FAKE_OBJS := $(FAKE_SRCS:tests/fakes/%.c=build/fakes/%.o)
+ASAN_FAKE_OBJS := $(FAKE_SRCS:tests/fakes/%.c=build/asan/fakes/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
@@ -50,11 +53,13 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
 
-.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean \
-	tools soak
+.PHONY: all deps check unit unit-asan e2e e2e-asan bench demo style install \
+	uninstall clean tools soak
 .PHONY: fuzz fuzz-build fuzz-smoke check-fuzz-build
 
+# Quiet but for one line saying what was built (V=1 shows the commands).
 all: relflip
+	@echo "built ./relflip (relflip $(VERSION), commit $(GIT_COMMIT))"
 
 build/.deps-ok: scripts/install-deps.sh
 	$(Q)./scripts/install-deps.sh
@@ -65,9 +70,19 @@ deps: build/.deps-ok
 relflip: $(DEPS_STAMP) $(OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/version.o: ALL_CFLAGS += -DRELFLIP_VERSION='"$(VERSION)"' -DRELFLIP_COMMIT='"$(GIT_COMMIT)"'
-build/version.o: .FORCE
-.FORCE:
+# The ASan+UBSan build the e2e suites also run against (RF_BIN).
+build/asan/relflip: $(DEPS_STAMP) $(ASAN_OBJS)
+	$(Q)$(CC) $(SANITIZE_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
+
+# The version and commit compiled in: version.o is rebuilt (and relflip
+# relinked) only when they change, through a stamp rewritten only then.
+VERSION_STAMP := build/version.stamp
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(shell mkdir -p build && s='$(VERSION) $(GIT_COMMIT)' && \
+	{ [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$$s" ] || echo "$$s" >$(VERSION_STAMP); })
+endif
+build/version.o build/asan/version.o: ALL_CFLAGS += -DRELFLIP_VERSION='"$(VERSION)"' -DRELFLIP_COMMIT='"$(GIT_COMMIT)"'
+build/version.o build/asan/version.o: $(VERSION_STAMP)
 
 build/%.o: src/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
@@ -77,15 +92,25 @@ build/asan/%.o: src/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -MMD -MP -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(FAKE_SRCS) $(LIB_OBJS)
+# The fakes are compiled once, not once per test binary.
+build/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -o $@ $< $(FAKE_SRCS) \
-		$(LIB_OBJS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -MMD -MP -c -o $@ $<
 
-build/asan/tests/%: tests/unit/%.c $(FAKE_SRCS) $(ASAN_LIB_OBJS)
+build/asan/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -Wno-missing-prototypes -Itests \
-		-o $@ $< $(FAKE_SRCS) $(ASAN_LIB_OBJS) $(LDLIBS) \
+		-MMD -MP -c -o $@ $<
+
+build/tests/%: tests/unit/%.c $(FAKE_OBJS) $(LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -o $@ $< $(FAKE_OBJS) \
+		$(LIB_OBJS) $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -Wno-missing-prototypes -Itests \
+		-o $@ $< $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS) $(LDLIBS) \
 		$(shell $(PKG_CONFIG) --libs cmocka)
 
 build/fuzz/obj/%.o: src/%.c $(DEPS_STAMP)
@@ -97,9 +122,11 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 		$(FUZZ_LIB_OBJS) $(LDLIBS)
 
 # Keep the sanitizer objects: they are not intermediate files.
-.SECONDARY: $(ASAN_LIB_OBJS) $(LIB_OBJS) $(FUZZ_LIB_OBJS)
+.SECONDARY: $(ASAN_OBJS) $(LIB_OBJS) $(FAKE_OBJS) $(ASAN_FAKE_OBJS) \
+	$(FUZZ_LIB_OBJS)
 
--include $(OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FAKE_OBJS:.o=.d) \
+	$(ASAN_FAKE_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
 
 # Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
 TOOLS := build/tools/netem-proxy
@@ -110,7 +137,8 @@ build/tools/%: tests/tools/%.c
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 # check: every suite, then one summary line over all of them.
-check: relflip $(TOOLS) $(UNIT_BINS) $(ASAN_UNIT_BINS) check-fuzz-build
+check: relflip build/asan/relflip $(TOOLS) $(UNIT_BINS) $(ASAN_UNIT_BINS) \
+	check-fuzz-build
 	$(Q)./scripts/check.sh all
 
 # Without clang or its fuzzer runtime the targets do not build; check goes
@@ -139,6 +167,9 @@ e2e: relflip $(TOOLS)
 # soak: the whole fault matrix (tests/faults/matrix.sh), about half an hour.
 soak: relflip $(TOOLS)
 	$(Q)nice tests/faults/matrix.sh -j $(or $(SOAK_JOBS),4)
+
+e2e-asan: build/asan/relflip
+	$(Q)./scripts/check.sh e2e-asan
 
 bench: relflip
 	$(Q)./scripts/bench.sh

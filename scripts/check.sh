@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Run relflip's test suites and sum them up: `make check` and friends.
 #
-#   scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e
+#   scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e|e2e-asan
 #
 #   unit       every cmocka binary in build/tests/
 #   unit-asan  the same built with ASan and UBSan, in build/asan/tests/
 #   fuzz-smoke each libFuzzer target in build/fuzz/ over its committed corpus
-#   e2e        tests/e2e/*.bats and tests/tools/*.bats, one bats run per file
-#              (needs ./relflip and build/tools/, root)
-#   all        the core/adapter include check, then the four above
+#   e2e        tests/e2e/*.bats and tests/tools/*.bats against ./relflip
+#              (needs root and build/tools/)
+#   e2e-asan   the bats files named in E2E_ASAN against build/asan/relflip
+#   all        the core/adapter include check, then all of the above
 #
-# make builds the binaries first; this script only runs them. Each suite's
-# own output is printed as it runs; the very last line is exactly
+# make builds the binaries first; this script only runs them. The bats
+# files run at the same time (E2E_JOBS at once), each printed whole when it
+# ends, with its time. After each, what it left running (any process
+# carrying its RF_PROC_TAG) and any namespace it left count as a failure,
+# and so does a sanitizer report. The very last line is exactly
 # "N passed, N failed". Exit 0 only when nothing failed and something ran.
+# shellcheck disable=SC2030,SC2031 # the @unit job counts in a subshell, on purpose
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -24,10 +29,20 @@ skipped=0
 failures=()
 
 # Per-binary and per-file time limits, so that a hang fails instead of
-# stalling CI; the whole of `all` stays well under 10 minutes.
+# stalling CI. The files take a minute or two each on an idle machine;
+# their limit leaves room for a machine shared with other work.
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
-E2E_FILE_TIMEOUT=${E2E_FILE_TIMEOUT:-480}
+E2E_FILE_TIMEOUT=${E2E_FILE_TIMEOUT:-600}
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
+# Bats files run at once: most of a file's time is waiting (for sshd, the
+# app, health checks), so more than the cores.
+E2E_JOBS=${E2E_JOBS:-4}
+# The files that also run against the ASan+UBSan build: the two that drive
+# relflip's SSH, upload and rollback paths hardest fit the time budget
+# ("all" for every file, or names: E2E_ASAN="check deploy ops output").
+# fleet.bats spends its time in its eight servers, not in relflip, and
+# docs.bats runs ./relflip --help only.
+E2E_ASAN=${E2E_ASAN:-deploy ops}
 
 header() {
 	printf '\n==> %s\n' "$*"
@@ -131,80 +146,265 @@ run_fuzz_smoke() {
 	done
 }
 
-# One bats file in TAP: count "ok" and "not ok" lines ("# skip" apart); a run
-# that reports fewer results than its plan, or fails without a "not ok",
-# counts the difference (at least one) as failed.
-run_bats_file() {
-	local file=$1 out rc plan p=0 f=0 s=0 line
+# One bats file's TAP output in FILE: count "ok" and "not ok" lines ("#
+# skip" apart); a run that reports fewer results than its plan, or fails
+# without a "not ok", counts the difference (at least one) as failed.
+count_bats_output() {
+	local label=$1 out=$2 rc=$3 plan p=0 f=0 s=0 line
 
-	header "$file"
-	out=$(timeout -k 10 "$E2E_FILE_TIMEOUT" bats --tap "$file" 2>&1)
-	rc=$?
-	printf '%s\n' "$out"
-	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' <<<"$out" | head -n 1)
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$out" | head -n 1)
 	while IFS= read -r line; do
 		case $line in
 		"not ok "*) f=$((f + 1)) ;;
 		"ok "*"# skip"*) s=$((s + 1)) ;;
 		"ok "*) p=$((p + 1)) ;;
 		esac
-	done <<<"$out"
+	done <"$out"
 	if [[ -n $plan ]] && ((p + f + s < plan)); then
-		echo "$file: $((plan - p - f - s)) of $plan tests reported no result: counted as failed"
+		echo "$label: $((plan - p - f - s)) of $plan tests reported no result: counted as failed"
 		f=$((f + plan - p - f - s))
 	fi
 	if ((rc != 0 && f == 0)); then
 		if ((rc == 124 || rc == 137)); then
-			echo "$file: timed out after ${E2E_FILE_TIMEOUT}s: counted as 1 failed"
+			echo "$label: timed out after ${E2E_FILE_TIMEOUT}s: counted as 1 failed"
 		else
-			echo "$file: bats exited $rc without a failing test: counted as 1 failed"
+			echo "$label: bats exited $rc without a failing test: counted as 1 failed"
 		fi
 		f=1
 	fi
 	count "$p" "$f"
 	skipped=$((skipped + s))
-	((f == 0)) || failures+=("$file: $f failed")
+	((f == 0)) || failures+=("$label: $f failed")
+}
+
+# The processes of this run that carry TAG (RF_PROC_TAG, which every
+# process a bats file starts inherits, sshd sessions included: the test
+# sshds set it with SetEnv), as PIDs; this script itself does not carry it.
+tagged_pids() {
+	grep -lzxF -- "RF_PROC_TAG=$1" /proc/[0-9]*/environ 2>/dev/null |
+		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
+}
+
+# check_left LABEL TAG NSLOG: what the bats file run as TAG left behind:
+# processes (waited for a little: some are still exiting) and network
+# namespaces (listed in NSLOG as they were made). Lists them, stops them
+# (by PID: they carry the run's tag), and counts one failure.
+check_left() {
+	local label=$1 tag=$2 nslog=$3 pids=() left=() ns i
+
+	for ((i = 0; i < 30; i++)); do
+		mapfile -t pids < <(tagged_pids "$tag")
+		((${#pids[@]} > 0)) || break
+		sleep 0.1
+	done
+	if ((${#pids[@]} > 0)); then
+		echo "$label: left ${#pids[@]} process(es) running:"
+		ps -o pid=,ppid=,etime=,args= -p "$(
+			IFS=,
+			echo "${pids[*]}"
+		)" | sed 's/^/    /'
+		kill -TERM "${pids[@]}" 2>/dev/null
+		for ((i = 0; i < 20; i++)); do
+			[[ -n $(tagged_pids "$tag") ]] || break
+			sleep 0.1
+		done
+		kill -KILL "${pids[@]}" 2>/dev/null
+		left+=("${#pids[@]} processes")
+	fi
+	if [[ -s $nslog ]]; then
+		while read -r ns; do
+			[[ -e /run/netns/$ns ]] || continue
+			echo "$label: left network namespace $ns"
+			ip netns del "$ns" 2>/dev/null
+			left+=("netns $ns")
+		done <"$nslog"
+	fi
+	if ((${#left[@]} > 0)); then
+		count 0 1
+		failures+=("$label: left behind ${left[*]}")
+	fi
+}
+
+# sanitizer_reports LABEL DIR: a sanitizer report in DIR (of a process a
+# bats file started outside its tests: the tests check their own) counts
+# as one failure.
+sanitizer_reports() {
+	local label=$1 dir=$2 f n=0
+
+	for f in "$dir"/*; do
+		[[ -f $f ]] || continue
+		echo "$label: sanitizer report $f:"
+		head -n 60 "$f" | sed 's/^/    /'
+		n=$((n + 1))
+	done
+	if ((n > 0)); then
+		count 0 1
+		failures+=("$label: $n sanitizer report(s) outside the tests")
+	fi
+}
+
+# unit_results DIR: print and count what the @unit job left in DIR.
+unit_results() {
+	local p=0 f=1 s=0 line
+
+	cat "$1/out"
+	read -r p f s <"$1/counts" 2>/dev/null || echo "unit suites: no result: counted as 1 failed"
+	count "$p" "$f"
+	skipped=$((skipped + s))
+	while IFS= read -r line; do
+		[[ -z $line ]] || failures+=("$line")
+	done <"$1/failures" 2>/dev/null
+}
+
+# The e2e files, heaviest first (they set the wall time: started first, they
+# overlap the most), then the others in name order.
+e2e_order() {
+	local heavy=(fleet ops deploy check output) f name
+	local -A seen=()
+
+	for name in "${heavy[@]}"; do
+		[[ -f tests/e2e/$name.bats ]] || continue
+		echo "tests/e2e/$name.bats"
+		seen[$name]=1
+	done
+	for f in tests/e2e/*.bats tests/tools/*.bats; do
+		[[ -f $f ]] || continue
+		name=${f##*/}
+		name=${name%.bats}
+		[[ -n ${seen[$name]:-} ]] || echo "$f"
+	done
+}
+
+# The bats runs, E2E_JOBS at a time, each in the background with its output
+# in a file; each is printed, counted and checked for what it left behind as
+# it ends. A job is "FILE" (./relflip), "FILE asan" (build/asan/relflip,
+# sanitizer reports checked) or "@unit" (the unit suites, which then run
+# beside the bats files instead of before them).
+run_e2e_jobs() {
+	local -a jobs=("$@")
+	local -A pid_job=() job_dir=() job_start=()
+	local work i=0 running=0 job file kind dir pid rc label tag
+
+	work=$(mktemp -d "${TMPDIR:-/tmp}/relflip-check.XXXXXX")
+	while ((i < ${#jobs[@]} || running > 0)); do
+		while ((i < ${#jobs[@]} && running < E2E_JOBS)); do
+			job=${jobs[i]}
+			file=${job% *}
+			kind=plain
+			[[ $job != *" asan" ]] || kind=asan
+			dir=$work/$i
+			mkdir -p "$dir/san"
+			tag=relflip-check.$$.$i
+			if [[ $job == @unit ]]; then
+				(
+					passed=0 failed=0 skipped=0 failures=()
+					run_unit
+					run_unit_asan
+					echo "$passed $failed $skipped" >"$dir/counts"
+					printf '%s\n' "${failures[@]+"${failures[@]}"}" >"$dir/failures"
+				) </dev/null >"$dir/out" 2>&1 &
+				pid_job[$!]=$i
+				job_dir[$i]=$dir
+				job_start[$i]=$SECONDS
+				running=$((running + 1))
+				i=$((i + 1))
+				continue
+			fi
+			(
+				export RF_PROC_TAG=$tag RF_NS_LOG=$dir/netns
+				if [[ $kind == asan ]]; then
+					export RF_BIN=$PWD/build/asan/relflip RF_SAN_DIR=$dir/san
+					export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$dir/san/asan
+					export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$dir/san/ubsan
+				fi
+				timeout -k 10 "$E2E_FILE_TIMEOUT" bats --tap --timing "$file" \
+					</dev/null >"$dir/out" 2>&1
+				echo $? >"$dir/rc"
+			) &
+			pid_job[$!]=$i
+			job_dir[$i]=$dir
+			job_start[$i]=$SECONDS
+			running=$((running + 1))
+			i=$((i + 1))
+		done
+		wait -n -p pid
+		running=$((running - 1))
+		job=${pid_job[$pid]}
+		dir=${job_dir[$job]}
+		if [[ ${jobs[job]} == @unit ]]; then
+			unit_results "$dir"
+			continue
+		fi
+		file=${jobs[job]% *}
+		label=$file
+		[[ ${jobs[job]} != *" asan" ]] || label="$file (ASan+UBSan)"
+		read -r rc <"$dir/rc" 2>/dev/null || rc=1
+		header "$label ($((SECONDS - job_start[$job])) s)"
+		cat "$dir/out"
+		count_bats_output "$label" "$dir/out" "$rc"
+		sanitizer_reports "$label" "$dir/san"
+		check_left "$label" "relflip-check.$$.$job" "$dir/netns"
+	done
+	rm -rf "$work"
 }
 
 run_e2e() {
-	local file n=0
+	local file name f
+	local -a jobs=() asan=()
 
 	if ! command -v bats >/dev/null 2>&1; then
 		header "e2e: bats is not installed (scripts/install-deps.sh)"
 		count 0 1
 		failures+=("e2e: bats missing")
+		[[ $1 == both ]] && run_e2e_jobs @unit
 		return
 	fi
 	if [[ ! -x ./relflip ]]; then
 		echo "note: ./relflip is not built (make): the e2e tests will fail" >&2
 	fi
-	shopt -s nullglob
-	for file in tests/e2e/*.bats tests/tools/*.bats; do
-		run_bats_file "$file"
-		n=$((n + 1))
-	done
-	shopt -u nullglob
-	((n > 0)) || header "e2e: no tests/e2e/*.bats"
+	if [[ $1 == *asan* && ! -x build/asan/relflip ]]; then
+		echo "note: build/asan/relflip is not built (make build/asan/relflip)" >&2
+	fi
+	read -r -a asan <<<"$E2E_ASAN"
+	while read -r file; do
+		name=${file##*/}
+		name=${name%.bats}
+		if [[ $1 != asan-only ]]; then
+			jobs+=("$file")
+		fi
+		if [[ $1 != plain ]]; then
+			for f in "${asan[@]}"; do
+				[[ $f == all || $f == "$name" ]] && jobs+=("$file asan") && break
+			done
+		fi
+	done < <(e2e_order)
+	if ((${#jobs[@]} == 0)); then
+		header "e2e: no tests/e2e/*.bats"
+	fi
+	# The unit suites run beside the bats files, after the heaviest one.
+	if [[ $1 == both ]]; then
+		jobs=("${jobs[@]:0:1}" @unit "${jobs[@]:1}")
+	fi
+	run_e2e_jobs "${jobs[@]}"
 }
 
 case $mode in
 all)
 	run_include_check
-	run_unit
-	run_unit_asan
 	run_fuzz_smoke
-	run_e2e
+	run_e2e both
 	;;
 unit) run_unit ;;
 unit-asan) run_unit_asan ;;
 fuzz-smoke) run_fuzz_smoke ;;
-e2e) run_e2e ;;
+e2e) run_e2e plain ;;
+e2e-asan) run_e2e asan-only ;;
 -h | --help)
-	sed -n '2,12s/^# \{0,1\}//p' "$0"
+	sed -n '2,20s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 *)
-	echo "usage: scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e" >&2
+	echo "usage: scripts/check.sh all|unit|unit-asan|fuzz-smoke|e2e|e2e-asan" >&2
 	exit 2
 	;;
 esac

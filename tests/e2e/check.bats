@@ -5,9 +5,24 @@
 
 load lib/sshd
 
-# A server and a config for it; the app path ($RF_APP) does not exist yet.
+# One sshd for the file; each test has its own app path, keys and
+# known_hosts (rf_sshd_use).
+setup_file() {
+	rf_file_setup
+	rf_file_sshd_start
+}
+
+setup() {
+	rf_tmp_setup
+	rf_sshd_use
+}
+
+teardown_file() {
+	rf_file_teardown
+}
+
+# A config for the server; the app path ($RF_APP) does not exist yet.
 server() {
-	rf_sshd_start
 	rf_config "$@"
 }
 

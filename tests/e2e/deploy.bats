@@ -7,11 +7,21 @@
 load lib/sshd
 load lib/deploy
 
-# One sshd per test; the app path ($RF_APP) does not exist yet.
+# One sshd for the file; each test has its own app path ($RF_APP, which
+# does not exist yet), keys and known_hosts.
+setup_file() {
+	rf_file_setup
+	rf_file_sshd_start
+}
+
 setup() {
 	rf_tmp_setup
-	rf_sshd_start
+	rf_sshd_use
 	rf_config
+}
+
+teardown_file() {
+	rf_file_teardown
 }
 
 # deploy ARGS...: relflip -c $RF_CONFIG [global options] deploy ARGS, under
@@ -346,19 +356,29 @@ lock_ttl = 60"
 }
 
 @test "with lock_wait the deploy waits for a lock released meanwhile, exit 0" {
+	local holder
+
 	deployed v1
 	rf_config "[deploy]
 lock_wait = 2"
 	hold_lock "$(date +%s)"
 	ART=$(rf_artifact v2)
-	# The other deploy finishes half a second from now.
+	# The holder's info is a FIFO that relflip reads when it finds the lock
+	# held: the other deploy finishes (the lock goes) only once relflip has
+	# tried and is waiting, so the deploy below must have waited.
+	mv "$RF_APP/.relflip/lock/info" "$RF_TMP/holder-info"
+	mkfifo "$RF_APP/.relflip/lock/info"
 	(
-		sleep 0.5
+		cat "$RF_TMP/holder-info" >"$RF_APP/.relflip/lock/info"
 		rm -rf "$RF_APP/.relflip/lock"
 	) </dev/null >/dev/null 2>&1 3>&- &
-	rf_track proc $!
+	holder=$!
+	rf_track proc "$holder"
 
-	deploy "$ART" --revision v2
+	rf_bg_relflip wait -c "$RF_CONFIG" deploy "$ART" --revision v2
+	rf_poll 20 rf_pid_dead "$holder" ||
+		rf_fail "relflip did not read the held lock within 20 s:" "$(cat "$RF_TMP/wait.err")"
+	rf_bg_wait 30
 	rf_assert_status 0
 	rf_assert_current v2
 	rf_assert_record v2 live
@@ -584,18 +604,22 @@ install = echo hook-started; $marker"
 }
 
 @test "SIGINT after the switch lets the deploy finish its check, current valid, lock released" {
-	local live
+	local live gate ini
 
 	with_app
 	deployed v1
-	rf_config "$(rf_health_ini "$APP_PORT" | sed "s|^restart = |restart = sleep 2 \&\& |")"
-	grep -q '^restart = sleep 2 && ' "$RF_CONFIG"
+	# The restart waits (20 s at most) until the test has sent SIGINT.
+	gate="i=0; while [ ! -e '$RF_TMP/restart-go' ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i + 1)); done; "
+	ini=$(rf_health_ini "$APP_PORT")
+	rf_config "${ini%%restart = *}restart = $gate${ini#*restart = }"
+	grep -qF "restart = $gate" "$RF_CONFIG"
 	ART=$(rf_artifact v2)
 
 	rf_bg_relflip int -c "$RF_CONFIG" deploy "$ART" --revision v2
 	rf_poll 20 rf_file_has "$RF_TMP/int.err" "switch" ||
 		rf_fail "no switch:" "$(cat "$RF_TMP/int.err")"
 	kill -INT "$RF_BG_PID"
+	touch "$RF_TMP/restart-go"
 	rf_bg_wait 30
 	if [[ $status != 0 && $status != 130 ]]; then
 		rf_fail "expected exit 0 (or 130), got $status" "$(rf_show_run)"

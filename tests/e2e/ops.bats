@@ -10,10 +10,17 @@
 load lib/sshd
 load lib/ops
 
+# The golden server, and one sshd that every test's ops_server borrows.
 setup_file() {
-	OPS_GOLDEN=$BATS_FILE_TMPDIR/golden
+	rf_file_setup
+	rf_file_sshd_start
+	OPS_GOLDEN=$RF_FILE_TMP/golden
 	export OPS_GOLDEN
 	ops_build_golden "$OPS_GOLDEN"
+}
+
+teardown_file() {
+	rf_file_teardown
 }
 
 # Let go of a hook left blocking on the server (the unlock test's), then
@@ -619,7 +626,7 @@ if starred != ["v4"]:
 	ops_server
 	me=$(ops_me)
 	ops_config_file "$RF_TMP/blocking.ini" "[hooks]
-install = touch '$RF_TMP/hook-started'; while [ ! -e '$RF_TMP/hook-go' ]; do sleep 0.05; done"
+install = touch '$RF_TMP/hook-started'; i=0; while [ ! -e '$RF_TMP/hook-go' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i + 1)); done"
 	art=$(ops_pack v6)
 	ops_bg deploy -c "$RF_TMP/blocking.ini" deploy "$art" --revision v6
 	rf_poll 30 test -e "$RF_TMP/hook-started" || rf_fail "the install hook did not start" \
@@ -708,7 +715,7 @@ lock_ttl = 60'
 # A Capistrano layout at $RF_APP, the sample app serving it, and a config
 # whose health check does not expect the release id (REVISION holds a SHA).
 capistrano_server() {
-	rf_sshd_start
+	rf_sshd_any
 	ops_capistrano
 	OPS_PORT=$(rf_free_port)
 	rf_app_start "$OPS_PORT"

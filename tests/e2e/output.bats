@@ -6,12 +6,21 @@
 load lib/sshd
 load lib/deploy
 
+setup_file() {
+	rf_file_setup
+	rf_file_sshd_start
+}
+
 setup() {
 	rf_tmp_setup
-	rf_sshd_start
+	rf_sshd_use
 	APP_PORT=$(rf_free_port)
 	rf_app_start "$APP_PORT"
 	rf_config "$(rf_health_ini "$APP_PORT")"
+}
+
+teardown_file() {
+	rf_file_teardown
 }
 
 # gh_deploy ID ARTIFACT: a deploy as GitHub Actions runs it, with a summary

@@ -124,7 +124,7 @@ EOF
 # rf_record_field ID FIELD [APP]: one field of APP/.relflip/releases/ID.json,
 # parsed as JSON (Python's repr for non-strings, e.g. True).
 rf_record_field() {
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, sys
 with open(sys.argv[1]) as f:
     text = f.read()
@@ -171,7 +171,7 @@ rf_log_count() {
 rf_assert_log() {
 	local n=$1 expr=${2:-True} app=${3:-$RF_APP}
 
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, os, sys
 path, n, expr = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 lines = open(path).read().splitlines() if os.path.exists(path) else []

@@ -10,63 +10,45 @@
 # hosts.bash does, so rf_cleanup stops it.
 #
 # Hosts are known by their index K (1, 2, ...): the config names them hK.
-# Each is a hosts.bash host number (its namespace, 169.254.NUM.0/30, and
-# $RF_TMP/hosts/NUM), picked by rf_fleet_up among the numbers no other run
-# on this machine is using right now: the harness gives every run the same
-# addresses for the same number, and two runs on one number would talk to
-# each other's servers.
+# Each is a hosts.bash host number (its namespace and $RF_TMP/hosts/NUM),
+# picked by rf_fleet_up among the numbers this RF_TMP has not used yet;
+# rf_host_start picks each host's subnet among those free on the machine,
+# so two runs never talk to each other's servers.
 
 RF_FLEET_NUMS=() # index K -> host number
-RF_FLEET_LOCK=${RF_FLEET_LOCK:-/tmp/relflip-fleet-hosts.lock}
 
 # rf_fleet_num K: host K's number (K itself when rf_fleet_up did not run).
 rf_fleet_num() {
 	echo "${RF_FLEET_NUMS[$1]:-$1}"
 }
 
-# rf_fleet_number_free NUM: nothing on this machine uses host NUM: neither
-# its addresses (the test side 169.254.NUM.1, in the namespace we run in)
-# nor, in this run, its namespace name.
+# rf_fleet_number_free NUM: this RF_TMP has no host NUM yet.
 rf_fleet_number_free() {
-	[[ ! -e /run/netns/$(rf_host_ns "$1") ]] || return 1
-	! ip -o -4 addr show 2>/dev/null | grep -q " 169\.254\.$1\.[0-9]*/"
+	[[ ! -e $RF_TMP/hosts/$1 ]]
 }
 
 # rf_fleet_up COUNT [LOW HIGH]: have COUNT hosts, indexes 1..COUNT: start the
-# ones not started yet on free host numbers between LOW and HIGH (default
-# 11-229: check.bats uses 1-2, ops.bats 231-232), several at once. Numbers
-# are picked and the hosts' addresses made under a lock file, so that two
-# fleet runs on this machine never pick the same numbers. Sets
+# ones not started yet on host numbers between LOW and HIGH (default
+# 11-229) that this RF_TMP has not used, several at once. Sets
 # RF_FLEET_NUMS.
 rf_fleet_up() {
-	local count=$1 low=${2:-11} high=${3:-229} num k lockfd rc=0
+	local count=$1 low=${2:-11} high=${3:-229} num k
 	local -a nums=()
 
 	k=$((${#RF_FLEET_NUMS[@]} + 1))
 	((k <= count)) || return 0
-	exec {lockfd}>>"$RF_FLEET_LOCK"
-	if ! flock -w 120 "$lockfd"; then
-		rf_log "rf_fleet_up: $RF_FLEET_LOCK is held for over 120 s"
-		exec {lockfd}>&-
-		return 1
-	fi
 	for ((num = low; num <= high && k + ${#nums[@]} <= count; num++)); do
 		rf_fleet_number_free "$num" && nums+=("$num")
 	done
 	if ((k + ${#nums[@]} <= count)); then
 		rf_log "rf_fleet_up: only ${#nums[@]} free host numbers in $low-$high, $((count - k + 1)) wanted"
-		rc=1
-	else
-		for num in "${nums[@]}"; do
-			RF_FLEET_NUMS[k]=$num
-			k=$((k + 1))
-		done
-		# The lock's descriptor must not live on in sshd and the apps.
-		rf_fleet_start_nums "${nums[@]}" {lockfd}>&- || rc=1
+		return 1
 	fi
-	flock -u "$lockfd"
-	exec {lockfd}>&-
-	return "$rc"
+	for num in "${nums[@]}"; do
+		RF_FLEET_NUMS[k]=$num
+		k=$((k + 1))
+	done
+	rf_fleet_start_nums "${nums[@]}"
 }
 
 # rf_fleet_start_nums NUM...: start the hosts NUM... (rf_host_start), several
@@ -293,10 +275,13 @@ rf_fleet_assert_no_app() {
 }
 
 # rf_fleet_serves N PORT TEXT: the app on host N answers TEXT in its body.
+# Asked from inside host N's network namespace (its loopback is its own),
+# without an SSH connection: it would cost more than the question.
 rf_fleet_serves() {
 	local body
 
-	body=$(rf_fleet_ssh "$1" "curl -s --max-time 5 http://127.0.0.1:$2/health" 2>/dev/null) || true
+	body=$(ip netns exec "$(rf_host_ns "$(rf_fleet_num "$1")")" \
+		curl -s --max-time 5 "http://127.0.0.1:$2/health" 2>/dev/null) || true
 	[[ $body == *"$3"* ]]
 }
 
@@ -313,7 +298,7 @@ rf_fleet_assert_serves() {
 
 # rf_fleet_record_field N ID FIELD: a field of host N's record of release ID.
 rf_fleet_record_field() {
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, sys
 with open(sys.argv[1]) as f:
     v = json.load(f)[sys.argv[2]]
@@ -414,7 +399,7 @@ rf_fleet_restarts() {
 # rf_fleet_leftover_ns: the namespaces of this RF_NS_PREFIX still there
 # (none once rf_cleanup ran).
 rf_fleet_leftover_ns() {
-	ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^$RF_NS_PREFIX-[0-9]+$" || true
+	rf_leftover_ns
 }
 
 # rf_fleet_summary_live N [TEXT]: the LIVE column of host N's row in the
@@ -441,4 +426,70 @@ rf_fleet_assert_summary_live() {
 	done
 	((${#bad[@]} == 0)) || rf_fail "the summary table says LIVE none for hosts with a live release: ${bad[*]}" \
 		"$(rf_show_run)"
+}
+
+# ---------------------------------------------------------------------------
+# A fleet shared by the tests of one file (see "Servers shared by the tests
+# of one file" in sshd.bash): started once in setup_file, emptied for each
+# test in setup.
+# ---------------------------------------------------------------------------
+
+# rf_fleet_file_up COUNT: in setup_file, after rf_file_setup: COUNT hosts
+# (rf_fleet_up) in $RF_FILE_TMP, for every test of the file.
+rf_fleet_file_up() {
+	local k
+
+	RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts rf_fleet_up "$1" || return 1
+	for k in "${!RF_FLEET_NUMS[@]}"; do
+		echo "$k ${RF_FLEET_NUMS[k]}"
+	done >"$RF_FILE_TMP/fleet-nums"
+}
+
+# rf_fleet_use: in setup, after rf_tmp_setup: this test's fleet is the file's
+# (rf_fleet_file_up), as rf_fleet_up would leave it: every host's /srv
+# empty, nothing running in its namespace but its sshd (started again when
+# a test stopped it), its host key in this test's known_hosts, and
+# $RF_TMP/hosts the file's host directories. Sets RF_FLEET_NUMS.
+rf_fleet_use() {
+	local k num pids=() failed=()
+
+	if [[ ! -r ${RF_FILE_TMP:-}/fleet-nums ]]; then
+		rf_log "rf_fleet_use: the file has no fleet (rf_fleet_file_up in setup_file)"
+		return 1
+	fi
+	RF_FLEET_NUMS=()
+	while read -r k num; do
+		RF_FLEET_NUMS[k]=$num
+	done <"$RF_FILE_TMP/fleet-nums"
+	rf_file_keys
+	ln -sfn "$RF_FILE_TMP/hosts" "$RF_TMP/hosts"
+	for num in "${RF_FLEET_NUMS[@]}"; do
+		RF_TMP=$RF_FILE_TMP rf_fleet_host_reset "$num" </dev/null 3>&- &
+		pids+=("$!")
+	done
+	for k in "${!pids[@]}"; do
+		wait "${pids[k]}" || failed+=("${RF_FLEET_NUMS[k + 1]}")
+	done
+	for num in "${RF_FLEET_NUMS[@]}"; do
+		rf_known_hosts_add "$(rf_host_addr "$num")" 22 "$RF_TMP/hosts/$num/host_ed25519_key.pub"
+	done
+	if ((${#failed[@]} > 0)); then
+		rf_log "rf_fleet_use: hosts that could not be reset: ${failed[*]}"
+		return 1
+	fi
+}
+
+# rf_fleet_host_reset NUM (with RF_TMP the directory that started it): stop
+# every process in host NUM's namespace but its sshd, empty its /srv, and
+# start its sshd again when it is not running.
+rf_fleet_host_reset() {
+	local num=$1 dir=$RF_TMP/hosts/$1 sshd pid
+
+	read -r sshd <"$dir/sshd.launch-pid"
+	for pid in $(ip netns pids "$(rf_host_ns "$num")" 2>/dev/null); do
+		[[ $pid == "$sshd" ]] || rf_kill_pid "$pid"
+	done
+	# Not /srv itself: it is the source of the host's bind mount.
+	find "$dir/srv" -mindepth 1 -delete
+	rf_pid_alive "$sshd" || rf_host_sshd_launch "$num"
 }

@@ -23,6 +23,17 @@ rf_log() {
 	printf 'rf: %s\n' "$*" >&2
 }
 
+# rf_sleep SECONDS: wait that long (fractions allowed) without starting a
+# process: a timed read on a pipe of our own that never gets data. A fork
+# and exec cost tens of milliseconds on a busy test machine, and polls
+# sleep often.
+rf_sleep() {
+	if [[ -z ${RF_SLEEP_FD:-} || ! -e /proc/$BASHPID/fd/$RF_SLEEP_FD ]]; then
+		exec {RF_SLEEP_FD}<> <(:)
+	fi
+	read -r -t "$1" -u "$RF_SLEEP_FD" _ || true
+}
+
 # rf_poll SECONDS CMD...: run CMD every 0.05 s until it succeeds; fail after
 # SECONDS (fractions allowed).
 rf_poll() {
@@ -39,7 +50,7 @@ rf_poll() {
 		if ((now >= end)); then
 			return 1
 		fi
-		sleep 0.05
+		rf_sleep 0.05
 	done
 }
 
@@ -62,12 +73,62 @@ rf_now_ms() {
 	echo $((t / 1000))
 }
 
+# rf_py [--stdin TEXT] SNIPPET ARGS...: what `python3 -c SNIPPET ARGS` does
+# (stdin TEXT, default none), through one Python process that the first
+# call starts (lib/pyserve.py) and later calls reuse, subshells included:
+# a Python start costs more than the checks the helpers make with it.
+rf_py() {
+	local text='' code olen elen out='' err='' LC_ALL=C
+
+	if [[ $1 == --stdin ]]; then
+		text=$2
+		shift 2
+	fi
+	if ! rf_py_running && ! rf_py_start; then
+		"$RF_PYTHON" -S -c "$@" <<<"$text"
+		return
+	fi
+	printf '%s\0' "$(($# + 2))" "$PWD" "$text" "$@" >&"${RF_PYCO[1]}"
+	if ! read -r code olen elen <&"${RF_PYCO[0]}"; then
+		rf_log "rf_py: lib/pyserve.py stopped answering"
+		return 1
+	fi
+	((olen == 0)) || IFS= read -r -N "$olen" out <&"${RF_PYCO[0]}"
+	((elen == 0)) || IFS= read -r -N "$elen" err <&"${RF_PYCO[0]}"
+	printf '%s' "$out"
+	printf '%s' "$err" >&2
+	return "$code"
+}
+
+# rf_py_running: this shell can talk to a running lib/pyserve.py.
+rf_py_running() {
+	[[ -n ${RF_PYCO_PID:-} && -n ${RF_PYCO[1]:-} && -e /proc/$BASHPID/fd/${RF_PYCO[1]} ]] &&
+		rf_pid_alive "$RF_PYCO_PID"
+}
+
+rf_py_start() {
+	coproc RF_PYCO { exec "$RF_PYTHON" -S "$RF_LIB/pyserve.py" 3>&- 2>/dev/null; }
+	[[ -n ${RF_PYCO_PID:-} ]]
+}
+
+# rf_py_stop: end this shell's lib/pyserve.py (it ends by itself when the
+# shell that started it exits, too).
+rf_py_stop() {
+	local pid=${RF_PYCO_PID:-} fd=${RF_PYCO[1]:-}
+
+	[[ -n $pid ]] || return 0
+	[[ -z $fd ]] || exec {fd}>&-
+	rf_poll 2 rf_pid_dead "$pid" || kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
+	unset RF_PYCO_PID
+}
+
 # rf_pid_alive PID: the process exists and is not a zombie.
 rf_pid_alive() {
 	local stat
 
 	[[ $1 =~ ^[0-9]+$ ]] || return 1
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
 	stat=${stat##*) }
 	[[ ${stat%% *} != Z ]]
 }
@@ -99,14 +160,37 @@ rf_track() {
 	printf '%s %s %s\n' "$1" "$2" "${3:-}" >>"$RF_TMP/.procs"
 }
 
-# A free TCP port on ADDRESS (default 127.0.0.1), as the kernel hands it out.
+# A free TCP port on ADDRESS (default 127.0.0.1; the address is not needed
+# to pick one): a random port below the kernel's ephemeral range (so no
+# outgoing connection is using it) that no socket of this machine has as
+# its local or remote port, read from /proc/net/tcp{,6}. Pure bash: no
+# process started (it is called once per app and per server).
 rf_free_port() {
-	"$RF_PYTHON" -c '
-import socket, sys
-s = socket.socket()
-s.bind((sys.argv[1], 0))
-print(s.getsockname()[1])
-s.close()' "${1:-127.0.0.1}"
+	local port try
+
+	for ((try = 0; try < 100; try++)); do
+		port=$((20000 + SRANDOM % 12000))
+		if ! rf_port_in_use "$port"; then
+			echo "$port"
+			return 0
+		fi
+	done
+	rf_log "rf_free_port: no free port found in 100 tries"
+	return 1
+}
+
+# rf_port_in_use PORT: some TCP socket here has PORT at either end.
+rf_port_in_use() {
+	local hex f text
+
+	printf -v hex ':%04X ' "$1"
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[[ -r $f ]] || continue
+		text=
+		read -r -d '' text <"$f" || true
+		[[ $text != *"$hex"* ]] || return 0
+	done
+	return 1
 }
 
 # Is something listening on ADDRESS:PORT? (bash's /dev/tcp: no extra process.)
@@ -181,7 +265,7 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 Subsystem sftp internal-sftp
-SetEnv SHLVL=1
+SetEnv SHLVL=1${RF_PROC_TAG:+ RF_PROC_TAG=$RF_PROC_TAG}
 AllowTcpForwarding yes
 LogLevel VERBOSE
 MaxStartups 100
@@ -203,9 +287,37 @@ rf_known_hosts_add() {
 	printf '%s %s %s\n' "$key" "$kt" "$kb" >>"$RF_KNOWN_HOSTS"
 }
 
+# rf_sshd_check CONFIG LOG: sshd accepts CONFIG (sshd -t, complaints to
+# LOG). Exports RF_SSHD_R: -r when this sshd can serve each connection from
+# a fork, without executing itself anew (OpenSSH 9.2 can): a test run makes
+# hundreds of SSH connections, and an exec of sshd costs more than the
+# connection itself. Empty when it cannot.
+rf_sshd_check() {
+	if "$RF_SSHD" -r -t -f "$1" 2>/dev/null; then
+		RF_SSHD_R=-r
+	else
+		RF_SSHD_R=
+		"$RF_SSHD" -t -f "$1" 2>>"$2" || return 1
+	fi
+	export RF_SSHD_R
+}
+
 rf_ssh_ready() {
 	rf_ssh -p "$1" -a "$2" true 2>/dev/null
 }
+
+# rf_ssh_banner PORT ADDRESS: an SSH server answers on ADDRESS:PORT with its
+# version line. What the start helpers poll for: bash's /dev/tcp and read,
+# no process and no key exchange (an ssh login costs a few hundred ms on a
+# busy machine; the tests themselves prove that logins work).
+rf_ssh_banner() {
+	local fd line=
+
+	exec {fd}<>"/dev/tcp/$2/$1" || return 1
+	read -r -t 2 line <&"$fd" || true
+	exec {fd}<&-
+	[[ $line == SSH-2.0-* ]]
+} 2>/dev/null
 
 # rf_sshd_start [NAME]: a throwaway sshd on 127.0.0.1 and a free port, with
 # its own host key, accepting $RF_KEY for root. Files in $RF_TMP/NAME/, log in
@@ -229,13 +341,14 @@ rf_sshd_start() {
 			port=$(rf_free_port 127.0.0.1)
 		fi
 		rf_sshd_write_config "$dir" 127.0.0.1 "$port"
-		if ! "$RF_SSHD" -t -f "$dir/sshd_config" 2>>"$log"; then
+		if ! rf_sshd_check "$dir/sshd_config" "$log"; then
 			rf_log "sshd -t rejected $dir/sshd_config (see $log)"
 			return 1
 		fi
 		rf_known_hosts_add 127.0.0.1 "$port" "$dir/host_ed25519_key.pub"
 		# Redirect every inherited descriptor (bats watches fd 3).
-		"$RF_SSHD" -D -e -f "$dir/sshd_config" </dev/null >>"$log" 2>&1 3>&- &
+		"$RF_SSHD" ${RF_SSHD_R:+"$RF_SSHD_R"} -D -e -f "$dir/sshd_config" \
+			</dev/null >>"$log" 2>&1 3>&- &
 		pid=$!
 		rf_track sshd "$pid" "$name"
 		# A port taken between rf_free_port and bind(2) makes sshd exit:
@@ -267,7 +380,7 @@ rf_sshd_start() {
 # sshd has died (the caller looks at the PID again).
 rf_sshd_up() {
 	rf_pid_alive "$1" || return 0
-	rf_ssh_ready "$2" "$3"
+	rf_ssh_banner "$2" "$3"
 }
 
 # rf_sshd_stop [NAME]: stop the sshd(s) rf_sshd_start made (all of them
@@ -377,7 +490,7 @@ rf_app_stop() {
 	fi
 	[[ -f $RF_TMP/.apps ]] || return 0
 	while read -r app port; do
-		"$RF_LIB/app-ctl" stop "$app" "$port" || true
+		rf_app_kill "${app%/*}/app-$port.pid"
 	done <"$RF_TMP/.apps"
 }
 
@@ -419,31 +532,47 @@ while True:
 # ---------------------------------------------------------------------------
 # Network-namespace hosts, for fleet tests.
 #
-# rf_host_start N (1-250) makes host N: network namespace rf<pid>-N, joined
-# to the test by a veth pair, the test side 169.254.N.1/30 and the host side
-# 169.254.N.2 (link-local, inside interfaces the test made: nothing leaves
-# the machine). sshd listens on 169.254.N.2:22 in the namespace, inside its
-# own mount namespace where $RF_TMP/hosts/N/srv is mounted on /srv, so every
-# host has the same app path, RF_HOST_APP (/srv/relflip-app), and the test
-# can look at host N's files in $RF_TMP/hosts/N/srv. Each host has its own
-# host key, accepts $RF_KEY, and its loopback is its own (an app on
-# 127.0.0.1:8000 in every host). Needs root.
+# rf_host_start N (1-250) makes host N: a network namespace joined to the
+# test by a veth pair, the test side 169.254.S.1/30 and the host side
+# 169.254.S.2 (link-local, inside interfaces the test made: nothing leaves
+# the machine). N is the host's name in the test (its directory, its
+# section hN in rf_host_config); S, its subnet, is picked by rf_host_start
+# among the ones no namespace on this machine uses, under a lock, so that
+# any number of runs, and host N of two runs, can exist at once. The
+# namespace is $RF_NS_PREFIX-S, the test's veth ${RF_NS_PREFIX}vS.
+# sshd listens on 169.254.S.2:22 in the namespace, inside its own mount
+# namespace where $RF_TMP/hosts/N/srv is mounted on /srv, so every host has
+# the same app path, RF_HOST_APP (/srv/relflip-app), and the test can look
+# at host N's files in $RF_TMP/hosts/N/srv. Each host has its own host key,
+# accepts $RF_KEY, and its loopback is its own (an app on 127.0.0.1:8000 in
+# every host). Needs root.
 # ---------------------------------------------------------------------------
 
 RF_HOST_APP=/srv/relflip-app
 RF_NS_PREFIX=${RF_NS_PREFIX:-rf$$}
-export RF_HOST_APP RF_NS_PREFIX
+RF_HOSTNET_LOCK=${RF_HOSTNET_LOCK:-/tmp/relflip-hostnet.lock}
+export RF_HOST_APP RF_NS_PREFIX RF_HOSTNET_LOCK
+
+# rf_host_net N: host N's subnet number S (N itself before rf_host_start).
+rf_host_net() {
+	local net=
+
+	if [[ -r $RF_TMP/hosts/$1/net ]]; then
+		read -r net <"$RF_TMP/hosts/$1/net"
+	fi
+	echo "${net:-$1}"
+}
 
 rf_host_ns() {
-	echo "$RF_NS_PREFIX-$1"
+	echo "$RF_NS_PREFIX-$(rf_host_net "$1")"
 }
 
 rf_host_addr() {
-	echo "169.254.$1.2"
+	echo "169.254.$(rf_host_net "$1").2"
 }
 
 rf_host_veth() {
-	echo "${RF_NS_PREFIX}v$1"
+	echo "${RF_NS_PREFIX}v$(rf_host_net "$1")"
 }
 
 # rf_host_dir N [PATH]: where host N's /srv (or PATH under the app path) is,
@@ -456,42 +585,88 @@ rf_host_dir() {
 	fi
 }
 
+# rf_host_net_free S: no address of this (the test's) namespace is in
+# 169.254.S.0/24, and no namespace is named after S.
+rf_host_net_free() {
+	local addrs=$2
+
+	[[ $addrs != *" 169.254.$1."* ]] || return 1
+	! compgen -G "/run/netns/*-$1" >/dev/null
+}
+
+# rf_host_net_up N: pick host N's subnet and make its namespace and veth
+# pair, under $RF_HOSTNET_LOCK (held for the few ip(8) calls only). Picks
+# from 250 down, away from the low numbers older test code used fixed.
+rf_host_net_up() {
+	local n=$1 lockfd net addrs ns veth rc=1
+
+	exec {lockfd}>>"$RF_HOSTNET_LOCK"
+	if ! flock -w 120 "$lockfd"; then
+		rf_log "host $n: $RF_HOSTNET_LOCK held for over 120 s"
+		exec {lockfd}>&-
+		return 1
+	fi
+	addrs=" $(ip -o -4 addr show 2>/dev/null | awk '{ print $4 }' | tr '\n' ' ')"
+	for ((net = 250; net >= 1; net--)); do
+		rf_host_net_free "$net" "$addrs" && break
+	done
+	if ((net < 1)); then
+		rf_log "host $n: every subnet 169.254.1-250.0/30 is in use"
+	else
+		echo "$net" >"$RF_TMP/hosts/$n/net"
+		ns=$RF_NS_PREFIX-$net
+		veth=${RF_NS_PREFIX}v$net
+		if ip netns add "$ns" {lockfd}>&-; then
+			rf_track netns "$ns" "$veth"
+			# For scripts/check.sh, which checks none is left.
+			[[ -z ${RF_NS_LOG:-} ]] || echo "$ns" >>"$RF_NS_LOG"
+			ip -n "$ns" link set lo up {lockfd}>&- &&
+				ip link add "$veth" type veth peer name "${veth}p" netns "$ns" {lockfd}>&- &&
+				ip addr add "169.254.$net.1/30" dev "$veth" {lockfd}>&- &&
+				ip link set "$veth" up {lockfd}>&- &&
+				ip -n "$ns" addr add "169.254.$net.2/30" dev "${veth}p" {lockfd}>&- &&
+				ip -n "$ns" link set "${veth}p" up {lockfd}>&- &&
+				rc=0
+		fi
+	fi
+	flock -u "$lockfd"
+	exec {lockfd}>&-
+	return "$rc"
+}
+
 rf_host_start() {
-	local n=$1 ns veth peer addr dir pid
+	local n=$1 dir
 
 	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 250)); then
 		rf_log "rf_host_start: host number 1-250, not '$n'"
 		return 2
 	fi
-	ns=$(rf_host_ns "$n")
-	veth=$(rf_host_veth "$n")
-	peer=${veth}p
-	addr=$(rf_host_addr "$n")
 	dir=$RF_TMP/hosts/$n
 	mkdir -p "$dir/srv" /run/sshd
 	rf_client_key
-
-	ip netns add "$ns" || return 1
-	rf_track netns "$ns" "$veth"
-	ip -n "$ns" link set lo up
-	ip link add "$veth" type veth peer name "$peer" netns "$ns"
-	ip addr add "169.254.$n.1/30" dev "$veth"
-	ip link set "$veth" up
-	ip -n "$ns" addr add "$addr/30" dev "$peer"
-	ip -n "$ns" link set "$peer" up
-
+	rf_host_net_up "$n" || return 1
 	rf_keygen "$dir/host_ed25519_key"
-	rf_sshd_write_config "$dir" "$addr" 22
-	"$RF_SSHD" -t -f "$dir/sshd_config" 2>>"$dir/sshd.log" || {
+	rf_sshd_write_config "$dir" "$(rf_host_addr "$n")" 22
+	rf_sshd_check "$dir/sshd_config" "$dir/sshd.log" || {
 		rf_log "sshd -t rejected $dir/sshd_config"
 		return 1
 	}
-	rf_known_hosts_add "$addr" 22 "$dir/host_ed25519_key.pub"
+	rf_known_hosts_add "$(rf_host_addr "$n")" 22 "$dir/host_ed25519_key.pub"
+	rf_host_sshd_launch "$n"
+}
+
+# rf_host_sshd_launch N: start host N's sshd in its namespace (made by
+# rf_host_start) and wait, bounded, until it answers. Also what brings back
+# an sshd that a test stopped.
+rf_host_sshd_launch() {
+	local n=$1 dir=$RF_TMP/hosts/$1 addr pid
+
+	addr=$(rf_host_addr "$n")
 	# ip netns exec, unshare and sh all exec: $! ends up being sshd's PID.
 	# shellcheck disable=SC2016 # $1-$3 are sh's, not ours
-	ip netns exec "$ns" unshare --mount --propagation private \
-		sh -c 'mount --bind "$1" /srv && exec "$2" -D -e -f "$3"' \
-		rf-host "$dir/srv" "$RF_SSHD" "$dir/sshd_config" \
+	ip netns exec "$(rf_host_ns "$n")" unshare --mount --propagation private \
+		sh -c 'mount --bind "$1" /srv && exec "$2" $4 -D -e -f "$3"' \
+		rf-host "$dir/srv" "$RF_SSHD" "$dir/sshd_config" "${RF_SSHD_R:-}" \
 		</dev/null >>"$dir/sshd.log" 2>&1 3>&- &
 	pid=$!
 	rf_track hostsshd "$pid" "$n"
@@ -508,7 +683,7 @@ rf_host_start() {
 
 rf_host_sshd_up() {
 	rf_pid_alive "$1" || return 0
-	rf_ssh_ready 22 "$2"
+	rf_ssh_banner 22 "$2"
 }
 
 # rf_host_ssh N CMD...: run CMD on host N (inside its namespaces).
@@ -582,12 +757,12 @@ rf_host_config() {
 rf_host_stop_all() {
 	local kind ns veth pid n port
 
-	[[ -f $RF_TMP/.procs ]] || return 0
 	if [[ -f $RF_TMP/.hostapps ]]; then
 		while read -r n port; do
-			"$RF_LIB/app-ctl" stop "$(rf_host_dir "$n")/relflip-app" "$port" || true
+			rf_app_kill "$(rf_host_dir "$n")/app-$port.pid"
 		done <"$RF_TMP/.hostapps"
 	fi
+	[[ -f $RF_TMP/.procs ]] || return 0
 	while read -r kind pid _; do
 		[[ $kind == hostsshd ]] && rf_kill_pid "$pid"
 	done <"$RF_TMP/.procs"
@@ -601,6 +776,37 @@ rf_host_stop_all() {
 	done <"$RF_TMP/.procs"
 }
 
+# rf_leftover_ns: the namespaces of this RF_NS_PREFIX still there (none
+# once rf_cleanup ran for every RF_TMP that made some).
+rf_leftover_ns() {
+	ip netns list 2>/dev/null | awk '{ print $1 }' | grep -E "^$RF_NS_PREFIX-[0-9]+$" || true
+}
+
+# rf_app_kill PIDFILE: what `app-ctl stop` does, in bash: stop the sample
+# app of PIDFILE (when that PID still is an app.py) and remove PIDFILE.
+rf_app_kill() {
+	local pid='' args=()
+
+	[[ -e $1 ]] || return 0
+	read -r pid <"$1" || true
+	if rf_pid_alive "$pid"; then
+		mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline"
+		[[ " ${args[*]} " != *app.py* ]] || rf_kill_pid "$pid"
+	fi
+	rm -f "$1"
+}
+
+# rf_app_sweep: stop every sample app whose pidfile is where the helpers put
+# app paths under $RF_TMP: the apps a service restart line started, too.
+rf_app_sweep() {
+	local f
+
+	for f in "$RF_TMP"/srv/app-*.pid "$RF_TMP"/*/srv/app-*.pid \
+		"$RF_TMP"/hosts/*/srv/app-*.pid; do
+		rf_app_kill "$f"
+	done
+}
+
 # rf_cleanup: stop everything this RF_TMP started, by PID. Safe to call
 # twice, and from an EXIT trap.
 rf_cleanup() {
@@ -608,6 +814,7 @@ rf_cleanup() {
 
 	[[ -n ${RF_TMP:-} && -d $RF_TMP ]] || return 0
 	rf_app_stop "" || true
+	rf_app_sweep || true
 	rf_host_stop_all || true
 	if [[ -f $RF_TMP/.procs ]]; then
 		while read -r kind pid detail; do

@@ -73,7 +73,7 @@ ops_second_after() {
 }
 
 # ops_build_golden DIR: deploy v1..v5 for real (sample app, health check)
-# to a throwaway sshd, each in a later second than the one before, and
+# through the file's sshd (or a throwaway one), each in a later second than the one before, and
 # copy the app path to DIR. Runs in a subshell: nothing it starts or
 # exports outlives it.
 ops_build_golden() (
@@ -86,7 +86,7 @@ ops_build_golden() (
 	: >"$RF_KNOWN_HOSTS"
 	export RF_TMP RF_APP RF_KNOWN_HOSTS
 	trap rf_cleanup EXIT
-	rf_sshd_start || exit 1
+	rf_sshd_any || exit 1
 	OPS_PORT=$(rf_free_port)
 	rf_app_start "$OPS_PORT" || exit 1
 	rf_config "$(ops_service_ini "$OPS_PORT")"
@@ -104,12 +104,12 @@ ops_build_golden() (
 	cp -a "$RF_APP" "$dest"
 )
 
-# ops_server [EXTRA_INI]: this test's sshd, a copy of the golden app path
+# ops_server [EXTRA_INI]: this test's sshd (the file's, when it has one), a copy of the golden app path
 # (v1..v4 good, v5 live) at $RF_APP, the sample app serving it on
 # $OPS_PORT, and RF_CONFIG with the service, the health check and
 # EXTRA_INI.
 ops_server() {
-	rf_sshd_start
+	rf_sshd_any
 	cp -a "$OPS_GOLDEN" "$RF_APP"
 	OPS_PORT=$(rf_free_port)
 	rf_app_start "$OPS_PORT"
@@ -161,7 +161,7 @@ ops_assert_log_added() {
 	local n=$1 command=${2:-} expr=${3:-True} app=${4:-$RF_APP}
 	local before=${5:-$OPS_LOG_BEFORE}
 
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, os, sys
 path, before, n, command, expr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 lines = open(path).read().splitlines() if os.path.exists(path) else []
@@ -191,7 +191,7 @@ if not eval("(" + expr + ")"):
 # ops_record_field ID FIELD [APP]: one field of the record of ID (Python's
 # repr for what is not a string: True, None, 141).
 ops_record_field() {
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, sys
 with open(sys.argv[1]) as f:
     v = json.loads(f.read())[sys.argv[2]]
@@ -245,7 +245,7 @@ ops_write_record() {
 	local id=$1 status=$2 app=${3:-$RF_APP}
 
 	[[ -d $app/releases/$id ]] || rf_make_release "$id" "$app"
-	"$RF_PYTHON" -c '
+	rf_py '
 import json, sys, time
 src, dst, rid, status = sys.argv[1:5]
 with open(src) as f:

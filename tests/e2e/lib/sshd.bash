@@ -20,18 +20,24 @@ export RF_BIN
 
 # rf_tmp_setup: a fresh $RF_TMP for this test, under ${TMPDIR:-/tmp}, with
 # srv/ (the parent of $RF_APP) in it. Clears what an earlier test exported.
+# Under a sanitizer build (RF_SAN_DIR set), the test's sanitizer reports go
+# to $RF_TMP/san/, which rf_teardown checks.
 rf_tmp_setup() {
 	local base=${TMPDIR:-/tmp}
 
 	unset RF_PORT RF_KEY RF_KNOWN_HOSTS RF_SSHD_PID RF_SSHD_DIR RF_HOST_KEY \
 		RF_CONFIG RF_APP_PID RF_SILENT_PORT RF_SILENT_PID
 	RF_TMP=$(mktemp -d "$base/relflip-e2e.XXXXXX")
-	mkdir -p "$RF_TMP/srv"
+	mkdir "$RF_TMP/srv"
 	RF_APP=$RF_TMP/srv/app
 	RF_KNOWN_HOSTS=$RF_TMP/known_hosts
 	: >"$RF_KNOWN_HOSTS"
 	: >"$RF_TMP/relflip.log"
 	export RF_TMP RF_APP RF_KNOWN_HOSTS
+	if [[ -n ${RF_SAN_DIR:-} ]]; then
+		mkdir -p "$RF_TMP/san"
+		rf_san_options "$RF_TMP/san"
+	fi
 }
 
 setup() {
@@ -41,52 +47,214 @@ setup() {
 # rf_teardown: stop everything the test started, by PID. Remove $RF_TMP when
 # the test passed (or was skipped); keep it when it failed, and print its
 # path and the tails of the logs (bats shows this output under the failure).
+# A sanitizer report from the test fails it, and is printed.
 rf_teardown() {
-	local f
+	local f rc=0
 
 	rf_cleanup
+	rf_py_stop
 	[[ -n ${RF_TMP:-} && -d $RF_TMP ]] || return 0
-	if [[ -n ${BATS_TEST_COMPLETED:-} || -n ${BATS_TEST_SKIPPED:-} ]]; then
+	if ! rf_san_check "$RF_TMP/san"; then
+		rc=1
+	elif [[ -n ${BATS_TEST_COMPLETED:-} || -n ${BATS_TEST_SKIPPED:-} ]]; then
 		rm -rf "$RF_TMP"
 		return 0
 	fi
+	rf_file_sshd_log_tail
 	echo "# kept the test's files in $RF_TMP"
 	for f in "$RF_TMP"/*.log "$RF_TMP"/srv/*.log "$RF_TMP"/hosts/*/sshd.log; do
 		[[ -s $f ]] || continue
 		echo "# --- tail of $f"
 		tail -n 30 "$f" | sed 's/^/#   /'
 	done
-	return 0
+	return "$rc"
 }
 
 teardown() {
 	rf_teardown
 }
 
+# ---------------------------------------------------------------------------
+# Sanitizer builds. RF_BIN=build/asan/relflip with RF_SAN_DIR=DIR (what
+# scripts/check.sh sets for its e2e-asan runs): every ASan or UBSan report
+# goes to a file, never only to a stderr that a test may not look at; a
+# test with a report fails (rf_teardown), and so does a file with one from
+# outside its tests (setup_file: check.sh looks at DIR).
+# ---------------------------------------------------------------------------
+
+# rf_san_options DIR: sanitizer reports of the processes started from now on
+# go to DIR/asan.PID and DIR/ubsan.PID; the first error ends the process.
+rf_san_options() {
+	ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:log_path=$1/asan
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$1/ubsan
+	export ASAN_OPTIONS UBSAN_OPTIONS
+}
+
+# rf_san_check DIR: no sanitizer report in DIR; prints the ones there.
+rf_san_check() {
+	local f bad=0
+
+	[[ -d $1 ]] || return 0
+	for f in "$1"/*; do
+		[[ -f $f ]] || continue
+		bad=1
+		echo "# sanitizer report $f:"
+		head -n 60 "$f" | sed 's/^/#   /'
+	done
+	return "$bad"
+}
+
+# ---------------------------------------------------------------------------
+# Servers shared by the tests of one file. Starting an sshd, and more so
+# eight network-namespace hosts, costs more than most tests; a file starts
+# them once in setup_file and each test borrows them in setup, with its own
+# $RF_TMP, app path, known_hosts and authorized_keys, so tests stay
+# independent:
+#
+#	setup_file() {
+#		rf_file_setup
+#		rf_file_sshd_start	# and/or: rf_fleet_file_up 8
+#	}
+#	setup() {
+#		rf_tmp_setup
+#		rf_sshd_use		# and/or: rf_fleet_use
+#	}
+#	teardown_file() {
+#		rf_file_teardown
+#	}
+#
+# A test that needs a server of its own (a tmpfs, an sshd it stops) still
+# calls rf_sshd_start. A file's server that a test stopped is started again
+# by the next test's rf_sshd_use or rf_fleet_use.
+# ---------------------------------------------------------------------------
+
+# rf_file_setup: in setup_file: $RF_FILE_TMP for what the file's tests
+# share, with the client key in it. Exports RF_FILE_TMP.
+rf_file_setup() {
+	RF_FILE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-e2e-file.XXXXXX")
+	export RF_FILE_TMP
+	RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts rf_client_key
+}
+
+# rf_file_teardown: in teardown_file: stop every server of the file, by PID,
+# remove its namespaces and $RF_FILE_TMP. Fails when a namespace is left.
+rf_file_teardown() {
+	local left
+
+	[[ -n ${RF_FILE_TMP:-} && -d $RF_FILE_TMP ]] || return 0
+	RF_TMP=$RF_FILE_TMP rf_cleanup
+	left=$(rf_leftover_ns)
+	rm -rf "$RF_FILE_TMP"
+	if [[ -n $left ]]; then
+		echo "# network namespaces left behind: $left"
+		return 1
+	fi
+}
+
+# rf_file_sshd_start: in setup_file, after rf_file_setup: the file's sshd
+# on 127.0.0.1 and a free port (rf_sshd_start; files in
+# $RF_FILE_TMP/file-sshd/, log in $RF_FILE_TMP/file-sshd.log).
+rf_file_sshd_start() {
+	RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts \
+		rf_sshd_start file-sshd || return 1
+	echo "$RF_PORT" >"$RF_FILE_TMP/file-sshd.port"
+	echo "$RF_SSHD_PID" >"$RF_FILE_TMP/file-sshd.pid"
+}
+
+# rf_file_keys: this test's $RF_KEY is the file's client key (copied into
+# $RF_TMP), and the file's servers read this test's
+# $RF_TMP/authorized_keys, which holds that key: a test may add keys to it,
+# or empty it, as with a server of its own.
+rf_file_keys() {
+	local key pub mask
+
+	IFS= read -r -d '' key <"$RF_FILE_TMP/client_key" || true
+	read -r pub <"$RF_FILE_TMP/client_key.pub"
+	mask=$(umask)
+	umask 077
+	printf '%s' "$key" >"$RF_TMP/client_key"
+	umask "$mask"
+	printf '%s\n' "$pub" >"$RF_TMP/client_key.pub"
+	printf '%s\n' "$pub" >"$RF_TMP/authorized_keys"
+	ln -sfn "$RF_TMP/authorized_keys" "$RF_FILE_TMP/authorized_keys"
+	RF_KEY=$RF_TMP/client_key
+	export RF_KEY
+}
+
+# rf_sshd_use: in setup, after rf_tmp_setup: this test's server is the
+# file's sshd (rf_file_sshd_start). Exports what rf_sshd_start does (RF_PORT,
+# RF_KEY, RF_KNOWN_HOSTS with the host key, RF_SSHD_PID, RF_SSHD_DIR,
+# RF_HOST_KEY, RF_APP) without starting anything, unless a test stopped it.
+rf_sshd_use() {
+	local dir=$RF_FILE_TMP/file-sshd port pid
+
+	if [[ ! -r ${RF_FILE_TMP:-}/file-sshd.port ]]; then
+		rf_log "rf_sshd_use: the file has no sshd (rf_file_sshd_start in setup_file)"
+		return 1
+	fi
+	read -r port <"$RF_FILE_TMP/file-sshd.port"
+	read -r pid <"$RF_FILE_TMP/file-sshd.pid"
+	if ! rf_pid_alive "$pid"; then
+		RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts \
+			RF_SSHD_PORT=$port rf_sshd_start file-sshd || return 1
+		port=$RF_PORT
+		pid=$RF_SSHD_PID
+		echo "$port" >"$RF_FILE_TMP/file-sshd.port"
+		echo "$pid" >"$RF_FILE_TMP/file-sshd.pid"
+	fi
+	rf_file_keys
+	rf_known_hosts_add 127.0.0.1 "$port" "$dir/host_ed25519_key.pub"
+	RF_PORT=$port
+	RF_SSHD_PID=$pid
+	RF_SSHD_DIR=$dir
+	RF_HOST_KEY=$dir/host_ed25519_key.pub
+	RF_APP=${RF_APP:-$RF_TMP/srv/app}
+	export RF_PORT RF_SSHD_PID RF_SSHD_DIR RF_HOST_KEY RF_APP
+}
+
+# rf_sshd_any: the file's sshd when the file started one (rf_sshd_use), else
+# one of the test's own (rf_sshd_start): for helpers that serve both kinds
+# of file.
+rf_sshd_any() {
+	if [[ -r ${RF_FILE_TMP:-}/file-sshd.port ]]; then
+		rf_sshd_use
+	else
+		rf_sshd_start
+	fi
+}
+
+# rf_file_sshd_log_tail: the end of the file sshd's log, in $RF_TMP/sshd.log
+# (for a failed test's report).
+rf_file_sshd_log_tail() {
+	[[ -n ${RF_FILE_TMP:-} && -s $RF_FILE_TMP/file-sshd.log && ! -e $RF_TMP/sshd.log ]] || return 0
+	tail -n 30 "$RF_FILE_TMP/file-sshd.log" >"$RF_TMP/sshd.log"
+}
+
 # relflip ARGS...: run the binary under test ($RF_BIN), with its stdout and
 # stderr passed through unchanged and a copy of both in $RF_TMP/relflip.log.
 # Use as: run --separate-stderr relflip -c "$RF_CONFIG" check
 relflip() {
-	local out err rc=0
+	local out err o='' e='' rc=0
 
 	if [[ ! -x $RF_BIN ]]; then
 		echo "relflip binary $RF_BIN is not built (make)" >&2
 		return 127
 	fi
-	out=$(mktemp "$RF_TMP/.out.XXXXXX")
-	err=$(mktemp "$RF_TMP/.err.XXXXXX")
+	# Read back with builtins: every process counts on a busy machine.
+	out=$RF_TMP/.out.$BASHPID.$SRANDOM
+	err=$RF_TMP/.err.$BASHPID.$SRANDOM
 	"$RF_BIN" "$@" >"$out" 2>"$err" 3>&- || rc=$?
+	IFS= read -r -d '' o <"$out" || true
+	IFS= read -r -d '' e <"$err" || true
 	{
 		printf '$ relflip'
 		printf ' %q' "$@"
-		printf '\n--- stdout\n'
-		cat "$out"
-		printf -- '--- stderr\n'
-		cat "$err"
+		printf '\n--- stdout\n%s' "$o"
+		printf -- '--- stderr\n%s' "$e"
 		printf -- '--- exit %d\n\n' "$rc"
 	} >>"$RF_TMP/relflip.log"
-	cat "$out"
-	cat "$err" >&2
+	printf '%s' "$o"
+	printf '%s' "$e" >&2
 	rm -f "$out" "$err"
 	return "$rc"
 }
@@ -234,7 +402,7 @@ rf_make_current() {
 # rf_json_lines: every line of the last run's stdout is a JSON object;
 # prints nothing, fails with the bad line.
 rf_assert_json_lines() {
-	printf '%s\n' "$output" | "$RF_PYTHON" -c '
+	rf_py --stdin "$output"$'\n' '
 import json, sys
 n = 0
 for n, line in enumerate(sys.stdin, 1):
@@ -257,7 +425,7 @@ if n == 0:
 # events (`ev`, a list of dicts) and print the result; fails if it is falsy.
 # e.g. rf_json_query 'ev[-1]["event"] == "result"'
 rf_json_query() {
-	printf '%s\n' "$output" | "$RF_PYTHON" -c '
+	rf_py --stdin "$output"$'\n' '
 import json, sys
 ev = [json.loads(l) for l in sys.stdin if l.strip()]
 r = eval(sys.argv[1])
