@@ -49,6 +49,7 @@ struct fleet_host {
 	struct switch_outcome sw;
 	const char *target;      /* what activation switches to */
 	const char *back;        /* where the way back goes; NULL: no current */
+	int leaves_bad;          /* the release left becomes bad, not good */
 	void *data;              /* the command's own per-host state */
 	long long t_first;       /* monotonic ms: its first stage began */
 	long long t_last;        /* and its last one ended */

@@ -67,6 +67,12 @@ struct stream_request {
 	size_t len;
 	int eof;          /* then EOF: nothing more will be written */
 	double timeout;   /* seconds for the whole exchange; 0: no limit */
+	/*
+	 * Seconds with nothing at all from the server after which it is
+	 * taken for gone (a dead or black-holed link): the call fails and
+	 * the connection is not used again. 0: no such limit.
+	 */
+	double silence;
 	stream_data_fn on_data;
 	void *arg;
 };

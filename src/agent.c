@@ -20,6 +20,15 @@
 #define AGENT_REPLY_MARGIN 15.0
 
 /*
+ * While a step runs, the agent says it is there every AGENT_HEARTBEAT
+ * seconds; a server silent for AGENT_SILENCE is one relflip stops waiting
+ * for (a cut or black-holed link), whatever the step's own limit.
+ */
+#define AGENT_HEARTBEAT 10
+#define AGENT_HEARTBEAT_TEXT "10"
+#define AGENT_SILENCE (3.5 * AGENT_HEARTBEAT)
+
+/*
  * The step's process group is ended when the channel closes (the watcher
  * reads EOF on fd 3, the channel's stdin) or by timeout(1) when the limit
  * passes. The watcher marks an EOF in $T/eof so that the agent lets it
@@ -49,7 +58,12 @@ static const char agent_sh[] =
     "  { read -r x <&3; : >\"$T/eof\"; kill -TERM -\"$J\" \"$J\"; sleep 2;"
     " kill -KILL -\"$J\" \"$J\"; } >/dev/null 2>&1 &\n"
     "  W=$!\n"
+    "  { trap 'kill $S 2>/dev/null; exit 0' TERM; while :; do sleep "
+    AGENT_HEARTBEAT_TEXT " & S=$!; wait $S; printf '\\n%s .\\n' \"$N\" >&2; "
+    "done; } &\n"
+    "  B=$!\n"
     "  wait \"$J\"; s=$?\n"
+    "  kill \"$B\" 2>/dev/null; wait \"$B\" 2>/dev/null\n"
     "  if [ -e \"$T/eof\" ]; then wait \"$W\"; exit 0; fi\n"
     "  kill \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
     "  printf '\\n%s %s\\n' \"$N\" \"$s\"\n"
@@ -101,6 +115,13 @@ reply_line(struct agent_reply *rp, int is_stderr)
 	struct agent_lines *ls = &rp->s[is_stderr];
 	const char *l = buf_str(&ls->line);
 
+	if (strncmp(l, rp->nonce, rp->nonce_len) == 0 &&
+	    strcmp(l + rp->nonce_len, " .") == 0) {
+		/* The agent's heartbeat: the server is there. */
+		ls->held_empty = 0;
+		buf_reset(&ls->line);
+		return;
+	}
 	if (strncmp(l, rp->nonce, rp->nonce_len) == 0 &&
 	    (l[rp->nonce_len] == '\0' || l[rp->nonce_len] == ' ')) {
 		ls->marker = 1;
@@ -266,6 +287,7 @@ agent_exec(struct remote *r, const struct exec_request *req,
 	sreq.data = msg.buf;
 	sreq.len = msg.len;
 	sreq.timeout = limit + AGENT_REPLY_MARGIN;
+	sreq.silence = AGENT_SILENCE;
 	sreq.on_data = reply_data;
 	sreq.arg = &rp;
 	if (r->ops->stream_io(r->impl, r->agent->stream, &sreq, &sres, err) !=

@@ -685,14 +685,19 @@ static const struct stage record_stage = {
 	.run = record_one,
 };
 
-static void
-finish(struct deploy *d, int code, const struct rf_error *why)
+/*
+ * The record row on every host that holds the lock. A record that cannot
+ * be written fails a deploy that had succeeded: what is live is fine, but
+ * the records lag until the next run repairs them.
+ */
+static int
+finish(struct deploy *d, int code, struct rf_error *why)
 {
 	struct finish fin = { "ok", RS_LIVE, code, "", 0 };
 	struct rf_error err = RF_ERROR_INIT;
 
 	snprintf(fin.reason, sizeof(fin.reason), "%.250s",
-		 why ? why->msg : "");
+		 code ? why->msg : "");
 	if (code == 0) {
 		fin.prune = 1;
 	} else if (code == RF_EXIT_HEALTH || code == RF_EXIT_ROLLBACK_FAILED) {
@@ -705,10 +710,21 @@ finish(struct deploy *d, int code, const struct rf_error *why)
 	d->fin = &fin;
 	/* Every host that holds our lock gets its record and log line. */
 	if (stage_run(&d->f, &record_stage, d, &err) != 0) {
-		out_error(&err);
 		fleet_unlock(&d->f);
+		if (code != 0) {
+			out_error(&err);
+		} else {
+			*why = err;
+			rf_error_set(why, err.code ? err.code : RF_EXIT_INTERNAL,
+				     "record",
+				     "%s is live, but %.400s; the next deploy or "
+				     "rollback repairs the records",
+				     d->opts->revision, err.msg);
+			code = why->code;
+		}
 	}
 	d->fin = NULL;
+	return code;
 }
 
 /* ---- the table ---- */
@@ -894,7 +910,7 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 		}
 	}
 	code = stages_walk(&d.f, rows + 1, nrows - 1, &d, err);
-	finish(&d, code, code ? err : NULL);
+	code = finish(&d, code, err);
 
 done:
 	if (code != 0 && err->code == 0)

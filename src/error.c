@@ -62,8 +62,7 @@ rf_kind_name(enum rf_kind kind)
 		[RF_KIND_KEY_UNUSABLE] = "key unusable",
 		[RF_KIND_CONNECTION_LOST] = "connection lost",
 		[RF_KIND_CHANNEL_REFUSED] = "channel refused",
-		[RF_KIND_CHANNEL_PROHIBITED] = "channel administratively "
-					       "prohibited",
+		[RF_KIND_CHANNEL_PROHIBITED] = "channel prohibited",
 		[RF_KIND_SFTP] = "SFTP failure",
 		[RF_KIND_NO_SPACE] = "no space left",
 		[RF_KIND_INTERRUPTED] = "interrupted",

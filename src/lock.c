@@ -8,6 +8,7 @@
 
 #include "lock.h"
 #include "out.h"
+#include "record.h"
 #include "quote.h"
 #include "steps.h"
 
@@ -20,24 +21,44 @@ lock_info_lines(const struct fleet *f, struct buf *b)
 		 f->revision ? f->revision : "", f->command, f->token);
 }
 
+/* "ci@runner-7 (pid 4242), for a deploy of 3f2c1ab, since ...": who. */
+static void
+holder_text(const struct lock_info *l, struct buf *b)
+{
+	char since[32] = "?";
+
+	if (l->odd != NULL) {
+		buf_addf(b, "a lock that %s", l->odd);
+		return;
+	}
+	if (l->since)
+		record_time(since, sizeof(since), l->since);
+	buf_addf(b, "%s (pid %s), for a %s", l->user[0] ? l->user : "someone",
+		 l->pid[0] ? l->pid : "?",
+		 l->command[0] ? l->command : "deploy");
+	if (l->revision[0])
+		buf_addf(b, " of %s", l->revision);
+	buf_addf(b, ", since %s", since);
+	if (l->run_url[0])
+		buf_addf(b, "; run %s", l->run_url);
+}
+
 static void
 held_error(struct fleet *f, struct fleet_host *fh)
 {
 	const struct lock_info *l = &fh->st.lock;
-	long long age = fh->st.server_now - l->renewed;
-	char since[32] = "?";
+	long long age = l->renewed ? fh->st.server_now - l->renewed : 0;
+	struct buf who = BUF_INIT;
 
-	if (l->since)
-		record_time(since, sizeof(since), l->since);
+	holder_text(l, &who);
 	rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock",
-		     "deploy lock on %s is held by %s (pid %s) for %s %s since "
-		     "%s, renewed %llds ago%s%s",
-		     fh->host->name, l->user[0] ? l->user : "someone",
-		     l->pid[0] ? l->pid : "?",
-		     l->command[0] ? l->command : "a deploy of",
-		     l->revision[0] ? l->revision : "?", since, age,
-		     l->run_url[0] ? "; run " : "", l->run_url);
-	if ((double)age > f->conf->lock_ttl)
+		     "deploy lock on %s is held: %s; last renewed %llds ago",
+		     fh->host->name, buf_str(&who), age);
+	if (l->odd != NULL)
+		rf_error_hint(&fh->err, "relflip did not leave it like this: "
+			      "relflip -H %s unlock --force removes it",
+			      fh->host->name);
+	else if ((double)age > f->conf->lock_ttl)
 		rf_error_hint(&fh->err,
 			      "the lock is stale (older than lock_ttl = %.0f s): "
 			      "if that run is dead, relflip -H %s unlock",
@@ -46,6 +67,7 @@ held_error(struct fleet *f, struct fleet_host *fh)
 		rf_error_hint(&fh->err,
 			      "wait for it to finish, or set [deploy] lock_wait "
 			      "to wait up to that many seconds");
+	buf_release(&who);
 }
 
 /* What the probe found current pointing at is the release live before. */
@@ -72,6 +94,76 @@ lock_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	p->limit = STEP_LIMIT_SHORT;
 }
 
+/*
+ * Which records disagree with current (a run killed between the switch
+ * and its record): the ones marked live that current does not point at
+ * become good, and the one it points at becomes live. Returns how many
+ * changed; with script, the writes that make it so.
+ */
+static size_t
+records_to_repair(const struct fleet *f, struct fleet_host *fh,
+		  struct buf *script, struct buf *what)
+{
+	struct record_set *set = &fh->st.records;
+	long long now = record_now_ms();
+	struct buf json = BUF_INIT;
+	size_t i, n = 0;
+
+	for (i = 0; i < set->n; i++) {
+		struct release_record *r = &set->v[i];
+		int is_current = fh->live[0] && strcmp(r->id, fh->live) == 0;
+
+		if (!r->has_record || is_current == (r->status == RS_LIVE))
+			continue;
+		buf_addf(what, "%s%s %s -> %s", n++ ? ", " : "", r->id,
+			 release_status_name(r->status),
+			 is_current ? "live" : "good");
+		if (is_current) {
+			r->status = RS_LIVE;
+			r->activated = now;
+			r->reason[0] = '\0';
+		} else {
+			r->status = RS_GOOD;
+			r->deactivated = now;
+		}
+		if (script != NULL) {
+			buf_reset(&json);
+			record_format(r, &json);
+			step_write_record(script, f->conf->app_path, r->id,
+					  buf_str(&json));
+		}
+	}
+	buf_release(&json);
+	return n;
+}
+
+/* Under the lock, records that disagree with current are set right. */
+static int
+repair_records(struct fleet *f, struct fleet_host *fh)
+{
+	struct buf script = BUF_INIT, what = BUF_INIT, errtext = BUF_INIT;
+	int status = 0;
+
+	if (records_to_repair(f, fh, &script, &what) == 0)
+		goto out;
+	status = remote_run_limit(fh->r, buf_str(&script), NULL,
+				  STEP_LIMIT_SHORT, NULL, &errtext, &fh->err);
+	if (status > 0)
+		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "lock",
+			     "repairing the records on %s failed: %s",
+			     fh->host->name, buf_str(&errtext));
+	else if (status == 0)
+		out_warning(fh->host->name, "lock",
+			    "the records disagreed with current (-> %s), as an "
+			    "interrupted run leaves them: repaired (%s)",
+			    fh->live[0] ? fh->live : "none", buf_str(&what));
+out:
+	buf_release(&script);
+	buf_release(&what);
+	buf_release(&errtext);
+	return status == 0 ? 0 : -1;
+}
+
 static int
 lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -87,8 +179,8 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		buf_reset(&out);
 		buf_reset(&errtext);
 		layout_state_release(&fh->st);
-		status = remote_run(fh->r, buf_str(&p.script), NULL, &out,
-				    &errtext, &fh->err);
+		status = remote_run_limit(fh->r, buf_str(&p.script), NULL,
+					  p.limit, &out, &errtext, &fh->err);
 		if (status < 0)
 			goto out;
 		if (status == STEP_LAYOUT) {
@@ -110,6 +202,8 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		live_from_probe(fh);
 		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
 			fh->locked = 1;
+			if (repair_records(f, fh) != 0)
+				goto out;
 			break;
 		}
 		if (out_now_ms() >= deadline || interrupted) {
@@ -143,12 +237,21 @@ const struct stage lock_stage = {
 static int
 probe_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
+	struct buf what = BUF_INIT;
+
 	(void)arg;
 	if (layout_probe(fh->r, f->conf->app_path, LAYOUT_RECORDS, f->asks,
-			 &fh->st,
-			 &fh->err) != 0)
+			 &fh->st, &fh->err) != 0)
 		return -1;
 	live_from_probe(fh);
+	/* Read only: the records shown as they really are, fixed later. */
+	if (records_to_repair(f, fh, NULL, &what) > 0)
+		out_warning(fh->host->name, "probe",
+			    "the records disagree with current (-> %s), as an "
+			    "interrupted run leaves them (%s); the next deploy "
+			    "or rollback repairs them",
+			    fh->live[0] ? fh->live : "none", buf_str(&what));
+	buf_release(&what);
 	return 0;
 }
 
@@ -189,7 +292,7 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	long long age = fh->st.server_now - (l->renewed ? l->renewed
 							 : l->since);
 	struct buf me = BUF_INIT, cmd = BUF_INIT, line = BUF_INIT;
-	struct buf extra = BUF_INIT, errtext = BUF_INIT;
+	struct buf extra = BUF_INIT, errtext = BUF_INIT, who = BUF_INIT;
 	char since[32] = "?";
 	const char *why;
 	int status, rc = -1;
@@ -200,8 +303,24 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	}
 	if (l->since)
 		record_time(since, sizeof(since), l->since);
+	holder_text(l, &who);
 	buf_addf(&me, "%s@%s", f->actor, f->runner);
-	if (strcmp(l->user, buf_str(&me)) == 0)
+	/*
+	 * A step of the holder's still running on the server (a hook, an
+	 * unpack) would go on under the next deploy: only --force, which
+	 * ends it.
+	 */
+	if (l->busy_pid > 0 && !*force) {
+		rf_error_set(&fh->err, RF_EXIT_LOCKED, "unlock",
+			     "the lock on %s is held by %s, and its step still "
+			     "runs on the server (pid %ld)",
+			     fh->host->name, buf_str(&who), l->busy_pid);
+		rf_error_hint(&fh->err, "wait for it, or end it and remove "
+			      "the lock: relflip -H %s unlock --force",
+			      fh->host->name);
+		goto out;
+	}
+	if (l->odd == NULL && strcmp(l->user, buf_str(&me)) == 0)
 		why = "yours";
 	else if ((double)age > f->conf->lock_ttl)
 		why = "stale";
@@ -209,12 +328,10 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		why = "forced";
 	else {
 		rf_error_set(&fh->err, RF_EXIT_LOCKED, "unlock",
-			     "the lock on %s is held by %s (pid %s) for %s %s "
-			     "since %s, renewed %llds ago: not yours and not "
-			     "stale (lock_ttl %.0f s)",
-			     fh->host->name, l->user[0] ? l->user : "someone",
-			     l->pid[0] ? l->pid : "?", l->command,
-			     l->revision, since, age, f->conf->lock_ttl);
+			     "the lock on %s is held by %s, renewed %llds ago: "
+			     "not yours and not stale (lock_ttl %.0f s)",
+			     fh->host->name, buf_str(&who), age,
+			     f->conf->lock_ttl);
 		rf_error_hint(&fh->err, "if that run is really dead: relflip "
 			      "-H %s unlock --force",
 			      fh->host->name);
@@ -239,12 +356,11 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				     fh->host->name, buf_str(&errtext));
 		goto out;
 	}
-	snprintf(fh->detail, sizeof(fh->detail),
-		 "removed (%s) the lock of %.40s, %.16s %.20s, since %s", why,
-		 l->user[0] ? l->user : "someone", l->command, l->revision,
-		 since);
+	snprintf(fh->detail, sizeof(fh->detail), "removed (%s) %.130s", why,
+		 buf_str(&who));
 	rc = 0;
 out:
+	buf_release(&who);
 	buf_release(&me);
 	buf_release(&cmd);
 	buf_release(&line);

@@ -2913,7 +2913,7 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 	const char *data = req->data;
 	enum pending pending = PEND_NONE;
 	int64_t deadline = deadline_after(req->timeout);
-	int64_t hard = NO_DEADLINE;
+	int64_t hard = NO_DEADLINE, heard = now_ms();
 	size_t off = 0;
 	int armed = !interrupted, progress, i, r = -1;
 	char *buf, text[256];
@@ -2939,6 +2939,16 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 			if (deadline != NO_DEADLINE && now_ms() >= deadline) {
 				res->timed_out = 1;
 				r = 0;
+				break;
+			}
+			if (req->silence > 0 &&
+			    now_ms() - heard >= (int64_t)(req->silence * 1000)) {
+				ssh_break(s, "the server stopped answering");
+				rf_error_kind(err, RF_KIND_CONNECTION_LOST,
+					      "%s stopped answering: nothing "
+					      "came back for %.0f s",
+					      s->remote.name, req->silence);
+				err->code = RF_EXIT_CONNECT;
 				break;
 			}
 		} else {
@@ -2991,6 +3001,7 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 			n = libssh2_channel_read_ex(st->ch, i, buf,
 						    READ_BUF_SIZE);
 			if (n > 0) {
+				heard = now_ms();
 				if (req->on_data(req->arg, i, buf, (size_t)n))
 					res->done = 1;
 				progress = 1;

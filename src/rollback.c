@@ -89,6 +89,7 @@ choose_targets(struct rollback *rb, struct rf_error *err)
 		snprintf(rb->target[i], sizeof(rb->target[i]), "%s", t->id);
 		fh->target = rb->target[i];
 		fh->back = fh->live[0] ? fh->live : NULL;
+		fh->leaves_bad = !is_forward(fh);
 		if (strcmp(t->id, fh->live) == 0) {
 			already++;
 			continue;
@@ -282,8 +283,20 @@ rollback_run(const struct selection *sel, const struct rollback_opts *opts,
 	{
 		struct rf_error rec_err = RF_ERROR_INIT;
 
-		if (stage_run(&rb.f, &record_stage, &rb, &rec_err) != 0)
-			out_error(&rec_err);
+		if (stage_run(&rb.f, &record_stage, &rb, &rec_err) != 0) {
+			if (rb.code != 0) {
+				out_error(&rec_err);
+			} else {
+				rf_error_set(err, rec_err.code ? rec_err.code
+							       : RF_EXIT_INTERNAL,
+					     "record",
+					     "current moved, but %.400s; the "
+					     "next deploy or rollback repairs the "
+					     "records",
+					     rec_err.msg);
+				rb.code = err->code;
+			}
+		}
 	}
 done:
 	fleet_report(&rb.f, rb.f.n > 0 ? rb.f.h[0].target : NULL,

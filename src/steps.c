@@ -39,15 +39,18 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 void
 step_renew(struct buf *cmd, const char *app)
 {
-	buf_adds(cmd, "touch ");
-	{
-		struct buf p = BUF_INIT;
+	struct buf p = BUF_INIT;
 
-		buf_addf(&p, "%s/.relflip/lock/info", app);
-		sh_quote(cmd, buf_str(&p));
-		buf_release(&p);
-	}
-	buf_adds(cmd, " 2>/dev/null\n");
+	/*
+	 * The lock's time, and which process runs this step: unlock tells
+	 * from it whether the holder is still at work, --force ends it.
+	 */
+	buf_addf(&p, "%s/.relflip/lock", app);
+	buf_adds(cmd, "L=");
+	sh_quote(cmd, buf_str(&p));
+	buf_adds(cmd, "; [ -d \"$L\" ] && { touch \"$L/info\"; "
+		      "echo $$ > \"$L/job\"; } 2>/dev/null\n");
+	buf_release(&p);
 }
 
 void
@@ -57,7 +60,21 @@ step_unlock_script(struct buf *cmd, const char *app, const char *token,
 	set_var(cmd, "L", app);
 	buf_adds(cmd, "L=$L/.relflip/lock\n");
 	if (force) {
-		buf_adds(cmd, "rm -rf \"$L\"\n");
+		/*
+		 * End the holder's step first: its whole process group (the
+		 * agent gave it one), TERM, then KILL what is left.
+		 */
+		buf_adds(cmd,
+			 "j=$(cat \"$L/job\" 2>/dev/null)\n"
+			 "if [ -n \"$j\" ] && kill -0 \"$j\" 2>/dev/null; then\n"
+			 "  g=$(sed 's/.*) [A-Za-z] [0-9]* \\([0-9]*\\).*/\\1/' "
+			 "\"/proc/$j/stat\" 2>/dev/null)\n"
+			 "  kill -TERM -\"${g:-$j}\" \"$j\" 2>/dev/null\n"
+			 "  n=0; while kill -0 \"$j\" 2>/dev/null && [ $n -lt 50 ]; "
+			 "do sleep 0.1; n=$((n + 1)); done\n"
+			 "  kill -KILL -\"${g:-$j}\" \"$j\" 2>/dev/null\n"
+			 "fi\n"
+			 "rm -rf \"$L\"\n");
 		return;
 	}
 	set_var(cmd, "T", token);

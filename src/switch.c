@@ -14,15 +14,53 @@
 #include "switch.h"
 #include "xmalloc.h"
 
+/* Set a release's record (when it has one) and add its write to script. */
+static void
+record_moves(struct fleet *f, struct fleet_host *fh, const char *id,
+	     enum release_status status, const char *reason,
+	     struct buf *script)
+{
+	struct release_record *r;
+	struct buf json = BUF_INIT;
+	long long now = record_now_ms();
 
+	if (id == NULL)
+		return;
+	r = record_find(&fh->st.records, id);
+	if (r == NULL || !r->has_record)
+		return;
+	r->status = status;
+	if (status == RS_LIVE) {
+		r->activated = now;
+		r->reason[0] = '\0';
+	} else {
+		r->deactivated = now;
+		if (reason != NULL)
+			snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	}
+	record_format(r, &json);
+	step_write_record(script, f->conf->app_path, r->id, buf_str(&json));
+	buf_release(&json);
+}
+
+/*
+ * Point current at id (NULL: remove it) and, in the same script once the
+ * rename is done, mark id live and the release it leaves as left: the
+ * records never lag behind current, even when relflip is killed next.
+ */
 static int
 switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
+	  const char *from, enum release_status left, const char *reason,
 	  struct rf_error *err)
 {
 	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
 	int status;
 
 	step_switch_script(&cmd, f->conf->app_path, id);
+	buf_adds(&cmd, "S=$?; [ $S -eq 0 ] || exit $S\n");
+	record_moves(f, fh, id, RS_LIVE, NULL, &cmd);
+	if (from != NULL && (id == NULL || strcmp(from, id) != 0))
+		record_moves(f, fh, from, left, reason, &cmd);
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
 			   &errtext, err);
 	buf_release(&cmd);
@@ -114,7 +152,9 @@ do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
 	 * that never moved is harmless.
 	 */
 	fh->sw.switched = 1;
-	rc = switch_to(f, fh, fh->target, &fh->err);
+	rc = switch_to(f, fh, fh->target, fh->back,
+		       fh->leaves_bad ? RS_BAD : RS_GOOD,
+		       fh->leaves_bad ? "rolled back" : NULL, &fh->err);
 	if (rc > 0)
 		fh->sw.switched = 0;
 	if (rc != 0)
@@ -235,14 +275,32 @@ do_revert(struct fleet *f, struct fleet_host *fh, void *arg)
 
 	(void)arg;
 	fh->sw.reverted = 0;
-	if (switch_to(f, fh, fh->back, &fh->err) != 0)
+	if (switch_to(f, fh, fh->back, fh->target, RS_BAD,
+		      "failed its health check", &fh->err) != 0)
 		return -1;
 	fh->sw.reverted = 1;
 	if (fh->back == NULL) {
+		struct buf svc = BUF_INIT;
+		size_t i;
+
 		/* Nothing was live before: no current is the state before. */
 		fh->sw.revert_ok = 1;
 		snprintf(fh->detail, sizeof(fh->detail),
 			 "current removed (no previous release)");
+		for (i = 0; i < f->conf->nservices; i++) {
+			if (conf_service_on_host(&f->conf->services[i],
+						 fh->host))
+				buf_addf(&svc, "%s%s", svc.len ? ", " : "",
+					 f->conf->services[i].name);
+		}
+		/* A restart started them from the failed release. */
+		if (svc.len > 0)
+			out_warning(fh->host->name, "rollback",
+				    "no release was live before %s: the "
+				    "services restarted from it (%s) may still "
+				    "run it; stop them by hand",
+				    fh->target, buf_str(&svc));
+		buf_release(&svc);
 		return 0;
 	}
 	if (restart_services(f, fh, fh->back, fh->target, "rollback", &names,

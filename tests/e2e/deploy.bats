@@ -522,13 +522,15 @@ install = $marker"
 	[[ $(rf_app_body "$APP_PORT") == "ok v1" ]] || rf_fail "the app says: $(rf_app_body "$APP_PORT")"
 }
 
-@test "a first deploy failing its health check leaves no current, exit 8" {
+@test "a first deploy failing its health check leaves no current, says the services may still run it, exit 8" {
 	with_app
 	ART=$(rf_artifact v1 HEALTH_STATUS=503)
 
 	deploy "$ART" --revision v1
 	rf_assert_status 8
 	rf_assert_stderr_has "health check failed" "current removed"
+	# The restart started the app from v1: the person must know it runs.
+	rf_assert_stderr_has "may still run it"
 	rf_assert_not_exists "$RF_APP/current"
 	rf_assert_record v1 bad
 	rf_assert_not_exists "$RF_APP/.relflip/lock"
@@ -717,10 +719,17 @@ install = printf '%s' \"\$RELFLIP_REVISION\" > rev.txt"
 	rf_assert_not_exists "$RF_APP/.relflip/lock" "$RF_APP/releases/v2"
 }
 
-@test "shared dirs and files are linked into each release and survive the next deploy" {
+@test "shared dirs and files are linked into each release and survive the next deploy; a missing shared file is exit 6" {
 	local r
 
 	rf_config --app "shared_dirs = log" --app "shared_files = .env"
+	# A missing shared file stops the deploy before anything changes.
+	ART=$(rf_artifact v1)
+	deploy "$ART" --revision v1
+	rf_assert_status 6
+	rf_assert_stderr_has "shared_files missing" "shared/.env"
+	rf_assert_not_exists "$RF_APP/shared/.env" "$RF_APP/releases/v1" "$RF_APP/current"
+	install -m 0640 /dev/null "$RF_APP/shared/.env"
 	deployed v1
 	echo "line from v1" >"$RF_APP/shared/log/app.log"
 	echo "SECRET=1" >"$RF_APP/shared/.env"

@@ -352,7 +352,12 @@ migrate = echo "migrating to $RELFLIP_REVISION"'
 		rf_fail "each host and its live release should be named" "$(rf_show_run)"
 	ops_after 0
 	rf_assert_unchanged app1
-	rf_assert_unchanged app2
+	# app2's records said v5 was live while current points at v4, as a
+	# run killed after its switch leaves them: the lock set them right.
+	ops_assert_record v4 live "$app2"
+	ops_assert_record v5 good "$app2"
+	rf_assert_stderr_has "repaired"
+	rf_snapshot app2 "$app2"
 
 	ops_run releases
 	rf_assert_status 0
@@ -740,20 +745,24 @@ capistrano_server() {
 	[[ -f $RF_APP/releases/$OPS_CAP_NEW/public/index.html && -d $RF_APP/shared/log ]]
 }
 
-@test "a Capistrano layout: prune --keep 1 leaves it alone; --adopt removes the older release, never current" {
+@test "a Capistrano layout: prune --keep 1 leaves it alone; --adopt keeps the way back, removes older ones, never current" {
 	capistrano_server
+	# A third, older release from before relflip.
+	cp -a "$RF_APP/releases/$OPS_CAP_OLD" "$RF_APP/releases/20231201120000"
+	touch -d 2023-12-01 "$RF_APP/releases/20231201120000/REVISION" "$RF_APP/releases/20231201120000"
 
 	ops_run prune --keep 1
 	rf_assert_status 0
 	assert_removed 0
 	ops_after 1 prune
-	ops_assert_releases "$OPS_CAP_OLD" "$OPS_CAP_NEW"
+	ops_assert_releases 20231201120000 "$OPS_CAP_OLD" "$OPS_CAP_NEW"
 
+	# The newest adopted release before current is the only way back.
 	ops_run prune --keep 1 --adopt
 	rf_assert_status 0
-	assert_removed 1 "$OPS_CAP_OLD"
+	assert_removed 1 20231201120000
 	ops_after 1 prune
-	ops_assert_releases "$OPS_CAP_NEW"
+	ops_assert_releases "$OPS_CAP_OLD" "$OPS_CAP_NEW"
 	ops_assert_current "$OPS_CAP_NEW"
 	[[ -f $RF_APP/releases/$OPS_CAP_NEW/public/index.html && -d $RF_APP/shared/log ]]
 	ops_app_serves "ok $OPS_CAP_NEW_SHA"

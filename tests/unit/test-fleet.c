@@ -885,9 +885,11 @@ test_run_renews_lock_when_locked(void **state)
 	fx->f.h[0].locked = 1;
 	assert_int_equal(
 	    fleet_run(&fx->f.h[0], "/srv/app", "say-hi", NULL, NULL, &err), 0);
-	assert_int_equal(
-	    remote_fake_count(R(fx, 0), "touch '/srv/app/.relflip/lock/info'"),
-	    1);
+	assert_int_equal(remote_fake_count(R(fx, 0), "L='/srv/app/.relflip/lock'"),
+			 1);
+	assert_int_equal(remote_fake_count(R(fx, 0), "touch \"$L/info\""), 1);
+	/* And says which process runs the step, for unlock. */
+	assert_int_equal(remote_fake_count(R(fx, 0), "echo $$ > \"$L/job\""), 1);
 	/* The lock is renewed first, then the script runs. */
 	assert_true(strstr(remote_fake_command(R(fx, 0), 1), "touch") <
 		    strstr(remote_fake_command(R(fx, 0), 1), "say-hi"));
