@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages relflip needs, by purpose:
 #
-#   scripts/install-deps.sh [all|build|runtime]
+#   scripts/install-deps.sh [--list] [all|build|runtime]
 #
 #   build    compile relflip and make deb: the compiler and the -dev packages
 #   runtime  run a relflip built elsewhere (a CI cache): the shared libraries
@@ -10,6 +10,7 @@
 #   all      (the default; make runs it) build, plus what make check and
 #            make demo use: cmocka, bats, sshd, Flask, gunicorn...
 #
+# --list prints the packages, one a line, and installs nothing.
 # Idempotent: when every package is present (or provided by an installed
 # one) it only checks, with one dpkg-query, and exits.
 set -eu
@@ -56,15 +57,27 @@ man-db
 groff-base
 "
 
+list=no
+if [ "${1:-}" = --list ]; then
+	list=yes
+	shift
+fi
+
 case ${1:-all} in
 build) PACKAGES=$BUILD ;;
 runtime) PACKAGES=$RUNTIME ;;
 all) PACKAGES="$BUILD $TEST" ;;
 *)
-	echo "usage: scripts/install-deps.sh [all|build|runtime]" >&2
+	echo "usage: scripts/install-deps.sh [--list] [all|build|runtime]" >&2
 	exit 2
 	;;
 esac
+
+if [ "$list" = yes ]; then
+	# shellcheck disable=SC2086
+	printf '%s\n' $PACKAGES
+	exit 0
+fi
 
 # The wanted packages that are neither installed (configured, maybe with
 # triggers pending) nor provided by an installed package.

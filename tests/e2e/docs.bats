@@ -8,7 +8,7 @@ setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	RELFLIP=$ROOT/relflip
 	COMMANDS="deploy rollback prune releases check unlock pack"
-	CI_FILES=(action.yml examples/github/deploy.yml examples/gitlab/.gitlab-ci.yml)
+	CI_FILES=(action.yml examples/github/deploy.yml examples/github/release.yml examples/gitlab/.gitlab-ci.yml)
 	if [[ ! -x $RELFLIP ]]; then
 		echo "$RELFLIP is not built: run make first" >&2
 		return 1
