@@ -110,12 +110,14 @@ roff_text() {
 	[[ -z $missing ]] || { echo "missing from docs/relflip.ini.5:$missing"; return 1; }
 }
 
-@test "README has the two commands, the install line and every exit code of --help" {
+@test "README has the two commands, the install lines and every exit code of --help" {
 	local readme=$ROOT/README.md code codes
 
 	grep -Fq 'make demo' "$readme"
 	grep -Fq 'make check' "$readme"
-	grep -Fq 'make && sudo make install' "$readme"
+	grep -Eq '^    make install +# as root' "$readme"
+	grep -Fq 'make PREFIX=/usr DESTDIR=' "$readme"
+	grep -Eq '^    make deb ' "$readme"
 	codes=$("$RELFLIP" --help | sed -n '/^Exit codes:/,$p' | grep -oE '(^|[ ,:])[0-9]+ ' | tr -dc '0-9\n ')
 	[[ -n $codes ]]
 	for code in $codes; do
