@@ -187,6 +187,12 @@ install: relflip
 	install -m 0644 docs/relflip.1 $(DESTDIR)$(MANDIR)/man1/relflip.1
 	install -m 0644 docs/relflip.ini.5 $(DESTDIR)$(MANDIR)/man5/relflip.ini.5
 
+# deb: a Debian package of the binary, man pages and completion, in build/deb/
+# (packaging/deb/README.md).
+.PHONY: deb
+deb: $(DEPS_STAMP)
+	$(Q)./packaging/deb/build-deb.sh $(VERSION)
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/relflip $(DESTDIR)$(MANDIR)/man1/relflip.1 \
 		$(DESTDIR)$(MANDIR)/man5/relflip.ini.5
