@@ -3,7 +3,7 @@
 
 #include "error.h"
 
-/* One HTTP GET with libcurl (src/http-curl.c). */
+/* One HTTP GET or POST with libcurl (src/http-curl.c). */
 
 #define HTTP_BODY_MAX (64 * 1024)
 
@@ -31,6 +31,15 @@ int http_global_init(void);
  */
 int http_get(const struct http_request *req, struct http_response *res,
 	     struct rf_error *err);
+
+/*
+ * POST body (NUL-terminated) as content_type to url, with no
+ * "Expect: 100-continue". Returns as http_get() does; a misuse is
+ * reported under the stage "notify".
+ */
+int http_post(const struct http_request *req, const char *content_type,
+	      const char *body, struct http_response *res,
+	      struct rf_error *err);
 
 void http_response_release(struct http_response *res);
 

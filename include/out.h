@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "error.h"
 
 /*
@@ -122,6 +123,18 @@ void out_output(const char *host, const char *stage, int is_stderr,
 /* The last event: `result`. previous may be NULL. */
 void out_result(const char *status, int exit_code, const char *revision,
 		const char *previous, long duration_ms);
+
+/*
+ * The same `result` object, one line without the newline, appended to b
+ * whatever the output settings: what the runner's hooks read on stdin and
+ * the webhook carries.
+ */
+void out_result_json(struct buf *b, const char *status, int exit_code,
+		     const char *revision, const char *previous,
+		     long duration_ms);
+
+/* s with the registered secrets redacted, as every output has it; owned. */
+char *out_redact(const char *s);
 
 /*
  * GitHub Actions (GITHUB_ACTIONS=true): fold a stage's lines into a group.

@@ -9,19 +9,12 @@
 #include "out.h"
 #include "steps.h"
 
-struct hook_lines {
-	const char *host;
-	const char *stage;
-	char last[512]; /* the last stderr (else stdout) line, for the error */
-	int last_is_err;
-};
-
-static void
+void
 hook_line(void *arg, int is_stderr, const char *line)
 {
 	struct hook_lines *hl = arg;
 
-	out_output(hl->host, hl->stage, is_stderr, line);
+	out_output(hl->prefix, hl->stage, is_stderr, line);
 	if (line[0] != '\0' && (is_stderr || !hl->last_is_err)) {
 		snprintf(hl->last, sizeof(hl->last), "%s", line);
 		hl->last_is_err = is_stderr;

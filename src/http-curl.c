@@ -11,12 +11,14 @@
 #include "xmalloc.h"
 
 /*
- * The libcurl adapter behind include/http.h: one GET, no redirects, no
- * connection reuse, TLS verification left at libcurl's defaults. The only
- * file that includes <curl/curl.h>.
+ * The libcurl adapter behind include/http.h: one GET (health checks) or
+ * one POST (the webhook), no redirects, no connection reuse, TLS
+ * verification left at libcurl's defaults. The only file that includes
+ * <curl/curl.h>.
  */
 
 #define HTTP_USERAGENT "relflip-healthcheck/0.1"
+#define HTTP_USERAGENT_POST "relflip-notify/0.2"
 
 static int http_initialized;
 
@@ -99,12 +101,18 @@ http_set_error(struct http_response *res, const char *msg)
 		res->error[--n] = '\0';
 }
 
-int
-http_get(const struct http_request *req, struct http_response *res,
-	 struct rf_error *err)
+/*
+ * One request: a GET, or a POST of body as content_type when body is not
+ * NULL. stage names the stage a misuse is reported under.
+ */
+static int
+http_perform(const struct http_request *req, const char *content_type,
+	     const char *body, const char *stage, struct http_response *res,
+	     struct rf_error *err)
 {
 	char errbuf[CURL_ERROR_SIZE];
-	struct buf body = BUF_INIT;
+	struct buf got = BUF_INIT, ctype = BUF_INIT;
+	struct curl_slist *headers = NULL;
 	CURL *h = NULL;
 	CURLcode rc;
 	long status = 0;
@@ -113,24 +121,45 @@ http_get(const struct http_request *req, struct http_response *res,
 	memset(res, 0, sizeof(*res));
 	if (req->url == NULL || (strncasecmp(req->url, "http://", 7) != 0 &&
 				 strncasecmp(req->url, "https://", 8) != 0))
-		return rf_error_set(err, RF_EXIT_USAGE, "health",
+		return rf_error_set(err, RF_EXIT_USAGE, stage,
 				    "'%s' is not an http:// or https:// URL",
 				    req->url ? req->url : "");
 
 	h = curl_easy_init();
 	if (h == NULL) {
-		rf_error_set(err, RF_EXIT_INTERNAL, "health",
+		rf_error_set(err, RF_EXIT_INTERNAL, stage,
 			     "cannot start a libcurl request");
 		goto out;
 	}
 
 	errbuf[0] = '\0';
-	body.max = HTTP_BODY_MAX;
+	got.max = HTTP_BODY_MAX;
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	if (req->unix_socket != NULL) {
 		/* The socket is the destination: no $http_proxy in between. */
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
 		curl_easy_setopt(h, CURLOPT_PROXY, "");
+	}
+	if (body != NULL) {
+		buf_addf(&ctype, "Content-Type: %s", content_type);
+		headers = curl_slist_append(headers, buf_str(&ctype));
+		/*
+		 * No "Expect: 100-continue" (libcurl sends it past 1 KiB): a
+		 * receiver that never answers it would cost a second.
+		 */
+		if (headers != NULL)
+			headers = curl_slist_append(headers, "Expect:");
+		if (headers == NULL) {
+			rf_error_set(err, RF_EXIT_INTERNAL, stage,
+				     "cannot start a libcurl request");
+			goto out;
+		}
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USERAGENT_POST);
+	} else {
+		curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USERAGENT);
 	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, http_ms(req->timeout));
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -140,9 +169,8 @@ http_get(const struct http_request *req, struct http_response *res,
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, HTTP_USERAGENT);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &got);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
@@ -160,13 +188,29 @@ http_get(const struct http_request *req, struct http_response *res,
 		else
 			http_set_error(res, curl_easy_strerror(rc));
 	}
-	res->body = buf_detach(&body, NULL);
+	res->body = buf_detach(&got, NULL);
 	r = 0;
 out:
 	if (h != NULL)
 		curl_easy_cleanup(h);
-	buf_release(&body);
+	curl_slist_free_all(headers);
+	buf_release(&got);
+	buf_release(&ctype);
 	return r;
+}
+
+int
+http_get(const struct http_request *req, struct http_response *res,
+	 struct rf_error *err)
+{
+	return http_perform(req, NULL, NULL, "health", res, err);
+}
+
+int
+http_post(const struct http_request *req, const char *content_type,
+	  const char *body, struct http_response *res, struct rf_error *err)
+{
+	return http_perform(req, content_type, body, "notify", res, err);
 }
 
 void

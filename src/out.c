@@ -394,19 +394,17 @@ ev_str(struct json_obj *o, const char *key, const char *v)
 	free(red);
 }
 
-void
-out_event(const char *event, const char *host, const char *stage,
-	  const struct out_field *fields, size_t nfields)
+/* An event's object, one line without the newline, appended to b. */
+static void
+event_json(struct buf *b, const char *event, const char *host,
+	   const char *stage, const struct out_field *fields, size_t nfields)
 {
-	struct buf b = BUF_INIT;
 	struct json_obj o;
 	char t[40];
 	size_t i;
 
-	if (!out_cfg.json)
-		return;
 	iso_time(t, sizeof(t));
-	json_obj_begin(&o, &b);
+	json_obj_begin(&o, b);
 	json_obj_str(&o, "time", t);
 	ev_str(&o, "event", event);
 	if (host != NULL && host[0] != '\0')
@@ -432,12 +430,30 @@ out_event(const char *event, const char *host, const char *stage,
 		}
 	}
 	json_obj_end(&o);
-	buf_addch(&b, '\n');
+}
+
+/* An event line on stdout; b is released. */
+static void
+event_emit(struct buf *b)
+{
+	buf_addch(b, '\n');
 	pthread_mutex_lock(&out_lock);
-	fputs(buf_str(&b), stdout);
+	fputs(buf_str(b), stdout);
 	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
-	buf_release(&b);
+	buf_release(b);
+}
+
+void
+out_event(const char *event, const char *host, const char *stage,
+	  const struct out_field *fields, size_t nfields)
+{
+	struct buf b = BUF_INIT;
+
+	if (!out_cfg.json)
+		return;
+	event_json(&b, event, host, stage, fields, nfields);
+	event_emit(&b);
 }
 
 static void
@@ -823,8 +839,8 @@ out_output(const char *host, const char *stage, int is_stderr,
 }
 
 void
-out_result(const char *status, int exit_code, const char *revision,
-	   const char *previous, long duration_ms)
+out_result_json(struct buf *b, const char *status, int exit_code,
+		const char *revision, const char *previous, long duration_ms)
 {
 	struct out_field f[5] = {
 		OF_STR("status", status),
@@ -834,7 +850,25 @@ out_result(const char *status, int exit_code, const char *revision,
 		OF_INT("duration_ms", duration_ms),
 	};
 
-	out_event("result", NULL, NULL, f, 5);
+	event_json(b, "result", NULL, NULL, f, 5);
+}
+
+void
+out_result(const char *status, int exit_code, const char *revision,
+	   const char *previous, long duration_ms)
+{
+	struct buf b = BUF_INIT;
+
+	if (!out_cfg.json)
+		return;
+	out_result_json(&b, status, exit_code, revision, previous, duration_ms);
+	event_emit(&b);
+}
+
+char *
+out_redact(const char *s)
+{
+	return redact(s != NULL ? s : "");
 }
 
 void
