@@ -18,6 +18,7 @@
 #include "deploy.h"
 #include "hook.h"
 #include "lock.h"
+#include "notify.h"
 #include "out.h"
 #include "plan.h"
 #include "quote.h"
@@ -742,8 +743,10 @@ deploy_rows(const struct deploy *d, const struct stage **rows)
 	rows[n++] = &link_stage;
 	rows[n++] = &install_stage;
 	rows[n++] = &migrate_stage;
+	rows[n++] = &before_switch_stage;
 	rows[n++] = &switch_stage;
 	rows[n++] = &restart_stage;
+	rows[n++] = &after_switch_stage;
 	rows[n++] = &health_stage;
 	rows[n++] = &way_back_stage;
 	rows[n++] = &record_stage;
@@ -920,6 +923,7 @@ done:
 	if (d.fd >= 0)
 		close(d.fd);
 	fleet_unlock(&d.f);
+	notify_run_end(&d.f, outcome, code, err);
 	fleet_release(&d.f);
 	free(d.dh);
 	manifest_release(&d.manifest);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lock.h"
+#include "notify.h"
 #include "out.h"
 #include "plan.h"
 #include "quote.h"
@@ -121,10 +122,10 @@ choose_targets(struct rollback *rb, struct rf_error *err)
 }
 
 /*
- * The record row's script: the target's record (live, or bad when its
- * check failed), the one left (bad, or good on a roll-forward), the log
- * line and the unlock, in one round trip, worked out on records (the
- * host's own, or a copy for --dry-run).
+ * The record row's script: the target's record (live; bad when its check
+ * failed; as it was when no switch came), the one left (bad, or good on a
+ * roll-forward), the log line and the unlock, in one round trip, worked
+ * out on records (the host's own, or a copy for --dry-run).
  */
 static void
 record_build(struct rollback *rb, const struct fleet_host *fh,
@@ -135,6 +136,8 @@ record_build(struct rollback *rb, const struct fleet_host *fh,
 	struct release_record *to, *from;
 	long long now = record_now_ms();
 	int forward = is_forward(fh);
+	int failed_check =
+	    code == RF_EXIT_HEALTH || code == RF_EXIT_ROLLBACK_FAILED;
 	char target[65], live[65];
 
 	/* record_add may move the records: keep ids, look up afresh. */
@@ -158,7 +161,7 @@ record_build(struct rollback *rb, const struct fleet_host *fh,
 				snprintf(from->reason, sizeof(from->reason),
 					 "rolled back by %s", f->actor);
 		}
-	} else {
+	} else if (failed_check) {
 		to->status = RS_BAD;
 		snprintf(to->reason, sizeof(to->reason),
 			 "failed its health check during a rollback");
@@ -174,8 +177,10 @@ record_build(struct rollback *rb, const struct fleet_host *fh,
 	buf_addf(&extra, "\"duration_ms\": %lld",
 		 out_now_ms() - rb->started_ms);
 	fleet_log_line(f, fh, target, live,
-		       code == 0 ? "ok" : "rolled_back", code,
-		       buf_str(&extra), &line);
+		       code == 0      ? "ok"
+		       : failed_check ? "rolled_back"
+				      : "failed",
+		       code, buf_str(&extra), &line);
 	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
 	buf_release(&json);
@@ -231,8 +236,9 @@ static const struct stage record_stage = {
 };
 
 static const struct stage *const rollback_rows[] = {
-	&lock_stage,   &switch_stage,	&restart_stage,
-	&health_stage, &way_back_stage, &record_stage,
+	&lock_stage,     &before_switch_stage, &switch_stage,
+	&restart_stage,  &after_switch_stage,  &health_stage,
+	&way_back_stage, &record_stage,
 };
 
 #define NROWS (sizeof(rollback_rows) / sizeof(rollback_rows[0]))
@@ -316,6 +322,7 @@ done:
 		      rb.f.n > 0 && rb.f.h[0].live[0] ? rb.f.h[0].live : NULL,
 		      rb.started_ms);
 	fleet_unlock(&rb.f);
+	notify_run_end(&rb.f, outcome, rb.code, err);
 	fleet_release(&rb.f);
 	free(rb.target);
 	return rb.code;

@@ -256,6 +256,107 @@ do_health(struct fleet *f, struct fleet_host *fh, void *arg)
 	return 0;
 }
 
+/* ---- before_switch and after_switch: hooks around each switch ---- */
+
+/* A switch hook's directory (the release switched to) and environment. */
+static void
+switch_hook_env(const struct fleet *f, const struct fleet_host *fh,
+		struct buf *dir, struct step_env *env)
+{
+	buf_addf(dir, "%s/releases/%s", f->conf->app_path, fh->target);
+	env->app = f->conf->app_path;
+	env->release = fh->target;
+	env->previous = fh->back ? fh->back : "";
+	env->host = fh->host->name;
+}
+
+static void
+switch_hook_plan(const struct fleet *f, const struct fleet_host *fh,
+		 const char *command, struct stage_plan *p)
+{
+	struct buf dir = BUF_INIT;
+	struct step_env env;
+
+	switch_hook_env(f, fh, &dir, &env);
+	step_hook_script(&p->script, buf_str(&dir), &env, command);
+	buf_release(&dir);
+}
+
+static int
+switch_hook_run(struct fleet *f, struct fleet_host *fh, const char *stage,
+		const char *command, enum rf_exit code)
+{
+	struct buf dir = BUF_INIT;
+	struct step_env env;
+	int rc;
+
+	switch_hook_env(f, fh, &dir, &env);
+	rc = fleet_hook(f, fh, stage, buf_str(&dir), command, &env, code,
+			&fh->err);
+	buf_release(&dir);
+	return rc;
+}
+
+static int
+before_switch_wanted(const struct fleet *f, const struct fleet_host *fh,
+		     void *run)
+{
+	(void)fh;
+	(void)run;
+	return f->conf->hook_before_switch != NULL;
+}
+
+static void
+before_switch_plan(const struct fleet *f, const struct fleet_host *fh,
+		   void *run, struct stage_plan *p)
+{
+	(void)run;
+	switch_hook_plan(f, fh, f->conf->hook_before_switch, p);
+}
+
+/* A failure stops the run before any host switches: exit 7. */
+static int
+do_before_switch(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	(void)arg;
+	if (switch_hook_run(f, fh, "before_switch", f->conf->hook_before_switch,
+			    RF_EXIT_HOOK) != 0) {
+		if (fh->err.hint[0] == '\0')
+			rf_error_hint(&fh->err,
+				      "current is unchanged on every "
+				      "host; fix the hook or the release, then "
+				      "run again");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+after_switch_wanted(const struct fleet *f, const struct fleet_host *fh,
+		    void *run)
+{
+	(void)fh;
+	(void)run;
+	return f->conf->hook_after_switch != NULL;
+}
+
+static void
+after_switch_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
+		  struct stage_plan *p)
+{
+	(void)run;
+	switch_hook_plan(f, fh, f->conf->hook_after_switch, p);
+}
+
+/* A failure counts as a failed health check: the way back follows. */
+static int
+do_after_switch(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	(void)arg;
+	return switch_hook_run(f, fh, "after_switch",
+			       f->conf->hook_after_switch, RF_EXIT_HEALTH);
+}
+
 static void
 revert_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	    struct stage_plan *p)
@@ -423,6 +524,28 @@ const struct stage health_stage = {
 	.undo = NULL,
 	.plan = health_plan,
 	.run = do_health,
+};
+
+const struct stage before_switch_stage = {
+	.name = "before_switch",
+	.flags = STAGE_CHANGES,
+	.does = "run the before_switch hook in the release, on every host, "
+		"before any host switches",
+	.undo = "nothing undoes what the hook did; current has not moved",
+	.wanted = before_switch_wanted,
+	.plan = before_switch_plan,
+	.run = do_before_switch,
+};
+
+const struct stage after_switch_stage = {
+	.name = "after_switch",
+	.flags = STAGE_CHANGES | STAGE_BATCHED,
+	.does = "run the after_switch hook in the release current points "
+		"at; a failure fails the check",
+	.undo = "the way back switches back; it does not run the hook again",
+	.wanted = after_switch_wanted,
+	.plan = after_switch_plan,
+	.run = do_after_switch,
 };
 
 const struct stage way_back_stage = {
