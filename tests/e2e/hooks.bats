@@ -25,6 +25,7 @@ setup() {
 	mkdir "$RUNNER_DIR"
 	cd "$RUNNER_DIR"
 	NOTIFY_INI=
+	CONFIG_OPTS=()
 }
 
 teardown_file() {
@@ -83,7 +84,7 @@ hooks_ini() {
 
 # with_hooks [NAME=COMMAND]...: the sample app as the service (its restart
 # also logs "restart"), [health] on it, hooks_ini's [hooks], and
-# $NOTIFY_INI.
+# $NOTIFY_INI; rf_config gets the options in CONFIG_OPTS.
 with_hooks() {
 	local health logged
 
@@ -92,7 +93,7 @@ with_hooks() {
 	health=$(rf_health_ini "$APP_PORT")
 	logged="restart = echo restart >> '$HOOKLOG'; "
 	health=${health/restart = /$logged}
-	rf_config "$health
+	rf_config "${CONFIG_OPTS[@]}" "$health
 
 $(hooks_ini "$@")${NOTIFY_INI:+
 
@@ -400,7 +401,7 @@ if result != hook:
 	assert_no_token
 }
 
-@test "a dead webhook only warns: the deploy exits 0" {
+@test "a dead webhook only warns, at once: the deploy exits 0" {
 	local port
 
 	port=$(rf_free_port)
@@ -409,11 +410,15 @@ url = http://127.0.0.1:$port/services/T0/B0/dead-T0KEN"
 	with_hooks
 	ART=$(rf_artifact v1)
 
-	deploy "$ART" --revision v1
+	deploy --json "$ART" --revision v1
 	rf_assert_status 0
-	rf_assert_stderr_has "deployed v1" "warning: the [notify] webhook was not told of this deploy" \
+	rf_assert_stderr_has "warning: the [notify] webhook was not told of this deploy" \
 		"the deploy's result stands (exit 0)"
-	[[ $stderr != *dead-T0KEN* ]] || rf_fail "the token was shown" "$(rf_show_run)"
+	[[ $output$stderr != *dead-T0KEN* ]] || rf_fail "the token was shown" "$(rf_show_run)"
+	# A refused connection is known at once: no waiting out the 5 s limit.
+	rf_json_query '[e["duration_ms"] for e in ev if e.get("stage") == "notify"
+		and e.get("phase") == "end" and not e["ok"]][0] < 1500'
+	rf_json_query 'ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 0'
 	rf_assert_current v1
 }
 
@@ -437,4 +442,37 @@ url = http://127.0.0.1:$port/services/T0/B0/dead-T0KEN"
 	rf_json_query 'ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 0'
 	((elapsed < 30000)) || rf_fail "the deploy took $elapsed ms"
 	rf_assert_current v1
+}
+
+@test "no secret reaches the webhook or on_failure's stdin: key text and a token from the environment, redacted in the text" {
+	local keyline
+
+	webhook_start
+	# The token comes from the environment, the key from identity_env;
+	# the failing hook prints both, so both would be in the failure's text.
+	export RF_HOOK_SECRET=$WEBHOOK_TOKEN TEST_KEY
+	TEST_KEY=$(cat "$RF_KEY")
+	keyline=$(sed -n 2p "$RF_KEY")
+	[[ -n $keyline && $keyline != -----* ]] || rf_fail "no key body line in $RF_KEY"
+	NOTIFY_INI="[notify]
+url = http://127.0.0.1:$WEBHOOK_PORT/services/T0/B0/\${RF_HOOK_SECRET}"
+	CONFIG_OPTS=(--no-identity --ssh "identity_env = TEST_KEY")
+	with_hooks "before_switch=echo \"\$(sed -n 2p '$RF_KEY') $WEBHOOK_TOKEN\" >&2; exit 3"
+	ART=$(rf_artifact v1)
+
+	deploy "$ART" --revision v1
+	rf_assert_status 7
+	rf_assert_stderr_has "before_switch hook failed with exit 3 on local: [redacted] [redacted]"
+	webhook_count 1
+	webhook_last 'req["path"].endswith(sys.argv[3]) and r["exit_code"] == 7
+		and "before_switch hook failed with exit 3 on local: [redacted] [redacted]" in p["text"]
+		and sys.argv[4] not in req["body"] and sys.argv[3] not in req["body"]' \
+		"$WEBHOOK_TOKEN" "$keyline"
+	runner_json on_failure 'r["exit_code"] == 7'
+	[[ $(<"$RF_TMP/on_failure.json") != *"$keyline"* &&
+		$(<"$RF_TMP/on_failure.json") != *"$WEBHOOK_TOKEN"* ]] ||
+		rf_fail "a secret on on_failure's stdin:" "$(<"$RF_TMP/on_failure.json")"
+	[[ $output$stderr != *"$keyline"* ]] || rf_fail "the key was shown" "$(rf_show_run)"
+	assert_no_token
+	rf_assert_not_exists "$RF_APP/current"
 }
