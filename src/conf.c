@@ -948,6 +948,15 @@ bad_value(struct conf_parse *p, int line, const struct conf_sect *s,
 {
 	char buf[CONF_ECHO_MAX + 8];
 
+	/*
+	 * A webhook's URL is often its only credential (Slack's is), and
+	 * errors end up in CI logs: what was written is never shown.
+	 */
+	if (s->id == SEC_NOTIFY && k->type == T_URL)
+		return conf_err(p, line,
+				"%s %s: the value %s (not shown: a webhook's "
+				"URL is often its credential; %s)",
+				s->label, k->name, what, k->valid);
 	return conf_err(p, line, "%s %s: '%s' %s (%s)", s->label, k->name,
 			conf_echo(buf, sizeof(buf), shown, NULL), what, k->valid);
 }

@@ -476,3 +476,17 @@ url = http://127.0.0.1:$WEBHOOK_PORT/services/T0/B0/\${RF_HOOK_SECRET}"
 	assert_no_token
 	rf_assert_not_exists "$RF_APP/current"
 }
+
+@test "a [notify] url that is no http URL: exit 2 before any connection, and the URL is not echoed" {
+	NOTIFY_INI="[notify]
+url = htp://127.0.0.1/services/T0/B0/typo-T0KEN"
+	with_hooks
+	ART=$(rf_artifact v1)
+
+	deploy "$ART" --revision v1
+	rf_assert_status 2
+	rf_assert_stderr_has "[notify] url: the value is not an http:// or https:// URL (not shown: a webhook's URL is often its credential"
+	[[ $output$stderr != *typo-T0KEN* ]] || rf_fail "the token was shown" "$(rf_show_run)"
+	[[ ! -s $HOOKLOG ]] || rf_fail "a hook ran:" "$(hooklog)"
+	rf_assert_not_exists "$RF_APP/releases/v1"
+}

@@ -1550,6 +1550,17 @@ test_new_keys_errors(void **state)
 	    "relflip.ini:7: [notify] on: 'Always' is not failure or always "
 	    "(failure: when a deploy or rollback fails; always: after "
 	    "each one)");
+	/* The URL may hold the webhook's token: never echoed. */
+	load_err(MINIMAL "[notify]\nurl = htp://h/services/T0/B0/tok-4242\n",
+		 "relflip.ini:6: [notify] url: the value is not an http:// or "
+		 "https:// URL (not shown: a webhook's URL is often its "
+		 "credential; a webhook relflip POSTs the result to, e.g. "
+		 "https://hooks.example.com/deploys)");
+	load_err(MINIMAL "[notify]\nurl = https:///T0/B0/tok-4242\n",
+		 "relflip.ini:6: [notify] url: the value has no host (not "
+		 "shown: a webhook's URL is often its credential; a webhook "
+		 "relflip POSTs the result to, e.g. "
+		 "https://hooks.example.com/deploys)");
 	load_err(MINIMAL "[notify]\nchannel = x\n",
 		 "relflip.ini:6: [notify] channel: unknown key (valid: url, "
 		 "on)");
