@@ -35,6 +35,13 @@ struct notify_end {
 	int changed;         /* current moved on some host */
 };
 
+/*
+ * A webhook's URL is often its credential (Slack's is): register it, its
+ * path and query, and a password in it with out.c, which then never shows
+ * them. Called as soon as the config is loaded, before any hook prints.
+ */
+void notify_secrets(const struct conf *conf);
+
 /* Why a run tells no one, or NULL when it tells: a pure decision. */
 const char *notify_skip(const struct notify_end *e);
 

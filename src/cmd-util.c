@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "hosts.h"
+#include "notify.h"
 #include "out.h"
 #include "xmalloc.h"
 
@@ -71,8 +72,9 @@ host_names(const struct conf *conf, struct buf *b)
 }
 
 /*
- * Key text and passphrases must never reach any output: each line of them
- * is registered with out.c, which redacts it wherever it would appear.
+ * Key text, passphrases and the webhook's URL must never reach any output:
+ * each line of them is registered with out.c, which redacts it wherever it
+ * would appear.
  */
 static void
 register_secrets(const struct conf *conf)
@@ -97,6 +99,7 @@ register_secrets(const struct conf *conf)
 		explicit_bzero(copy, strlen(v));
 		free(copy);
 	}
+	notify_secrets(conf);
 }
 
 int

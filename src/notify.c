@@ -163,16 +163,14 @@ notify_vars(const struct notify_end *e, char *vars[NOTIFY_VARS])
 	return n;
 }
 
-/*
- * A webhook URL often is the credential (Slack's is): never shown, nor
- * its path and query, nor a password in it.
- */
-static void
-url_secrets(const char *url)
+void
+notify_secrets(const struct conf *conf)
 {
-	const char *host, *path, *at;
+	const char *url = conf->notify_url, *host, *path, *at;
 	char *userinfo;
 
+	if (url == NULL)
+		return;
 	out_secret(url);
 	host = strstr(url, "://");
 	if (host == NULL)
@@ -367,8 +365,6 @@ notify_run_end(const struct fleet *f, const struct run_outcome *o, int code,
 			notify_plan(conf, f->command);
 		return;
 	}
-	if (conf->notify_url != NULL)
-		url_secrets(conf->notify_url);
 	for (i = 0; i < f->n; i++)
 		e.changed |= f->h[i].sw.switched;
 	skip = notify_skip(&e);

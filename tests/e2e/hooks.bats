@@ -490,3 +490,20 @@ url = htp://127.0.0.1/services/T0/B0/typo-T0KEN"
 	[[ ! -s $HOOKLOG ]] || rf_fail "a hook ran:" "$(hooklog)"
 	rf_assert_not_exists "$RF_APP/releases/v1"
 }
+
+@test "the [notify] url written out in the file is a secret from the start: a hook that prints it or its path shows [redacted]" {
+	local path
+
+	webhook_start
+	path=127.0.0.1:$WEBHOOK_PORT/services/T0/B0/$WEBHOOK_TOKEN
+	with_hooks "after_switch=echo \"posting to http://$path and $path\""
+	ART=$(rf_artifact v1)
+
+	deploy --json "$ART" --revision v1
+	rf_assert_status 0
+	rf_json_query 'any(e["event"] == "output" and e.get("host") == "local" and e.get("line")
+		== "posting to [redacted] and 127.0.0.1:%s[redacted]" % '"$WEBHOOK_PORT"' for e in ev)'
+	assert_no_token
+	webhook_count 1
+	webhook_last 'r["status"] == "ok"'
+}

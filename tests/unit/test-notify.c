@@ -229,6 +229,30 @@ test_text_redacts_secrets(void **state)
 	free(s);
 }
 
+/* The URL's parts are secrets from the moment the config is loaded. */
+static void
+test_url_secrets(void **state)
+{
+	char url[] = "https://bot:pa55-w0rd@hooks.example.com/services/T0/B0/"
+		     "tok-777";
+	struct conf c = { 0 };
+	struct notify_end e = end_of("deploy", RF_EXIT_HOOK);
+	char *s;
+
+	(void)state;
+	c.notify_url = url;
+	notify_secrets(&c);
+	e.why = "before_switch hook failed on web1: curl "
+		"hooks.example.com/services/T0/B0/tok-777 as bot:pa55-w0rd, "
+		"then pa55-w0rd alone";
+	s = text_of(&e);
+	assert_null(strstr(s, "tok-777"));
+	assert_null(strstr(s, "pa55-w0rd"));
+	assert_non_null(strstr(s, "curl hooks.example.com[redacted] as "
+				  "[redacted], then [redacted] alone"));
+	free(s);
+}
+
 /* ---- the payload and the result object ---- */
 
 /* The object after "relflip": in a payload, parsed. */
@@ -556,6 +580,8 @@ test_run_end_dead_webhook_warns(void **state)
 	/* Port 9 (discard) on loopback: nothing listens, refused at once. */
 	x.conf.notify_url =
 	    (char *)"http://127.0.0.1:9/services/T0/B0/tok3n-xyz";
+	/* As cmd_load_config does. */
+	notify_secrets(&x.conf);
 	capture_begin(&c, 2);
 	notify_run_end(&x.f, &x.o, 0, &err);
 	out = capture_end(&c);
@@ -579,6 +605,7 @@ main(void)
 		cmocka_unit_test_setup(test_text_failures_say_what_and_why,
 				       setup),
 		cmocka_unit_test_setup(test_text_redacts_secrets, setup),
+		cmocka_unit_test_setup(test_url_secrets, setup),
 		cmocka_unit_test_setup(test_payload_is_text_and_result, setup),
 		cmocka_unit_test_setup(test_result_is_the_result_event, setup),
 		cmocka_unit_test_setup(test_vars, setup),
