@@ -33,6 +33,12 @@
 int agent_exec(struct remote *r, const struct exec_request *req,
 	       struct exec_result *res, struct rf_error *err);
 
+/*
+ * Start r's agent now (when the transport has streams and it is not
+ * running yet): the channel's cost paid while something else goes on.
+ */
+int agent_start(struct remote *r, struct rf_error *err);
+
 /* Stop r's agent (EOF: it exits), if it runs. */
 void agent_close(struct remote *r);
 

@@ -238,4 +238,9 @@ int remote_run_limit(struct remote *r, const char *cmd,
 		     const char *stdin_data, double limit, struct buf *out,
 		     struct buf *errtext, struct rf_error *err);
 
+/* The same with len bytes of any kind (a tarball) on stdin. */
+int remote_run_data(struct remote *r, const char *cmd, const void *data,
+		    size_t len, double limit, struct buf *out,
+		    struct buf *errtext, struct rf_error *err);
+
 #endif

@@ -192,13 +192,15 @@ make_nonce(char nonce[33])
 		snprintf(nonce + 3 + 2 * i, 3, "%02x", raw[i]);
 }
 
-static int
+int
 agent_start(struct remote *r, struct rf_error *err)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 	struct buf cmd = BUF_INIT;
 	int rc;
 
+	if (r->agent != NULL || r->ops->stream_open == NULL)
+		return 0;
 	make_nonce(a->nonce);
 	buf_adds(&cmd, "exec sh -c ");
 	sh_quote(&cmd, agent_sh);

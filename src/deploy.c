@@ -819,8 +819,9 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	d.conf = sel->conf;
 	d.opts = opts;
 	d.fd = -1;
-	d.transfer = &transfer_upload;
+	d.transfer = &transfer_delta;
 	pthread_mutex_init(&d.progress_lock, NULL);
+	pthread_mutex_init(&d.transfer_lock, NULL);
 	d.started_ms = out_now_ms();
 	d.now = record_now_ms();
 	fleet_init(&d.f, sel, "deploy", opts->revision);
@@ -831,6 +832,7 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 		d.f.h[i].data = &d.dh[i];
 	nrows = deploy_rows(&d, rows);
 	d.asks.shared_files = &d.conf->shared_files;
+	d.asks.base_manifest = 1;
 	d.f.asks = &d.asks;
 
 	if (validate_args(&d, err) != 0) {
@@ -922,6 +924,7 @@ done:
 	fleet_unlock(&d.f);
 	fleet_release(&d.f);
 	free(d.dh);
+	transfer_delta_release(&d);
 	manifest_release(&d.manifest);
 	buf_release(&d.manifest_text);
 	buf_release(&d.incoming);

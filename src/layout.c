@@ -91,6 +91,14 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		sh_quote(cmd, asks->incoming);
 		buf_adds(cmd, " 2>/dev/null || echo -1)\n");
 	}
+	if (asks != NULL && asks->base_manifest)
+		buf_adds(cmd,
+			 "c=$(readlink \"$A/current\" 2>/dev/null) && b=${c##*/} && "
+			 "m=$A/.relflip/releases/$b.manifest && [ -f \"$m\" ] && "
+			 "[ -d \"$A/releases/$b\" ] && { echo base_id=$b; "
+			 "awk -F '\t' 'NF == 5 { print $1 \"\\t\" $2 \"\\t\" $3 "
+			 "\"\\t\" substr($4, 1, 16) \"\\t\" $5 }' \"$m\" | "
+			 "gzip -c | base64 | sed 's/^/bm=/'; }\n");
 	for (i = 0; asks != NULL && asks->shared_files != NULL &&
 		    i < asks->shared_files->n;
 	     i++) {
@@ -107,6 +115,7 @@ layout_state_release(struct layout_state *st)
 {
 	record_set_release(&st->records);
 	strlist_free(&st->missing_shared);
+	buf_release(&st->base_manifest);
 	strlist_free(&st->foreign);
 	strlist_free(&st->tmpdirs);
 	strlist_free(&st->incoming);
@@ -215,6 +224,10 @@ layout_parse(const char *text, struct layout_state *st)
 			st->free_bytes = strtoll(v, NULL, 10) * 1024;
 		else if (strcmp(kv, "incoming_size") == 0)
 			st->incoming_size = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "base_id") == 0)
+			copy(st->base_id, sizeof(st->base_id), v);
+		else if (strcmp(kv, "bm") == 0)
+			buf_adds(&st->base_manifest, v);
 		else if (strcmp(kv, "missing_shared") == 0)
 			strlist_add(&st->missing_shared, v);
 		else if (strcmp(kv, "rother") == 0)

@@ -32,9 +32,9 @@ stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 		step_renew(&cmd, f->conf->app_path);
 	buf_adds(&cmd, buf_str(&p.script));
 	out_debug("%s: %s: %s", fh->host->name, s->name, buf_str(&cmd));
-	status = remote_run_limit(fh->r, buf_str(&cmd),
-				  p.input.len ? buf_str(&p.input) : NULL,
-				  p.limit, out, errtext, &fh->err);
+	status = remote_run_data(fh->r, buf_str(&cmd),
+				 p.input.len ? p.input.buf : NULL, p.input.len,
+				 p.limit, out, errtext, &fh->err);
 	buf_release(&cmd);
 	stage_plan_release(&p);
 	return status;

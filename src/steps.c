@@ -139,6 +139,86 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 }
 
 void
+step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
+			 const char *base, const char *token,
+			 size_t edits_len, const char *manifest_sha256,
+			 const char *record_json)
+{
+	set_var(cmd, "A", app);
+	set_var(cmd, "ID", id);
+	set_var(cmd, "B", base);
+	set_var(cmd, "T", token);
+	set_var(cmd, "MS", manifest_sha256);
+	buf_addf(cmd, "NE=%zu\n", edits_len);
+	buf_adds(cmd,
+		 "R=$A/.relflip\n"
+		 "D=$A/releases/.tmp-$ID-$T\n"
+		 "P=$R/incoming/$ID.$T\n"
+		 "BD=$A/releases/$B\n"
+		 "BM=$R/releases/$B.manifest\n"
+		 "tab=$(printf '\\t')\n"
+		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.edits\" "
+		 "\"$P.delta\"; }\n"
+		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
+		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
+		 /* Nothing below reads through a link the base could hold. */
+		 "if [ ! -f \"$BM\" ] || [ -L \"$BD\" ] || [ ! -d \"$BD\" ]; "
+		 "then echo \"base release $B is gone\" >&2; exit 83; fi\n"
+		 "head -c \"$NE\" > \"$P.edits\" && cat > \"$P.delta\" || "
+		 "{ clean; echo \"cannot store the delta under $R/incoming\" >&2; "
+		 "exit 79; }\n"
+		 /*
+		  * The new manifest: the base's with the edits (-PATH drops
+		  * an entry, +LINE adds one), checked against its digest.
+		  */
+		 "{ echo '# relflip manifest 1'; "
+		 "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
+		 "if (c == \"-\") drop[substr($0, 2)] = 1; "
+		 "else if (c == \"+\") add[++n] = substr($0, 2); next } "
+		 "/^#/ { next } !($5 in drop) { print } "
+		 "END { for (i = 1; i <= n; i++) print add[i] }' "
+		 "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t \"$tab\" -k 5 > \"$P.got\" && "
+		 "cat \"$P.got\" && echo \"# entries $(wc -l < \"$P.got\")\"; } "
+		 "> \"$P.want\" || { clean; exit 79; }\n"
+		 "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
+		 "if [ \"$GOT\" != \"$MS\" ]; then clean; "
+		 "echo \"the base's manifest does not lead to this release's\" >&2; "
+		 "exit 83; fi\n"
+		 "rm -rf \"$D\" && mkdir \"$D\" || { clean; exit 79; }\n"
+		 /* Its directories, then what stays as it is, copied (CoW). */
+		 /* Names hold no control characters: a line each. */
+		 "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
+		 "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
+		 "{ clean; exit 83; }\n"
+		 "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
+		 "if (c == \"+\") { split(substr($0, 2), f, \"\\t\"); "
+		 "skip[f[5]] = 1 } else if (c == \"!\") skip[substr($0, 2)] = 1; "
+		 "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
+		 "!($5 in skip) { print $5 }' \"$P.edits\" \"$P.want\" | "
+		 "( cd \"$BD\" && xargs -r -d '\\n' cp -P --preserve=mode "
+		 "--reflink=auto --parents -t \"$D\" -- ) 2>\"$P.got\" || "
+		 "{ sed -n 1,3p \"$P.got\" >&2; clean; exit 83; }\n"
+		 "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
+		 "-C \"$D\" || { clean; exit 78; }\n"
+		 /* The whole tree must be the new manifest, as a full upload. */
+		 "{ cd \"$D\" && ");
+	manifest_listing_script(cmd);
+	buf_adds(cmd,
+		 "; } > \"$P.got\" || { clean; exit 78; }\n"
+		 "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
+		 "  diff \"$P.want\" \"$P.got\" 2>/dev/null | grep '^[<>]' | "
+		 "head -n 4 | sed 's/^</approved:/; s/^>/built:/' >&2\n"
+		 "  clean; exit 83\n"
+		 "fi\n"
+		 "mv -f \"$P.want\" \"$R/releases/$ID.manifest\" || "
+		 "{ clean; exit 79; }\n");
+	step_write_record(cmd, app, id, record_json);
+	buf_adds(cmd,
+		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
+		 "rm -f \"$P.got\" \"$P.edits\" \"$P.delta\"\n");
+}
+
+void
 step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 		 const char *record_json)
 {
