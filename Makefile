@@ -38,7 +38,8 @@ else
 DEPS_STAMP := build/.deps-ok
 endif
 
-.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean
+.PHONY: all deps check unit unit-asan e2e bench demo style install uninstall clean \
+	tools
 
 all: relflip
 
@@ -79,8 +80,16 @@ build/asan/tests/%: tests/unit/%.c $(FAKE_SRCS) $(ASAN_LIB_OBJS)
 
 -include $(OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d)
 
+# Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
+TOOLS := build/tools/netem-proxy
+tools: $(TOOLS)
+
+build/tools/%: tests/tools/%.c
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
 # check: every suite, then one summary line over all of them.
-check: relflip $(UNIT_BINS) $(ASAN_UNIT_BINS)
+check: relflip $(TOOLS) $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	$(Q)./scripts/check.sh all
 
 unit: relflip $(UNIT_BINS)
@@ -89,7 +98,7 @@ unit: relflip $(UNIT_BINS)
 unit-asan: $(ASAN_UNIT_BINS)
 	$(Q)./scripts/check.sh unit-asan
 
-e2e: relflip
+e2e: relflip $(TOOLS)
 	$(Q)./scripts/check.sh e2e
 
 bench: relflip

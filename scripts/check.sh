@@ -5,7 +5,8 @@
 #
 #   unit       every cmocka binary in build/tests/
 #   unit-asan  the same built with ASan and UBSan, in build/asan/tests/
-#   e2e        tests/e2e/*.bats, one bats run per file (needs ./relflip, root)
+#   e2e        tests/e2e/*.bats and tests/tools/*.bats, one bats run per file
+#              (needs ./relflip and build/tools/, root)
 #   all        the core/adapter include check, then the three above
 #
 # make builds the binaries first; this script only runs them. Each suite's
@@ -159,7 +160,7 @@ run_e2e() {
 		echo "note: ./relflip is not built (make): the e2e tests will fail" >&2
 	fi
 	shopt -s nullglob
-	for file in tests/e2e/*.bats; do
+	for file in tests/e2e/*.bats tests/tools/*.bats; do
 		run_bats_file "$file"
 		n=$((n + 1))
 	done
@@ -178,7 +179,7 @@ unit) run_unit ;;
 unit-asan) run_unit_asan ;;
 e2e) run_e2e ;;
 -h | --help)
-	sed -n '2,11s/^# \{0,1\}//p' "$0"
+	sed -n '2,12s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 *)
