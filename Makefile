@@ -101,7 +101,7 @@ unit-asan: $(ASAN_UNIT_BINS)
 e2e: relflip $(TOOLS)
 	$(Q)./scripts/check.sh e2e
 
-bench: relflip
+bench: relflip $(TOOLS)
 	$(Q)./scripts/bench.sh
 
 demo: relflip

@@ -42,7 +42,8 @@
 # Knobs: BENCH_RUNS (5, at least 3), BENCH_WAN (1; 0: loopback only),
 # BENCH_CAP (1; 0: no Capistrano rows), BENCH_INSTALL (1: apt-get install -y
 # capistrano and tcpdump when missing; 0: skip what needs them), BENCH_OUT
-# (the results section goes there as well as to stdout).
+# (the results section goes there as well as to stdout), BENCH_KEEP (1: keep
+# the temporary directory, logs and captures, for a look).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -100,7 +101,11 @@ finish() {
 			"$SERVE" stop "${APP[$tool]}" "${PORT[$tool]}" >/dev/null 2>&1 || true
 		done
 		rf_cleanup
-		rm -rf "$RF_TMP"
+		if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+			note "kept $RF_TMP (BENCH_KEEP=1)"
+		else
+			rm -rf "$RF_TMP"
+		fi
 	fi
 	((rc == 0)) || say "$BENCH_NAME stopped (exit $rc)"
 	exit "$rc"
@@ -332,6 +337,9 @@ deploy_cap() { # CASE RUN LINK SHA [MODE]
 	[[ -z $1 ]] && return 0
 	record "$1" cap.wall "$2" "$LAST_S"
 	record "$1" cap.logged "$2" "$(log_count "$CAP_LOG" "$C_CAPLOG" ' Running ')"
+	# The commands of the last deploy measured, for the report.
+	tail -n +"$((C_CAPLOG + 1))" "$CAP_LOG" |
+		grep -E ' Running | INFO Uploading .* 100\.0%$' >"$RF_TMP/cap-deploy-commands" || true
 }
 
 rollback_cap() { # CASE RUN LINK
@@ -477,6 +485,17 @@ fi
 t_total=$((($(rf_now_ms) - t_start) / 1000))
 LOAD_END=$(load_now)
 say "results"
+# cap_commands: what Capistrano ran in its last measured deploy, from its
+# log, numbered, the paths shortened.
+cap_commands() {
+	[[ -s $RF_TMP/cap-deploy-commands ]] || return 0
+	echo "               the commands of one Capistrano deploy, from its log (one exec channel each):"
+	sed -E -e 's/^ *(INFO|DEBUG) (\[[0-9a-f]+\] )?//; s/ on 127\.0\.0\.1$//; s/ [0-9.]+%$//' \
+		-e "s|${APP[cap]}|APP|g; s|$RF_TMP|\$T|g; s|:${PORT[cap]}/|:PORT/|g; s|-${PORT[cap]}\.pid|-PORT.pid|g" \
+		-e 's|([/ ])[0-9]{14}|\1RELEASE|g; s|[0-9a-f]{40}|SHA|g; s|git-ssh-[0-9a-f]+\.sh|git-ssh-RANDOM.sh|g' \
+		"$RF_TMP/cap-deploy-commands" | awk '{ printf "               %2d %s\n", NR, $0 }'
+}
+
 report() {
 	R_TOOLS="${TOOLS[*]}" R_CAP_SKIPPED=$CAP_SKIPPED R_WAN_SKIPPED=$WAN_SKIPPED \
 		R_WIRE_SKIPPED=$WIRE_SKIPPED R_WIRE_DROPPED=${WIRE_DROPPED:-} \
@@ -627,6 +646,7 @@ $(sed -e "s|${APP[relflip]}|APP|g; s|${PORT[relflip]}|PORT|g; s|port = $BENCH_SS
                environment: BENCH_REPO_URL=file://\$T/origin.git BENCH_DEPLOY_TO=APP BENCH_APP_PORT=PORT
                BENCH_SSH_PORT=SSH BENCH_SSH_KEY=\$T/client_key BENCH_KNOWN_HOSTS=\$T/known_hosts
                BENCH_TMP_DIR=\$T/cap-tmp BENCH_LOG=\$T/cap/capistrano.log
+$(cap_commands)
   gunicorn:    examples/flask-app/serve start APP PORT (gunicorn --chdir APP/current, 2 workers, pidfile
                APP/shared/tmp/pids/gunicorn-PORT.pid), started by the bench after each tool's first deploy
   WAN:         build/tools/netem-proxy --listen 127.0.0.1:0 --to 127.0.0.1:SSHD --delay-ms $WAN_DELAY_MS --rate-mbit $WAN_MBIT

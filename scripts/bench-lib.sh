@@ -7,6 +7,10 @@
 # messages) and, before record(), DATA (the data file: case <tab> metric
 # <tab> run <tab> value).
 
+# Each bench script makes its own client key and known_hosts in its RF_TMP:
+# none inherited from a calling script (hosts.bash exports them).
+unset RF_KEY RF_KNOWN_HOSTS
+
 # The WAN-shaped link: one-way delay and rate of netem-proxy.
 WAN_DELAY_MS=${BENCH_WAN_DELAY_MS:-25}
 WAN_MBIT=${BENCH_WAN_MBIT:-100}
