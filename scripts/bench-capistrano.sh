@@ -64,8 +64,7 @@ source "$ROOT/tests/tools/netem-proxy.bash"
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 
-[[ -x $RELFLIP ]] || { echo "$BENCH_NAME: $RELFLIP is not built; run make first" >&2; exit 2; }
-[[ $(id -u) -eq 0 ]] || { echo "$BENCH_NAME: run it as root: the throwaway sshd logs in as root" >&2; exit 2; }
+bench_checks
 for tool in git gunicorn curl sftp ssh sha256sum; do
 	command -v "$tool" >/dev/null || {
 		echo "$BENCH_NAME: needs $tool (scripts/install-deps.sh installs it)" >&2
@@ -74,10 +73,6 @@ for tool in git gunicorn curl sftp ssh sha256sum; do
 done
 /usr/bin/python3 -c 'import flask' 2>/dev/null || { echo "$BENCH_NAME: needs python3-flask" >&2; exit 2; }
 [[ -x /usr/lib/openssh/sftp-server ]] || { echo "$BENCH_NAME: needs /usr/lib/openssh/sftp-server (openssh-sftp-server)" >&2; exit 2; }
-if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
-	echo "$BENCH_NAME: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
-	exit 2
-fi
 
 # Capistrano: its rows are skipped, saying why, when it cannot run.
 CAP_SKIPPED=
@@ -91,33 +86,19 @@ if [[ -n $CAP_SKIPPED ]]; then
 	note "the Capistrano rows are skipped: $CAP_SKIPPED"
 fi
 
-finish() {
-	local rc=$? tool
+# On exit, before bench_finish stops the rest by PID: each gunicorn,
+# gracefully, through the script that started it.
+bench_stop_extra() {
+	local tool
 
-	trap - EXIT INT TERM
-	if [[ -n ${RF_TMP:-} && -d $RF_TMP ]]; then
-		say "cleaning up: gunicorns, the proxy, tcpdump and the sshd by PID, $RF_TMP"
-		for tool in "${!APP[@]}"; do
-			"$SERVE" stop "${APP[$tool]}" "${PORT[$tool]}" >/dev/null 2>&1 || true
-		done
-		rf_cleanup
-		if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-			note "kept $RF_TMP (BENCH_KEEP=1)"
-		else
-			rm -rf "$RF_TMP"
-		fi
-	fi
-	((rc == 0)) || say "$BENCH_NAME stopped (exit $rc)"
-	exit "$rc"
+	for tool in "${!APP[@]}"; do
+		"$SERVE" stop "${APP[$tool]}" "${PORT[$tool]}" >/dev/null 2>&1 || true
+	done
 }
 
 declare -A APP=() PORT=()
-RF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-bench-cap.XXXXXX")
-trap finish EXIT
-trap 'exit 130' INT TERM
+bench_tmp relflip-bench-cap
 mkdir -p "$RF_TMP/srv" "$RF_TMP/runs" "$RF_TMP/art"
-DATA=$RF_TMP/data.tsv
-: >"$DATA"
 t_start=$(rf_now_ms)
 LOAD_START=$(load_now)
 

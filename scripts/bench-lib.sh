@@ -64,6 +64,55 @@ log_count() {
 	tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -c -E -- "$3" || true
 }
 
+# bench_checks: what every bench script needs, or exit 2: a built $RELFLIP,
+# root (the throwaway sshds log in as root), and RUNS of 3 or more.
+bench_checks() {
+	if [[ ! -x $RELFLIP ]]; then
+		echo "$BENCH_NAME: $RELFLIP is not built; run make first" >&2
+		exit 2
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "$BENCH_NAME: run it as root: the throwaway sshd logs in as root" >&2
+		exit 2
+	fi
+	if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
+		echo "$BENCH_NAME: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
+		exit 2
+	fi
+}
+
+# bench_tmp NAME: RF_TMP, a new ${TMPDIR:-/tmp}/NAME.XXXXXX, and DATA, an
+# empty data file in it. On exit, bench_stop_extra runs when the script
+# defines it, then everything started is stopped by PID (rf_cleanup) and
+# RF_TMP removed, unless BENCH_KEEP=1.
+bench_tmp() {
+	RF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	trap bench_finish EXIT
+	trap 'exit 130' INT TERM
+	DATA=$RF_TMP/data.tsv
+	: >"$DATA"
+}
+
+bench_finish() {
+	local rc=$?
+
+	trap - EXIT INT TERM
+	if [[ -n ${RF_TMP:-} && -d $RF_TMP ]]; then
+		say "cleaning up: $BENCH_NAME's processes, by PID; $RF_TMP"
+		if declare -F bench_stop_extra >/dev/null; then
+			bench_stop_extra
+		fi
+		rf_cleanup
+		if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+			note "kept $RF_TMP (BENCH_KEEP=1)"
+		else
+			rm -rf "$RF_TMP"
+		fi
+	fi
+	((rc == 0)) || say "$BENCH_NAME stopped (exit $rc)"
+	exit "$rc"
+}
+
 # bench_install PACKAGE: apt-get install -y it (BENCH_INSTALL=1, the
 # default); returns 1, with INSTALL_FAILED saying why, when that is off or
 # fails.

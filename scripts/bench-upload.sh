@@ -17,7 +17,7 @@
 # Knobs: BENCH_RUNS (5, at least 3), BENCH_CURVE_MIB ("1 4 16 64"),
 # BENCH_CURVE_WAN (1; 0: loopback only), BENCH_WAN_DELAY_MS (25),
 # BENCH_WAN_MBIT (100), BENCH_OUT (the results section goes there as well as
-# to stdout).
+# to stdout), BENCH_KEEP (1: keep the temporary directory).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,35 +37,13 @@ source "$ROOT/tests/tools/netem-proxy.bash"
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 
-[[ -x $RELFLIP ]] || { echo "$BENCH_NAME: $RELFLIP is not built; run make first" >&2; exit 2; }
-[[ $(id -u) -eq 0 ]] || { echo "$BENCH_NAME: run it as root: the throwaway sshd logs in as root" >&2; exit 2; }
-if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
-	echo "$BENCH_NAME: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
-	exit 2
-fi
+bench_checks
 for mib in $SIZES; do
 	[[ $mib =~ ^[1-9][0-9]*$ ]] || { echo "$BENCH_NAME: BENCH_CURVE_MIB: sizes in MiB, not '$mib'" >&2; exit 2; }
 done
 
-finish() {
-	local rc=$?
-
-	trap - EXIT INT TERM
-	if [[ -n ${RF_TMP:-} && -d $RF_TMP ]]; then
-		say "cleaning up: the proxy and the sshd by PID, $RF_TMP"
-		rf_cleanup
-		rm -rf "$RF_TMP"
-	fi
-	((rc == 0)) || say "$BENCH_NAME stopped (exit $rc)"
-	exit "$rc"
-}
-
-RF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-bench-upload.XXXXXX")
-trap finish EXIT
-trap 'exit 130' INT TERM
+bench_tmp relflip-bench-upload
 mkdir -p "$RF_TMP/runs" "$RF_TMP/art" "$RF_TMP/srv/sftp"
-DATA=$RF_TMP/data.tsv
-: >"$DATA"
 t_start=$(rf_now_ms)
 LOAD_START=$(load_now)
 

@@ -53,7 +53,7 @@
 # 0: skip the rows that need them, saying so), BENCH_WAN_DELAY_MS (25),
 # BENCH_WAN_MBIT (100), BENCH_FLEET_SIZES ("1 8 32 64"), BENCH_FLEET_RUNS (3),
 # BENCH_FLEET_LOCK_WAIT (300: seconds to wait for the netns lock before
-# skipping e).
+# skipping e), BENCH_KEEP (1: keep the temporary directories for a look).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,49 +85,19 @@ want() {
 	[[ " $PARTS " == *" $1 "* ]]
 }
 
-finish() {
-	local rc=$?
-
-	trap - EXIT INT TERM
-	if [[ -n ${RF_TMP:-} && -d $RF_TMP ]]; then
-		say "cleaning up: stopping the apps, the load sampler and the sshd, removing $RF_TMP"
-		rf_cleanup
-		rm -rf "$RF_TMP"
-	fi
-	if ((rc != 0)); then
-		say "bench stopped (exit $rc)"
-	fi
-	exit "$rc"
-}
-
-if [[ ! -x $RELFLIP ]]; then
-	echo "bench: $RELFLIP is not built; run make first" >&2
-	exit 2
-fi
-if [[ $(id -u) -ne 0 ]]; then
-	echo "bench: run it as root: the throwaway sshd logs in as root" >&2
-	exit 2
-fi
+bench_checks
 for tool in /usr/bin/time sftp ssh sha256sum tar curl; do
 	command -v "$tool" >/dev/null || {
 		echo "bench: needs $tool (packages time, openssh-client, coreutils, tar, curl)" >&2
 		exit 2
 	}
 done
-if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
-	echo "bench: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
-	exit 2
-fi
 for part in $PARTS; do
 	[[ $part == [abcde] ]] || { echo "bench: BENCH_PARTS: parts a b c d e, not '$part'" >&2; exit 2; }
 done
 
-RF_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-bench.XXXXXX")
-trap finish EXIT
-trap 'exit 130' INT TERM
+bench_tmp relflip-bench # DATA: case <tab> tool.metric <tab> run <tab> value
 mkdir -p "$RF_TMP/srv" "$RF_TMP/runs" "$RF_TMP/art" "$ROOT/build"
-DATA=$RF_TMP/data.tsv # case <tab> tool.metric <tab> run <tab> value
-: >"$DATA"
 bench_t0=$(rf_now_ms)
 LOAD_START=$(load_now)
 CPU_START=$(cpu_busy)
@@ -163,12 +133,6 @@ say "machine: $(nproc) CPUs, load average $LOAD_START; $(ssh -V 2>&1); libssh2 $
 if awk -v l="$LOAD_START" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 	note "warning: the machine is busy (load $LOAD_START on $(nproc) CPUs): expect noisy figures"
 fi
-
-say "starting a throwaway sshd on loopback (the harness's config: SetEnv SHLVL=1, LogLevel VERBOSE)"
-rf_sshd_start sshd
-SSHD_LOG=$RF_TMP/sshd.log
-rf_ssh_opts
-note "sshd pid $RF_SSHD_PID on 127.0.0.1:$RF_PORT, log $SSHD_LOG"
 
 # ssh_opts TOOL: OpenSSH options for that variant of the bare script.
 ssh_opts() {
