@@ -512,7 +512,8 @@ print("c. relflip vs Capistrano 3 vs the bare OpenSSH script: the common case (i
 print("   app: Flask + gunicorn, %s;" % os.environ["R_APP"])
 print("   one changed file per deploy; migrate (sqlite), HUP to gunicorn, health check expecting the revision.")
 print("   Wall time of each tool's process(es), relflip's and the bare script's including git archive;")
-print("   median (min-max) of %d runs per cell, the three tools alternating, the order rotating." % len(rows[("lo-deploy", "relflip.wall")]))
+print("   median (min-max) of %d runs per cell, the %d tools alternating, the order rotating." % (
+    len(rows[("lo-deploy", "relflip.wall")]), len(tools)))
 print("   loopback: 127.0.0.1; WAN: netem-proxy, %s each direction." % os.environ["R_WAN"])
 if os.environ["R_CAP_SKIPPED"]:
     print("   Capistrano rows skipped: " + os.environ["R_CAP_SKIPPED"])
@@ -585,6 +586,12 @@ for op in ("deploy", "rollback"):
         parts = ["%s %.3f" % (st, med(c, "relflip." + st)) for st in stages if (c, "relflip." + st) in rows]
         extra = ", git archive %.3f" % med(c, "relflip.archive") if (c, "relflip.archive") in rows else ""
         print("     %-8s %-4s result %.3f%s; %s" % (op, l, med(c, "relflip.result"), extra, ", ".join(parts)))
+for l in links:
+    p = rows.get((l + "-deploy", "relflip.pruned"))
+    if p:
+        print("     (%s: the record stage pruned old releases in %d of %d deploys: each rollback leaves a bad release," % (
+            l, sum(p), len(p)))
+        print("     and keep_failed = 1)")
 print()
 print("   how it was counted: conns = 'Accepted publickey for' lines in the sshd log; execs = 'Starting")
 print("   session: command for' (one per exec channel); sftp = \"Starting session: subsystem 'sftp'\";")
