@@ -64,7 +64,7 @@ source "$ROOT/tests/tools/netem-proxy.bash"
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 
-bench_checks
+bench_checks BENCH_RUNS
 for tool in git gunicorn curl sftp ssh sha256sum; do
 	command -v "$tool" >/dev/null || {
 		echo "$BENCH_NAME: needs $tool (scripts/install-deps.sh installs it)" >&2

@@ -64,9 +64,12 @@ log_count() {
 	tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -c -E -- "$3" || true
 }
 
-# bench_checks: what every bench script needs, or exit 2: a built $RELFLIP,
-# root (the throwaway sshds log in as root), and RUNS of 3 or more.
+# bench_checks [KNOB]: what every bench script needs, or exit 2: a built
+# $RELFLIP, root (the throwaway sshds log in as root), and RUNS (set from
+# KNOB, default BENCH_RUNS) of 3 or more.
 bench_checks() {
+	local knob=${1:-BENCH_RUNS}
+
 	if [[ ! -x $RELFLIP ]]; then
 		echo "$BENCH_NAME: $RELFLIP is not built; run make first" >&2
 		exit 2
@@ -76,7 +79,7 @@ bench_checks() {
 		exit 2
 	fi
 	if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 3)); then
-		echo "$BENCH_NAME: BENCH_RUNS must be 3 or more (medians), not '$RUNS'" >&2
+		echo "$BENCH_NAME: $knob must be 3 or more (medians), not '$RUNS'" >&2
 		exit 2
 	fi
 }

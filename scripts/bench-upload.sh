@@ -5,8 +5,8 @@
 # (scripts/bench.sh); runs alone too.
 #
 # Each artifact is a plain tar of one file of random data (incompressible).
-# For each size and link, BENCH_RUNS rounds of, in an order rotating each
-# round: a relflip deploy to a fresh release id (its upload stage's
+# For each size and link, BENCH_CURVE_RUNS rounds of, in an order rotating
+# each round: a relflip deploy to a fresh release id (its upload stage's
 # duration_ms is the figure: the transfer alone, connecting and checking
 # apart), an `sftp -b` put of the same file with OpenSSH's defaults (process
 # wall time), and a no-op sftp session (`pwd`: what connecting costs, to
@@ -14,7 +14,7 @@
 # end-to-end harness's (internal-sftp); neither relflip nor sftp's put
 # fsyncs.
 #
-# Knobs: BENCH_RUNS (5, at least 3), BENCH_CURVE_MIB ("1 4 16 64"),
+# Knobs: BENCH_CURVE_RUNS (3, at least 3), BENCH_CURVE_MIB ("1 4 16 64"),
 # BENCH_CURVE_WAN (1; 0: loopback only), BENCH_WAN_DELAY_MS (25),
 # BENCH_WAN_MBIT (100), BENCH_OUT (the results section goes there as well as
 # to stdout), BENCH_KEEP (1: keep the temporary directory).
@@ -24,7 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 RELFLIP=${RELFLIP:-$ROOT/relflip}
 BENCH_NAME=bench-upload
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_CURVE_RUNS:-3}
 SIZES=${BENCH_CURVE_MIB:-1 4 16 64}
 WAN=${BENCH_CURVE_WAN:-1}
 OUT=${BENCH_OUT:-}
@@ -37,7 +37,7 @@ source "$ROOT/tests/tools/netem-proxy.bash"
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 
-bench_checks
+bench_checks BENCH_CURVE_RUNS
 for mib in $SIZES; do
 	[[ $mib =~ ^[1-9][0-9]*$ ]] || { echo "$BENCH_NAME: BENCH_CURVE_MIB: sizes in MiB, not '$mib'" >&2; exit 2; }
 done

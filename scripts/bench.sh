@@ -41,19 +41,27 @@
 # Prints tables and the exact commands, and writes them, with the machine's
 # load while the bench ran (sampled every 5 s), to build/bench-results.txt.
 # Everything started is stopped by PID and every file made (under
-# ${TMPDIR:-/tmp}) is removed at the end. About 12 minutes on an idle
-# 2-core machine; more when the machine is busy.
+# ${TMPDIR:-/tmp}) is removed at the end.
+#
+# How long: on this 2-core machine, shared with other engineers' tests at a
+# load average of 8-10, a was about 4 min at 128 MiB (now 64 MiB by
+# default), b 1.5 min, c 9-12 min, d 5-6 min with 5 runs (now 3), e 8 min
+# with 3 timed runs per size (now 1), plus any wait for the netns lock:
+# expect about 20-25 minutes there, and well under 15 on an idle machine.
+# To shorten it: BENCH_PARTS (c alone is the Capistrano comparison),
+# BENCH_RUNS=3, BENCH_WAN=0, BENCH_CURVE_WAN=0, BENCH_BIG_MIB=0.
 #
 # Knobs: BENCH_PARTS ("a b c d e": the parts to run, e.g. BENCH_PARTS=c),
-# BENCH_RUNS (5, at least 3; every part), BENCH_MIB (128), BENCH_BIG_MIB
+# BENCH_RUNS (5, at least 3; a, b and c), BENCH_MIB (64), BENCH_BIG_MIB
 # (256; 0 skips a'), BENCH_APP_FILES (2000), BENCH_APP_KB (5000), BENCH_WAN
-# (1; 0: c on loopback only), BENCH_CURVE_WAN (1; 0: d on loopback only),
-# BENCH_CURVE_MIB ("1 4 16 64"), BENCH_CAP (1; 0: no Capistrano rows),
-# BENCH_INSTALL (1: apt-get install -y capistrano and tcpdump when missing;
-# 0: skip the rows that need them, saying so), BENCH_WAN_DELAY_MS (25),
-# BENCH_WAN_MBIT (100), BENCH_FLEET_SIZES ("1 8 32 64"), BENCH_FLEET_RUNS (3),
-# BENCH_FLEET_LOCK_WAIT (300: seconds to wait for the netns lock before
-# skipping e), BENCH_KEEP (1: keep the temporary directories for a look).
+# (1; 0: c on loopback only), BENCH_CURVE_RUNS (3, at least 3),
+# BENCH_CURVE_WAN (1; 0: d on loopback only), BENCH_CURVE_MIB ("1 4 16 64"),
+# BENCH_CAP (1; 0: no Capistrano rows), BENCH_INSTALL (1: apt-get install -y
+# capistrano and tcpdump when missing; 0: skip the rows that need them,
+# saying so), BENCH_WAN_DELAY_MS (25), BENCH_WAN_MBIT (100),
+# BENCH_FLEET_SIZES ("1 8 32 64"), BENCH_FLEET_RUNS (1), BENCH_FLEET_LOCK_WAIT
+# (300: seconds to wait for the netns lock before skipping e), BENCH_KEEP (1:
+# keep the temporary directories for a look).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,12 +71,12 @@ RESULTS=$ROOT/build/bench-results.txt
 
 PARTS=${BENCH_PARTS:-a b c d e}
 RUNS=${BENCH_RUNS:-5}
-MIB=${BENCH_MIB:-128}
+MIB=${BENCH_MIB:-64}
 BIG_MIB=${BENCH_BIG_MIB:-256}
 APP_FILES=${BENCH_APP_FILES:-2000}
 APP_KB=${BENCH_APP_KB:-5000}
 FLEET_SIZES=${BENCH_FLEET_SIZES:-1 8 32 64}
-FLEET_RUNS=${BENCH_FLEET_RUNS:-3}
+FLEET_RUNS=${BENCH_FLEET_RUNS:-1}
 FLEET_LOCK_WAIT=${BENCH_FLEET_LOCK_WAIT:-300}
 TOOLS=(relflip bare bare-c25519)
 # Set by part b, shown by report_ab.
@@ -85,7 +93,7 @@ want() {
 	[[ " $PARTS " == *" $1 "* ]]
 }
 
-bench_checks
+bench_checks BENCH_RUNS
 for tool in /usr/bin/time sftp ssh sha256sum tar curl; do
 	command -v "$tool" >/dev/null || {
 		echo "bench: needs $tool (packages time, openssh-client, coreutils, tar, curl)" >&2
