@@ -571,8 +571,8 @@ fleet_part() {
 	{
 		echo "e. fleet (issue 11, part 5): relflip deploys to network-namespace hosts, max_parallel 64"
 		echo "   scripts/bench-fleet.sh --sizes \"$FLEET_SIZES\" --runs $FLEET_RUNS --parallel 64 (a 4 MiB random"
-		echo "   artifact; every stage; a warm-up deploy, then $FLEET_RUNS timed ones per size); peak RSS from"
-		echo "   /usr/bin/time -v, the largest of the timed runs"
+		echo "   artifact; every stage; per size a warm-up deploy, then $FLEET_RUNS timed (BENCH_FLEET_RUNS));"
+		echo "   peak RSS from /usr/bin/time -v, the largest of the timed runs"
 		echo
 	} >"$BENCH_OUT"
 	# flock exits 75 (-E) when the lock stayed held for FLEET_LOCK_WAIT (-w).
