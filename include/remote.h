@@ -48,6 +48,7 @@ struct put_request {
 	uint64_t offset;   /* resume: the remote file already has these bytes */
 	uint64_t size;     /* the whole file's size */
 	const char *path;  /* remote path; created, or appended at offset */
+	size_t window;     /* bytes in flight at most; 0: the adapter's best */
 	progress_fn on_progress;
 	void *arg;
 };

@@ -61,8 +61,9 @@
 #define WAIT_SLICE_MS 250          /* poll at most this long, then look again */
 #define IO_TIMEOUT_MS (120 * 1000) /* one SFTP or channel request */
 #define GRACE_MS 5000              /* closing down after a timeout or signal */
-#define PUT_BUF_SIZE (4 * 1024 * 1024)
 #define PUT_WINDOW (2 * 1024 * 1024) /* bytes in flight, see section 1 */
+#define PUT_WINDOW_MIN (64 * 1024)
+#define PUT_READ (64 * 1024) /* read ahead of what is in flight */
 #define READ_BUF_SIZE (32 * 1024)
 #define KEY_TEXT_MAX (64 * 1024)
 #define PASSPHRASE_ENV "RELFLIP_KEY_PASSPHRASE"
@@ -3192,7 +3193,8 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	unsigned long flags;
 	unsigned char *buf = NULL;
-	size_t head = 0, tail = 0, want, chunk;
+	size_t head = 0, tail = 0, want, chunk, bufsize;
+	size_t window = req->window ? req->window : PUT_WINDOW;
 	uint64_t filepos = req->offset, acked = req->offset;
 	int64_t deadline;
 	ssize_t n;
@@ -3228,7 +3230,17 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 	}
 	if (req->offset > 0)
 		libssh2_sftp_seek64(h, req->offset);
-	buf = xmalloc(PUT_BUF_SIZE);
+	/*
+	 * What is in flight stays in buf until acknowledged (libssh2 may ask
+	 * for it again), and libssh2 holds a copy too: memory per upload is
+	 * about twice the window, which the caller shares out among hosts.
+	 */
+	if (window < PUT_WINDOW_MIN)
+		window = PUT_WINDOW_MIN;
+	if (window > PUT_WINDOW)
+		window = PUT_WINDOW;
+	bufsize = window + PUT_READ;
+	buf = xmalloc(bufsize);
 	if (req->on_progress != NULL)
 		req->on_progress(req->arg, acked, req->size);
 
@@ -3238,13 +3250,13 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 			ssh_interrupted(err);
 			goto out;
 		}
-		if (tail - head < PUT_WINDOW && filepos < req->size) {
-			if (tail == PUT_BUF_SIZE) {
+		if (tail - head < window && filepos < req->size) {
+			if (tail == bufsize) {
 				memmove(buf, buf + head, tail - head);
 				tail -= head;
 				head = 0;
 			}
-			want = PUT_BUF_SIZE - tail;
+			want = bufsize - tail;
 			if (want > req->size - filepos)
 				want = (size_t)(req->size - filepos);
 			n = pread(req->fd, buf + tail, want, (off_t)filepos);
@@ -3268,7 +3280,7 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 			tail += (size_t)n;
 			filepos += (uint64_t)n;
 		}
-		chunk = tail - head < PUT_WINDOW ? tail - head : PUT_WINDOW;
+		chunk = tail - head < window ? tail - head : window;
 		deadline = now_ms() + IO_TIMEOUT_MS;
 		while ((n = libssh2_sftp_write(h, (char *)buf + head, chunk)) ==
 		       LIBSSH2_ERROR_EAGAIN) {

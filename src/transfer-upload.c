@@ -81,6 +81,25 @@ upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	buf_release(&in);
 }
 
+/*
+ * Bytes in flight for all uploads at once: each host gets its share (the
+ * adapter keeps it between 64 KiB and 2 MiB), so that memory stays flat
+ * however many hosts upload together.
+ */
+#define UPLOADS_IN_FLIGHT (6u << 20)
+
+static size_t
+upload_window(const struct fleet *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n; i++)
+		n += f->h[i].active && !f->h[i].failed;
+	if ((int)n > f->conf->max_parallel)
+		n = (size_t)f->conf->max_parallel;
+	return UPLOADS_IN_FLIGHT / (n ? n : 1);
+}
+
 static int
 upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -100,6 +119,7 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	req.offset = (uint64_t)h->have;
 	req.size = d->art.file_size;
 	req.path = buf_str(&in);
+	req.window = upload_window(f);
 	req.on_progress = upload_progress;
 	req.arg = &prog;
 	rc = remote_put(fh->r, &req, &fh->err);
