@@ -61,6 +61,7 @@ struct layout_state {
 				    * relflip release: no id, or no directory */
 	struct strlist tmpdirs;    /* releases/.tmp-* left by interruptions */
 	struct strlist incoming;   /* files in .relflip/incoming/ */
+	struct strlist trash;      /* what a background rm left in trash/ */
 };
 
 enum layout_flags {

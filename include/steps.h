@@ -126,7 +126,14 @@ void step_append_log(struct buf *cmd, const char *app, const char *line);
  */
 void step_remove_listed(struct buf *cmd, const char *app, int measure);
 
-/* Add a release's directory and record to such a list. */
+/*
+ * The same list of paths, put out of the way at once (renamed into
+ * .relflip/trash/TOKEN) and removed in the background, detached: for a
+ * deploy that should not wait for an rm of old releases.
+ */
+void step_discard_listed(struct buf *cmd, const char *app, const char *token);
+
+/* Add a release's directory, record and manifest to such a list. */
 void step_list_release(struct buf *list, const char *id);
 
 #endif

@@ -17,6 +17,7 @@
 #include "connect.h"
 #include "deploy.h"
 #include "hook.h"
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "plan.h"
@@ -529,7 +530,8 @@ record_build(struct deploy *d, const struct finish *fin,
 	     struct buf *cmd, struct buf *list, size_t *ngone)
 {
 	struct fleet *f = &d->f;
-	struct buf json = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
+	struct buf json = BUF_INIT, line = BUF_INIT;
+	struct json_obj o;
 	struct release_record *rec, *prev;
 	const struct release_record **gone = NULL;
 	long long now = record_now_ms();
@@ -593,12 +595,11 @@ record_build(struct deploy *d, const struct finish *fin,
 		step_write_record(cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	buf_adds(&extra, "\"checksum\": ");
-	json_quote(&extra, d->checksum);
-	buf_addf(&extra, ", \"duration_ms\": %lld",
-		 out_now_ms() - d->started_ms);
-	fleet_log_line(f, fh, d->opts->revision, fh->live, fin->result,
-		       fin->code, buf_str(&extra), &line);
+	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
+			fin->code, &o, &line);
+	json_obj_str(&o, "checksum", d->checksum);
+	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
+	json_obj_end(&o);
 	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
 		*ngone = plan_prune(records, rec->id, f->conf->keep_releases,
@@ -607,14 +608,15 @@ record_build(struct deploy *d, const struct finish *fin,
 			step_list_release(list, gone[i]->id);
 		for (i = 0; i < fh->st.tmpdirs.n; i++)
 			buf_addf(list, "releases/%s\n", fh->st.tmpdirs.v[i]);
+		for (i = 0; i < fh->st.trash.n; i++)
+			buf_addf(list, ".relflip/trash/%s\n", fh->st.trash.v[i]);
 	}
 	if (list->len > 0)
-		step_remove_listed(cmd, f->conf->app_path, 0);
+		step_discard_listed(cmd, f->conf->app_path, f->token);
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
 	free(gone);
 	buf_release(&json);
 	buf_release(&line);
-	buf_release(&extra);
 }
 
 static void

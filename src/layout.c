@@ -80,7 +80,9 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 			 "[ -f \"$1\" ] && sed -s -n "
 			 "'1h;1!H;${x;s/\\n//g;s/^/record=/;p}' \"$@\"\n"
 			 "for f in \"$A\"/.relflip/incoming/*; do "
-			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n");
+			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n"
+			 "for f in \"$A\"/.relflip/trash/*; do "
+			 "[ -e \"$f\" ] && echo trash=${f##*/}; done\n");
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd, "d=$A; [ -d \"$d\" ] || d=$(dirname \"$d\"); "
 			      "while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); "
@@ -119,6 +121,7 @@ layout_state_release(struct layout_state *st)
 	strlist_free(&st->foreign);
 	strlist_free(&st->tmpdirs);
 	strlist_free(&st->incoming);
+	strlist_free(&st->trash);
 }
 
 static void
@@ -291,6 +294,8 @@ layout_parse(const char *text, struct layout_state *st)
 			}
 		} else if (strcmp(kv, "incoming") == 0) {
 			strlist_add(&st->incoming, v);
+		} else if (strcmp(kv, "trash") == 0) {
+			strlist_add(&st->trash, v);
 		} else if (strcmp(kv, "missing") == 0) {
 			size_t len = strlen(st->missing_tools);
 

@@ -362,7 +362,29 @@ step_remove_listed(struct buf *cmd, const char *app, int measure)
 }
 
 void
+step_discard_listed(struct buf *cmd, const char *app, const char *token)
+{
+	buf_adds(cmd, "L=$(cat)\ncd ");
+	sh_quote(cmd, app);
+	buf_adds(cmd, " || exit 1\nTR=.relflip/trash/");
+	sh_quote(cmd, token);
+	/*
+	 * A rename each (instant), then one rm of them all, detached, in a
+	 * session of its own: the deploy does not wait for it, and ending the
+	 * step does not end it. What an rm cut short leaves in trash/ goes
+	 * with the next prune.
+	 */
+	buf_adds(cmd, "\nif [ -n \"$L\" ]; then mkdir -p \"$TR\" || exit 1; n=0\n"
+		      "printf '%s\\n' \"$L\" | while IFS= read -r p; do "
+		      "n=$((n + 1)); mv -- \"$p\" \"$TR/$n\" 2>/dev/null; done\n"
+		      "( setsid rm -rf \"$TR\" </dev/null >/dev/null 2>&1 & )\n"
+		      "fi\n");
+}
+
+void
 step_list_release(struct buf *list, const char *id)
 {
-	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n", id, id);
+	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n"
+		       ".relflip/releases/%s.manifest\n",
+		 id, id, id);
 }

@@ -30,6 +30,7 @@
 #include "error.h"
 #include "fakes/remote-fake.h"
 #include "fleet.h"
+#include "json.h"
 #include "hook.h"
 #include "lock.h"
 #include "stage.h"
@@ -1039,10 +1040,13 @@ test_log_line_is_json(void **state)
 	struct fx *fx = *state;
 	struct buf line = BUF_INIT;
 	json_object *o, *v;
+	struct json_obj jo;
 
 	make_fleet(fx, 1, 0, 0);
-	fleet_log_line(&fx->f, &fx->f.h[0], "NEW", "OLD", "rolled_back", 8,
-		       "\"batch\": 2", &line);
+	fleet_log_begin(&fx->f, &fx->f.h[0], "NEW", "OLD", "rolled_back", 8,
+			&jo, &line);
+	json_obj_int(&jo, "batch", 2);
+	json_obj_end(&jo);
 	assert_null(strchr(buf_str(&line), '\n'));
 	o = json_tokener_parse(buf_str(&line));
 	assert_non_null(o);
@@ -1065,7 +1069,8 @@ test_log_line_is_json(void **state)
 
 	/* No previous, no extra. */
 	buf_reset(&line);
-	fleet_log_line(&fx->f, &fx->f.h[0], "NEW", NULL, "ok", 0, NULL, &line);
+	fleet_log_begin(&fx->f, &fx->f.h[0], "NEW", NULL, "ok", 0, &jo, &line);
+	json_obj_end(&jo);
 	o = json_tokener_parse(buf_str(&line));
 	assert_non_null(o);
 	assert_true(json_object_object_get_ex(o, "previous", &v));
