@@ -9,8 +9,8 @@
  * run, on one channel, that runs every remote step relflip sends it. A
  * step then costs one round trip instead of three or four (open a channel,
  * exec, read, close), and each step runs
- *   - in a process group of its own (setsid), under a time limit
- *     (timeout(1)), so a hung step is ended with all its children;
+ *   - in a process group of its own under a time limit (timeout(1)),
+ *     so a hung step is ended with all its children;
  *   - watched: when the channel closes (relflip was killed, interrupted or
  *     lost the connection), the agent ends the step's whole process group,
  *     so nothing relflip started keeps running on the server.
