@@ -66,6 +66,7 @@ struct layout_state {
 
 enum layout_flags {
 	LAYOUT_RECORDS = (1 << 0), /* also read records and list releases */
+	LAYOUT_TOOLS = (1 << 1),   /* and which tools the server lacks */
 };
 
 /* What a command also wants to know of each host, beyond the layout. */

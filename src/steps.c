@@ -31,7 +31,7 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 		 "\"$R/incoming\" || exit 76\n"
 		 "if mkdir \"$R/lock\" 2>/dev/null; then\n"
 		 "  { printf '%s' \"$INFO\"; echo since=$(date +%s); } "
-		 "> \"$R/lock/info\" && echo locked=1 || "
+		 "> \"$R/lock/info\" && echo locked=1 && RF_WROTE=1 || "
 		 "{ rm -rf \"$R/lock\"; exit 76; }\n"
 		 "else echo locked=0; fi\n");
 }
@@ -48,8 +48,7 @@ step_renew(struct buf *cmd, const char *app)
 	buf_addf(&p, "%s/.relflip/lock", app);
 	buf_adds(cmd, "L=");
 	sh_quote(cmd, buf_str(&p));
-	buf_adds(cmd, "; [ -d \"$L\" ] && { touch \"$L/info\"; "
-		      "echo $$ > \"$L/job\"; } 2>/dev/null\n");
+	buf_adds(cmd, "; [ -d \"$L\" ] && echo $$ > \"$L/job\" 2>/dev/null\n");
 	buf_release(&p);
 }
 
@@ -237,25 +236,35 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 		 "p=$p/${r%%/*}; r=${r#*/}; if [ -L \"$p\" ]; then "
 		 "echo \"shared path $1: ${p#$A/} is a symbolic link in the "
 		 "release\" >&2; exit 81; fi; done; }\n"
-		 "share() { parents \"$1\"; mkdir -p \"$(dirname \"$P/$1\")\" && "
-		 "rm -rf \"$P/$1\" && ln -s \"$A/shared/$1\" \"$P/$1\" || "
-		 "exit 81; }\n"
-		 /* A file's new contents replace the name, never follow it. */
-		 "put() { F=$(mktemp \"$P/.relflip.XXXXXX\") && "
-		 "printf '%s\\n' \"$2\" > \"$F\" && chmod 644 \"$F\" && "
-		 "mv -fT \"$F\" \"$P/$1\" || { rm -f \"$F\"; "
-		 "echo \"cannot write $1 in releases/$ID\" >&2; exit 81; }; }\n");
+		 /* Every process costs: no dirname, no rm of nothing. */
+		 "share() { parents \"$1\"; d=$P/$1; d=${d%/*}; "
+		 "{ [ -d \"$d\" ] || mkdir -p \"$d\"; } && "
+		 "{ { [ ! -e \"$P/$1\" ] && [ ! -L \"$P/$1\" ]; } || "
+		 "rm -rf \"$P/$1\"; } && ln -s \"$A/shared/$1\" \"$P/$1\" || "
+		 "exit 81; }\n");
 	for (i = 0; i < conf->shared_dirs.n; i++) {
 		set_var(cmd, "S", conf->shared_dirs.v[i]);
-		buf_adds(cmd, "mkdir -p \"$A/shared/$S\" || exit 81; share \"$S\"\n");
+		buf_adds(cmd, "[ -d \"$A/shared/$S\" ] || mkdir -p \"$A/shared/$S\" || "
+			      "exit 81; share \"$S\"\n");
 	}
 	for (i = 0; i < conf->shared_files.n; i++) {
 		set_var(cmd, "S", conf->shared_files.v[i]);
 		buf_adds(cmd, "[ -e \"$A/shared/$S\" ] || { echo \"shared/$S is "
 			      "missing\" >&2; exit 82; }; share \"$S\"\n");
 	}
-	buf_adds(cmd, "put REVISION \"$ID\"\n"
-		      "put DEPLOYED_AT \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"\n");
+	/*
+	 * REVISION and DEPLOYED_AT are written in a private directory (no
+	 * link the artifact planted can be there) and renamed over whatever
+	 * has those names: never written through.
+	 */
+	buf_adds(cmd, "W=$(mktemp -d \"$P/.relflip.XXXXXX\") && "
+		      "printf '%s\\n' \"$ID\" > \"$W/REVISION\" && "
+		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W/DEPLOYED_AT\" && "
+		      "mv -fT \"$W/REVISION\" \"$P/REVISION\" && "
+		      "mv -fT \"$W/DEPLOYED_AT\" \"$P/DEPLOYED_AT\" && "
+		      "rmdir \"$W\" || { rm -rf \"$W\"; "
+		      "echo \"cannot write REVISION in releases/$ID\" >&2; "
+		      "exit 81; }\n");
 	step_write_record(cmd, conf->app_path, id, record_json);
 }
 
