@@ -345,19 +345,17 @@ link_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 static const struct stage link_stage;
 
 static int
-link_one(struct fleet *f, struct fleet_host *fh, void *arg)
+link_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
+	   const char *errtext)
 {
 	struct deploy *d = arg;
-	struct buf errtext = BUF_INIT;
-	int status;
 
-	status = stage_exec(f, fh, &link_stage, d, NULL, &errtext);
+	(void)f;
 	if (status > 0)
 		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "link",
 			     "linking shared files into releases/%s on %s "
 			     "failed: %s",
-			     d->opts->revision, fh->host->name,
-			     buf_str(&errtext));
+			     d->opts->revision, fh->host->name, errtext);
 	if (status == 0) {
 		struct release_record *rec;
 
@@ -368,17 +366,30 @@ link_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		rec->reason[0] = '\0';
 		deploy_host_of(fh)->staged = 1;
 	}
-	buf_release(&errtext);
 	return status == 0 ? 0 : -1;
+}
+
+static int
+link_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf errtext = BUF_INIT;
+	int status, rc;
+
+	status = stage_exec(f, fh, &link_stage, arg, NULL, &errtext);
+	rc = status < 0 ? -1 : link_judge(f, fh, arg, status,
+					   buf_str(&errtext));
+	buf_release(&errtext);
+	return rc;
 }
 
 static const struct stage link_stage = {
 	.name = "link",
-	.flags = STAGE_CHANGES,
+	.flags = STAGE_CHANGES | STAGE_JOINS,
 	.does = "link shared dirs and files, write REVISION and the record",
 	.undo = "the release is marked failed and pruned later",
 	.plan = link_plan,
 	.run = link_one,
+	.judge = link_judge,
 };
 
 /* ---- hooks ---- */

@@ -438,18 +438,16 @@ unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 static const struct stage unpack_stage;
 
 static int
-unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
+unpack_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
+	     const char *errtext)
 {
 	struct deploy *d = arg;
-	struct buf errtext = BUF_INIT;
-	int status;
 
 	if (delta_for(d, fh) == NULL)
-		return transfer_upload.unpack->run(f, fh, arg);
-	status = stage_exec(f, fh, &unpack_stage, d, NULL, &errtext);
+		return transfer_upload.unpack->judge(f, fh, arg, status,
+						     errtext);
 	if (status == 0) {
 		deploy_host_of(fh)->made = 1;
-		buf_release(&errtext);
 		return 0;
 	}
 	if (status == STEP_DELTA_BASE) {
@@ -457,8 +455,7 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		out_warning(fh->host->name, "unpack",
 			    "the delta from %s did not verify (%.120s): "
 			    "uploading the whole artifact",
-			    fh->st.base_id, buf_str(&errtext));
-		buf_release(&errtext);
+			    fh->st.base_id, errtext);
 		if (transfer_upload.upload->run(f, fh, arg) != 0)
 			return -1;
 		return transfer_upload.unpack->run(f, fh, arg);
@@ -468,9 +465,21 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			     "building releases/%s from %s on %s failed (exit "
 			     "%d): %s",
 			     d->opts->revision, fh->st.base_id, fh->host->name,
-			     status, buf_str(&errtext));
-	buf_release(&errtext);
+			     status, errtext);
 	return -1;
+}
+
+static int
+unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf errtext = BUF_INIT;
+	int status, rc;
+
+	status = stage_exec(f, fh, &unpack_stage, arg, NULL, &errtext);
+	rc = status < 0 ? -1 : unpack_judge(f, fh, arg, status,
+					     buf_str(&errtext));
+	buf_release(&errtext);
+	return rc;
 }
 
 static const struct stage unpack_stage = {
@@ -483,6 +492,7 @@ static const struct stage unpack_stage = {
 	.wanted = wanted_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
+	.judge = unpack_judge,
 };
 
 const struct transfer transfer_delta = {
