@@ -4,7 +4,8 @@
 # asserting every invariant of tests/faults/lib.bash. Off by default, as
 # several cells fail on today's relflip: run with FAULTS=1 (FAULTS=1 make
 # check, or FAULTS=1 bats tests/e2e/faults.bats). Black-hole cells are
-# left to the soak: relflip waits out its 120 s I/O timeout there.
+# left to the soak: relflip waits out 35 s of silence there, or the
+# upload's 120 s I/O timeout.
 
 bats_require_minimum_version 1.5.0
 
