@@ -20,7 +20,9 @@
 #   rollback   relflip rollback (v2 -> v1)
 #   prune      relflip prune --keep 1 (v0 goes)
 #   longhook   deploy v3 whose install hook prints a line, then runs
-#              `sleep 30` (with a marker): hit once that line came
+#              `sleep 30` (with a marker): hit once that line came (the
+#              hook is that long in the faulted run only: the baseline and
+#              the follow-ups would spend 90 s in it)
 #   disk       deploy v3 onto an app path on a small tmpfs
 # Faults:
 #   kill9      SIGKILL to relflip when the stage begins
@@ -127,7 +129,8 @@ fc_setup() {
 
 	FC_MARK=$RANDOM$RANDOM
 	FC_INSTALL="sleep 0.3$FC_MARK"
-	[[ $scen == longhook ]] && FC_INSTALL="echo hook-started; sleep 30.$FC_MARK; echo marker"
+	[[ $scen == longhook ]] &&
+		FC_INSTALL="echo hook-started; if [ -e '$RF_TMP/long-hook' ]; then sleep 30.$FC_MARK; fi; echo marker"
 	if [[ $scen == disk ]]; then
 		small=$RF_TMP/small
 		rf_sshd_start_tmpfs 64m "$small" || return 1
@@ -380,7 +383,7 @@ fc_leftovers() {
 		[[ -z ${seen[$pid]:-} ]] || continue
 		seen[$pid]=1
 		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-		cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
 		[[ -z $cmd || $cmd == *app.py* || $cmd == *pgrep* ]] && continue
 		# Our own helpers (nsenter, this shell) are not the server's.
 		[[ $cmd == nsenter* || $cmd == *fault_cell* || $cmd == *matrix.sh* ]] && continue
@@ -555,7 +558,9 @@ fault_cell() {
 		return 1
 	fi
 	fc_command "$scen"
+	: >"$RF_TMP/long-hook"
 	fc_run "$stage" "$fault" 2>>"$RF_TMP/setup.log"
+	rm -f "$RF_TMP/long-hook"
 	if ((!FC_FIRED)); then
 		r=2
 		result=SKIP
