@@ -158,8 +158,12 @@ step_pull_script(struct buf *cmd, const struct step_pull *p)
 		 "F=0; [ ! -f \"$I\" ] || F=$(($(wc -c < \"$I\")))\n"
 		 /* Longer than the artifact: not a part of it. */
 		 "if [ \"$F\" -gt \"$N\" ]; then rm -f \"$I\"; F=0; fi\n"
-		 "TO=; command -v timeout >/dev/null 2>&1 && "
-		 "TO=\"timeout -k 5 $LIM\"\n"
+		 /*
+		  * --foreground keeps the download in the step's process
+		  * group, which the agent ends when relflip goes away.
+		  */
+		 "TO=; timeout --foreground 5 true 2>/dev/null && "
+		 "TO=\"timeout --foreground -k 5 $LIM\"\n"
 		 /*
 		  * curl reads the URL and the header from a config on its
 		  * stdin: neither is ever in a process's arguments. It sends
