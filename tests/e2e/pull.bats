@@ -459,15 +459,17 @@ veth_tx() {
 }
 
 @test "four hosts, a 4 MB artifact: each host pulls from its own nginx, and the runner sends a fraction of what an upload sends" {
-	local k push pull t0 sftp
+	local k port push pull t0 sftp
 
 	rf_fleet_up 4
 	rf_fleet_artifact v1 $((4 * 1024 * 1024)) >/dev/null
 	ART=$RF_TMP/art/v1.tar.gz
-	# Each host's store is on its own loopback: its downloads never cross
-	# the veth, which then carries only what relflip sends.
+	# Each host's store is on its own loopback, all on one port so that one
+	# URL names them all: its downloads never cross the veth, which then
+	# carries only what relflip sends.
+	port=$(rf_free_port)
 	for k in 1 2 3 4; do
-		rf_nginx_start --ns "$(rf_host_ns "$(rf_fleet_num "$k")")" "nginx-h$k" 127.0.0.1
+		rf_nginx_start --ns "$(rf_host_ns "$(rf_fleet_num "$k")")" --port "$port" "nginx-h$k" 127.0.0.1
 		cp "$ART" "$RF_NGINX_WWW/v1.tar.gz"
 		cp "$ART" "$RF_NGINX_WWW/v2.tar.gz"
 	done

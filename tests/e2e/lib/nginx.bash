@@ -66,13 +66,14 @@ EOF
 	} >"$dir/nginx.conf"
 }
 
-# rf_nginx_start [--ns NS] NAME ADDRESS: nginx on ADDRESS and a free port
-# (in network namespace NS when given: then ADDRESS is one of its own);
-# waits, bounded, until it accepts connections. Exports RF_NGINX_PORT,
+# rf_nginx_start [--ns NS] [--port PORT] NAME ADDRESS: nginx on ADDRESS and
+# a free port, or PORT (several namespaces' stores behind one URL); in network
+# namespace NS when given, then ADDRESS is one of its own. Waits, bounded,
+# until it accepts connections. Exports RF_NGINX_PORT,
 # RF_NGINX_PID, RF_NGINX_WWW, RF_NGINX_LOG (the access log) and
 # RF_NGINX_URL (http://ADDRESS:PORT).
 rf_nginx_start() {
-	local ns='' name addr dir port pid try
+	local ns='' want='' name addr dir port pid try
 	local -a exec_in=()
 
 	if [[ $1 == --ns ]]; then
@@ -80,11 +81,15 @@ rf_nginx_start() {
 		exec_in=(ip netns exec "$ns")
 		shift 2
 	fi
+	if [[ $1 == --port ]]; then
+		want=$2
+		shift 2
+	fi
 	name=$1
 	addr=$2
 	dir=$RF_TMP/$name
 	for try in 1 2 3; do
-		port=$(rf_free_port "$addr") || return 1
+		port=${want:-$(rf_free_port "$addr")} || return 1
 		rf_nginx_config "$dir" "$addr:$port"
 		if ! "$RF_NGINX" -t -q -c "$dir/nginx.conf" -e "$dir/error.log" 2>>"$dir/start.log"; then
 			rf_log "nginx -t rejected $dir/nginx.conf (see $dir/start.log)"
