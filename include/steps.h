@@ -38,11 +38,12 @@ enum step_status {
 	STEP_MANIFEST = 80,   /* the unpacked tree is not what was approved */
 	STEP_LINK = 81,       /* a shared link or REVISION cannot be made */
 	STEP_SHARED_MISSING = 82, /* a shared_files entry is missing */
-	STEP_PULL_TOOL = 83,    /* no curl (nor wget, without a header) */
-	STEP_PULL_HTTP = 84,    /* the URL answered an HTTP error */
-	STEP_PULL_CONNECT = 85, /* no route, no DNS, refused */
-	STEP_PULL_SLOW = 86,    /* the download's time limit passed */
-	STEP_PULL_FAILED = 87,  /* the download failed otherwise */
+	STEP_DELTA_BASE = 83, /* the base does not lead to this release */
+	STEP_PULL_TOOL = 84,    /* no curl (nor wget, without a header) */
+	STEP_PULL_HTTP = 85,    /* the URL answered an HTTP error */
+	STEP_PULL_CONNECT = 86, /* no route, no DNS, refused */
+	STEP_PULL_SLOW = 87,    /* the download's time limit passed */
+	STEP_PULL_FAILED = 88,  /* the download failed otherwise */
 };
 
 /* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
@@ -100,6 +101,25 @@ struct step_pull {
 void step_pull_script(struct buf *cmd, const struct step_pull *p);
 
 /*
+ * Build releases/<id> from the base release on the server and a delta:
+ * on stdin, edits_len bytes of edits to the base's manifest (lines
+ * "-PATH": drop; "+LINE": add; "!PATH": in the delta though unchanged),
+ * then a gzip'd tarball of what is new. The base's manifest with the
+ * edits must hash to manifest_sha256; its directories are made, the
+ * entries that stay are copied from the base (cp --reflink=auto, never a
+ * hard link, never reading through a link), the delta is unpacked over
+ * them, and the whole tree is checked against the new manifest. Any of
+ * that failing is STEP_DELTA_BASE, and nothing is left: the caller falls
+ * back to a full upload. Then as step_unpack_script: the manifest, the
+ * record, the rename. The base is only read.
+ */
+void step_unpack_delta_script(struct buf *cmd, const char *app,
+			      const char *id, const char *base,
+			      const char *token, size_t edits_len,
+			      const char *manifest_sha256,
+			      const char *record_json);
+
+/*
  * Link shared dirs (made in shared/ on first use) and files (which must be
  * there: STEP_SHARED_MISSING) into the release, refusing a path with a
  * link among its parents in the release; write REVISION and DEPLOYED_AT
@@ -137,7 +157,14 @@ void step_append_log(struct buf *cmd, const char *app, const char *line);
  */
 void step_remove_listed(struct buf *cmd, const char *app, int measure);
 
-/* Add a release's directory and record to such a list. */
+/*
+ * The same list of paths, put out of the way at once (renamed into
+ * .relflip/trash/TOKEN) and removed in the background, detached: for a
+ * deploy that should not wait for an rm of old releases.
+ */
+void step_discard_listed(struct buf *cmd, const char *app, const char *token);
+
+/* Add a release's directory, record and manifest to such a list. */
 void step_list_release(struct buf *list, const char *id);
 
 #endif

@@ -20,6 +20,16 @@ struct transfer {
 extern const struct transfer transfer_upload;
 
 /*
+ * Only what changed since each host's live release (when relflip verified
+ * it), built on the server from a copy of it; else, or when that does not
+ * verify, the upload.
+ */
+extern const struct transfer transfer_delta;
+
+/* Free what transfer_delta worked out for d. */
+void transfer_delta_release(struct deploy *d);
+
+/*
  * Each server downloads the artifact from [artifact] url (or --url) into
  * .relflip/incoming/ itself, resumable, and checks its SHA-256; relflip
  * sends no artifact bytes. Its unpack is transfer_upload's.

@@ -562,6 +562,14 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	return transfer_upload.unpack->run(f, fh, arg);
 }
 
+/* Judged as the upload's, so that it can share link's round trip. */
+static int
+unpack_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
+	     const char *errtext)
+{
+	return transfer_upload.unpack->judge(f, fh, arg, status, errtext);
+}
+
 static const struct stage unpack_stage = {
 	.name = "unpack",
 	.flags = STAGE_CHANGES,
@@ -571,6 +579,7 @@ static const struct stage unpack_stage = {
 	.wanted = wanted_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
+	.judge = unpack_judge,
 };
 
 const struct transfer transfer_pull = {

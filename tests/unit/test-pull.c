@@ -465,7 +465,7 @@ test_no_range_support_downloads_again(void **state)
 }
 
 static void
-test_http_error_is_84_with_its_status(void **state)
+test_http_error_is_85_with_its_status(void **state)
 {
 	struct fx *fx = *state;
 	struct run r;
@@ -479,7 +479,7 @@ test_http_error_is_84_with_its_status(void **state)
 }
 
 static void
-test_refused_is_85(void **state)
+test_refused_is_86(void **state)
 {
 	struct fx *fx = *state;
 	struct run r;
@@ -491,7 +491,7 @@ test_refused_is_85(void **state)
 }
 
 static void
-test_time_limit_is_86_and_keeps_the_part(void **state)
+test_time_limit_is_87_and_keeps_the_part(void **state)
 {
 	struct fx *fx = *state;
 	size_t n = 0;
@@ -598,7 +598,7 @@ test_header_needs_curl(void **state)
 }
 
 static void
-test_no_tool_is_83(void **state)
+test_no_tool_is_84(void **state)
 {
 	struct fx *fx = *state;
 	struct run r;
@@ -625,11 +625,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_no_range_support_downloads_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_http_error_is_84_with_its_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refused_is_85, setup,
+		    test_http_error_is_85_with_its_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_is_86, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_time_limit_is_86_and_keeps_the_part, setup, teardown),
+		    test_time_limit_is_87_and_keeps_the_part, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_other_bytes_are_77_and_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -640,7 +640,7 @@ main(void)
 		    test_wget_http_error_and_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_needs_curl, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_no_tool_is_83, setup,
+		cmocka_unit_test_setup_teardown(test_no_tool_is_84, setup,
 						teardown),
 	};
 
