@@ -15,6 +15,8 @@ struct deploy_opts {
 	const char *artifact; /* the tarball */
 	const char *revision; /* release id; --revision, else $GITHUB_SHA */
 	const char *ref;      /* --ref, else $GITHUB_REF; may be NULL */
+	const char *url;      /* --url: the servers download it from here */
+	const char *sha256;   /* --sha256: the artifact at url, no local file */
 	int dry_run;
 };
 
@@ -55,6 +57,7 @@ struct deploy {
 	struct fleet f;
 	struct deploy_host *dh;
 	int fd;                /* the artifact, open for the upload */
+	char *fetched;         /* pull --sha256: the copy validated here */
 	long long started_ms;
 	long long now;         /* epoch ms at the start, for records */
 	struct finish *fin;    /* how the run ended, for the record row */

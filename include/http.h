@@ -43,4 +43,21 @@ int http_post(const struct http_request *req, const char *content_type,
 
 void http_response_release(struct http_response *res);
 
+struct http_download {
+	const char *url;
+	const char *header;     /* one "Name: value" header, or NULL */
+	int fd;                 /* where the body goes */
+	double timeout;         /* seconds, the whole transfer; 0: none */
+	double connect_timeout; /* seconds */
+};
+
+/*
+ * GET req->url into req->fd, following up to 5 redirects (http and https
+ * only; an Authorization header goes to the URL's host alone), asking for
+ * application/octet-stream. Same contract as http_get(); res->body stays
+ * NULL and res->status is the last response's.
+ */
+int http_download(const struct http_download *req, struct http_response *res,
+		  struct rf_error *err);
+
 #endif

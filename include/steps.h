@@ -1,6 +1,8 @@
 #ifndef RELFLIP_STEPS_H
 #define RELFLIP_STEPS_H
 
+#include <stdint.h>
+
 #include "buf.h"
 #include "conf.h"
 
@@ -37,6 +39,11 @@ enum step_status {
 	STEP_LINK = 81,       /* a shared link or REVISION cannot be made */
 	STEP_SHARED_MISSING = 82, /* a shared_files entry is missing */
 	STEP_DELTA_BASE = 83, /* the base does not lead to this release */
+	STEP_PULL_TOOL = 84,    /* no curl (nor wget, without a header) */
+	STEP_PULL_HTTP = 85,    /* the URL answered an HTTP error */
+	STEP_PULL_CONNECT = 86, /* no route, no DNS, refused */
+	STEP_PULL_SLOW = 87,    /* the download's time limit passed */
+	STEP_PULL_FAILED = 88,  /* the download failed otherwise */
 };
 
 /* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
@@ -68,6 +75,30 @@ void step_unlock_script(struct buf *cmd, const char *app, const char *token,
 void step_unpack_script(struct buf *cmd, const char *app, const char *id,
 			const char *sha256, const char *token,
 			const char *record_json);
+
+/* What a server downloads, and how (step_pull_script). */
+struct step_pull {
+	const char *app;
+	const char *id;
+	const char *sha256; /* what the download must hash to, hex */
+	uint64_t size;      /* and its size in bytes */
+	const char *url;    /* ${RELFLIP_RELEASE} already filled in */
+	double limit;       /* seconds the download may take */
+	int header;         /* stdin's first line is an HTTP header */
+};
+
+/*
+ * The server downloads the artifact into the incoming path itself: with
+ * curl (given the URL and any header in a config on its stdin, never on
+ * its command line), else, without a header, with wget (the URL on its
+ * stdin); resuming a partial file, under the time limit, with three
+ * retries. Then the file's SHA-256 must be p->sha256: else it is removed
+ * (STEP_CHECKSUM, the server's sum on stderr). A complete file is not
+ * fetched again. The tools' messages reach stderr without any URL's query
+ * or user part. On success it prints "from=BYTES": the size it resumed
+ * from (p->size when nothing was fetched).
+ */
+void step_pull_script(struct buf *cmd, const struct step_pull *p);
 
 /*
  * Build releases/<id> from the base release on the server and a delta:

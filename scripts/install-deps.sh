@@ -54,6 +54,8 @@ gzip
 xz-utils
 zstd
 curl
+wget
+nginx
 python3-yaml
 man-db
 groff-base

@@ -827,15 +827,17 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	   struct run_outcome *outcome, struct rf_error *err)
 {
 	struct deploy d;
+	struct deploy_opts o = *opts; /* pull may fetch the artifact here */
 	const struct stage *rows[DEPLOY_ROWS_MAX];
 	size_t i, nrows;
 	int code = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.conf = sel->conf;
-	d.opts = opts;
+	d.opts = &o;
 	d.fd = -1;
-	d.transfer = &transfer_delta;
+	d.transfer = transfer_pull_wanted(&o, d.conf) ? &transfer_pull
+						      : &transfer_delta;
 	pthread_mutex_init(&d.progress_lock, NULL);
 	pthread_mutex_init(&d.transfer_lock, NULL);
 	d.started_ms = out_now_ms();
@@ -851,7 +853,8 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	d.asks.base_manifest = 1;
 	d.f.asks = &d.asks;
 
-	if (validate_args(&d, err) != 0) {
+	if (validate_args(&d, err) != 0 ||
+	    transfer_pull_prepare(&d, &o, err) != 0) {
 		code = err->code;
 		goto done;
 	}
@@ -937,6 +940,7 @@ done:
 	fleet_outcome(outcome, code, opts->revision, d.previous, d.started_ms);
 	if (d.fd >= 0)
 		close(d.fd);
+	transfer_pull_end(&d);
 	fleet_unlock(&d.f);
 	notify_run_end(&d.f, outcome, code, err);
 	fleet_release(&d.f);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -211,6 +212,85 @@ http_post(const struct http_request *req, const char *content_type,
 	  const char *body, struct http_response *res, struct rf_error *err)
 {
 	return http_perform(req, content_type, body, "notify", res, err);
+}
+
+/* The body into the caller's file; a short count stops the transfer. */
+static size_t
+http_write_fd(char *data, size_t size, size_t nmemb, void *arg)
+{
+	const int *fd = arg;
+	size_t n = size * nmemb, done = 0;
+
+	while (done < n) {
+		ssize_t w = write(*fd, data + done, n - done);
+
+		if (w <= 0)
+			return done;
+		done += (size_t)w;
+	}
+	return n;
+}
+
+int
+http_download(const struct http_download *req, struct http_response *res,
+	      struct rf_error *err)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *headers = NULL;
+	CURL *h;
+	CURLcode rc;
+	long status = 0;
+	int fd = req->fd;
+
+	memset(res, 0, sizeof(*res));
+	if (strncasecmp(req->url, "http://", 7) != 0 &&
+	    strncasecmp(req->url, "https://", 8) != 0)
+		return rf_error_set(err, RF_EXIT_USAGE, "validate",
+				    "the artifact's URL is not an http:// or "
+				    "https:// URL");
+	h = curl_easy_init();
+	if (h == NULL)
+		return rf_error_set(err, RF_EXIT_INTERNAL, "validate",
+				    "cannot start a libcurl request");
+	headers =
+	    curl_slist_append(headers, "Accept: application/octet-stream");
+	if (req->header != NULL)
+		headers = curl_slist_append(headers, req->header);
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, http_ms(req->timeout));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 http_ms(req->connect_timeout));
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "relflip/0.2");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_fd);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &fd);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	res->status = status;
+	if (rc == CURLE_OK) {
+		res->transport_ok = 1;
+	} else {
+		res->retryable = http_retryable(rc);
+		if (rc == CURLE_ABORTED_BY_CALLBACK && interrupted)
+			http_set_error(res, "interrupted");
+		else if (errbuf[0] != '\0')
+			http_set_error(res, errbuf);
+		else
+			http_set_error(res, curl_easy_strerror(rc));
+	}
+	curl_easy_cleanup(h);
+	curl_slist_free_all(headers);
+	return 0;
 }
 
 void

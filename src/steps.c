@@ -138,6 +138,89 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 }
 
 void
+step_pull_script(struct buf *cmd, const struct step_pull *p)
+{
+	struct buf in = BUF_INIT;
+
+	step_incoming_path(&in, p->app, p->id, p->sha256);
+	set_var(cmd, "I", buf_str(&in));
+	set_var(cmd, "U", p->url);
+	set_var(cmd, "SHA", p->sha256);
+	buf_addf(cmd, "N=%llu\nLIM=%.3f\nH=\n", (unsigned long long)p->size,
+		 p->limit > 0 ? p->limit : 1.0);
+	if (p->header)
+		buf_adds(cmd, "IFS= read -r H\n");
+	buf_adds(cmd,
+		 "E=$(mktemp \"${TMPDIR:-/tmp}/relflip-pull.XXXXXX\") || "
+		 "exit 76\n"
+		 "trap 'rm -f \"$E\"' EXIT\n"
+		 "F=0; [ ! -f \"$I\" ] || F=$(($(wc -c < \"$I\")))\n"
+		 /* Longer than the artifact: not a part of it. */
+		 "if [ \"$F\" -gt \"$N\" ]; then rm -f \"$I\"; F=0; fi\n"
+		 /*
+		  * --foreground keeps the download in the step's process
+		  * group, which the agent ends when relflip goes away.
+		  */
+		 "TO=; timeout --foreground 5 true 2>/dev/null && "
+		 "TO=\"timeout --foreground -k 5 $LIM\"\n"
+		 /*
+		  * curl reads the URL and the header from a config on its
+		  * stdin: neither is ever in a process's arguments. It sends
+		  * an Authorization header to no other host than the URL's
+		  * when redirected; wget would, so a header needs curl.
+		  */
+		 "if command -v curl >/dev/null 2>&1; then\n"
+		 "  T=curl\n"
+		 "  esc() { printf '%s\\n' \"$1\" | "
+		 "sed 's/[\\\\\"]/\\\\&/g'; }\n"
+		 "  get() { { printf 'url = \"%s\"\\n' \"$(esc \"$U\")\"\n"
+		 "    echo 'header = \"Accept: application/octet-stream\"'\n"
+		 "    [ -z \"$H\" ] || printf 'header = \"%s\"\\n' "
+		 "\"$(esc \"$H\")\"\n"
+		 "    } | LC_ALL=C $TO curl -fsSL --retry 3 "
+		 "--connect-timeout 30 $1 "
+		 "-o \"$I\" -w '%{http_code}' -K - 2>\"$E\"; }\n"
+		 "elif [ -z \"$H\" ] && command -v wget >/dev/null 2>&1; then\n"
+		 "  T=wget\n"
+		 "  get() { printf '%s\\n' \"$U\" | "
+		 "LC_ALL=C $TO wget -nv -c --tries=4 "
+		 "--connect-timeout=30 "
+		 "--header='Accept: application/octet-stream' -O \"$I\" -i - "
+		 "2>\"$E\"; }\n"
+		 "else\n"
+		 "  echo 'no curl or wget' >&2; exit 84\n"
+		 "fi\n"
+		 "if [ \"$F\" -lt \"$N\" ]; then\n"
+		 "  S=$(get '-C -'); X=$?\n"
+		 /* A server that ignores ranges: start again from 0. */
+		 "  if [ $T = curl ] && [ $X -eq 33 ]; then rm -f \"$I\"; "
+		 "S=$(get ''); X=$?; fi\n"
+		 "  if [ $X -ne 0 ]; then\n"
+		 "    [ -s \"$I\" ] || rm -f \"$I\"\n"
+		 /* Never a URL's query (a signature) or user part. */
+		 "    sed -e 's/[?#][^[:space:]]*//g' "
+		 "-e 's#//[^/@[:space:]]*@#//#g' \"$E\" | grep . | "
+		 "tail -n 2 >&2\n"
+		 "    [ $T = curl ] || "
+		 "S=$(sed -n 's/.*ERROR \\([0-9]*\\).*/\\1/p' "
+		 "\"$E\" | tail -n 1)\n"
+		 "    case $T.$X in\n"
+		 "    *.124|*.137) exit 87 ;;\n"
+		 "    curl.22|wget.8) echo \"http=$S\"; exit 85 ;;\n"
+		 "    curl.5|curl.6|curl.7|curl.28|wget.4) exit 86 ;;\n"
+		 "    esac\n"
+		 "    exit 88\n"
+		 "  fi\n"
+		 "fi\n"
+		 "G=$(sha256sum < \"$I\") || exit 88; G=${G%% *}\n"
+		 "if [ \"$G\" != \"$SHA\" ]; then rm -f \"$I\"; "
+		 "echo \"sha256=$G\"; "
+		 "exit 77; fi\n"
+		 "echo \"from=$F\"\n");
+	buf_release(&in);
+}
+
+void
 step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 			 const char *base, const char *token,
 			 size_t edits_len, const char *manifest_sha256,

@@ -7,12 +7,14 @@
 #include "deploy.h"
 #include "out.h"
 
-enum { OPT_REVISION = 256, OPT_REF, OPT_DRY_RUN };
+enum { OPT_REVISION = 256, OPT_REF, OPT_DRY_RUN, OPT_URL, OPT_SHA256 };
 
 static const struct option deploy_options[] = {
 	{ "revision", required_argument, NULL, OPT_REVISION },
 	{ "ref", required_argument, NULL, OPT_REF },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "url", required_argument, NULL, OPT_URL },
+	{ "sha256", required_argument, NULL, OPT_SHA256 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -32,6 +34,12 @@ deploy_option(void *opts, int c, const char *arg, struct rf_error *err)
 	case OPT_DRY_RUN:
 		o->dry_run = 1;
 		break;
+	case OPT_URL:
+		o->url = arg;
+		break;
+	case OPT_SHA256:
+		o->sha256 = arg;
+		break;
 	}
 	return 0;
 }
@@ -41,11 +49,17 @@ deploy_args(void *opts, int argc, char **argv, struct rf_error *err)
 {
 	struct deploy_opts *o = opts;
 
-	if (argc < 1)
-		return cmd_usage_fail(err, "which artifact? (a tarball)");
+	if (argc < 1 && o->sha256 == NULL)
+		return cmd_usage_fail(err, "which artifact? (a tarball, or "
+					   "--sha256 HEX of the one at --url)");
 	if (argc > 1)
 		return cmd_usage_fail(err, "unexpected argument '%s'", argv[1]);
-	o->artifact = argv[0];
+	if (argc == 1 && o->sha256 != NULL)
+		return cmd_usage_fail(err,
+				      "give ARTIFACT or --sha256, not both "
+				      "(with a local file relflip computes "
+				      "its checksum)");
+	o->artifact = argc == 1 ? argv[0] : NULL;
 	if (o->revision == NULL)
 		o->revision = getenv("GITHUB_SHA");
 	if (o->ref == NULL)
@@ -75,7 +89,9 @@ deploy_exec(struct cmd_ctx *ctx, void *opts)
 
 const struct cmd_entry cmd_deploy_entry = {
 	.name = "deploy",
-	.usage = "ARTIFACT [--revision ID] [--ref REF] [--dry-run]",
+	.usage =
+	    "ARTIFACT|--sha256 HEX [--url URL] [--revision ID] [--ref REF] "
+	    "[--dry-run]",
 	.summary = "upload a release, switch to it, check its health, roll "
 		   "back on failure",
 	.help = "Uploads ARTIFACT (a tarball: gzip, zstd, xz or plain) into\n"
@@ -85,12 +101,19 @@ const struct cmd_entry cmd_deploy_entry = {
 		"batch,\n"
 		"restarts the services and checks health; a failed check "
 		"switches\n"
-		"every host back.\n"
+		"every host back. With [artifact] url or --url, each host "
+		"downloads\n"
+		"the artifact itself instead of an upload.\n"
 		"\n"
 		"Options:\n"
 		"  --revision ID  the release id (default: $GITHUB_SHA)\n"
 		"  --ref REF      the git ref, checked against allowed_refs\n"
 		"                 (default: $GITHUB_REF)\n"
+		"  --url URL      the hosts download the artifact from URL\n"
+		"                 (overrides [artifact] url)\n"
+		"  --sha256 HEX   instead of ARTIFACT: the SHA-256 of the one "
+		"at the URL;\n"
+		"                 relflip fetches it once to validate it\n"
 		"  --dry-run      connect and check, change nothing, print the "
 		"plan\n"
 		"                 with the exact remote commands\n"
