@@ -76,16 +76,38 @@ validate_args(struct deploy *d, struct rf_error *err)
 				    rev);
 	if (!release_ref_allowed(&conf->allowed_refs, d->opts->ref)) {
 		struct buf globs = BUF_INIT;
+		const char *ref = d->opts->ref ? d->opts->ref : "";
+		char guess[256];
 
 		for (i = 0; i < conf->allowed_refs.n; i++)
 			buf_addf(&globs, "%s%s", i ? " " : "",
 				 conf->allowed_refs.v[i]);
-		rf_error_set(err, RF_EXIT_REF, "validate",
-			     "ref '%s' is not allowed to deploy (allowed_refs: "
-			     "%s)",
-			     d->opts->ref ? d->opts->ref : "", buf_str(&globs));
-		rf_error_hint(err, "deploy from an allowed branch or tag, or "
-			      "pass --ref REF (default: $GITHUB_REF)");
+		release_ref_guess(&conf->allowed_refs, ref, guess,
+				  sizeof(guess));
+		if (ref[0] == '\0')
+			rf_error_set(err, RF_EXIT_REF, "validate",
+				     "no ref given, and allowed_refs is set "
+				     "(%s)",
+				     buf_str(&globs));
+		else
+			rf_error_set(err, RF_EXIT_REF, "validate",
+				     "ref '%s' is not allowed to deploy "
+				     "(allowed_refs: %s)",
+				     ref, buf_str(&globs));
+		if (guess[0] != '\0' && ref[0] == '\0')
+			rf_error_hint(err,
+				      "pass --ref %s (from CI, $GITHUB_REF "
+				      "gives it)",
+				      guess);
+		else if (guess[0] != '\0')
+			rf_error_hint(err,
+				      "did you mean --ref %s? a ref is "
+				      "written in full",
+				      guess);
+		else
+			rf_error_hint(err, "deploy from an allowed branch or "
+					   "tag, or pass --ref REF (default: "
+					   "$GITHUB_REF)");
 		buf_release(&globs);
 		return -1;
 	}
@@ -709,7 +731,16 @@ finish(struct deploy *d, int code, struct rf_error *why)
 	}
 	d->fin = &fin;
 	/* Every host that holds our lock gets its record and log line. */
-	if (stage_run(&d->f, &record_stage, d, &err) != 0) {
+	if (stage_run(&d->f, &record_stage, d, &err) == 0) {
+		if (code == RF_EXIT_INTERRUPTED)
+			rf_error_hint(
+			    why,
+			    "current is unchanged on every "
+			    "host; %s is marked failed and the lock "
+			    "is released: relflip releases shows each "
+			    "host, deploy again when ready",
+			    d->opts->revision);
+	} else {
 		fleet_unlock(&d->f);
 		if (code != 0) {
 			out_error(&err);

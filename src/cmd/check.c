@@ -51,7 +51,7 @@ struct item_result {
 	enum item_state state;
 	char cell[48];       /* short text for the table */
 	char detail[512];    /* for JSON and the message */
-	char hint[256];
+	char hint[512];
 };
 
 struct host_check {
@@ -118,9 +118,11 @@ connect_item(const struct rf_error *err)
 }
 
 static void
-check_path(struct host_check *hc, const char *app,
+check_path(struct host_check *hc, const char *app, const char *user,
 	   const struct layout_state *st)
 {
+	char hint[sizeof(hc->r[0].hint)];
+
 	if (!st->app_exists && st->writable) {
 		item_set(hc, ITEM_PATH, ITEM_OK, "will be created",
 			 "%s does not exist yet; the first deploy will "
@@ -131,18 +133,22 @@ check_path(struct host_check *hc, const char *app,
 			 "app path %s does not exist and cannot be created: "
 			 "%s is not writable",
 			 app, st->ancestor);
-		item_hint(hc, ITEM_PATH,
-			  "create it for the deploy user, e.g. sudo install "
-			  "-d -o deploy APP_PATH, or fix [app] path");
+		snprintf(hint, sizeof(hint),
+			 "create it for %s, as root on the server: install -d "
+			 "-o %s %s (or fix [app] path)",
+			 user, user, app);
+		item_hint(hc, ITEM_PATH, hint);
 	} else if (!st->app_is_dir) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "not a directory",
 			 "app path %s is not a directory", app);
 	} else if (!st->writable) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "not writable",
 			 "app path %s is not writable by the deploy user", app);
-		item_hint(hc, ITEM_PATH,
-			  "give the deploy user the app path: sudo chown -R "
-			  "USER APP_PATH");
+		snprintf(hint, sizeof(hint),
+			 "give %s the app path, as root on the server: chown "
+			 "-R %s %s",
+			 user, user, app);
+		item_hint(hc, ITEM_PATH, hint);
 	} else {
 		item_set(hc, ITEM_PATH, ITEM_OK, "writable", "%s is writable",
 			 app);
@@ -347,7 +353,7 @@ check_host(void *arg, size_t index)
 		remote_close(r);
 		return;
 	}
-	check_path(hc, conf->app_path, &st);
+	check_path(hc, conf->app_path, info.user, &st);
 	check_layout(hc, &st);
 	check_shared(hc, &st);
 	check_disk(hc, r, st.app_exists ? conf->app_path : st.ancestor);
