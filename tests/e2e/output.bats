@@ -340,3 +340,62 @@ install = echo hook-started; sleep 7.$RF_PORT"
 	rf_assert_status 0
 	rf_assert_stderr_has "debug: " "kex " "GET $(rf_app_url "$APP_PORT"), try 1: 200"
 }
+
+@test "releases: the table alone on stdout, aligned within 120 columns for 40-character ids, full ids in --json" {
+	local sha=15c99f10f106c3c3cfe6f85516cc4e78b9799755 line
+
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" deploy "$(rf_artifact v1)" --revision v1
+	rf_assert_status 0
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" deploy "$(rf_artifact "$sha")" --revision "$sha" --ref refs/heads/a-rather-long-branch-name
+	rf_assert_status 0
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" releases
+	rf_assert_status 0
+	# No connect or probe lines: stderr has nothing to say.
+	[[ -z $stderr ]] || rf_fail "releases printed more than the table:" "$stderr"
+	rf_py --stdin "$output" '
+import sys
+lines = sys.stdin.read().splitlines()
+head = [l for l in lines if l.lstrip().startswith("ID ")]
+rows = [l for l in lines if l[2:3] in ("*", " ") and len(l.split()) > 3 and not l.lstrip().startswith("ID ")]
+if len(head) != 1 or len(rows) != 2:
+    sys.exit("no table:\n" + "\n".join(lines))
+h = head[0]
+for col in ("STATUS", "DEPLOYED AT", "BY", "REF", "ARTIFACT"):
+    at = h.index(col)
+    for r in rows:
+        if r[at - 1] != " " or r[at] == " ":
+            sys.exit("column %s not aligned:\n%s" % (col, "\n".join([h] + rows)))
+if "SIZE" in h:
+    sys.exit("SIZE is still the header: " + h)
+for l in lines:
+    if len(l) > 120:
+        sys.exit("wider than 120 columns: %d: %s" % (len(l), l))
+if not any(r.split()[1] == "15c99f10f106c3c3cfe6f85516cc4e78b9799755" for r in rows):
+    sys.exit("the 40-character id is not whole:\n" + "\n".join(rows))
+if not any("refs/heads/a-rather…" in r for r in rows):
+    sys.exit("the long ref is not cut:\n" + "\n".join(rows))
+' || rf_fail "the table:" "$output"
+
+	run --separate-stderr "$RF_BIN" --json -c "$RF_CONFIG" releases
+	rf_assert_status 0
+	rf_json_query '[e["ref"] for e in ev if e["event"] == "release" and e["live"]] == ["refs/heads/a-rather-long-branch-name"]'
+}
+
+@test "check after a good deploy: public_url serves the live release, no warning" {
+	rf_config "$(rf_health_ini "$APP_PORT" "public_url = $(rf_app_url "$APP_PORT")
+expect_revision = yes")"
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" deploy "$(rf_artifact v1)" --revision v1
+	rf_assert_status 0
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" check
+	rf_assert_status 0
+	rf_assert_stderr_has "public_url $(rf_app_url "$APP_PORT") answers 200, serves v1"
+	[[ $stderr != *warning* ]] || rf_fail "check warned after a good deploy" "$(rf_show_run)"
+
+	# The live app turns unhealthy: exit 8, and check changes nothing.
+	echo 503 >"$RF_APP/releases/v1/HEALTH_STATUS"
+	rf_snapshot app "$RF_APP"
+	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" check
+	rf_assert_status 8
+	rf_assert_current v1
+	rf_assert_unchanged app
+}
