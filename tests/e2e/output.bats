@@ -399,3 +399,16 @@ expect_revision = yes")"
 	rf_assert_current v1
 	rf_assert_unchanged app
 }
+
+@test "pack: what it packed, then the digest; the name picks the compression, an unknown one is refused" {
+	rf_src "$RF_TMP/src"
+	run "$RF_BIN" pack "$RF_TMP/src" -o "$RF_TMP/p.tar.zst" --revision v1
+	rf_assert_status 0
+	[[ ${lines[0]} == "packed $RF_TMP/src: 2 files, "*", zstd)" ]] || rf_fail "first line:" "$output"
+	[[ ${lines[1]} =~ ^[0-9a-f]{64}\ \ [0-9]+\ bytes\ \ $RF_TMP/p.tar.zst$ ]] || rf_fail "second line:" "$output"
+	[[ $(file -b "$RF_TMP/p.tar.zst") == Zstandard* ]] || rf_fail "not zstd: $(file -b "$RF_TMP/p.tar.zst")"
+	run --separate-stderr "$RF_BIN" pack "$RF_TMP/src" -o "$RF_TMP/p.zip"
+	rf_assert_status 2
+	rf_assert_stderr_has "cannot tell the compression from the name; end it in .tar.gz"
+	rf_assert_not_exists "$RF_TMP/p.zip"
+}
