@@ -101,8 +101,8 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		struct out_field fl[1] = { OF_STR("paths", buf_str(&list)) };
 
 		out_event("plan", fh->host->name, "prune", fl, 1);
-		out_primary("%s: would remove, under %s:\n%s", fh->host->name,
-			    app, buf_str(&list));
+		out_primary("%s: would remove these, with rm -rf -- in %s:\n%s",
+			    fh->host->name, app, buf_str(&list));
 	}
 	rc = 0;
 done:
