@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "record.h"
@@ -308,7 +309,8 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	long long age = fh->st.server_now - (l->renewed ? l->renewed
 							 : l->since);
 	struct buf me = BUF_INIT, cmd = BUF_INIT, line = BUF_INIT;
-	struct buf extra = BUF_INIT, errtext = BUF_INIT, who = BUF_INIT;
+	struct buf errtext = BUF_INIT, who = BUF_INIT;
+	struct json_obj o;
 	char since[32] = "?";
 	const char *why;
 	int status, rc = -1;
@@ -354,14 +356,11 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		goto out;
 	}
 	step_unlock_script(&cmd, f->conf->app_path, NULL, 1);
-	buf_adds(&extra, "\"holder\": ");
-	json_quote(&extra, l->user);
-	buf_adds(&extra, ", \"holder_since\": ");
-	json_quote(&extra, since);
-	buf_adds(&extra, ", \"why\": ");
-	json_quote(&extra, why);
-	fleet_log_line(f, fh, l->revision, NULL, "ok", 0, buf_str(&extra),
-		       &line);
+	fleet_log_begin(f, fh, l->revision, NULL, "ok", 0, &o, &line);
+	json_obj_str(&o, "holder", l->user);
+	json_obj_str(&o, "holder_since", since);
+	json_obj_str(&o, "why", why);
+	json_obj_end(&o);
 	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
 			   &errtext, &fh->err);
@@ -380,7 +379,6 @@ out:
 	buf_release(&me);
 	buf_release(&cmd);
 	buf_release(&line);
-	buf_release(&extra);
 	buf_release(&errtext);
 	return rc;
 }
