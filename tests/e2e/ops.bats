@@ -544,6 +544,21 @@ keep_releases = 3'
 	rf_assert_unchanged app
 }
 
+@test "prune says why each release it kept beyond --keep stays: live, rollback target, keep_failed" {
+	ops_server
+	deploy_failing v6
+
+	ops_run prune --keep 1
+	rf_assert_status 0
+	rf_assert_stderr_has "local: kept 3 releases, more than --keep 1: v6 failed (keep_failed 1), v5 live, v4 the rollback target"
+	ops_assert_releases v4 v5 v6
+
+	# Within --keep, nothing to explain.
+	ops_run prune --keep 5
+	rf_assert_status 0
+	[[ $stderr != *"more than --keep"* ]] || rf_fail "explained a prune within --keep" "$(rf_show_run)"
+}
+
 @test "prune --dry-run --json keeps stdout to JSON events" {
 	ops_server
 	rf_snapshot app "$RF_APP"

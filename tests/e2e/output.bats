@@ -334,7 +334,7 @@ install = echo hook-started; sleep 7.$RF_PORT"
 	rf_assert_status 0
 	rf_assert_stderr_has "connected in" "kex " "host key ssh-ed25519 SHA256:" "auth key file" \
 		"debug: lock_one: local: lock: " "debug:   | if mkdir \"\$R/lock\"" \
-		"debug: stage_exec: local: link: " \
+		"local: unpack+link: " \
 		"GET $(rf_app_url "$APP_PORT"), try " ': 200, body "ok v1", good'
 	run --separate-stderr "$RF_BIN" -v -c "$RF_CONFIG" check
 	rf_assert_status 0
