@@ -635,12 +635,6 @@ record_build(struct deploy *d, const struct finish *fin,
 		step_write_record(cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
-			fin->code, &o, &line);
-	json_obj_str(&o, "checksum", d->checksum);
-	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
-	json_obj_end(&o);
-	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
 		*ngone = plan_prune(records, rec->id, f->conf->keep_releases,
 				    f->conf->keep_failed, 0, &gone);
@@ -651,6 +645,15 @@ record_build(struct deploy *d, const struct finish *fin,
 		for (i = 0; i < fh->st.trash.n; i++)
 			buf_addf(list, ".relflip/trash/%s\n", fh->st.trash.v[i]);
 	}
+	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
+			fin->code, &o, &line);
+	json_obj_str(&o, "checksum", d->checksum);
+	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
+	/* The log is where "who removed v1?" is answered, by hand or not. */
+	if (fin->prune)
+		json_obj_int(&o, "pruned", (long long)*ngone);
+	json_obj_end(&o);
+	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (list->len > 0)
 		step_discard_listed(cmd, f->conf->app_path, f->token);
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);

@@ -468,6 +468,18 @@ keep_releases = 3'
 	ops_assert_current v5
 }
 
+@test "a deploy prunes to keep_releases, and its log line says how many it removed" {
+	ops_server '[deploy]
+keep_releases = 3'
+
+	ops_run deploy "$(ops_pack v6)" --revision v6
+	rf_assert_status 0
+	rf_assert_stderr_has "record    local pruned 3"
+	ops_after 1 deploy 'new[0]["pruned"] == 3'
+	ops_assert_releases v4 v5 v6
+	ops_assert_current v6
+}
+
 @test "prune never removes a staged release" {
 	ops_server
 	ops_write_record v6 staged
