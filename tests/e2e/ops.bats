@@ -552,6 +552,9 @@ keep_releases = 3'
 	ops_run prune --keep 1 --dry-run
 	rf_assert_status 0
 	rf_assert_stderr_has "would remove 3 releases"
+	# The paths, and the command that would remove them (man relflip).
+	rf_assert_stdout_has "local: would remove these, with rm -rf -- in $RF_APP:" \
+		"releases/.tmp-v6-0123456789abcdef0123456789abcdef" ".relflip/incoming/v6.0123456789ab.tar"
 	ops_after 0
 	rf_assert_unchanged app
 }
