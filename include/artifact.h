@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "error.h"
 
 /*
@@ -59,20 +60,50 @@ int artifact_manifest(const char *path, const struct artifact_limits *limits,
 		      struct artifact_info *info, struct manifest *manifest,
 		      struct rf_error *err);
 
+/* What pack found worth saying, besides the tarball. */
+struct pack_report {
+	int git;                  /* the file list came from git */
+	size_t untracked;         /* files git does not track, left out */
+	char untracked_some[256]; /* the first of them, space-separated */
+	struct strlist secrets;   /* "PATH: WHY": what looks like a secret */
+};
+
 struct pack_options {
 	const char *dir;        /* the tree to pack */
-	const char *output;     /* the tarball to write (gzip) */
+	const char *output;     /* the tarball to write */
+	const char *compression; /* "gzip" (NULL too), "zstd", "xz", "none" */
 	const char *revision;   /* when set, a REVISION file is added */
 	const char *const *excludes; /* glob patterns, matched like .gitignore */
 	size_t nexcludes;
+	const char *const *includes; /* in a git work tree: untracked paths
+				      * to pack too, the same kind of globs */
+	size_t nincludes;
+	int no_git;             /* pack every file, even in a git work tree */
 	int64_t mtime;          /* SOURCE_DATE_EPOCH, or a fixed epoch */
+	struct pack_report *report; /* filled when not NULL */
 };
 
 /*
- * Write a reproducible gzip'd tarball of opts->dir: entries sorted
- * byte-wise, modes normalised (0755 dirs and executables, 0644 files),
- * owner 0, one mtime, no gzip timestamp, pax_restricted, UTF-8 names.
- * ".git" is always excluded, as is what opts->dir/.relflipignore lists.
+ * The compression a tarball's name asks for: "none" (.tar), "gzip"
+ * (.tar.gz, .tgz), "zstd" (.tar.zst, .tzst), "xz" (.tar.xz, .txz); NULL
+ * for any other name.
+ */
+const char *artifact_compression_for(const char *name);
+
+/*
+ * Why a file ready to be packed looks like a secret, or NULL: its name
+ * (.env, id_* without .pub, *.pem, *.key) or its first line
+ * (-----BEGIN ... PRIVATE KEY-----). head is the file's first bytes.
+ */
+const char *artifact_secret_why(const char *base, const char *head);
+
+/*
+ * Write a reproducible tarball of opts->dir: entries sorted byte-wise,
+ * modes normalised (0755 dirs and executables, 0644 files), owner 0,
+ * one mtime, no compressor timestamp, pax_restricted, UTF-8 names. In a
+ * git work tree (unless no_git), only what git tracks there, plus what
+ * the includes match; else every file. ".git" is always excluded, as is
+ * what opts->dir/.relflipignore lists and the excludes match.
  * Refuses (RF_EXIT_ARTIFACT) what artifact_validate would refuse, then
  * validates the output and fills info.
  */

@@ -54,7 +54,7 @@ struct rf_error {
 	const char *stage;  /* "connect", "upload", ...: a static string, or NULL */
 	char host[64];      /* "" when not host-specific */
 	char msg[512];      /* lowercase, error first, no full stop */
-	char hint[256];     /* what to try next, or "" */
+	char hint[512];     /* what to try next, or "" */
 	enum rf_kind kind;  /* what went wrong; RF_KIND_NONE when not told */
 	char via[64];       /* the jump host it happened on, or "" */
 };

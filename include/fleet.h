@@ -70,6 +70,7 @@ struct fleet {
 	int warm_up;             /* start the agent while connecting */
 	const struct probe_asks *asks; /* what the lock's probe also asks */
 	int warned_no_health;
+	int final;               /* the stage running is a STAGE_FINAL one */
 	long long switched_ms;   /* epoch ms when the switch began, or 0 */
 	pthread_mutex_t pace_lock; /* connect pacing */
 	long long next_connect_ms;

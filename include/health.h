@@ -31,6 +31,16 @@ int health_check_remote(struct remote *r, const struct conf *conf,
 int health_check_public(const struct conf *conf, const char *revision,
 			struct health_result *res, struct rf_error *err);
 
+/* Longest first line of a body that a failure message quotes. */
+#define HEALTH_BODY_SHOWN 80
+
+/*
+ * The first line of a response's body, for a failure message ("broken
+ * e21d026" says why at once): "" when it is empty, longer than
+ * HEALTH_BODY_SHOWN, looks like markup or holds control characters.
+ */
+void health_body_line(const char *body, char *dst, size_t len);
+
 /*
  * Judge one response against the config: the status must equal
  * expect_status and, with expect_revision, the body contain revision.

@@ -29,6 +29,8 @@ struct out_settings {
 	int color;   /* stderr is a terminal and colour is allowed */
 	int tty;     /* stderr is a terminal: progress bars, live lines */
 	int github;  /* GITHUB_ACTIONS=true */
+	int table_only; /* the command's output is a table (releases): no
+			 * stage lines; errors and warnings stay */
 };
 
 extern struct out_settings out_cfg;
@@ -90,30 +92,46 @@ void out_debug_at(const char *func, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 #define out_debug(...) out_debug_at(__func__, __VA_ARGS__)
 
-/* A `stage` begin event (and a ::group:: under GitHub Actions). */
+/* A `stage` begin event. */
 void out_stage_begin(const char *host, const char *stage);
 
 /*
+ * A stage starts on names ("web1 web2"). Its first line of output (a
+ * hook's) comes under a heading, "  install   web1 …", or under GitHub
+ * Actions in a group "relflip install web1 (output)" that the stage's own
+ * line (out_stage_end) closes: the stage lines stay outside the folds.
+ */
+void out_stage_running(const char *stage, const char *names);
+
+/*
  * A `stage` end event with duration_ms, and the human line
- * "  stage     detail                      12 ms".
+ * "  stage     detail                      12 ms" (none under table_only).
  */
 void out_stage_end(const char *host, const char *stage, long duration_ms,
 		   int ok, const char *detail);
 
 /*
  * The upload's progress bar on a terminal (bytes, rate, ETA); label is a
- * host or "8 hosts". Nothing under --json or -q, or off a terminal.
+ * host or "8 hosts". For one host it is the live line. Nothing under
+ * --json or -q, off a terminal, or for a fleet (whose live block shows
+ * each host's percentage).
  */
 void out_progress(const char *label, uint64_t done, uint64_t total);
 
 /*
- * A fleet's live status on a terminal: one line per host (stage, progress)
- * kept at the bottom while other lines scroll above. Nothing off a
- * terminal, under --json or -q, or for one host or more than 60.
+ * The live area on a terminal, kept at the bottom while other lines
+ * scroll above and erased at the end: for one host, a line while a stage
+ * runs ("  install   web1 …  12 s", the elapsed time moving every
+ * second); for a fleet (up to 60 hosts), a line per host. Nothing off a
+ * terminal or under --json or -q. out_live_stage: host i runs stage from
+ * now; out_live_set: what it shows instead of the elapsed time (the
+ * upload's percentage); out_live_done: its stage ended.
  */
 void out_live_begin(size_t n, const char *const *names);
+void out_live_stage(size_t index, const char *stage);
 void out_live_set(size_t index, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void out_live_done(size_t index, int ok);
 void out_live_end(void);
 
 /* A line of a hook's output, prefixed with the host. */
@@ -136,14 +154,6 @@ void out_result_json(struct buf *b, const char *status, int exit_code,
 /* s with the registered secrets redacted, as every output has it; owned. */
 char *out_redact(const char *s);
 
-/*
- * GitHub Actions (GITHUB_ACTIONS=true): fold a stage's lines into a group.
- * The workflow commands go to stdout, or to stderr under --json so that
- * stdout stays JSON.
- */
-void out_group_begin(const char *title);
-void out_group_end(void);
-
 /* Append Markdown to $GITHUB_STEP_SUMMARY when set (GitHub Actions). */
 void out_step_summary(const char *markdown);
 
@@ -152,6 +162,12 @@ void out_format_duration(char *dst, size_t len, long ms);
 
 /* "5.7 MB", "212 KB" (decimal units, as DESIGN.md shows). */
 void out_format_bytes(char *dst, size_t len, uint64_t bytes);
+
+/*
+ * "212 MB/s" for bytes sent in ms; "" when too little was sent, or too
+ * fast, for the figure to mean anything (under 256 KB or 200 ms).
+ */
+void out_format_rate(char *dst, size_t len, uint64_t bytes, long ms);
 
 /* Flush and check stdout; -1 when writing it failed. */
 int out_finish(void);

@@ -14,4 +14,13 @@ int release_id_valid(const char *id);
  */
 int release_ref_allowed(const struct strlist *allowed, const char *ref);
 
+/*
+ * For a ref that allowed_refs refuses, the ref the user likely meant:
+ * with no ref, the first entry without glob characters; for a short name
+ * ("main", "v1.2"), refs/heads/NAME or refs/tags/NAME when that one is
+ * allowed. "" when there is no good guess.
+ */
+void release_ref_guess(const struct strlist *allowed, const char *ref,
+		       char *dst, size_t len);
+
 #endif

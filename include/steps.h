@@ -136,6 +136,15 @@ void step_link_script(struct buf *cmd, const struct conf *conf,
 void step_hook_script(struct buf *cmd, const char *dir,
 		      const struct step_env *env, const char *hook);
 
+/*
+ * The hook as a person runs it again on the server, in a shell as the
+ * deploy user: "cd DIR && RELFLIP_...=... sh -c 'HOOK'", with the same
+ * variables (RELFLIP_PREVIOUS_REVISION left out when empty). One line,
+ * for a failed hook's hint.
+ */
+void step_hook_repro(struct buf *out, const char *dir,
+		     const struct step_env *env, const char *hook);
+
 /* Point current at releases/<id> by rename(2); id NULL removes current. */
 void step_switch_script(struct buf *cmd, const char *app, const char *id);
 

@@ -78,16 +78,38 @@ validate_args(struct deploy *d, struct rf_error *err)
 				    rev);
 	if (!release_ref_allowed(&conf->allowed_refs, d->opts->ref)) {
 		struct buf globs = BUF_INIT;
+		const char *ref = d->opts->ref ? d->opts->ref : "";
+		char guess[256];
 
 		for (i = 0; i < conf->allowed_refs.n; i++)
 			buf_addf(&globs, "%s%s", i ? " " : "",
 				 conf->allowed_refs.v[i]);
-		rf_error_set(err, RF_EXIT_REF, "validate",
-			     "ref '%s' is not allowed to deploy (allowed_refs: "
-			     "%s)",
-			     d->opts->ref ? d->opts->ref : "", buf_str(&globs));
-		rf_error_hint(err, "deploy from an allowed branch or tag, or "
-			      "pass --ref REF (default: $GITHUB_REF)");
+		release_ref_guess(&conf->allowed_refs, ref, guess,
+				  sizeof(guess));
+		if (ref[0] == '\0')
+			rf_error_set(err, RF_EXIT_REF, "validate",
+				     "no ref given, and allowed_refs is set "
+				     "(%s)",
+				     buf_str(&globs));
+		else
+			rf_error_set(err, RF_EXIT_REF, "validate",
+				     "ref '%s' is not allowed to deploy "
+				     "(allowed_refs: %s)",
+				     ref, buf_str(&globs));
+		if (guess[0] != '\0' && ref[0] == '\0')
+			rf_error_hint(err,
+				      "pass --ref %s (from CI, $GITHUB_REF "
+				      "gives it)",
+				      guess);
+		else if (guess[0] != '\0')
+			rf_error_hint(err,
+				      "did you mean --ref %s? a ref is "
+				      "written in full",
+				      guess);
+		else
+			rf_error_hint(err, "deploy from an allowed branch or "
+					   "tag, or pass --ref REF (default: "
+					   "$GITHUB_REF)");
 		buf_release(&globs);
 		return -1;
 	}
@@ -102,6 +124,13 @@ validate_args(struct deploy *d, struct rf_error *err)
 					    "%s: [app] shared path '%s' must be "
 					    "relative, without . or .. parts",
 					    conf->file, p);
+	}
+	/* A file that is not there needs no server to say so. */
+	if (access(d->opts->artifact, R_OK) != 0) {
+		rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
+			     "cannot open '%s': %m", d->opts->artifact);
+		return rf_error_hint(err, "deploy the tarball relflip pack "
+					  "wrote: relflip pack . -o app.tgz");
 	}
 	return 0;
 }
@@ -607,12 +636,6 @@ record_build(struct deploy *d, const struct finish *fin,
 		step_write_record(cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
-			fin->code, &o, &line);
-	json_obj_str(&o, "checksum", d->checksum);
-	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
-	json_obj_end(&o);
-	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
 		*ngone = plan_prune(records, rec->id, f->conf->keep_releases,
 				    f->conf->keep_failed, 0, &gone);
@@ -623,6 +646,15 @@ record_build(struct deploy *d, const struct finish *fin,
 		for (i = 0; i < fh->st.trash.n; i++)
 			buf_addf(list, ".relflip/trash/%s\n", fh->st.trash.v[i]);
 	}
+	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
+			fin->code, &o, &line);
+	json_obj_str(&o, "checksum", d->checksum);
+	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
+	/* The log is where "who removed v1?" is answered, by hand or not. */
+	if (fin->prune)
+		json_obj_int(&o, "pruned", (long long)*ngone);
+	json_obj_end(&o);
+	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (list->len > 0)
 		step_discard_listed(cmd, f->conf->app_path, f->token);
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
@@ -723,7 +755,16 @@ finish(struct deploy *d, int code, struct rf_error *why)
 	}
 	d->fin = &fin;
 	/* Every host that holds our lock gets its record and log line. */
-	if (stage_run(&d->f, &record_stage, d, &err) != 0) {
+	if (stage_run(&d->f, &record_stage, d, &err) == 0) {
+		if (code == RF_EXIT_INTERRUPTED)
+			rf_error_hint(
+			    why,
+			    "current is unchanged on every "
+			    "host; %s is marked failed and the lock "
+			    "is released: relflip releases shows each "
+			    "host, deploy again when ready",
+			    d->opts->revision);
+	} else {
 		fleet_unlock(&d->f);
 		if (code != 0) {
 			out_error(&err);

@@ -202,11 +202,12 @@ step_one(void *p, size_t i)
 	if (fh->t_first == 0)
 		fh->t_first = t0;
 	out_stage_begin(fh->host->name, c->stage);
-	out_live_set(i, "%-9s running", c->stage);
+	out_live_stage(i, c->stage);
 	rf_error_clear(&fh->err);
 	rc = c->fn(c->f, fh, c->arg);
-	out_live_set(i, "%-9s %s", c->stage, rc == 0 ? "done" : "FAILED");
-	if (rc == 0 && interrupted)
+	out_live_done(i, rc == 0);
+	/* A final stage (the record) that ran has done its work. */
+	if (rc == 0 && interrupted && !c->f->final)
 		rc = rf_error_set(&fh->err, RF_EXIT_INTERRUPTED, c->stage,
 				  "interrupted");
 	if (rc != 0) {
@@ -216,6 +217,11 @@ step_one(void *p, size_t i)
 				     "%s failed", c->stage);
 		if (fh->err.stage == NULL)
 			fh->err.stage = c->stage;
+		if (fh->err.code == RF_EXIT_INTERRUPTED &&
+		    strcmp(fh->err.msg, "interrupted") == 0)
+			snprintf(fh->err.msg, sizeof(fh->err.msg),
+				 "interrupted during %s on %s", c->stage,
+				 fh->host->name);
 		rf_error_host(&fh->err, fh->host->name);
 	}
 	{
@@ -309,7 +315,9 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 		nran += fleet_pick_active_ok(&f->h[i]);
 	if (nran == 0)
 		return 0;
-	out_group_begin(stage);
+	fleet_names(f, fleet_pick_active_ok, &names);
+	out_stage_running(stage, buf_str(&names));
+	buf_reset(&names);
 	if (f->n == 1)
 		step_one(&c, 0);
 	else
@@ -322,7 +330,6 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 		}
 	}
 	stage_line(f, stage, (long)(out_now_ms() - t0), nfailed == 0);
-	out_group_end();
 	if (nfailed == 0)
 		return 0;
 	if (nfailed == 1 && nran == 1) {

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "health.h"
 #include "http.h"
+#include "out.h"
 #include "remote.h"
 
 /*
@@ -498,6 +499,34 @@ health_try_direct(struct health_ctx *ctx, double timeout,
 	return 0;
 }
 
+void
+health_body_line(const char *body, char *dst, size_t len)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (len == 0)
+		return;
+	dst[0] = '\0';
+	if (body == NULL)
+		return;
+	n = strcspn(body, "\r\n");
+	while (n > 0 && (body[n - 1] == ' ' || body[n - 1] == '\t'))
+		n--;
+	/* A page of HTML says nothing on one line: only short text. */
+	if (n == 0 || n > HEALTH_BODY_SHOWN || n >= len)
+		return;
+	for (p = (const unsigned char *)body;
+	     p < (const unsigned char *)body + n; p++) {
+		if (*p < 0x20 && *p != '\t')
+			return;
+		if (*p == '<')
+			return;
+	}
+	memcpy(dst, body, n);
+	dst[n] = '\0';
+}
+
 /* The retry loop shared by both checks; fills res. */
 static int
 health_loop(struct health_ctx *ctx, struct health_result *res,
@@ -505,7 +534,7 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 {
 	const struct conf *conf = ctx->conf;
 	struct http_response hr;
-	char why[256];
+	char why[256], body[HEALTH_BODY_SHOWN + 1];
 	double start, deadline, now, timeout, next, quick = 0.05;
 	double interval = conf->health_interval > 0 ? conf->health_interval : 0;
 	int maxtries, counted = 0, good = 0, r = -1;
@@ -515,6 +544,7 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 	    conf->health_deadline > 0 ? start + conf->health_deadline : 0;
 	maxtries = 1 + (conf->health_retries > 0 ? conf->health_retries : 0);
 	why[0] = '\0';
+	body[0] = '\0';
 
 	for (;;) {
 		if (interrupted)
@@ -542,9 +572,23 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 		r = -1;
 		res->tries++;
 		res->status = hr.status;
-		if (hr.transport_ok)
+		body[0] = '\0';
+		if (hr.transport_ok) {
 			good = health_judge(conf, ctx->revision, hr.status,
 					    hr.body, why, sizeof(why));
+			health_body_line(hr.body, body, sizeof(body));
+		}
+		if (hr.transport_ok)
+			out_debug("%s%sGET %s, try %d: %ld%s%s%s, %s",
+				  ctx->r ? ctx->r->name : "",
+				  ctx->r ? ": " : "", ctx->url, res->tries,
+				  hr.status, body[0] ? ", body \"" : "", body,
+				  body[0] ? "\"" : "", good ? "good" : why);
+		else
+			out_debug("%s%sGET %s, try %d: %s",
+				  ctx->r ? ctx->r->name : "",
+				  ctx->r ? ": " : "", ctx->url, res->tries,
+				  why);
 		http_response_release(&hr);
 		if (good)
 			break;
@@ -577,6 +621,10 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 			      ctx->revision);
 	else if (good)
 		health_detail(res, "%ld", res->status);
+	else if (body[0] != '\0')
+		health_detail(res, "%s, body \"%s\", after %d %s (%.1f s)", why,
+			      body, res->tries,
+			      res->tries == 1 ? "try" : "tries", res->elapsed);
 	else
 		health_detail(res, "%s after %d %s (%.1f s)", why, res->tries,
 			      res->tries == 1 ? "try" : "tries", res->elapsed);

@@ -21,6 +21,29 @@ hook_line(void *arg, int is_stderr, const char *line)
 	}
 }
 
+/* How to run the hook again by hand, on the host, as the deploy user. */
+static void
+repro_hint(const struct fleet_host *fh, const char *dir,
+	   const struct step_env *env, const char *command,
+	   struct rf_error *err)
+{
+	struct buf line = BUF_INIT;
+	const char *user = fh->info.user[0] ? fh->info.user : "the deploy user";
+
+	step_hook_repro(&line, dir, env, command);
+	if (line.len + 64 + strlen(user) + strlen(fh->host->name) <
+	    sizeof(err->hint))
+		rf_error_hint(err, "run it again on %s as %s: %s",
+			      fh->host->name, user, buf_str(&line));
+	else
+		rf_error_hint(
+		    err,
+		    "run it again on %s as %s, in %s: "
+		    "relflip deploy --dry-run shows the exact command",
+		    fh->host->name, user, dir);
+	buf_release(&line);
+}
+
 int
 fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	   const char *dir, const char *command, const struct step_env *env,
@@ -63,6 +86,7 @@ fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 				     "%s hook failed with exit %d on %s%s%s",
 				     stage, res.status, fh->host->name,
 				     hl.last[0] ? ": " : "", hl.last);
+		repro_hint(fh, dir, env, command, err);
 		goto out;
 	}
 	rc = 0;

@@ -65,9 +65,13 @@ held_error(struct fleet *f, struct fleet_host *fh)
 			      "if that run is dead, relflip -H %s unlock",
 			      f->conf->lock_ttl, fh->host->name);
 	else
-		rf_error_hint(&fh->err,
-			      "wait for it to finish, or set [deploy] lock_wait "
-			      "to wait up to that many seconds");
+		rf_error_hint(
+		    &fh->err,
+		    "wait for that run to end, or queue behind it with "
+		    "[deploy] lock_wait = 5m; if it died, relflip -H "
+		    "%s unlock once the lock is older than lock_ttl "
+		    "(%.0f s), or unlock --force now",
+		    fh->host->name, f->conf->lock_ttl);
 	buf_release(&who);
 }
 
@@ -175,6 +179,7 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	int rc = -1, status;
 
 	lock_plan(f, fh, arg, &p);
+	out_debug("%s: lock: %s", fh->host->name, buf_str(&p.script));
 	out.max = 64 << 20;
 	for (;;) {
 		buf_reset(&out);
@@ -185,12 +190,23 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		if (status < 0)
 			goto out;
 		if (status == STEP_LAYOUT) {
+			/* mkdir says it once a directory: the first will do. */
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "lock",
-				     "cannot create the layout under %s: %s",
-				     f->conf->app_path, buf_str(&errtext));
-			rf_error_hint(&fh->err, "relflip -H %s check shows "
-				      "what is wrong with the app path",
-				      fh->host->name);
+				     "cannot create the layout under %s on %s: "
+				     "%.*s",
+				     f->conf->app_path, fh->host->name,
+				     (int)strcspn(buf_str(&errtext), "\n"),
+				     buf_str(&errtext));
+			rf_error_hint(
+			    &fh->err,
+			    "give %s the app path, as root "
+			    "on %s: install -d -o %s %s (relflip -H %s "
+			    "check shows what else is missing)",
+			    fh->info.user[0] ? fh->info.user
+					     : "the deploy user",
+			    fh->host->name,
+			    fh->info.user[0] ? fh->info.user : "USER",
+			    f->conf->app_path, fh->host->name);
 			goto out;
 		}
 		if (status != 0) {

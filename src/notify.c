@@ -257,7 +257,6 @@ notify_run_hook(const struct conf *conf, const char *stage, const char *command,
 	c.on_line = hook_line;
 	c.arg = &hl;
 	out_stage_begin(NULL, stage);
-	out_group_begin(stage);
 	if (runner_exec(&c, &res, &err) != 0)
 		snprintf(detail, sizeof(detail), "%s", err.msg);
 	else if (res.timed_out)
@@ -274,7 +273,6 @@ notify_run_hook(const struct conf *conf, const char *stage, const char *command,
 			 hl.last[0] ? ": " : "", hl.last);
 	else
 		ok = 1;
-	out_group_end();
 	out_stage_end(NULL, stage, (long)(out_now_ms() - t0), ok,
 		      ok ? "on the runner" : detail);
 	if (!ok)

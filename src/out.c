@@ -9,6 +9,7 @@
  * secrets are redacted from each string before it is escaped.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,17 +36,44 @@ static size_t nsecrets;
 static int progress_shown;
 
 /*
- * The live status block of a fleet on a terminal: a line per host at the
- * bottom of the screen, erased before any other line is written and drawn
- * again after it.
+ * The live area on a terminal, at the bottom of the screen, erased before
+ * any other line is written and drawn again after it. For one host, one
+ * line while a stage runs ("  install   web1 …  12 s"); for a fleet, a line
+ * per host. A ticker thread redraws it every second, so the elapsed time
+ * moves while a quiet hook or the health retries run.
  */
 #define LIVE_HOSTS_MAX 60
 #define LIVE_TEXT 96
+#define LIVE_TICK_MS 1000
+
+enum live_state { LIVE_WAITING, LIVE_RUNNING, LIVE_DONE, LIVE_FAILED };
+
+struct live_host {
+	char name[32];
+	char stage[16];
+	char text[LIVE_TEXT]; /* progress, shown instead of the elapsed time */
+	enum live_state state;
+	long long since_ms; /* when its stage began */
+};
+
 static size_t live_n;
-static char (*live_names)[32];
-static char (*live_text)[LIVE_TEXT];
+static struct live_host *live;
 static size_t live_shown;
 static long long live_drawn_ms;
+static pthread_t live_ticker;
+static int live_ticking;
+static pthread_cond_t live_cond;
+
+/*
+ * The heading of the stage that runs now ("install", "web1 web2"): shown
+ * above the stage's first line of output, so that a hook's lines sit under
+ * their stage; under GitHub Actions that output is folded in a group whose
+ * title it is, and the stage's own line comes after the group.
+ */
+static char head_stage[32];
+static char head_names[128];
+static int head_shown;
+static int group_open;
 
 static void live_erase(void);
 static void live_draw(void);
@@ -56,6 +84,10 @@ static const char *color(const char *c);
 #define COLOR_GREEN "\033[32m"
 #define COLOR_DIM "\033[2m"
 #define COLOR_RESET "\033[0m"
+
+/* Below these a transfer's rate is not shown. */
+#define RATE_MIN_MS 200
+#define RATE_MIN_BYTES (256 * 1000)
 
 /* Shorter text would be redacted from too many unrelated words. */
 #define SECRET_MIN 4
@@ -296,6 +328,58 @@ live_erase(void)
 	live_shown = 0;
 }
 
+/* "12 s", "3m05s" since ms; "" in the first second. */
+static void
+live_elapsed(char *dst, size_t len, long long since_ms)
+{
+	long long s = (out_now_ms() - since_ms) / 1000;
+
+	if (s < 1)
+		dst[0] = '\0';
+	else if (s < 60)
+		snprintf(dst, len, "%lld s", s);
+	else
+		snprintf(dst, len, "%lldm%02llds", s / 60, s % 60);
+}
+
+/* One host's line: its stage and how it goes. Lock held. */
+static void
+live_line(struct buf *line, const struct live_host *h)
+{
+	char el[32];
+
+	if (live_n == 1) {
+		/* "  install   web1 …  12 s", or the upload's bar. */
+		live_elapsed(el, sizeof(el), h->since_ms);
+		buf_addf(line, "  %-9s %s %s", h->stage, h->name,
+			 h->text[0] ? h->text : "…");
+		if (!h->text[0] && el[0])
+			buf_addf(line, "  %s%s%s", color(COLOR_DIM), el,
+				 color(COLOR_RESET));
+		return;
+	}
+	buf_addf(line, "  %s%-16s%s ", color(COLOR_DIM), h->name,
+		 color(COLOR_RESET));
+	switch (h->state) {
+	case LIVE_WAITING:
+		buf_adds(line, "waiting");
+		break;
+	case LIVE_RUNNING:
+		live_elapsed(el, sizeof(el), h->since_ms);
+		buf_addf(line, "%-9s %s", h->stage,
+			 h->text[0] ? h->text : "running");
+		if (!h->text[0] && el[0])
+			buf_addf(line, " %s", el);
+		break;
+	case LIVE_DONE:
+		buf_addf(line, "%-9s done", h->stage);
+		break;
+	case LIVE_FAILED:
+		buf_addf(line, "%-9s FAILED", h->stage);
+		break;
+	}
+}
+
 /* Lock held. */
 static void
 live_draw(void)
@@ -307,36 +391,121 @@ live_draw(void)
 		return;
 	live_erase();
 	for (i = 0; i < live_n; i++) {
+		/* One host: a line only while a stage runs. */
+		if (live_n == 1 && live[i].state != LIVE_RUNNING)
+			continue;
 		buf_reset(&line);
-		buf_addf(&line, "  %s%-16s%s %s", color(COLOR_DIM),
-			 live_names[i], color(COLOR_RESET), live_text[i]);
+		live_line(&line, &live[i]);
 		put_line(stderr, buf_str(&line));
+		live_shown++;
 	}
 	buf_release(&line);
-	live_shown = live_n;
 	live_drawn_ms = out_now_ms();
 	fflush(stderr);
+}
+
+static int
+live_running(void)
+{
+	size_t i;
+
+	for (i = 0; i < live_n; i++) {
+		if (live[i].state == LIVE_RUNNING && live[i].text[0] == '\0')
+			return 1;
+	}
+	return 0;
+}
+
+/* The ticker: moves the elapsed times while nothing else is written. */
+static void *
+live_tick(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	pthread_mutex_lock(&out_lock);
+	while (live_ticking) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&live_cond, &out_lock, &ts);
+		if (live_ticking && live_running() &&
+		    out_now_ms() - live_drawn_ms >= LIVE_TICK_MS)
+			live_draw();
+	}
+	pthread_mutex_unlock(&out_lock);
+	return NULL;
 }
 
 void
 out_live_begin(size_t n, const char *const *names)
 {
+	pthread_condattr_t ca;
+	sigset_t all, old;
 	size_t i;
 
-	if (!out_cfg.tty || out_cfg.json || out_cfg.quiet || n < 2 ||
+	if (!out_cfg.tty || out_cfg.json || out_cfg.quiet || n < 1 ||
 	    n > LIVE_HOSTS_MAX)
 		return;
 	pthread_mutex_lock(&out_lock);
-	live_names = xcalloc(n, sizeof(*live_names));
-	live_text = xcalloc(n, sizeof(*live_text));
+	if (live_n != 0) {
+		pthread_mutex_unlock(&out_lock);
+		return;
+	}
+	live = xcalloc(n, sizeof(*live));
 	for (i = 0; i < n; i++) {
 		char *name = clean(names[i]);
 
-		snprintf(live_names[i], sizeof(live_names[i]), "%s", name);
-		snprintf(live_text[i], sizeof(live_text[i]), "waiting");
+		snprintf(live[i].name, sizeof(live[i].name), "%s", name);
 		free(name);
 	}
 	live_n = n;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&live_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Signals stay with the threads that look at `interrupted`. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	live_ticking = pthread_create(&live_ticker, NULL, live_tick, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&out_lock);
+}
+
+void
+out_live_stage(size_t i, const char *stage)
+{
+	char *safe;
+
+	if (live_n == 0 || i >= live_n)
+		return;
+	safe = clean(stage);
+	pthread_mutex_lock(&out_lock);
+	if (i < live_n) {
+		snprintf(live[i].stage, sizeof(live[i].stage), "%s", safe);
+		live[i].text[0] = '\0';
+		live[i].state = LIVE_RUNNING;
+		live[i].since_ms = out_now_ms();
+		if (live_n == 1 || live[i].since_ms - live_drawn_ms >= 100)
+			live_draw();
+	}
+	pthread_mutex_unlock(&out_lock);
+	free(safe);
+}
+
+void
+out_live_done(size_t i, int ok)
+{
+	pthread_mutex_lock(&out_lock);
+	if (i < live_n) {
+		live[i].state = ok ? LIVE_DONE : LIVE_FAILED;
+		live[i].text[0] = '\0';
+		if (live_n == 1 || out_now_ms() - live_drawn_ms >= 100)
+			live_draw();
+	}
 	pthread_mutex_unlock(&out_lock);
 }
 
@@ -354,8 +523,8 @@ out_live_set(size_t i, const char *fmt, ...)
 	va_end(ap);
 	safe = clean(text);
 	pthread_mutex_lock(&out_lock);
-	if (live_n != 0) {
-		snprintf(live_text[i], LIVE_TEXT, "%s", safe);
+	if (i < live_n) {
+		snprintf(live[i].text, LIVE_TEXT, "%s", safe);
 		if (out_now_ms() - live_drawn_ms >= 100)
 			live_draw();
 	}
@@ -367,15 +536,23 @@ void
 out_live_end(void)
 {
 	pthread_mutex_lock(&out_lock);
-	if (live_n != 0) {
-		live_erase();
-		fflush(stderr);
-		free(live_names);
-		free(live_text);
-		live_names = NULL;
-		live_text = NULL;
-		live_n = 0;
+	if (live_n == 0) {
+		pthread_mutex_unlock(&out_lock);
+		return;
 	}
+	live_erase();
+	fflush(stderr);
+	live_n = 0;
+	if (live_ticking) {
+		live_ticking = 0;
+		pthread_cond_signal(&live_cond);
+		pthread_mutex_unlock(&out_lock);
+		pthread_join(live_ticker, NULL);
+		pthread_mutex_lock(&out_lock);
+	}
+	pthread_cond_destroy(&live_cond);
+	free(live);
+	live = NULL;
 	pthread_mutex_unlock(&out_lock);
 }
 
@@ -513,10 +690,9 @@ out_primary(const char *fmt, ...)
 		if (nl == NULL)
 			break;
 	}
-	if (live_n != 0) {
-		fflush(stdout);
-		live_draw();
-	}
+	/* In order with stderr, even when both go to one pipe. */
+	fflush(stdout);
+	live_draw();
 	pthread_mutex_unlock(&out_lock);
 	buf_release(&b);
 }
@@ -575,37 +751,84 @@ gh_command(const char *cmd, const char *stage, const char *host,
 	buf_release(&data);
 }
 
-void
-out_group_begin(const char *title)
+/* "::group::relflip TITLE" (GitHub Actions). Lock held. */
+static void
+group_begin(const char *title)
 {
 	FILE *f = out_cfg.json ? stderr : stdout;
-	struct buf b = BUF_INIT, t = BUF_INIT;
+	struct buf b = BUF_INIT;
 
-	if (!out_cfg.github)
-		return;
-	add_clean(&t, title);
-	gh_escape(&b, buf_str(&t), 0);
-	pthread_mutex_lock(&out_lock);
+	gh_escape(&b, title, 0);
 	fflush(stderr);
 	fprintf(f, "::group::relflip %s\n", buf_str(&b));
 	fflush(f);
-	pthread_mutex_unlock(&out_lock);
 	buf_release(&b);
-	buf_release(&t);
+	group_open = 1;
 }
 
-void
-out_group_end(void)
+/* Close the group a stage's output opened, if any. Lock held. */
+static void
+group_end(void)
 {
 	FILE *f = out_cfg.json ? stderr : stdout;
 
-	if (!out_cfg.github)
+	if (!group_open)
 		return;
-	pthread_mutex_lock(&out_lock);
 	fflush(stderr);
 	fprintf(f, "::endgroup::\n");
 	fflush(f);
+	group_open = 0;
+}
+
+void
+out_stage_running(const char *stage, const char *names)
+{
+	char *s = clean(stage), *n = clean(names);
+
+	pthread_mutex_lock(&out_lock);
+	group_end();
+	snprintf(head_stage, sizeof(head_stage), "%s", s);
+	snprintf(head_names, sizeof(head_names), "%s", n);
+	head_shown = 0;
 	pthread_mutex_unlock(&out_lock);
+	free(s);
+	free(n);
+}
+
+/*
+ * Before a stage's first line of output: its heading, or under GitHub
+ * Actions the group that folds its output. Lock held.
+ */
+static void
+heading(const char *stage, const char *host)
+{
+	struct buf b = BUF_INIT;
+
+	if (head_shown)
+		return;
+	if (head_stage[0] == '\0') {
+		snprintf(head_stage, sizeof(head_stage), "%s", stage);
+		snprintf(head_names, sizeof(head_names), "%s", host);
+	}
+	head_shown = 1;
+	if (out_cfg.github) {
+		buf_addf(&b, "%s %s (output)", head_stage, head_names);
+		group_begin(buf_str(&b));
+	} else {
+		buf_addf(&b, "  %-9s %s …", head_stage, head_names);
+		err_line(buf_str(&b));
+	}
+	buf_release(&b);
+}
+
+/* A stage's line ends its output: the group closes, the heading resets. */
+static void
+heading_end(void)
+{
+	group_end();
+	head_stage[0] = '\0';
+	head_names[0] = '\0';
+	head_shown = 0;
 }
 
 void
@@ -707,10 +930,16 @@ out_error(const struct rf_error *err)
 	buf_release(&line);
 }
 
+/*
+ * Debug lines: a script of several lines is shown as several, each
+ * "debug: " first, so that it reads as the server will run it.
+ */
 void
 out_debug_at(const char *func, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT, line = BUF_INIT;
+	const char *p, *nl;
+	char *piece;
 	va_list ap;
 
 	if (!out_cfg.verbose)
@@ -718,10 +947,23 @@ out_debug_at(const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
-	buf_addf(&line, "debug: %s: ", func);
-	add_clean(&line, buf_str(&b));
+	while (b.len > 0 && b.buf[b.len - 1] == '\n')
+		b.buf[--b.len] = '\0';
 	pthread_mutex_lock(&out_lock);
-	err_line(buf_str(&line));
+	for (p = buf_str(&b);; p = nl + 1) {
+		nl = strchr(p, '\n');
+		buf_reset(&line);
+		if (p == buf_str(&b))
+			buf_addf(&line, "debug: %s: ", func);
+		else
+			buf_adds(&line, "debug:   | ");
+		piece = xstrndup(p, nl != NULL ? (size_t)(nl - p) : strlen(p));
+		add_clean(&line, piece);
+		free(piece);
+		err_line(buf_str(&line));
+		if (nl == NULL)
+			break;
+	}
 	pthread_mutex_unlock(&out_lock);
 	buf_release(&b);
 	buf_release(&line);
@@ -750,8 +992,12 @@ out_stage_end(const char *host, const char *stage, long duration_ms, int ok,
 	char *safe_stage, *safe;
 
 	out_event("stage", host, stage, f, 4);
-	if (out_cfg.quiet)
+	if (out_cfg.quiet || out_cfg.table_only) {
+		pthread_mutex_lock(&out_lock);
+		heading_end();
+		pthread_mutex_unlock(&out_lock);
 		return;
+	}
 	out_format_duration(dur, sizeof(dur), duration_ms);
 	safe_stage = clean(stage);
 	safe = clean(detail);
@@ -759,11 +1005,32 @@ out_stage_end(const char *host, const char *stage, long duration_ms, int ok,
 		 safe_stage, ok ? "" : color(COLOR_RESET), safe,
 		 color(COLOR_DIM), dur, color(COLOR_RESET));
 	pthread_mutex_lock(&out_lock);
+	heading_end();
 	err_line(buf_str(&line));
 	pthread_mutex_unlock(&out_lock);
 	free(safe_stage);
 	free(safe);
 	buf_release(&line);
+}
+
+/* "[=====>    ]  45% 1.2 MB/3.4 MB 1.1 MB/s ETA 2s" */
+static void
+progress_bar(struct buf *b, uint64_t done, uint64_t total, long long ms)
+{
+	char sd[32], st[32], rate[32];
+	double secs = (double)ms / 1000.0;
+	double bps = secs > 0 ? (double)done / secs : 0;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	int width = 30, fill = pct * width / 100, i;
+	long eta = bps > 0 ? (long)((double)(total - done) / bps) : 0;
+
+	out_format_bytes(sd, sizeof(sd), done);
+	out_format_bytes(st, sizeof(st), total);
+	out_format_bytes(rate, sizeof(rate), (uint64_t)bps);
+	buf_addch(b, '[');
+	for (i = 0; i < width; i++)
+		buf_addch(b, i < fill ? '=' : (i == fill ? '>' : ' '));
+	buf_addf(b, "] %3d%% %s/%s %s/s ETA %lds", pct, sd, st, rate, eta);
 }
 
 void
@@ -772,45 +1039,38 @@ out_progress(const char *label, uint64_t done, uint64_t total)
 	static long long last_draw_ms, started_ms;
 	long long now = out_now_ms();
 	int finished = done >= total;
+	struct buf bar = BUF_INIT;
 	char *safe;
 
-	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet || live_n != 0)
+	/* A fleet's block shows each host's percentage instead. */
+	if (out_cfg.json || !out_cfg.tty || out_cfg.quiet || live_n > 1)
 		return;
 	safe = clean(label);
 	pthread_mutex_lock(&out_lock);
 	if (started_ms == 0 || done == 0)
 		started_ms = now;
-	if (!finished && now - last_draw_ms < 100) {
-		pthread_mutex_unlock(&out_lock);
-		free(safe);
-		return;
-	}
+	if (!finished && now - last_draw_ms < 100)
+		goto out;
 	last_draw_ms = now;
-	if (finished) {
-		if (progress_shown)
-			fputs("\r\033[K", stderr);
-		progress_shown = 0;
+	if (!finished)
+		progress_bar(&bar, done, total, now - started_ms);
+	else
 		started_ms = 0;
-	} else {
-		char sd[32], st[32], rate[32];
-		double secs = (double)(now - started_ms) / 1000.0;
-		double bps = secs > 0 ? (double)done / secs : 0;
-		int pct = total ? (int)(done * 100 / total) : 100;
-		int width = 30, fill = pct * width / 100, i;
-		long eta = bps > 0 ? (long)((double)(total - done) / bps) : 0;
-
-		out_format_bytes(sd, sizeof(sd), done);
-		out_format_bytes(st, sizeof(st), total);
-		out_format_bytes(rate, sizeof(rate), (uint64_t)bps);
-		fprintf(stderr, "\r\033[K  upload    %s [", safe);
-		for (i = 0; i < width; i++)
-			fputc(i < fill ? '=' : (i == fill ? '>' : ' '), stderr);
-		fprintf(stderr, "] %3d%% %s/%s %s/s ETA %lds", pct, sd, st,
-			rate, eta);
-		progress_shown = 1;
+	if (live_n == 1) {
+		/* One host: the bar is its live line. */
+		snprintf(live[0].text, LIVE_TEXT, "%s", buf_str(&bar));
+		live_draw();
+		goto out;
 	}
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = !finished;
+	if (!finished)
+		fprintf(stderr, "  upload    %s %s", safe, buf_str(&bar));
 	fflush(stderr);
+out:
 	pthread_mutex_unlock(&out_lock);
+	buf_release(&bar);
 	free(safe);
 }
 
@@ -823,6 +1083,7 @@ out_output(const char *host, const char *stage, int is_stderr,
 		OF_STR("stream", is_stderr ? "stderr" : "stdout"),
 	};
 	struct buf b = BUF_INIT;
+	char *safe_stage, *safe_host;
 
 	out_event("output", host, stage, f, 2);
 	if (out_cfg.quiet)
@@ -832,9 +1093,14 @@ out_output(const char *host, const char *stage, int is_stderr,
 	add_clean(&b, host);
 	buf_addf(&b, " |%s ", color(COLOR_RESET));
 	add_clean(&b, line);
+	safe_stage = clean(stage);
+	safe_host = clean(host);
 	pthread_mutex_lock(&out_lock);
+	heading(safe_stage, safe_host);
 	err_line(buf_str(&b));
 	pthread_mutex_unlock(&out_lock);
+	free(safe_stage);
+	free(safe_host);
 	buf_release(&b);
 }
 
@@ -897,6 +1163,22 @@ out_format_bytes(char *dst, size_t len, uint64_t bytes)
 		snprintf(dst, len, "%llu B", (unsigned long long)bytes);
 	else
 		snprintf(dst, len, "%.1f %s", v, units[u]);
+}
+
+void
+out_format_rate(char *dst, size_t len, uint64_t bytes, long ms)
+{
+	char b[32];
+
+	/* A few KB in a few ms measure the clock, not the link. */
+	if (ms < RATE_MIN_MS || bytes < RATE_MIN_BYTES) {
+		if (len > 0)
+			dst[0] = '\0';
+		return;
+	}
+	out_format_bytes(b, sizeof(b),
+			 (uint64_t)((double)bytes * 1000.0 / (double)ms));
+	snprintf(dst, len, "%s/s", b);
 }
 
 int

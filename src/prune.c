@@ -13,6 +13,7 @@
 #include "prune.h"
 #include "quote.h"
 #include "steps.h"
+#include "xmalloc.h"
 
 struct prune {
 	const struct prune_opts *o;
@@ -20,6 +21,85 @@ struct prune {
 	uint64_t freed_total;
 	size_t removed_total;
 };
+
+/* The rollback target plan_prune keeps: the newest good, else adopted. */
+static const struct release_record *
+prune_target(const struct record_set *set, const char *live, int adopt)
+{
+	const struct release_record *best = NULL;
+	size_t i;
+	int pass;
+
+	for (pass = 0; pass < (adopt ? 2 : 1) && best == NULL; pass++) {
+		for (i = 0; i < set->n; i++) {
+			const struct release_record *r = &set->v[i];
+
+			if (r->status != (pass ? RS_UNKNOWN : RS_GOOD) ||
+			    !r->has_dir || strcmp(r->id, live) == 0)
+				continue;
+			if (best == NULL || record_cmp_newest(r, best) < 0)
+				best = r;
+		}
+	}
+	return best;
+}
+
+/*
+ * When more releases stay than --keep asks for, why each one stays: a
+ * reader of "removed 0 releases" with --keep 1 wants to know.
+ */
+static void
+prune_kept_why(const struct fleet *f, const struct fleet_host *fh,
+	       const struct prune *pr, const struct release_record **gone,
+	       size_t ngone)
+{
+	const struct record_set *set = &fh->st.records;
+	const struct release_record *target, **kept;
+	struct buf why = BUF_INIT;
+	size_t i, j, n = 0;
+
+	target = prune_target(set, fh->live, pr->o->adopt);
+	kept = xcalloc(set->n ? set->n : 1, sizeof(*kept));
+	for (i = 0; i < set->n; i++) {
+		const struct release_record *r = &set->v[i];
+
+		for (j = 0; j < ngone && gone[j] != r; j++)
+			;
+		if (j < ngone || !r->has_dir)
+			continue;
+		/* Newest first. */
+		for (j = n; j > 0 && record_cmp_newest(r, kept[j - 1]) < 0; j--)
+			kept[j] = kept[j - 1];
+		kept[j] = r;
+		n++;
+	}
+	if (n > (size_t)pr->keep) {
+		for (i = 0; i < n; i++) {
+			const struct release_record *r = kept[i];
+
+			buf_addf(&why, "%s%s ", i ? ", " : "", r->id);
+			if (strcmp(r->id, fh->live) == 0)
+				buf_adds(&why, "live");
+			else if (r == target)
+				buf_adds(&why, "the rollback target");
+			else if (r->status == RS_FAILED || r->status == RS_BAD)
+				buf_addf(&why, "%s (keep_failed %d)",
+					 release_status_name(r->status),
+					 f->conf->keep_failed);
+			else if (r->status == RS_STAGED)
+				buf_adds(&why, "being deployed");
+			else if (r->status == RS_UNKNOWN && !pr->o->adopt)
+				buf_adds(&why, "not made by relflip (--adopt "
+					       "takes it in)");
+			else
+				buf_adds(&why, release_status_name(r->status));
+		}
+		out_text("%s: kept %zu releases, more than --keep %d: %s",
+			 fh->host->name, n, pr->keep, buf_str(&why));
+	}
+	free(kept);
+	buf_release(&why);
+}
 
 static int
 prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
@@ -43,6 +123,7 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		       f->conf->keep_failed, pr->o->adopt, &gone);
 	for (i = 0; i < n; i++)
 		buf_addf(&names, "%s%s", i ? " " : "", gone[i]->id);
+	prune_kept_why(f, fh, pr, gone, n);
 
 	/* What goes: the releases, leftovers of interrupted deploys. */
 	for (i = 0; i < n; i++)
@@ -107,8 +188,8 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		struct out_field fl[1] = { OF_STR("paths", buf_str(&list)) };
 
 		out_event("plan", fh->host->name, "prune", fl, 1);
-		out_primary("%s: would remove, under %s:\n%s", fh->host->name,
-			    app, buf_str(&list));
+		out_primary("%s: would remove these, with rm -rf -- in %s:\n%s",
+			    fh->host->name, app, buf_str(&list));
 	}
 	rc = 0;
 done:

@@ -46,6 +46,7 @@ stage_run(struct fleet *f, const struct stage *s, void *run,
 	  struct rf_error *err)
 {
 	size_t i;
+	int rc;
 
 	for (i = 0; i < f->n; i++) {
 		struct fleet_host *fh = &f->h[i];
@@ -59,7 +60,10 @@ stage_run(struct fleet *f, const struct stage *s, void *run,
 				     (s->wanted == NULL || s->wanted(f, fh, run));
 		}
 	}
-	if (fleet_step(f, s->name, s->run, run, err) == 0)
+	f->final = (s->flags & STAGE_FINAL) != 0;
+	rc = fleet_step(f, s->name, s->run, run, err);
+	f->final = 0;
+	if (rc == 0)
 		return 0;
 	if (s->flags & STAGE_LOCK)
 		fleet_unlock(f);

@@ -373,6 +373,27 @@ step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
 }
 
 void
+step_hook_repro(struct buf *out, const char *dir, const struct step_env *env,
+		const char *hook)
+{
+	buf_adds(out, "cd ");
+	sh_quote(out, dir);
+	/* $PWD is the directory as named, current/ included. */
+	buf_adds(out, " && RELFLIP_RELEASE_PATH=$PWD RELFLIP_REVISION=");
+	sh_quote(out, env->release);
+	buf_adds(out, " RELFLIP_APP_PATH=");
+	sh_quote(out, env->app);
+	buf_adds(out, " RELFLIP_HOST=");
+	sh_quote(out, env->host);
+	if (env->previous != NULL && env->previous[0] != '\0') {
+		buf_adds(out, " RELFLIP_PREVIOUS_REVISION=");
+		sh_quote(out, env->previous);
+	}
+	buf_adds(out, " sh -c ");
+	sh_quote(out, hook);
+}
+
+void
 step_switch_script(struct buf *cmd, const char *app, const char *id)
 {
 	buf_adds(cmd, "cd ");

@@ -246,8 +246,11 @@ do_health(struct fleet *f, struct fleet_host *fh, void *arg)
 		rf_error_set(&fh->err, RF_EXIT_HEALTH, "health",
 			     "health check failed on %s: %s", fh->host->name,
 			     res.detail);
-		rf_error_hint(&fh->err, "relflip -H %s check; and the app's "
-			      "own logs on %s",
+		rf_error_hint(&fh->err,
+			      "why is in the app's own log on %s "
+			      "(journalctl -u UNIT for a systemd service, or "
+			      "the file it logs to); relflip -H %s check asks "
+			      "[health] url again",
 			      fh->host->name, fh->host->name);
 		return -1;
 	}
@@ -602,13 +605,15 @@ switch_batches(struct fleet *f, const struct stage *const *rows, size_t n,
 	}
 	if (failed) {
 		struct buf names = BUF_INIT;
-		char msg[sizeof(err->msg)];
+		char msg[sizeof(err->msg)], hint[sizeof(err->hint)];
 
 		fleet_names(f, pick_switched, &names);
 		snprintf(msg, sizeof(msg), "%s", err->msg);
+		snprintf(hint, sizeof(hint), "%s", err->hint);
 		rf_error_set(err, RF_EXIT_HEALTH, err->stage ? err->stage
 							     : "health",
 			     "%s; switched back %s", msg, buf_str(&names));
+		rf_error_hint(err, "%s", hint);
 		revert_all(f, err);
 		buf_release(&names);
 	}

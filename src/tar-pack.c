@@ -23,6 +23,7 @@
 
 #include "artifact.h"
 #include "error.h"
+#include "git-files.h"
 #include "manifest.h"
 #include "tar-common.h"
 #include "xmalloc.h"
@@ -52,6 +53,10 @@ struct pack_ctx {
 	const struct pack_options *opts;
 	struct pack_pattern *pats;
 	size_t npats;
+	struct pack_pattern *inc; /* --include */
+	size_t ninc;
+	int git;                /* only what git tracks, and inc */
+	struct strlist tracked; /* sorted */
 	struct pack_item *items;
 	size_t nitems, aitems;
 	uint64_t unpacked;
@@ -61,7 +66,7 @@ struct pack_ctx {
 };
 
 static void
-pattern_add(struct pack_ctx *c, const char *text)
+pattern_add(struct pack_pattern **pats, size_t *npats, const char *text)
 {
 	struct pack_pattern *p;
 	size_t len = strlen(text);
@@ -69,8 +74,8 @@ pattern_add(struct pack_ctx *c, const char *text)
 
 	if (len == 0)
 		return;
-	c->pats = xreallocarray(c->pats, c->npats + 1, sizeof(*c->pats));
-	p = &c->pats[c->npats++];
+	*pats = xreallocarray(*pats, *npats + 1, sizeof(**pats));
+	p = &(*pats)[(*npats)++];
 	memset(p, 0, sizeof(*p));
 	if (len > 1 && text[len - 1] == '/') {
 		p->dir_only = 1;
@@ -137,7 +142,7 @@ read_ignore_file(struct pack_ctx *c, struct rf_error *err)
 				     path, lineno);
 			goto out;
 		}
-		pattern_add(c, line);
+		pattern_add(&c->pats, &c->npats, line);
 	}
 	r = 0;
 out:
@@ -147,26 +152,134 @@ out:
 	return r;
 }
 
+/* Does one of the patterns match rel (base its last part)? */
+static int
+pattern_match(const struct pack_pattern *pats, size_t n, const char *rel,
+	      const char *base, int is_dir)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (pats[i].dir_only && !is_dir)
+			continue;
+		if (fnmatch(pats[i].glob, rel, FNM_PATHNAME) == 0)
+			return 1;
+		if (!pats[i].anchored && fnmatch(pats[i].glob, base, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Could one of the patterns match something under the directory rel? An
+ * unanchored one could match anywhere; an anchored one where its fixed
+ * start (up to its first glob character) and rel/ agree.
+ */
+static int
+pattern_may_match_below(const struct pack_pattern *pats, size_t n,
+			const char *rel)
+{
+	size_t i, fixed, rl = strlen(rel);
+
+	for (i = 0; i < n; i++) {
+		if (!pats[i].anchored)
+			return 1;
+		fixed = strcspn(pats[i].glob, "*?[\\");
+		if (fixed > rl ? strncmp(pats[i].glob, rel, rl) == 0 &&
+				     pats[i].glob[rl] == '/'
+			       : strncmp(pats[i].glob, rel, fixed) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 pack_excluded(struct pack_ctx *c, const char *rel, const char *base, int is_dir)
 {
-	size_t i;
-	struct pack_pattern *p;
-
 	if (strcmp(base, ".git") == 0)
 		return 1;
 	if (c->opts->revision != NULL && strcmp(rel, "REVISION") == 0)
 		return 1;
-	for (i = 0; i < c->npats; i++) {
-		p = &c->pats[i];
-		if (p->dir_only && !is_dir)
-			continue;
-		if (fnmatch(p->glob, rel, FNM_PATHNAME) == 0)
-			return 1;
-		if (!p->anchored && fnmatch(p->glob, base, 0) == 0)
-			return 1;
+	return pattern_match(c->pats, c->npats, rel, base, is_dir);
+}
+
+const char *
+artifact_secret_why(const char *base, const char *head)
+{
+	static const char *const templates[] = { ".example", ".sample",
+						 ".template", ".dist" };
+	size_t i, n = strlen(base);
+	const char *end;
+
+	if (strcmp(base, ".env") == 0)
+		return "an .env file: secrets, as a rule";
+	if (strncmp(base, ".env.", 5) == 0) {
+		for (i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
+			size_t t = strlen(templates[i]);
+
+			if (n > t && strcmp(base + n - t, templates[i]) == 0)
+				return NULL;
+		}
+		return "an .env file: secrets, as a rule";
 	}
-	return 0;
+	if (head != NULL && strncmp(head, "-----BEGIN ", 11) == 0) {
+		end = head + strcspn(head, "\r\n");
+		if (end - head >= 27 &&
+		    strncmp(end - 16, "PRIVATE KEY-----", 16) == 0)
+			return "it holds a private key (-----BEGIN ... "
+			       "PRIVATE KEY-----)";
+	}
+	if (strncmp(base, "id_", 3) == 0 &&
+	    (n < 4 || strcmp(base + n - 4, ".pub") != 0))
+		return "named like an SSH private key (id_*)";
+	if (n > 4 && strcmp(base + n - 4, ".pem") == 0)
+		return "a .pem file: a private key, or a certificate";
+	if (n > 4 && strcmp(base + n - 4, ".key") == 0)
+		return "a .key file: a private key, as a rule";
+	return NULL;
+}
+
+/* The first bytes of a small file, for artifact_secret_why. */
+static void
+file_head(const char *full, uint64_t size, char *dst, size_t len)
+{
+	ssize_t n = -1;
+	int fd;
+
+	dst[0] = '\0';
+	/* A key is a few KB; a big file is no key file. */
+	if (size > 64 * 1024)
+		return;
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (n < 0) {
+		n = read(fd, dst, len - 1);
+		if (n < 0 && errno != EINTR)
+			break;
+	}
+	close(fd);
+	dst[n > 0 ? n : 0] = '\0';
+}
+
+static void
+note_secret(struct pack_ctx *c, const char *rel, const char *why)
+{
+	char *line;
+
+	if (c->opts->report == NULL || why == NULL)
+		return;
+	line = xasprintf("%s: %s", rel, why);
+	strlist_add(&c->opts->report->secrets, line);
+	free(line);
+}
+
+/* In git mode, is this file or link packed? */
+static int
+pack_wanted(struct pack_ctx *c, const char *rel, const char *base, int all_in)
+{
+	return !c->git || all_in || git_files_has(&c->tracked, rel) ||
+	       pattern_match(c->inc, c->ninc, rel, base, 0);
 }
 
 static struct pack_item *
@@ -304,14 +417,17 @@ pack_symlink(struct pack_ctx *c, const char *full, char *rel,
 	return 0;
 }
 
-/* Collect what is under opts->dir/rel ("" for the top) into c->items. */
+/*
+ * Collect what is under opts->dir/rel ("" for the top) into c->items. In
+ * git mode, all_in: an --include pattern took the directory whole.
+ */
 static int
-pack_walk(struct pack_ctx *c, const char *rel, struct rf_error *err)
+pack_walk(struct pack_ctx *c, const char *rel, int all_in, struct rf_error *err)
 {
 	char *full = rel[0] != '\0' ? xasprintf("%s/%s", c->opts->dir, rel)
 				    : xstrdup(c->opts->dir);
 	char **names = NULL, *crel = NULL, *cfull = NULL;
-	char what[128];
+	char what[128], head[128];
 	size_t n = 0, i;
 	struct stat st;
 	struct pack_item *it;
@@ -353,11 +469,29 @@ pack_walk(struct pack_ctx *c, const char *rel, struct rf_error *err)
 			goto out;
 		}
 		if (S_ISDIR(st.st_mode)) {
+			int whole =
+			    all_in ||
+			    (c->git &&
+			     pattern_match(c->inc, c->ninc, crel, names[i], 1));
+			size_t before = c->nitems;
+
+			/* Untracked and not included: not even walked. */
+			if (c->git && !whole &&
+			    !git_files_has_below(&c->tracked, crel) &&
+			    !pattern_may_match_below(c->inc, c->ninc, crel))
+				continue;
 			it = pack_item_add(c, crel, KIND_DIR);
 			it->perm = 0755;
 			crel = NULL; /* transferred */
-			if (pack_walk(c, it->path, err) != 0)
+			if (pack_walk(c, it->path, whole, err) != 0)
 				goto out;
+			/* git has no empty directories: nor has its pack. */
+			if (c->git && !whole && c->nitems == before + 1) {
+				free(c->items[before].path);
+				c->nitems = before;
+			}
+		} else if (!pack_wanted(c, crel, names[i], all_in)) {
+			continue;
 		} else if (S_ISREG(st.st_mode)) {
 			if ((st.st_mode & 06000) != 0) {
 				snprintf(what, sizeof(what),
@@ -371,6 +505,10 @@ pack_walk(struct pack_ctx *c, const char *rel, struct rf_error *err)
 					    err);
 				goto out;
 			}
+			file_head(cfull, (uint64_t)st.st_size, head,
+				  sizeof(head));
+			note_secret(c, crel,
+				    artifact_secret_why(names[i], head));
 			it = pack_item_add(c, crel, KIND_FILE);
 			crel = NULL; /* transferred */
 			it->perm = (st.st_mode & 0111) != 0 ? 0755 : 0644;
@@ -489,13 +627,48 @@ norm_entry(const char *path, int64_t mtime)
 	return e;
 }
 
+const char *
+artifact_compression_for(const char *name)
+{
+	static const char *const map[][2] = {
+		{ ".tar", "none" },  { ".tar.gz", "gzip" },
+		{ ".tgz", "gzip" },  { ".tar.zst", "zstd" },
+		{ ".tzst", "zstd" }, { ".tar.xz", "xz" },
+		{ ".txz", "xz" },
+	};
+	size_t n = strlen(name), i, k;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		k = strlen(map[i][0]);
+		if (n > k && strcmp(name + n - k, map[i][0]) == 0)
+			return map[i][1];
+	}
+	return NULL;
+}
+
+/* The compressor, as reproducible as gzip: no timestamp, one thread. */
+static int
+writer_filter(struct archive *a, const char *compression)
+{
+	if (compression == NULL || strcmp(compression, "gzip") == 0)
+		return archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
+		       archive_write_set_filter_option(a, "gzip", "timestamp",
+						       NULL) != ARCHIVE_OK;
+	if (strcmp(compression, "zstd") == 0)
+		return archive_write_add_filter_zstd(a) != ARCHIVE_OK;
+	if (strcmp(compression, "xz") == 0)
+		return archive_write_add_filter_xz(a) != ARCHIVE_OK;
+	return archive_write_add_filter_none(a) != ARCHIVE_OK;
+}
+
 /*
- * The writer pack and delta tarballs share: gzip without a timestamp,
- * pax_restricted (plain ustar unless a name needs pax), into fd.
+ * The writer pack and delta tarballs share: compressed as asked (NULL:
+ * gzip) without a timestamp, pax_restricted (plain ustar unless a name
+ * needs pax), into fd.
  */
 static int
-writer_open(struct archive **out, int fd, const char *stage,
-	    struct rf_error *err)
+writer_open(struct archive **out, int fd, const char *compression,
+	    const char *stage, struct rf_error *err)
 {
 	struct archive *a = archive_write_new();
 
@@ -503,9 +676,7 @@ writer_open(struct archive **out, int fd, const char *stage,
 	if (a == NULL)
 		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
 				    "archive_write_new failed");
-	if (archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) !=
-		ARCHIVE_OK ||
+	if (writer_filter(a, compression) != 0 ||
 	    archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_open_fd(a, fd) != ARCHIVE_OK)
 		return rf_error_set(err, RF_EXIT_INTERNAL, stage,
@@ -588,7 +759,7 @@ pack_write(struct pack_ctx *c, int fd, struct rf_error *err)
 
 	if (tar_locale_enter(&loc, "pack", err) != 0)
 		return -1;
-	if (writer_open(&a, fd, "pack", err) != 0 ||
+	if (writer_open(&a, fd, c->opts->compression, "pack", err) != 0 ||
 	    pack_write_items(c, a, err) != 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
@@ -640,7 +811,82 @@ pack_ctx_clear(struct pack_ctx *c)
 	for (i = 0; i < c->npats; i++)
 		free(c->pats[i].glob);
 	free(c->pats);
+	for (i = 0; i < c->ninc; i++)
+		free(c->inc[i].glob);
+	free(c->inc);
+	strlist_free(&c->tracked);
 	free(c->revision_text);
+}
+
+/*
+ * In a git work tree, the file list is what git tracks there: a build's
+ * output, a virtualenv, a key left lying around stay out unless an
+ * --include asks for them. A directory where git tracks nothing (a build
+ * directory it ignores) is packed whole, as outside a work tree.
+ */
+static int
+pack_git(struct pack_ctx *c, struct rf_error *err)
+{
+	int r = git_files(c->opts->dir, GIT_TRACKED, &c->tracked, err);
+
+	if (r < 0)
+		return -1;
+	c->git = r == 1 && c->tracked.n > 0;
+	if (!c->git)
+		strlist_free(&c->tracked);
+	if (c->opts->report != NULL)
+		c->opts->report->git = c->git;
+	return 0;
+}
+
+/* Does a pattern match path, or a directory it is in? */
+static int
+pattern_match_path(const struct pack_pattern *pats, size_t n, const char *path)
+{
+	char *dir = xstrdup(path), *slash;
+	const char *base;
+	int r = 0, is_dir = 0;
+
+	for (;;) {
+		slash = strrchr(dir, '/');
+		base = slash != NULL ? slash + 1 : dir;
+		if (pattern_match(pats, n, dir, base, is_dir)) {
+			r = 1;
+			break;
+		}
+		if (slash == NULL)
+			break;
+		*slash = '\0';
+		is_dir = 1;
+	}
+	free(dir);
+	return r;
+}
+
+/* The files git does not track and no --include took: named, not packed. */
+static void
+note_untracked(struct pack_ctx *c)
+{
+	struct pack_report *rep = c->opts->report;
+	struct strlist others = { NULL, 0 };
+	struct rf_error err = RF_ERROR_INIT;
+	size_t i, used = 0;
+
+	if (git_files(c->opts->dir, GIT_OTHERS, &others, &err) != 1)
+		return;
+	for (i = 0; i < others.n; i++) {
+		if (pattern_match_path(c->inc, c->ninc, others.v[i]) ||
+		    pattern_match_path(c->pats, c->npats, others.v[i]))
+			continue;
+		rep->untracked++;
+		if (rep->untracked <= 3 && used + strlen(others.v[i]) + 2 <
+					       sizeof(rep->untracked_some))
+			used += (size_t)snprintf(
+			    rep->untracked_some + used,
+			    sizeof(rep->untracked_some) - used, "%s%s",
+			    used ? " " : "", others.v[i]);
+	}
+	strlist_free(&others);
 }
 
 int
@@ -675,10 +921,14 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 		c.nskip++;
 
 	for (i = 0; i < opts->nexcludes; i++)
-		pattern_add(&c, opts->excludes[i]);
+		pattern_add(&c.pats, &c.npats, opts->excludes[i]);
+	for (i = 0; i < opts->nincludes; i++)
+		pattern_add(&c.inc, &c.ninc, opts->includes[i]);
 	if (read_ignore_file(&c, err) != 0)
 		goto out;
-	if (pack_walk(&c, "", err) != 0)
+	if (!opts->no_git && pack_git(&c, err) != 0)
+		goto out;
+	if (pack_walk(&c, "", 0, err) != 0)
 		goto out;
 	if (opts->revision != NULL) {
 		c.revision_text = xasprintf("%s\n", opts->revision);
@@ -693,6 +943,8 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 		rf_error_hint(err, "check --exclude and .relflipignore");
 		goto out;
 	}
+	if (c.git && opts->report != NULL)
+		note_untracked(&c);
 	if (c.nitems > defaults.max_entries ||
 	    c.unpacked > defaults.max_unpacked) {
 		tar_show_size(size, sizeof(size), defaults.max_unpacked);
@@ -976,7 +1228,7 @@ artifact_write_subset(const char *path, const char *sha256,
 			     archive_error_string(in));
 		goto out;
 	}
-	if (writer_open(&out, fd, "upload", err) != 0)
+	if (writer_open(&out, fd, NULL, "upload", err) != 0)
 		goto out;
 	for (;;) {
 		rc = archive_read_next_header(in, &e);

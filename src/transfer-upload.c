@@ -38,7 +38,7 @@ upload_progress(void *arg, uint64_t done, uint64_t total)
 		out_event("progress", d->f.h[p->index].host->name, "upload",
 			  fl, 2);
 	}
-	out_live_set(p->index, "upload    %3d%%",
+	out_live_set(p->index, "%3d%%",
 		     total ? (int)(done * 100 / total) : 100);
 	pthread_mutex_lock(&d->progress_lock);
 	d->dh[p->index].sent = done;
@@ -110,7 +110,6 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	struct put_request req = { 0 };
 	long long t0 = out_now_ms();
 	char sz[32], rate[32];
-	double secs;
 	int rc;
 
 	step_incoming_path(&in, f->conf->app_path, d->opts->revision,
@@ -126,15 +125,11 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	buf_release(&in);
 	if (rc != 0)
 		return -1;
-	secs = (double)(out_now_ms() - t0) / 1000.0;
 	out_format_bytes(sz, sizeof(sz), d->art.file_size - req.offset);
-	out_format_bytes(rate, sizeof(rate),
-			 secs > 0 ? (uint64_t)((double)(d->art.file_size -
-							req.offset) /
-					       secs)
-				  : 0);
-	snprintf(fh->detail, sizeof(fh->detail), "%s %s/s%s", sz, rate,
-		 req.offset ? " (resumed)" : "");
+	out_format_rate(rate, sizeof(rate), d->art.file_size - req.offset,
+			(long)(out_now_ms() - t0));
+	snprintf(fh->detail, sizeof(fh->detail), "%s%s%s%s", sz,
+		 rate[0] ? " " : "", rate, req.offset ? " (resumed)" : "");
 	return 0;
 }
 

@@ -51,13 +51,14 @@ struct item_result {
 	enum item_state state;
 	char cell[48];       /* short text for the table */
 	char detail[512];    /* for JSON and the message */
-	char hint[256];
+	char hint[512];
 };
 
 struct host_check {
 	const struct conf_host *host;
 	struct item_result r[NITEMS];
 	long long started_ms;
+	char live[65]; /* the release current points at, or "" */
 };
 
 struct check_run {
@@ -118,9 +119,11 @@ connect_item(const struct rf_error *err)
 }
 
 static void
-check_path(struct host_check *hc, const char *app,
+check_path(struct host_check *hc, const char *app, const char *user,
 	   const struct layout_state *st)
 {
+	char hint[sizeof(hc->r[0].hint)];
+
 	if (!st->app_exists && st->writable) {
 		item_set(hc, ITEM_PATH, ITEM_OK, "will be created",
 			 "%s does not exist yet; the first deploy will "
@@ -131,18 +134,22 @@ check_path(struct host_check *hc, const char *app,
 			 "app path %s does not exist and cannot be created: "
 			 "%s is not writable",
 			 app, st->ancestor);
-		item_hint(hc, ITEM_PATH,
-			  "create it for the deploy user, e.g. sudo install "
-			  "-d -o deploy APP_PATH, or fix [app] path");
+		snprintf(hint, sizeof(hint),
+			 "create it for %s, as root on the server: install -d "
+			 "-o %s %s (or fix [app] path)",
+			 user, user, app);
+		item_hint(hc, ITEM_PATH, hint);
 	} else if (!st->app_is_dir) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "not a directory",
 			 "app path %s is not a directory", app);
 	} else if (!st->writable) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "not writable",
 			 "app path %s is not writable by the deploy user", app);
-		item_hint(hc, ITEM_PATH,
-			  "give the deploy user the app path: sudo chown -R "
-			  "USER APP_PATH");
+		snprintf(hint, sizeof(hint),
+			 "give %s the app path, as root on the server: chown "
+			 "-R %s %s",
+			 user, user, app);
+		item_hint(hc, ITEM_PATH, hint);
 	} else {
 		item_set(hc, ITEM_PATH, ITEM_OK, "writable", "%s is writable",
 			 app);
@@ -348,7 +355,9 @@ check_host(void *arg, size_t index)
 		remote_close(r);
 		return;
 	}
-	check_path(hc, conf->app_path, &st);
+	if (st.current == CURRENT_LINK)
+		snprintf(hc->live, sizeof(hc->live), "%s", st.current_id);
+	check_path(hc, conf->app_path, info.user, &st);
 	check_layout(hc, &st);
 	check_shared(hc, &st);
 	check_disk(hc, r, st.app_exists ? conf->app_path : st.ancestor);
@@ -432,6 +441,46 @@ print_table(const struct check_run *run, size_t n)
 	buf_release(&line);
 }
 
+/*
+ * The public URL, once, from here. With expect_revision it must serve
+ * the release live on the hosts; when they disagree, or none is live, only
+ * its status is judged, and the line says so.
+ */
+static void
+check_public(const struct conf *conf, const struct check_run *run, size_t n)
+{
+	struct conf once = *conf;
+	struct health_result res;
+	struct rf_error err = RF_ERROR_INIT;
+	const char *live = NULL;
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		const char *id = run->hosts[j].live;
+
+		if (id[0] == '\0' || (live != NULL && strcmp(id, live) != 0)) {
+			live = NULL;
+			break;
+		}
+		live = id;
+	}
+	once.health_retries = 0;
+	once.health_deadline = once.health_timeout;
+	if (live == NULL)
+		once.expect_revision = 0;
+	if (health_check_public(&once, live, &res, &err) == 0 && res.ok)
+		out_text("public_url %s answers %s%s", conf->public_url,
+			 res.detail,
+			 conf->expect_revision && live == NULL
+			     ? " (no single live release to look for in the "
+			       "body)"
+			     : "");
+	else
+		out_warning(NULL, "check", "public_url %s does not answer: %s",
+			    conf->public_url,
+			    err.msg[0] ? err.msg : res.detail);
+}
+
 static int
 check_exec(struct cmd_ctx *ctx, void *opts)
 {
@@ -511,23 +560,8 @@ check_exec(struct cmd_ctx *ctx, void *opts)
 		}
 	}
 
-	if (ctx->conf->has_health && ctx->conf->public_url != NULL) {
-		struct conf once = *ctx->conf;
-		struct health_result res;
-
-		once.health_retries = 0;
-		once.health_deadline = once.health_timeout;
-		rf_error_clear(&err);
-		if (health_check_public(&once, NULL, &res, &err) == 0 &&
-		    res.ok)
-			out_text("public_url %s answers %s",
-				 ctx->conf->public_url, res.detail);
-		else
-			out_warning(NULL, "check",
-				    "public_url %s does not answer: %s",
-				    ctx->conf->public_url,
-				    err.msg[0] ? err.msg : res.detail);
-	}
+	if (ctx->conf->has_health && ctx->conf->public_url != NULL)
+		check_public(ctx->conf, &run, ctx->nhosts);
 
 	if (code == 0)
 		out_text("ready: %zu of %zu host%s pass", nready, ctx->nhosts,
@@ -551,8 +585,22 @@ const struct cmd_entry cmd_check_entry = {
 		"layout\n"
 		"(current a valid symlink?), free disk, the deploy lock, the "
 		"tools a\n"
-		"deploy runs on the server, and the health URL. Changes "
-		"nothing.\n"
+		"deploy runs on the server, and the health URL; then "
+		"[health] public_url\n"
+		"once from here, looking for the live release's id in the body "
+		"when\n"
+		"expect_revision is set. Changes nothing.\n"
+		"\n"
+		"Exit: 0 when every host passes; else the code of the first "
+		"thing a\n"
+		"deploy would trip over: 4 connection, host key or login; 5 "
+		"the lock is\n"
+		"held; 6 the app path, current, free disk or a tool; 8 "
+		"[health] url\n"
+		"fails where a release is live: the live app is unhealthy now "
+		"(check\n"
+		"rolls nothing back). A public_url that does not answer is a "
+		"warning.\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help  this help\n",

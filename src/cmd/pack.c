@@ -26,31 +26,62 @@
 enum {
 	OPT_REVISION = 256,
 	OPT_EXCLUDE,
+	OPT_INCLUDE,
+	OPT_NO_GIT,
 };
 
 static const struct option pack_options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "revision", required_argument, NULL, OPT_REVISION },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "no-git", no_argument, NULL, OPT_NO_GIT },
 	{ NULL, 0, NULL, 0 },
 };
 
+/* At most this many files named in the warning about secrets. */
+#define SECRETS_SHOWN 5
+
 #define OPTIONS_TEXT                                                           \
 	"Options:\n"                                                           \
-	"  -o, --output FILE     the tarball to write (gzip), required\n"      \
+	"  -o, --output FILE     the tarball to write, compressed as its "     \
+	"name says:\n"                                                         \
+	"                        .tar.gz or .tgz (gzip), .tar.zst (zstd), "    \
+	".tar.xz\n"                                                            \
+	"                        (xz) or .tar (none); required\n"              \
 	"      --revision ID     add a REVISION file holding ID at the top\n"  \
 	"                        (default: $GITHUB_SHA, when set)\n"           \
+	"      --include PATTERN in a git work tree, pack the untracked "      \
+	"paths\n"                                                              \
+	"                        matching the glob too (a build's output); "   \
+	"repeatable\n"                                                         \
 	"      --exclude PATTERN leave out paths matching the glob; "          \
 	"repeatable.\n"                                                        \
 	"                        DIR/.relflipignore lists more, one a line;\n" \
 	"                        a trailing '/' matches directories only;\n"   \
 	"                        .git is always left out\n"                    \
+	"      --no-git          pack every file under DIR, even in a git "    \
+	"work tree\n"                                                          \
 	"  -h, --help            show this help\n"                             \
 	"\n"                                                                   \
+	"In a git work tree DIR holds what git tracks (git ls-files; "         \
+	"relflip\n"                                                            \
+	"writes the tarball itself), plus --include: a virtualenv, build "     \
+	"files\n"                                                              \
+	"or a key left in the tree stay out, and pack names the untracked "    \
+	"files\n"                                                              \
+	"it left out. Elsewhere, or where git tracks nothing under DIR, "      \
+	"every "                                                               \
+	"file.\n"                                                              \
+	"It warns about files that look secret: .env, id_* keys, *.pem, "      \
+	"*.key,\n"                                                             \
+	"a -----BEGIN ... PRIVATE KEY----- line.\n"                            \
+	"\n"                                                                   \
 	"The same tree gives the same bytes: entries sorted, owner root,\n"    \
-	"modes 0755 (directories, executables) or 0644, no gzip timestamp,\n"  \
-	"and every time set to $SOURCE_DATE_EPOCH, else 1980-01-01.\n"         \
-	"Prints the SHA-256, the size and the file on stdout.\n"
+	"modes 0755 (directories, executables) or 0644, no timestamp in the\n" \
+	"compressed stream, and every time set to $SOURCE_DATE_EPOCH, else\n"  \
+	"1980-01-01. Prints what it packed on stderr, then the SHA-256, the\n" \
+	"size and the file on stdout.\n"
 
 /* SOURCE_DATE_EPOCH: digits only; unset or empty gives the fixed epoch. */
 static int
@@ -95,6 +126,15 @@ pack_option(void *p, int c, const char *arg, struct rf_error *err)
 					       sizeof(*opts->excludes));
 		((const char **)opts->excludes)[opts->nexcludes++] = arg;
 		break;
+	case OPT_INCLUDE:
+		opts->includes =
+		    xreallocarray((void *)opts->includes, opts->nincludes + 1,
+				  sizeof(*opts->includes));
+		((const char **)opts->includes)[opts->nincludes++] = arg;
+		break;
+	case OPT_NO_GIT:
+		opts->no_git = 1;
+		break;
 	}
 	return 0;
 }
@@ -114,6 +154,14 @@ pack_args(void *p, int argc, char **argv, struct rf_error *err)
 	if (opts->output == NULL || opts->output[0] == '\0')
 		return cmd_usage_fail(err, "missing -o FILE (the tarball to "
 				      "write)");
+	/* The name says the compression: p.tar.zst is never gzip inside. */
+	opts->compression = artifact_compression_for(opts->output);
+	if (opts->compression == NULL)
+		return cmd_usage_fail(err,
+				      "-o %s: cannot tell the compression from "
+				      "the name; end it in .tar.gz (or .tgz), "
+				      ".tar.zst, .tar.xz or .tar",
+				      opts->output);
 	if (opts->revision == NULL) {
 		env = getenv("GITHUB_SHA");
 		if (env != NULL && env[0] != '\0') {
@@ -147,16 +195,53 @@ pack_release(void *p)
 	struct pack_options *opts = p;
 
 	free((void *)opts->excludes);
+	free((void *)opts->includes);
+}
+
+/* What pack found worth saying: the files left out, the secrets let in. */
+static void
+pack_notes(const struct pack_options *opts, const struct pack_report *rep)
+{
+	struct buf names = BUF_INIT;
+	size_t i;
+
+	if (rep->untracked > 0)
+		out_text(
+		    "left out %zu file%s git does not track (%s%s): git add "
+		    "them, or pack them with --include PATTERN",
+		    rep->untracked, rep->untracked == 1 ? "" : "s",
+		    rep->untracked_some, rep->untracked > 3 ? " ..." : "");
+	if (rep->secrets.n == 0)
+		return;
+	for (i = 0; i < rep->secrets.n && i < SECRETS_SHOWN; i++)
+		buf_addf(&names, "%s%s", i ? "; " : "", rep->secrets.v[i]);
+	if (rep->secrets.n > SECRETS_SHOWN)
+		buf_addf(&names, "; and %zu more",
+			 rep->secrets.n - SECRETS_SHOWN);
+	out_warning(NULL, "pack",
+		    "%s holds what looks like a secret, which every server "
+		    "and anyone with the artifact gets: %s; leave it out with "
+		    "--exclude or .relflipignore%s",
+		    opts->output, buf_str(&names),
+		    rep->git ? " (or git rm --cached it)" : "");
+	buf_release(&names);
 }
 
 static int
 pack_exec(struct cmd_ctx *ctx, void *p)
 {
-	const struct pack_options *opts = p;
+	struct pack_options *opts = p;
+	struct pack_report rep;
 	struct artifact_info info;
 	char unpacked[32], packed[32];
+	int rc;
 
-	if (artifact_pack(opts, &info, &ctx->err) != 0) {
+	memset(&rep, 0, sizeof(rep));
+	opts->report = &rep;
+	rc = artifact_pack(opts, &info, &ctx->err);
+	opts->report = NULL;
+	if (rc != 0) {
+		strlist_free(&rep.secrets);
 		if (ctx->err.code == 0)
 			ctx->err.code = RF_EXIT_INTERNAL;
 		return ctx->err.code;
@@ -164,12 +249,17 @@ pack_exec(struct cmd_ctx *ctx, void *p)
 
 	out_format_bytes(unpacked, sizeof(unpacked), info.unpacked_size);
 	out_format_bytes(packed, sizeof(packed), info.file_size);
+	/* What was packed first, then the digest: the line a script reads. */
+	out_text("packed %s%s: %llu files, %s unpacked -> %s (%s, %s)",
+		 opts->dir, rep.git ? " (what git tracks)" : "",
+		 (unsigned long long)info.files, unpacked, opts->output, packed,
+		 info.compression);
+	pack_notes(opts, &rep);
+	strlist_free(&rep.secrets);
 	/* Under --json stdout carries events only; the result has it all. */
 	if (!ctx->json)
 		out_primary("%s  %llu bytes  %s", info.sha256,
 			    (unsigned long long)info.file_size, opts->output);
-	out_text("packed %s: %llu files, %s unpacked -> %s (%s)", opts->dir,
-		 (unsigned long long)info.files, unpacked, opts->output, packed);
 	{
 		struct out_field fields[] = {
 			OF_STR("status", "ok"),
@@ -194,7 +284,8 @@ pack_exec(struct cmd_ctx *ctx, void *p)
 
 const struct cmd_entry cmd_pack_entry = {
 	.name = "pack",
-	.usage = "DIR -o FILE [--revision ID] [--exclude PATTERN]...",
+	.usage = "DIR -o FILE [--revision ID] [--include PATTERN]... "
+		 "[--exclude PATTERN]... [--no-git]",
 	.summary = "build a reproducible release tarball",
 	.help = OPTIONS_TEXT,
 	.flags = 0,

@@ -12,6 +12,149 @@
 #include "out.h"
 #include "xmalloc.h"
 
+/*
+ * The table fits 120 columns: ids are shown whole up to 40 characters (a
+ * full git SHA-1, what CI deploys by default, and what rollback --to
+ * takes), BY and REF are cut, and the CHECKSUM column is left to --json
+ * when the ids leave it no room.
+ */
+#define TABLE_COLUMNS 120
+#define ID_SHOWN 40
+#define BY_SHOWN 12
+#define REF_SHOWN 20
+#define SUM_SHOWN 10
+
+/* Columns text takes on a terminal: UTF-8 continuation bytes take none. */
+static size_t
+text_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Add text cut to max columns ("…" at the cut), padded to width. */
+static void
+cell(struct buf *line, const char *text, size_t width, size_t max)
+{
+	size_t w = text_width(text), i;
+
+	if (w > max) {
+		/* Cut on a character boundary, then mark the cut. */
+		for (i = 0, w = 0; text[i] != '\0'; i++) {
+			if (((unsigned char)text[i] & 0xc0) != 0x80 &&
+			    w++ == max - 1)
+				break;
+		}
+		buf_add(line, text, i);
+		buf_adds(line, "…");
+		w = max;
+	} else {
+		buf_adds(line, text);
+	}
+	while (w++ < width)
+		buf_addch(line, ' ');
+}
+
+static int
+shown(const struct fleet_host *fh, const struct release_record *r)
+{
+	return r->has_dir || strcmp(r->id, fh->live) == 0;
+}
+
+static void
+print_table(struct fleet_host *fh)
+{
+	struct record_set *set = &fh->st.records;
+	struct buf line = BUF_INIT;
+	size_t wid = 2, wby = 2, wref = 3, i, total;
+	int sums;
+
+	for (i = 0; i < set->n; i++) {
+		const struct release_record *r = &set->v[i];
+
+		if (!shown(fh, r))
+			continue;
+		if (text_width(r->id) > wid)
+			wid = text_width(r->id);
+		if (text_width(r->actor) > wby)
+			wby = text_width(r->actor);
+		if (text_width(r->ref) > wref)
+			wref = text_width(r->ref);
+	}
+	wid = wid > ID_SHOWN ? ID_SHOWN : wid;
+	wby = wby > BY_SHOWN ? BY_SHOWN : wby;
+	wref = wref > REF_SHOWN ? REF_SHOWN : wref;
+	total = 4 + wid + 2 + 7 + 2 + 20 + 2 + wby + 2 + wref + 2 + 8;
+	sums = total + 2 + SUM_SHOWN <= TABLE_COLUMNS;
+
+	buf_adds(&line, "    ");
+	cell(&line, "ID", wid + 2, wid);
+	buf_addf(&line, "%-9s%-22s", "STATUS", "DEPLOYED AT");
+	cell(&line, "BY", wby + 2, wby);
+	cell(&line, "REF", wref + 2, wref);
+	if (sums)
+		buf_addf(&line, "%-*s", SUM_SHOWN + 2, "CHECKSUM");
+	buf_adds(&line, "ARTIFACT");
+	out_primary("%s", buf_str(&line));
+	for (i = 0; i < set->n; i++) {
+		const struct release_record *r = &set->v[i];
+		char when[32] = "-", size[32] = "-", sum[24] = "-";
+
+		if (!shown(fh, r))
+			continue;
+		if (r->created)
+			record_time(when, sizeof(when), r->created / 1000);
+		if (r->size)
+			out_format_bytes(size, sizeof(size), r->size);
+		if (r->checksum[0])
+			snprintf(sum, sizeof(sum), "%.*s", SUM_SHOWN,
+				 r->checksum + 7);
+		buf_reset(&line);
+		buf_addf(&line, "  %s ",
+			 strcmp(r->id, fh->live) == 0 ? "*" : " ");
+		cell(&line, r->id, wid + 2, wid);
+		buf_addf(&line, "%-9s%-22s", release_status_name(r->status),
+			 when);
+		cell(&line, r->actor[0] ? r->actor : "-", wby + 2, wby);
+		cell(&line, r->ref[0] ? r->ref : "-", wref + 2, wref);
+		if (sums)
+			buf_addf(&line, "%-*s", SUM_SHOWN + 2, sum);
+		buf_adds(&line, size);
+		out_primary("%s", buf_str(&line));
+	}
+	buf_release(&line);
+}
+
+/* One `release` event, every field whole. */
+static void
+print_event(const struct fleet_host *fh, const struct release_record *r)
+{
+	char when[32] = "-";
+
+	if (r->created)
+		record_time(when, sizeof(when), r->created / 1000);
+	{
+		struct out_field fl[11] = {
+			OF_STR("id", r->id),
+			OF_STR("status", release_status_name(r->status)),
+			OF_BOOL("live", strcmp(r->id, fh->live) == 0),
+			OF_STR("deployed_at", r->created ? when : NULL),
+			OF_STR("actor", r->actor),
+			OF_STR("ref", r->ref),
+			OF_STR("checksum", r->checksum),
+			OF_INT("size", r->size),
+			OF_INT("unpacked_size", r->unpacked),
+			OF_BOOL("migrated", r->migrated),
+			OF_STR("reason", r->reason),
+		};
+
+		out_event("release", fh->host->name, NULL, fl, 11);
+	}
+}
+
 static void
 print_host(struct fleet_host *fh, int json)
 {
@@ -19,55 +162,23 @@ print_host(struct fleet_host *fh, int json)
 	size_t i;
 
 	qsort(set->v, set->n, sizeof(*set->v), record_cmp_newest);
-	if (!json)
-		out_primary("%s (%s:%d)  live: %s%s", fh->host->name,
-			    fh->host->address, fh->host->port,
-			    fh->live[0] ? fh->live : "none",
-			    fh->st.current == CURRENT_DANGLING
-				? " (DANGLING: its directory is gone)"
-				: "");
-	if (!json && set->n > 0)
-		out_primary("    %-24s %-8s %-20s %-16s %-22s %-14s %s", "ID",
-			    "STATUS", "DEPLOYED AT", "BY", "REF", "CHECKSUM",
-			    "SIZE");
-	for (i = 0; i < set->n; i++) {
-		const struct release_record *r = &set->v[i];
-		int live = strcmp(r->id, fh->live) == 0;
-		char when[32] = "-", size[32] = "-", sum[24] = "-";
-
-		if (!r->has_dir && !live)
-			continue;
-		if (r->created)
-			record_time(when, sizeof(when), r->created / 1000);
-		if (r->size)
-			out_format_bytes(size, sizeof(size), r->size);
-		if (r->checksum[0])
-			snprintf(sum, sizeof(sum), "%.14s", r->checksum + 7);
-		if (json) {
-			struct out_field fl[11] = {
-				OF_STR("id", r->id),
-				OF_STR("status",
-				       release_status_name(r->status)),
-				OF_BOOL("live", live),
-				OF_STR("deployed_at", r->created ? when : NULL),
-				OF_STR("actor", r->actor),
-				OF_STR("ref", r->ref),
-				OF_STR("checksum", r->checksum),
-				OF_INT("size", r->size),
-				OF_INT("unpacked_size", r->unpacked),
-				OF_BOOL("migrated", r->migrated),
-				OF_STR("reason", r->reason),
-			};
-			out_event("release", fh->host->name, NULL, fl, 11);
-			continue;
+	if (json) {
+		for (i = 0; i < set->n; i++) {
+			if (shown(fh, &set->v[i]))
+				print_event(fh, &set->v[i]);
 		}
-		out_primary("  %s %-24s %-8s %-20s %-16.16s %-22.22s %-14s %s",
-			    live ? "*" : " ", r->id,
-			    release_status_name(r->status), when,
-			    r->actor[0] ? r->actor : "-",
-			    r->ref[0] ? r->ref : "-", sum, size);
+		return;
 	}
-	if (!json && fh->st.foreign.n > 0) {
+	out_primary("%s (%s:%d)  live: %s%s", fh->host->name, fh->host->address,
+		    fh->host->port, fh->live[0] ? fh->live : "none",
+		    fh->st.current == CURRENT_DANGLING
+			? " (DANGLING: its directory is gone)"
+			: "");
+	for (i = 0; i < set->n && !shown(fh, &set->v[i]); i++)
+		;
+	if (i < set->n)
+		print_table(fh);
+	if (fh->st.foreign.n > 0) {
 		struct buf b = BUF_INIT;
 
 		for (i = 0; i < fh->st.foreign.n; i++)
@@ -94,6 +205,8 @@ releases_exec(struct cmd_ctx *ctx, void *opts)
 
 	(void)opts;
 	out_event("start", NULL, NULL, fl, 2);
+	/* The table is the output: no connect or probe lines before it. */
+	out_cfg.table_only = 1;
 	fleet_init(&f, &sel, "releases", NULL);
 	if (fleet_open(&f, FLEET_PROBE, &ctx->err) != 0) {
 		code = ctx->err.code;
@@ -124,16 +237,27 @@ const struct cmd_entry cmd_releases_entry = {
 	.usage = "",
 	.summary = "list releases per host: id, deployed at, ref, actor, "
 		   "status",
-	.help = "Lists, per host, every release under releases/: id, status "
-		"(live,\n"
-		"good, bad, failed, staged, or unknown for one relflip did not "
-		"make),\n"
-		"deployed at, by whom, ref, checksum and size. `*` marks the "
-		"live one.\n"
-		"With --json, one object per release per host.\n"
-		"\n"
-		"Options:\n"
-		"  -h, --help  this help\n",
+	.help =
+	    "Lists, per host, every release under releases/: id, status "
+	    "(live,\n"
+	    "good, bad, failed, staged, or unknown for one relflip did not "
+	    "make),\n"
+	    "deployed at, by whom, ref, the artifact's checksum and its "
+	    "size (the\n"
+	    "tarball uploaded, not the release directory). `*` marks the "
+	    "live one.\n"
+	    "The table fits 120 columns: ids are shown whole up to 40 "
+	    "characters\n"
+	    "(longer ones end in …), BY and REF are cut, and CHECKSUM is "
+	    "left out\n"
+	    "when long ids leave no room. With --json, one object per "
+	    "release per\n"
+	    "host, every field whole. Errors and warnings go to stderr; the "
+	    "table\n"
+	    "alone to stdout.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -h, --help  this help\n",
 	.flags = CMD_CONFIG | CMD_RESULT,
 	.args = cmd_no_args,
 	.exec = releases_exec,

@@ -242,6 +242,17 @@ rejected() {
 	rejected "$RF_TMP/random.tar.gz" "not a tar"
 }
 
+@test "a missing artifact is rejected, exit 3, before any host is contacted" {
+	# A port nothing listens on: a connection attempt would say so.
+	rf_config --port "$(rf_free_port)"
+	deploy "$RF_TMP/nothere.tgz" --revision v1
+	rf_assert_status 3
+	rf_assert_stderr_has "cannot open '$RF_TMP/nothere.tgz': No such file or directory" \
+		"hint: deploy the tarball relflip pack wrote"
+	[[ $stderr != *connect* ]] || rf_fail "it connected first:" "$stderr"
+	rf_assert_not_exists "$RF_APP"
+}
+
 @test "a truncated gzip artifact is rejected, exit 3" {
 	local size
 

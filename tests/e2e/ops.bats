@@ -468,6 +468,18 @@ keep_releases = 3'
 	ops_assert_current v5
 }
 
+@test "a deploy prunes to keep_releases, and its log line says how many it removed" {
+	ops_server '[deploy]
+keep_releases = 3'
+
+	ops_run deploy "$(ops_pack v6)" --revision v6
+	rf_assert_status 0
+	rf_assert_stderr_has "record    local pruned 3"
+	ops_after 1 deploy 'new[0]["pruned"] == 3'
+	ops_assert_releases v4 v5 v6
+	ops_assert_current v6
+}
+
 @test "prune never removes a staged release" {
 	ops_server
 	ops_write_record v6 staged
@@ -540,8 +552,26 @@ keep_releases = 3'
 	ops_run prune --keep 1 --dry-run
 	rf_assert_status 0
 	rf_assert_stderr_has "would remove 3 releases"
+	# The paths, and the command that would remove them (man relflip).
+	rf_assert_stdout_has "local: would remove these, with rm -rf -- in $RF_APP:" \
+		"releases/.tmp-v6-0123456789abcdef0123456789abcdef" ".relflip/incoming/v6.0123456789ab.tar"
 	ops_after 0
 	rf_assert_unchanged app
+}
+
+@test "prune says why each release it kept beyond --keep stays: live, rollback target, keep_failed" {
+	ops_server
+	deploy_failing v6
+
+	ops_run prune --keep 1
+	rf_assert_status 0
+	rf_assert_stderr_has "local: kept 3 releases, more than --keep 1: v6 failed (keep_failed 1), v5 live, v4 the rollback target"
+	ops_assert_releases v4 v5 v6
+
+	# Within --keep, nothing to explain.
+	ops_run prune --keep 5
+	rf_assert_status 0
+	[[ $stderr != *"more than --keep"* ]] || rf_fail "explained a prune within --keep" "$(rf_show_run)"
 }
 
 @test "prune --dry-run --json keeps stdout to JSON events" {

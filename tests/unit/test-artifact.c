@@ -1344,6 +1344,161 @@ test_pack_excludes(void **state)
 	free(listing);
 }
 
+static int run_sh(const char *dir, const char *script);
+
+/*
+ * In a git work tree pack takes what git tracks, plus --include; the
+ * untracked files it left out are counted, and what looks like a secret
+ * is reported whether git tracks it or not.
+ */
+static void
+test_pack_git_tracked_and_included(void **state)
+{
+	struct fx *f = *state;
+	struct pack_report rep;
+	struct pack_options o;
+	struct artifact_info info;
+	struct rf_error err = RF_ERROR_INIT;
+	static const char *const inc[] = { "dist/", "*.css" };
+	static const char script[] =
+	    "set -e\n"
+	    "mkdir repo && cd repo\n"
+	    "git init -q\n"
+	    "mkdir -p app static venv/lib dist/js build\n"
+	    "echo 'print(1)' > app/main.py\n"
+	    "echo 'flask' > requirements.txt\n"
+	    "printf '%s\\n' '-----BEGIN OPENSSH PRIVATE KEY-----' x > "
+	    "app/notes\n"
+	    "echo '/venv/' > .gitignore\n"
+	    "git add .\n"
+	    "git -c user.email=ci@example.com -c user.name=ci commit -qm v1\n"
+	    "echo 'x' > venv/lib/site.py\n"
+	    "echo 'k' > id_ed25519\n"
+	    "echo 'SECRET=1' > .env\n"
+	    "echo 'new' > new.py\n"
+	    "echo 'b' > dist/js/app.js\n"
+	    "echo 'c' > static/site.css\n"
+	    "echo 'o' > build/out.o\n";
+	char dir[PATH_MAX], out[PATH_MAX];
+	char *listing;
+
+	if (run_sh(f->dir, script) != 0)
+		skip();
+	snprintf(dir, sizeof(dir), "%s", fp(f, "repo"));
+	snprintf(out, sizeof(out), "%s", fp(f, "a.tar.gz"));
+	memset(&o, 0, sizeof(o));
+	memset(&rep, 0, sizeof(rep));
+	o.dir = dir;
+	o.output = out;
+	o.includes = inc;
+	o.nincludes = 2;
+	o.mtime = TEST_MTIME;
+	o.report = &rep;
+	if (artifact_pack(&o, &info, &err) != 0)
+		fail_msg("pack: %s", err.msg);
+	listing = list_archive(out);
+	assert_string_equal(listing,
+			    ".gitignore f 0644 0/0 root:root 315532800\n"
+			    "app d 0755 0/0 root:root 315532800\n"
+			    "app/main.py f 0644 0/0 root:root 315532800\n"
+			    "app/notes f 0644 0/0 root:root 315532800\n"
+			    "dist d 0755 0/0 root:root 315532800\n"
+			    "dist/js d 0755 0/0 root:root 315532800\n"
+			    "dist/js/app.js f 0644 0/0 root:root 315532800\n"
+			    "requirements.txt f 0644 0/0 root:root 315532800\n"
+			    "static d 0755 0/0 root:root 315532800\n"
+			    "static/site.css f 0644 0/0 root:root 315532800\n");
+	free(listing);
+	assert_true(rep.git);
+	/* .env, id_ed25519, new.py, build/out.o; venv/ is ignored. */
+	assert_int_equal(rep.untracked, 4);
+	assert_string_equal(rep.untracked_some, ".env build/out.o id_ed25519");
+	assert_int_equal(rep.secrets.n, 1);
+	assert_string_equal(rep.secrets.v[0],
+			    "app/notes: it holds a private key (-----BEGIN ... "
+			    "PRIVATE KEY-----)");
+	strlist_free(&rep.secrets);
+
+	/* --no-git: everything, the secrets named. */
+	memset(&rep, 0, sizeof(rep));
+	o.no_git = 1;
+	o.includes = NULL;
+	o.nincludes = 0;
+	if (artifact_pack(&o, &info, &err) != 0)
+		fail_msg("pack --no-git: %s", err.msg);
+	assert_false(rep.git);
+	assert_int_equal(rep.secrets.n, 3);
+	assert_true(tar_contains(out, "venv/lib/site.py"));
+	strlist_free(&rep.secrets);
+	/* A directory git tracks nothing in (a build's output): all of it. */
+	memset(&rep, 0, sizeof(rep));
+	o.no_git = 0;
+	snprintf(dir, sizeof(dir), "%s", fp(f, "repo/build"));
+	if (artifact_pack(&o, &info, &err) != 0)
+		fail_msg("pack build/: %s", err.msg);
+	assert_false(rep.git);
+	assert_true(tar_contains(out, "out.o"));
+	strlist_free(&rep.secrets);
+}
+
+static void
+test_pack_secret_names(void **state)
+{
+	(void)state;
+	assert_non_null(artifact_secret_why(".env", ""));
+	assert_non_null(artifact_secret_why(".env.production", ""));
+	assert_null(artifact_secret_why(".env.example", ""));
+	assert_null(artifact_secret_why(".envrc", ""));
+	assert_non_null(artifact_secret_why("id_rsa", ""));
+	assert_non_null(artifact_secret_why("id_ed25519", ""));
+	assert_null(artifact_secret_why("id_ed25519.pub", ""));
+	assert_non_null(artifact_secret_why("server.pem", ""));
+	assert_non_null(artifact_secret_why("tls.key", ""));
+	assert_null(artifact_secret_why("keys.txt", "just text\n"));
+	assert_non_null(artifact_secret_why(
+	    "deploy_key", "-----BEGIN RSA PRIVATE KEY-----\nMII"));
+	assert_null(artifact_secret_why("cert.txt",
+					"-----BEGIN CERTIFICATE-----\nMII"));
+}
+
+/* The output's name picks the compression; the bytes stay reproducible. */
+static void
+test_pack_compression_from_the_name(void **state)
+{
+	struct fx *f = *state;
+	struct artifact_info a, b;
+	struct pack_options o;
+	struct rf_error err = RF_ERROR_INIT;
+	static const char *const names[][2] = {
+		{ "p.tar", "none" },  { "p.tar.gz", "gzip" },
+		{ "p.tgz", "gzip" },  { "p.tar.zst", "zstd" },
+		{ "p.tar.xz", "xz" },
+	};
+	char dir[PATH_MAX], out[PATH_MAX];
+	size_t i;
+
+	assert_null(artifact_compression_for("p.zip"));
+	assert_null(artifact_compression_for("p.gz"));
+	assert_null(artifact_compression_for("tar"));
+	make_tree(f, "t", 0);
+	snprintf(dir, sizeof(dir), "%s", fp(f, "t"));
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_string_equal(artifact_compression_for(names[i][0]),
+				    names[i][1]);
+		snprintf(out, sizeof(out), "%s", fp(f, "%s", names[i][0]));
+		memset(&o, 0, sizeof(o));
+		o.dir = dir;
+		o.output = out;
+		o.compression = names[i][1];
+		o.mtime = TEST_MTIME;
+		if (artifact_pack(&o, &a, &err) != 0 ||
+		    artifact_pack(&o, &b, &err) != 0)
+			fail_msg("pack %s: %s", names[i][0], err.msg);
+		assert_string_equal(a.compression, names[i][1]);
+		assert_string_equal(a.sha256, b.sha256);
+	}
+}
+
 static void
 test_pack_negated_ignore_is_an_error(void **state)
 {
@@ -2736,6 +2891,12 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_differential_compressed,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pack_git_tracked_and_included, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_secret_names, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pack_compression_from_the_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_differential_git_archive,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_subset, setup,

@@ -559,6 +559,34 @@ test_judge_revision(void **state)
 /* http_get */
 
 static void
+test_body_line(void **state)
+{
+	char line[HEALTH_BODY_SHOWN + 1];
+	char big[200];
+
+	(void)state;
+	health_body_line("broken e21d026\n", line, sizeof(line));
+	assert_string_equal(line, "broken e21d026");
+	health_body_line("db down \r\nmore", line, sizeof(line));
+	assert_string_equal(line, "db down");
+	health_body_line(NULL, line, sizeof(line));
+	assert_string_equal(line, "");
+	health_body_line("\nsecond line", line, sizeof(line));
+	assert_string_equal(line, "");
+	health_body_line("<!DOCTYPE html><html>", line, sizeof(line));
+	assert_string_equal(line, "");
+	health_body_line("bell\x07", line, sizeof(line));
+	assert_string_equal(line, "");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	health_body_line(big, line, sizeof(line));
+	assert_string_equal(line, "");
+	big[HEALTH_BODY_SHOWN] = '\0';
+	health_body_line(big, line, sizeof(line));
+	assert_int_equal(strlen(line), HEALTH_BODY_SHOWN);
+}
+
+static void
 test_http_scripted(void **state)
 {
 	static const struct reply script[] = {
@@ -713,8 +741,9 @@ test_remote_always_503(void **state)
 	assert_false(res.ok);
 	assert_int_equal(res.tries, 3);
 	assert_int_equal(res.status, 503);
-	assert_non_null(
-	    strstr(res.detail, "503 Service Unavailable after 3 tries ("));
+	/* The body's line says why at once. */
+	assert_non_null(strstr(res.detail, "503 Service Unavailable, body "
+					   "\"down\", after 3 tries ("));
 	assert_int_equal(stop(fx), 3);
 }
 
@@ -736,6 +765,7 @@ test_remote_old_release(void **state)
 	assert_int_equal(res.tries, 2);
 	assert_int_equal(res.status, 200);
 	assert_non_null(strstr(res.detail, "does not mention 3f2c1ab"));
+	assert_non_null(strstr(res.detail, "body \"release 9e1d2c0\""));
 	stop(fx);
 }
 
@@ -967,6 +997,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_judge_ok),
+		T(test_body_line),
 		T(test_judge_server_error),
 		T(test_judge_wrong_status),
 		T(test_judge_revision),

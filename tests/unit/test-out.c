@@ -148,18 +148,20 @@ test_other_lines_are_cleaned(void **state)
 	s = capture_end(&c);
 	snprintf(want, sizeof(want),
 		 "relflip: warning: web1: disk\\x0alow\\x1b[1A\n"
+		 "  install   web1 \xe2\x80\xa6\n"
 		 "    web1 | \\x1b]0;title\\x07::error::x\\x0d\n"
 		 "  %-9s %-56s %8s\n",
 		 "install", "web1\\x0aweb2", "12 ms");
 	assert_string_equal(s, want);
 	free(s);
 
+	/* A script's lines stay lines, each one marked and cleaned. */
 	out_cfg.verbose = 1;
 	capture_begin(&c, 2);
-	out_debug("a\nb");
+	out_debug("a\n::error::b\x1b[K\n");
 	s = capture_end(&c);
-	assert_string_equal(s, "debug: test_other_lines_are_cleaned: "
-			       "a\\x0ab\n");
+	assert_string_equal(s, "debug: test_other_lines_are_cleaned: a\n"
+			       "debug:   | ::error::b\\x1b[K\n");
 	free(s);
 
 	/* -q keeps errors only. */
@@ -197,11 +199,12 @@ test_github_commands_are_one_line(void **state)
 	(void)state;
 	out_cfg.github = 1;
 	capture_begin(&c, 1);
-	out_group_begin("upload\n::error::x");
-	out_group_end();
+	out_stage_running("up\n::error::x", "web1");
+	out_output("web1", "upload", 0, "line");
+	out_stage_end(NULL, "upload", 1, 1, "");
 	s = capture_end(&c);
-	assert_string_equal(s, "::group::relflip upload\\x0a::error::x\n"
-			       "::endgroup::\n");
+	assert_string_equal(s, "::group::relflip up\\x0a::error::x web1 "
+			       "(output)\n::endgroup::\n");
 	free(s);
 
 	capture_begin(&c, 1);
@@ -319,6 +322,154 @@ test_step_summary_redacted(void **state)
 	assert_string_equal(text, "| a | [redacted] |\n");
 }
 
+/* A hook's lines come under their stage's heading, once a stage. */
+static void
+test_output_under_its_heading(void **state)
+{
+	struct capture c;
+	char want[512];
+	char *s;
+
+	(void)state;
+	capture_begin(&c, 2);
+	out_stage_running("install", "web1 web2");
+	out_output("web1", "install", 0, "one");
+	out_output("web2", "install", 1, "two");
+	out_stage_end(NULL, "install", 1200, 1, "web1 web2");
+	out_stage_running("switch", "web1 web2");
+	out_stage_end(NULL, "switch", 3, 1, "web1 web2");
+	/* Output without a stage announced names its own. */
+	out_output("web1", "restart", 0, "three");
+	out_stage_end(NULL, "restart", 3, 1, "web1");
+	s = capture_end(&c);
+	snprintf(want, sizeof(want),
+		 "  install   web1 web2 \xe2\x80\xa6\n"
+		 "    web1 | one\n"
+		 "    web2 | two\n"
+		 "  %-9s %-56s %8s\n"
+		 "  %-9s %-56s %8s\n"
+		 "  restart   web1 \xe2\x80\xa6\n"
+		 "    web1 | three\n"
+		 "  %-9s %-56s %8s\n",
+		 "install", "web1 web2", "1.2 s", "switch", "web1 web2", "3 ms",
+		 "restart", "web1", "3 ms");
+	assert_string_equal(s, want);
+	free(s);
+}
+
+/*
+ * Under GitHub Actions a stage's output is folded, and its own line
+ * comes after the fold, where a collapsed log still shows it.
+ */
+static void
+test_github_folds_output_not_stage_lines(void **state)
+{
+	struct capture out, err;
+	char *o, *e;
+
+	(void)state;
+	out_cfg.github = 1;
+	capture_begin(&out, 1);
+	capture_begin(&err, 2);
+	out_stage_running("install", "web1");
+	out_output("web1", "install", 0, "pip says");
+	out_stage_end(NULL, "install", 5, 0, "FAILED: web1");
+	out_stage_running("link", "web1");
+	out_stage_end(NULL, "link", 5, 1, "web1");
+	e = capture_end(&err);
+	o = capture_end(&out);
+	assert_string_equal(o, "::group::relflip install web1 (output)\n"
+			       "::endgroup::\n");
+	assert_non_null(strstr(e, "    web1 | pip says\n  install   FAILED"));
+	assert_null(strstr(e, "\xe2\x80\xa6"));
+	free(o);
+	free(e);
+}
+
+/*
+ * On a terminal, one host: a line while its stage runs, gone when the
+ * stage ends; drawn again under each line written meanwhile.
+ */
+static void
+test_live_line_for_one_host(void **state)
+{
+	const char *names[] = { "web1" };
+	struct capture c;
+	char *s, *p;
+
+	(void)state;
+	out_cfg.tty = 1;
+	capture_begin(&c, 2);
+	out_live_begin(1, names);
+	out_live_stage(0, "install");
+	out_output("web1", "install", 0, "hello");
+	out_live_done(0, 1);
+	out_stage_end(NULL, "install", 5, 1, "web1");
+	out_live_end();
+	s = capture_end(&c);
+	/*
+	 * Drawn; erased (cursor up, clear) before each line written, the
+	 * heading and the output, and drawn again under it.
+	 */
+	p = strstr(s, "  install   web1 \xe2\x80\xa6\n\033[1A\r\033[J"
+		      "  install   web1 \xe2\x80\xa6\n"
+		      "  install   web1 \xe2\x80\xa6\n\033[1A\r\033[J"
+		      "    web1 | hello\n"
+		      "  install   web1 \xe2\x80\xa6");
+	assert_non_null(p);
+	/* Its end erases it, and the stage's line takes its place. */
+	p = strstr(p, "\033[1A\r\033[J  install   web1   ");
+	assert_non_null(p);
+	free(s);
+
+	/* Off a terminal, under -q or --json: no live line. */
+	out_cfg.tty = 0;
+	capture_begin(&c, 2);
+	out_live_begin(1, names);
+	out_live_stage(0, "install");
+	out_live_done(0, 1);
+	out_live_end();
+	s = capture_end(&c);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+/* releases prints a table: no stage lines, but errors and warnings. */
+static void
+test_table_only_keeps_errors(void **state)
+{
+	struct capture c;
+	char *s;
+
+	(void)state;
+	out_cfg.table_only = 1;
+	capture_begin(&c, 2);
+	out_stage_end(NULL, "connect", 12, 1, "web1");
+	out_warning("web1", "probe", "odd");
+	s = capture_end(&c);
+	assert_string_equal(s, "relflip: warning: web1: odd\n");
+	free(s);
+	s = err_of("web1", "refused", NULL, RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: web1: refused (exit 4)\n");
+	free(s);
+}
+
+static void
+test_rate_only_when_it_means_something(void **state)
+{
+	char r[32];
+
+	(void)state;
+	out_format_rate(r, sizeof(r), 3000, 0);
+	assert_string_equal(r, "");
+	out_format_rate(r, sizeof(r), 3000000, 50);
+	assert_string_equal(r, "");
+	out_format_rate(r, sizeof(r), 1000, 5000);
+	assert_string_equal(r, "");
+	out_format_rate(r, sizeof(r), 4500000, 2000);
+	assert_string_equal(r, "2.2 MB/s");
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int
@@ -334,6 +485,11 @@ main(void)
 		T(test_secrets_redacted_in_text),
 		T(test_secrets_redacted_in_json),
 		T(test_step_summary_redacted),
+		T(test_output_under_its_heading),
+		T(test_github_folds_output_not_stage_lines),
+		T(test_live_line_for_one_host),
+		T(test_table_only_keeps_errors),
+		T(test_rate_only_when_it_means_something),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

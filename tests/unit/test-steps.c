@@ -1159,6 +1159,53 @@ test_hook_env_and_quoting(void **state)
 	buf_release(&cmd);
 }
 
+/*
+ * A failed hook's hint says how to run it again by hand: that line, run
+ * in a shell, gives the hook the directory and the variables relflip did.
+ */
+static void
+test_hook_repro_runs_like_the_hook(void **state)
+{
+	struct fx *fx = *state;
+	struct step_env env = {
+		.app = fx->app,
+		.release = "r1",
+		.previous = "r0",
+		.host = "web'1 $(touch /tmp/pwned)",
+	};
+	struct buf cmd = BUF_INIT;
+	char dir[1024];
+	char *ran, *again;
+	struct run r;
+
+	make_layout(fx);
+	snprintf(dir, sizeof(dir), "%s/releases/r1", fx->app);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	step_hook_script(&cmd, dir, &env, "env | grep ^RELFLIP_ | sort > a");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	buf_reset(&cmd);
+	step_hook_repro(&cmd, dir, &env, "env | grep ^RELFLIP_ | sort > b");
+	assert_null(strchr(buf_str(&cmd), '\n'));
+	assert_true(strncmp(buf_str(&cmd), "cd '", 4) == 0);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	ran = slurp(path_of("%s/a", dir));
+	again = slurp(path_of("%s/b", dir));
+	assert_non_null(ran);
+	assert_non_null(again);
+	assert_string_equal(ran, again);
+	free(ran);
+	free(again);
+
+	/* No previous release: the variable is left out, not shown empty. */
+	env.previous = "";
+	buf_reset(&cmd);
+	step_hook_repro(&cmd, dir, &env, "true");
+	assert_null(strstr(buf_str(&cmd), "PREVIOUS"));
+	buf_release(&cmd);
+}
+
 /* ---- records, log, removal ---- */
 
 static void
@@ -1271,6 +1318,8 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_env_and_quoting,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hook_repro_runs_like_the_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_link_never_writes_through_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_write_failure,

@@ -1,0 +1,31 @@
+#ifndef RELFLIP_GIT_FILES_H
+#define RELFLIP_GIT_FILES_H
+
+#include "conf.h"
+#include "error.h"
+
+/*
+ * The files git knows in a directory, for `relflip pack`: git itself is
+ * asked (git -C DIR ls-files -z), run without a shell; the tarball is
+ * still written by libarchive, never by git or tar.
+ */
+
+enum git_files {
+	GIT_TRACKED, /* what the index holds (--cached), submodules too */
+	GIT_OTHERS,  /* untracked files that .gitignore does not ignore */
+};
+
+/*
+ * Fill out (emptied first) with the paths, relative to dir, sorted
+ * byte-wise. Returns 1 when dir is in a git work tree, 0 when it is not
+ * (or git is not installed), and -1 when git failed otherwise (err says
+ * how: its first line on stderr), RF_EXIT_ARTIFACT, stage "pack".
+ */
+int git_files(const char *dir, enum git_files which, struct strlist *out,
+	      struct rf_error *err);
+
+/* Is path one of the sorted list's, or a directory above one of them? */
+int git_files_has(const struct strlist *sorted, const char *path);
+int git_files_has_below(const struct strlist *sorted, const char *dir);
+
+#endif
