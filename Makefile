@@ -136,6 +136,14 @@ build/tools/%: tests/tools/%.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
+# Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
+TOOLS := build/tools/netem-proxy
+tools: $(TOOLS)
+
+build/tools/%: tests/tools/%.c
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
 # check: every suite, then one summary line over all of them.
 check: relflip build/asan/relflip $(TOOLS) $(UNIT_BINS) $(ASAN_UNIT_BINS) \
 	check-fuzz-build
@@ -171,7 +179,7 @@ soak: relflip $(TOOLS)
 e2e-asan: build/asan/relflip
 	$(Q)./scripts/check.sh e2e-asan
 
-bench: relflip
+bench: relflip $(TOOLS)
 	$(Q)./scripts/bench.sh
 
 demo: relflip

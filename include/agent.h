@@ -9,8 +9,8 @@
  * run, on one channel, that runs every remote step relflip sends it. A
  * step then costs one round trip instead of three or four (open a channel,
  * exec, read, close), and each step runs
- *   - in a process group of its own (setsid), under a time limit
- *     (timeout(1)), so a hung step is ended with all its children;
+ *   - in a process group of its own under a time limit (timeout(1)),
+ *     so a hung step is ended with all its children;
  *   - watched: when the channel closes (relflip was killed, interrupted or
  *     lost the connection), the agent ends the step's whole process group,
  *     so nothing relflip started keeps running on the server.
@@ -32,6 +32,12 @@
  */
 int agent_exec(struct remote *r, const struct exec_request *req,
 	       struct exec_result *res, struct rf_error *err);
+
+/*
+ * Start r's agent now (when the transport has streams and it is not
+ * running yet): the channel's cost paid while something else goes on.
+ */
+int agent_start(struct remote *r, struct rf_error *err);
 
 /* Stop r's agent (EOF: it exits), if it runs. */
 void agent_close(struct remote *r);

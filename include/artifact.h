@@ -98,6 +98,17 @@ int artifact_write_subset(const char *path, const char *sha256,
 			  const struct manifest *select, int fd,
 			  struct rf_error *err);
 
+/* SHA-256 of bytes in memory, in hex; -1 when libcrypto fails. */
+int sha256_hex_mem(const void *data, size_t len, char hex[65]);
+
+/*
+ * Uncompress gzip data in memory into out (bounded by out->max when set).
+ * Errors are RF_EXIT_UPLOAD with no stage.
+ */
+struct buf;
+int gunzip_mem(const void *data, size_t len, struct buf *out,
+	       struct rf_error *err);
+
 /* SHA-256 of a file's bytes from offset 0 to its end, in hex. */
 int file_sha256(const char *path, char hex[65], struct rf_error *err);
 

@@ -61,6 +61,8 @@ struct deploy {
 	char checksum[72];     /* "sha256:<hex>" */
 	const char *previous;  /* the rollback target after this deploy */
 	pthread_mutex_t progress_lock;
+	pthread_mutex_t transfer_lock; /* the transfer mode's own state */
+	void *transfer_data;
 };
 
 /* The release's record as this run writes it (status left to the caller). */

@@ -124,14 +124,15 @@ int fleet_run_input(struct fleet_host *fh, const char *app,
 		    struct buf *errtext, struct rf_error *err);
 
 /*
- * One line for APP/.relflip/log.jsonl: time, command, revision, previous,
- * result, exit_code, host, actor, runner, run_url, then extra (already
- * JSON: `"key": value` pairs, or NULL).
+ * Begin one line for APP/.relflip/log.jsonl in out: time, command,
+ * revision, previous, result, exit_code, host, actor, runner, run_url; the
+ * caller adds its own members to o, then json_obj_end(o).
  */
-void fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
-		    const char *revision, const char *previous,
-		    const char *result, int exit_code, const char *extra,
-		    struct buf *out);
+struct json_obj;
+void fleet_log_begin(const struct fleet *f, const struct fleet_host *fh,
+		     const char *revision, const char *previous,
+		     const char *result, int exit_code, struct json_obj *o,
+		     struct buf *out);
 
 /* The hosts' names, space-separated, "3 hosts" past a few. */
 void fleet_names(const struct fleet *f, int (*pick)(const struct fleet_host *),

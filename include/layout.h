@@ -53,6 +53,8 @@ struct layout_state {
 	long long free_bytes;      /* for the login user where APP is; -1 */
 	long long incoming_size;   /* of probe_asks.incoming; -1: none */
 	struct strlist missing_shared; /* probe_asks.shared_files not there */
+	char base_id[65];          /* probe_asks.base_manifest: whose, or "" */
+	struct buf base_manifest;  /* its base64 text, lines joined */
 
 	/* With LAYOUT_RECORDS: */
 	struct record_set records; /* records and release directories */
@@ -60,16 +62,24 @@ struct layout_state {
 				    * relflip release: no id, or no directory */
 	struct strlist tmpdirs;    /* releases/.tmp-* left by interruptions */
 	struct strlist incoming;   /* files in .relflip/incoming/ */
+	struct strlist trash;      /* what a background rm left in trash/ */
 };
 
 enum layout_flags {
 	LAYOUT_RECORDS = (1 << 0), /* also read records and list releases */
+	LAYOUT_TOOLS = (1 << 1),   /* and which tools the server lacks */
 };
 
 /* What a command also wants to know of each host, beyond the layout. */
 struct probe_asks {
 	const struct strlist *shared_files; /* which are missing in shared/ */
 	const char *incoming;               /* how much of this upload is there */
+	/*
+	 * The manifest of the release current points at, compact (each
+	 * digest or link target cut to 16 characters), gzipped and in
+	 * base64: what a delta upload is worked out from.
+	 */
+	int base_manifest;
 };
 
 /*

@@ -10,7 +10,7 @@
  * Reading the hosts' APP/.relflip/log.jsonl back (relflip log): the
  * parser of one line, the step that reads the last lines of a host's file
  * through its agent, and the merge of every host's lines by time. The
- * lines are written by fleet_log_line() (fleet.h).
+ * lines are written by fleet_log_begin() (fleet.h).
  */
 
 /* One line of a host's log. */

@@ -78,6 +78,9 @@ void manifest_sort(struct manifest *m);
  */
 int manifest_format(const struct manifest *m, struct buf *out);
 
+/* Append one entry's line (with its "\n"); -1 past out's bound. */
+int manifest_format_entry(const struct manifest_entry *e, struct buf *out);
+
 /*
  * Parse manifest text, such as one read back from a server, into m (an
  * empty manifest; emptied on failure). Strict: only text manifest_format

@@ -48,6 +48,7 @@ struct put_request {
 	uint64_t offset;   /* resume: the remote file already has these bytes */
 	uint64_t size;     /* the whole file's size */
 	const char *path;  /* remote path; created, or appended at offset */
+	size_t window;     /* bytes in flight at most; 0: the adapter's best */
 	progress_fn on_progress;
 	void *arg;
 };
@@ -237,5 +238,10 @@ int remote_run(struct remote *r, const char *cmd, const char *stdin_data,
 int remote_run_limit(struct remote *r, const char *cmd,
 		     const char *stdin_data, double limit, struct buf *out,
 		     struct buf *errtext, struct rf_error *err);
+
+/* The same with len bytes of any kind (a tarball) on stdin. */
+int remote_run_data(struct remote *r, const char *cmd, const void *data,
+		    size_t len, double limit, struct buf *out,
+		    struct buf *errtext, struct rf_error *err);
 
 #endif

@@ -31,6 +31,11 @@ enum stage_flags {
 	STAGE_FINAL = (1 << 2),   /* runs at the end on every locked host */
 	STAGE_LOCK = (1 << 3),    /* takes the lock: a failure unlocks all */
 	STAGE_UNDO = (1 << 4),    /* runs only to undo others: the way back */
+	/*
+	 * Shares the round trip of the row before it, on the hosts that run
+	 * both: nothing is decided between them. Both rows need judge().
+	 */
+	STAGE_JOINS = (1 << 5),
 };
 
 struct stage {
@@ -46,6 +51,13 @@ struct stage {
 		     void *run, struct stage_plan *p);
 	/* Run it on fh (usually through stage_exec()); 0 or -1 and fh->err. */
 	int (*run)(struct fleet *f, struct fleet_host *fh, void *run);
+	/*
+	 * What the plan's exit status and stderr mean: 0, or -1 with fh->err
+	 * (or the row's own way on, such as a fallback). NULL for a row that
+	 * is not a plain script.
+	 */
+	int (*judge)(struct fleet *f, struct fleet_host *fh, void *run,
+		     int status, const char *errtext);
 };
 
 void stage_plan_release(struct stage_plan *p);

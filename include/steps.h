@@ -36,6 +36,7 @@ enum step_status {
 	STEP_MANIFEST = 80,   /* the unpacked tree is not what was approved */
 	STEP_LINK = 81,       /* a shared link or REVISION cannot be made */
 	STEP_SHARED_MISSING = 82, /* a shared_files entry is missing */
+	STEP_DELTA_BASE = 83, /* the base does not lead to this release */
 };
 
 /* APP/.relflip/incoming/<id>.<first 12 hex of the checksum>.tar */
@@ -67,6 +68,25 @@ void step_unlock_script(struct buf *cmd, const char *app, const char *token,
 void step_unpack_script(struct buf *cmd, const char *app, const char *id,
 			const char *sha256, const char *token,
 			const char *record_json);
+
+/*
+ * Build releases/<id> from the base release on the server and a delta:
+ * on stdin, edits_len bytes of edits to the base's manifest (lines
+ * "-PATH": drop; "+LINE": add; "!PATH": in the delta though unchanged),
+ * then a gzip'd tarball of what is new. The base's manifest with the
+ * edits must hash to manifest_sha256; its directories are made, the
+ * entries that stay are copied from the base (cp --reflink=auto, never a
+ * hard link, never reading through a link), the delta is unpacked over
+ * them, and the whole tree is checked against the new manifest. Any of
+ * that failing is STEP_DELTA_BASE, and nothing is left: the caller falls
+ * back to a full upload. Then as step_unpack_script: the manifest, the
+ * record, the rename. The base is only read.
+ */
+void step_unpack_delta_script(struct buf *cmd, const char *app,
+			      const char *id, const char *base,
+			      const char *token, size_t edits_len,
+			      const char *manifest_sha256,
+			      const char *record_json);
 
 /*
  * Link shared dirs (made in shared/ on first use) and files (which must be
@@ -106,7 +126,14 @@ void step_append_log(struct buf *cmd, const char *app, const char *line);
  */
 void step_remove_listed(struct buf *cmd, const char *app, int measure);
 
-/* Add a release's directory and record to such a list. */
+/*
+ * The same list of paths, put out of the way at once (renamed into
+ * .relflip/trash/TOKEN) and removed in the background, detached: for a
+ * deploy that should not wait for an rm of old releases.
+ */
+void step_discard_listed(struct buf *cmd, const char *app, const char *token);
+
+/* Add a release's directory, record and manifest to such a list. */
 void step_list_release(struct buf *list, const char *id);
 
 #endif

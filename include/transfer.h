@@ -19,4 +19,14 @@ struct transfer {
 /* The whole artifact over SFTP into .relflip/incoming/, resumable. */
 extern const struct transfer transfer_upload;
 
+/*
+ * Only what changed since each host's live release (when relflip verified
+ * it), built on the server from a copy of it; else, or when that does not
+ * verify, the upload.
+ */
+extern const struct transfer transfer_delta;
+
+/* Free what transfer_delta worked out for d. */
+void transfer_delta_release(struct deploy *d);
+
 #endif

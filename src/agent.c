@@ -20,21 +20,21 @@
 #define AGENT_REPLY_MARGIN 15.0
 
 /*
- * While a step runs, the agent says it is there every AGENT_HEARTBEAT
- * seconds; a server silent for AGENT_SILENCE is one relflip stops waiting
- * for (a cut or black-holed link), whatever the step's own limit.
+ * A server silent for this long, even to the transport's keepalives, is
+ * one relflip stops waiting for (a cut or black-holed link), whatever the
+ * step's own limit.
  */
-#define AGENT_HEARTBEAT 10
-#define AGENT_HEARTBEAT_TEXT "10"
-#define AGENT_SILENCE (3.5 * AGENT_HEARTBEAT)
+#define AGENT_SILENCE 35.0
 
 /*
  * The step's process group is ended when the channel closes (the watcher
  * reads EOF on fd 3, the channel's stdin) or by timeout(1) when the limit
  * passes. The watcher marks an EOF in $T/eof so that the agent lets it
  * finish TERM-then-KILL instead of stopping it, and then exits itself.
- * setsid and timeout are util-linux and coreutils; without them a step
- * still runs, unbounded and in the agent's group (check names them).
+ * timeout(1) (coreutils) gives the step its process group; without it,
+ * setsid (util-linux) does, and the step runs unbounded (check names
+ * what is missing). Every process costs: a step is head, timeout and sh,
+ * and the watcher a fork.
  */
 static const char agent_sh[] =
     "umask 022\n"
@@ -48,9 +48,12 @@ static const char agent_sh[] =
     "exec 3<&0\n"
     "while read -r op ns nd lim; do\n"
     "  [ \"$op\" = run ] || exit 71\n"
-    "  head -c \"$ns\" >\"$T/s\" && head -c \"$nd\" >\"$T/i\" || exit 72\n"
-    "  if [ -n \"$TO\" ] && [ \"$lim\" != 0 ]; then\n"
-    "    $SS $TO -k 5 \"$lim\" sh \"$T/s\" <\"$T/i\" 3<&- &\n"
+    "  head -c \"$ns\" >\"$T/s\" || exit 72\n"
+    "  if [ \"$nd\" -gt 0 ]; then head -c \"$nd\" >\"$T/i\" || exit 72; "
+    "else : >\"$T/i\"; fi\n"
+    /* timeout(1) puts itself and the step in a process group of its own. */
+    "  if [ -n \"$TO\" ]; then\n"
+    "    $TO -k 5 \"$lim\" sh \"$T/s\" <\"$T/i\" 3<&- &\n"
     "  else\n"
     "    $SS sh \"$T/s\" <\"$T/i\" 3<&- &\n"
     "  fi\n"
@@ -58,12 +61,7 @@ static const char agent_sh[] =
     "  { read -r x <&3; : >\"$T/eof\"; kill -TERM -\"$J\" \"$J\"; sleep 2;"
     " kill -KILL -\"$J\" \"$J\"; } >/dev/null 2>&1 &\n"
     "  W=$!\n"
-    "  { trap 'kill $S 2>/dev/null; exit 0' TERM; while :; do sleep "
-    AGENT_HEARTBEAT_TEXT " & S=$!; wait $S; printf '\\n%s .\\n' \"$N\" >&2; "
-    "done; } &\n"
-    "  B=$!\n"
     "  wait \"$J\"; s=$?\n"
-    "  kill \"$B\" 2>/dev/null; wait \"$B\" 2>/dev/null\n"
     "  if [ -e \"$T/eof\" ]; then wait \"$W\"; exit 0; fi\n"
     "  kill \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
     "  printf '\\n%s %s\\n' \"$N\" \"$s\"\n"
@@ -115,13 +113,6 @@ reply_line(struct agent_reply *rp, int is_stderr)
 	struct agent_lines *ls = &rp->s[is_stderr];
 	const char *l = buf_str(&ls->line);
 
-	if (strncmp(l, rp->nonce, rp->nonce_len) == 0 &&
-	    strcmp(l + rp->nonce_len, " .") == 0) {
-		/* The agent's heartbeat: the server is there. */
-		ls->held_empty = 0;
-		buf_reset(&ls->line);
-		return;
-	}
 	if (strncmp(l, rp->nonce, rp->nonce_len) == 0 &&
 	    (l[rp->nonce_len] == '\0' || l[rp->nonce_len] == ' ')) {
 		ls->marker = 1;
@@ -192,13 +183,15 @@ make_nonce(char nonce[33])
 		snprintf(nonce + 3 + 2 * i, 3, "%02x", raw[i]);
 }
 
-static int
+int
 agent_start(struct remote *r, struct rf_error *err)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 	struct buf cmd = BUF_INIT;
 	int rc;
 
+	if (r->agent != NULL || r->ops->stream_open == NULL)
+		return 0;
 	make_nonce(a->nonce);
 	buf_adds(&cmd, "exec sh -c ");
 	sh_quote(&cmd, agent_sh);

@@ -17,6 +17,7 @@
 #include "connect.h"
 #include "deploy.h"
 #include "hook.h"
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "plan.h"
@@ -344,19 +345,17 @@ link_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 static const struct stage link_stage;
 
 static int
-link_one(struct fleet *f, struct fleet_host *fh, void *arg)
+link_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
+	   const char *errtext)
 {
 	struct deploy *d = arg;
-	struct buf errtext = BUF_INIT;
-	int status;
 
-	status = stage_exec(f, fh, &link_stage, d, NULL, &errtext);
+	(void)f;
 	if (status > 0)
 		rf_error_set(&fh->err, RF_EXIT_UPLOAD, "link",
 			     "linking shared files into releases/%s on %s "
 			     "failed: %s",
-			     d->opts->revision, fh->host->name,
-			     buf_str(&errtext));
+			     d->opts->revision, fh->host->name, errtext);
 	if (status == 0) {
 		struct release_record *rec;
 
@@ -367,17 +366,30 @@ link_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		rec->reason[0] = '\0';
 		deploy_host_of(fh)->staged = 1;
 	}
-	buf_release(&errtext);
 	return status == 0 ? 0 : -1;
+}
+
+static int
+link_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf errtext = BUF_INIT;
+	int status, rc;
+
+	status = stage_exec(f, fh, &link_stage, arg, NULL, &errtext);
+	rc = status < 0 ? -1 : link_judge(f, fh, arg, status,
+					   buf_str(&errtext));
+	buf_release(&errtext);
+	return rc;
 }
 
 static const struct stage link_stage = {
 	.name = "link",
-	.flags = STAGE_CHANGES,
+	.flags = STAGE_CHANGES | STAGE_JOINS,
 	.does = "link shared dirs and files, write REVISION and the record",
 	.undo = "the release is marked failed and pruned later",
 	.plan = link_plan,
 	.run = link_one,
+	.judge = link_judge,
 };
 
 /* ---- hooks ---- */
@@ -529,7 +541,8 @@ record_build(struct deploy *d, const struct finish *fin,
 	     struct buf *cmd, struct buf *list, size_t *ngone)
 {
 	struct fleet *f = &d->f;
-	struct buf json = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
+	struct buf json = BUF_INIT, line = BUF_INIT;
+	struct json_obj o;
 	struct release_record *rec, *prev;
 	const struct release_record **gone = NULL;
 	long long now = record_now_ms();
@@ -593,12 +606,11 @@ record_build(struct deploy *d, const struct finish *fin,
 		step_write_record(cmd, f->conf->app_path, prev->id,
 				  buf_str(&json));
 	}
-	buf_adds(&extra, "\"checksum\": ");
-	json_quote(&extra, d->checksum);
-	buf_addf(&extra, ", \"duration_ms\": %lld",
-		 out_now_ms() - d->started_ms);
-	fleet_log_line(f, fh, d->opts->revision, fh->live, fin->result,
-		       fin->code, buf_str(&extra), &line);
+	fleet_log_begin(f, fh, d->opts->revision, fh->live, fin->result,
+			fin->code, &o, &line);
+	json_obj_str(&o, "checksum", d->checksum);
+	json_obj_int(&o, "duration_ms", out_now_ms() - d->started_ms);
+	json_obj_end(&o);
 	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	if (fin->prune) {
 		*ngone = plan_prune(records, rec->id, f->conf->keep_releases,
@@ -607,14 +619,15 @@ record_build(struct deploy *d, const struct finish *fin,
 			step_list_release(list, gone[i]->id);
 		for (i = 0; i < fh->st.tmpdirs.n; i++)
 			buf_addf(list, "releases/%s\n", fh->st.tmpdirs.v[i]);
+		for (i = 0; i < fh->st.trash.n; i++)
+			buf_addf(list, ".relflip/trash/%s\n", fh->st.trash.v[i]);
 	}
 	if (list->len > 0)
-		step_remove_listed(cmd, f->conf->app_path, 0);
+		step_discard_listed(cmd, f->conf->app_path, f->token);
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
 	free(gone);
 	buf_release(&json);
 	buf_release(&line);
-	buf_release(&extra);
 }
 
 static void
@@ -819,8 +832,9 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	d.conf = sel->conf;
 	d.opts = opts;
 	d.fd = -1;
-	d.transfer = &transfer_upload;
+	d.transfer = &transfer_delta;
 	pthread_mutex_init(&d.progress_lock, NULL);
+	pthread_mutex_init(&d.transfer_lock, NULL);
 	d.started_ms = out_now_ms();
 	d.now = record_now_ms();
 	fleet_init(&d.f, sel, "deploy", opts->revision);
@@ -831,6 +845,7 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 		d.f.h[i].data = &d.dh[i];
 	nrows = deploy_rows(&d, rows);
 	d.asks.shared_files = &d.conf->shared_files;
+	d.asks.base_manifest = 1;
 	d.f.asks = &d.asks;
 
 	if (validate_args(&d, err) != 0) {
@@ -922,6 +937,7 @@ done:
 	fleet_unlock(&d.f);
 	fleet_release(&d.f);
 	free(d.dh);
+	transfer_delta_release(&d);
 	manifest_release(&d.manifest);
 	buf_release(&d.manifest_text);
 	buf_release(&d.incoming);

@@ -8,6 +8,8 @@
 
 #include "connect.h"
 #include "fleet.h"
+#include "json.h"
+#include "record.h"
 #include "hosts.h"
 #include "lock.h"
 #include "out.h"
@@ -367,35 +369,23 @@ fleet_run_input(struct fleet_host *fh, const char *app, const char *script,
 }
 
 void
-fleet_log_line(const struct fleet *f, const struct fleet_host *fh,
-	       const char *revision, const char *previous, const char *result,
-	       int exit_code, const char *extra, struct buf *out)
+fleet_log_begin(const struct fleet *f, const struct fleet_host *fh,
+		const char *revision, const char *previous, const char *result,
+		int exit_code, struct json_obj *o, struct buf *out)
 {
-	char t[32];
+	struct record_log l = {
+		.time = (long long)time(NULL),
+		.command = f->command,
+		.revision = revision,
+		.previous = previous,
+		.result = result,
+		.exit_code = exit_code,
+		.host = fh->host->name,
+		.actor = f->actor,
+		.runner = f->runner,
+		.run_url = f->run_url,
+	};
 
-	record_time(t, sizeof(t), (long long)time(NULL));
-	buf_adds(out, "{\"time\": ");
-	json_quote(out, t);
-	buf_adds(out, ", \"command\": ");
-	json_quote(out, f->command);
-	buf_adds(out, ", \"revision\": ");
-	json_quote(out, revision ? revision : "");
-	buf_adds(out, ", \"previous\": ");
-	json_quote(out, previous ? previous : "");
-	buf_adds(out, ", \"result\": ");
-	json_quote(out, result);
-	buf_addf(out, ", \"exit_code\": %d, \"host\": ", exit_code);
-	json_quote(out, fh->host->name);
-	buf_adds(out, ", \"actor\": ");
-	json_quote(out, f->actor);
-	buf_adds(out, ", \"runner\": ");
-	json_quote(out, f->runner);
-	buf_adds(out, ", \"run_url\": ");
-	json_quote(out, f->run_url);
-	if (extra != NULL && extra[0] != '\0') {
-		buf_adds(out, ", ");
-		buf_adds(out, extra);
-	}
-	buf_addch(out, '}');
+	record_log_begin(o, out, &l);
 }
 

@@ -506,8 +506,9 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 	const struct conf *conf = ctx->conf;
 	struct http_response hr;
 	char why[256];
-	double start, deadline, now, timeout, next;
-	int maxtries, good = 0, r = -1;
+	double start, deadline, now, timeout, next, quick = 0.05;
+	double interval = conf->health_interval > 0 ? conf->health_interval : 0;
+	int maxtries, counted = 0, good = 0, r = -1;
 
 	start = health_now();
 	deadline =
@@ -549,10 +550,20 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 			break;
 		if (interrupted)
 			goto interrupted;
-		if (res->tries >= maxtries)
-			break;
-		next = health_now() +
-		       (conf->health_interval > 0 ? conf->health_interval : 0);
+		/*
+		 * A restarted app often answers within the first interval:
+		 * until one interval has passed, try again sooner (50 ms,
+		 * 100 ms, 200 ms, ...), and count only the tries after it
+		 * against retries, so retries x interval stays the window.
+		 */
+		if (maxtries > 1 && health_now() + quick < start + interval) {
+			next = health_now() + quick;
+			quick *= 2;
+		} else {
+			if (++counted >= maxtries)
+				break;
+			next = health_now() + interval;
+		}
 		if (deadline > 0 && next >= deadline)
 			break;
 		if (health_sleep_until(next) != 0)

@@ -22,7 +22,9 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 	sh_quote(cmd, app_path);
 	buf_adds(cmd,
 		 "; echo now=$(date +%s)\n"
-		 "try_write() { d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
+		 /* The lock script made its lock: no need to try again. */
+		 "try_write() { [ -n \"${RF_WROTE:-}\" ] && { echo writable=1; "
+		 "return; }; d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
 		 "2>/dev/null) && rmdir \"$d\" && echo writable=1 || "
 		 "echo writable=0; }\n"
 		 "if [ -e \"$A\" ] || [ -L \"$A\" ]; then\n"
@@ -44,24 +46,29 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		 "elif [ -d \"$c\" ]; then echo current=dir\n"
 		 "elif [ -e \"$c\" ]; then echo current=other\n"
 		 "else echo current=none; fi\n"
-		 "if [ -d \"$A/releases\" ]; then echo releases=$(find "
-		 "\"$A/releases\" -mindepth 1 -maxdepth 1 | wc -l); fi\n"
+		 "if [ -d \"$A/releases\" ]; then n=0; for d in \"$A\"/releases/* "
+		 "\"$A\"/releases/.[!.]* \"$A\"/releases/..?*; do "
+		 "{ [ -e \"$d\" ] || [ -L \"$d\" ]; } && n=$((n + 1)); done; "
+		 "echo releases=$n; fi\n"
 		 "L=$A/.relflip/lock\n"
 		 /* A lock in any shape is held: a file, a link, no info. */
 		 "if [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
 		 "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
 		 "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
-		 "echo lock_renewed=$(stat -c %Y \"$L/info\" 2>/dev/null || "
-		 "stat -c %Y \"$L\"); "
+		 /* Each step renews it by writing its pid in job. */
+		 "echo lock_renewed=$(stat -c %Y \"$L/job\" 2>/dev/null || "
+		 "stat -c %Y \"$L/info\" 2>/dev/null || stat -c %Y \"$L\"); "
 		 "[ -d \"$L\" ] && sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' "
 		 "\"$L/info\" 2>/dev/null; "
-		 "j=$(cat \"$L/job\" 2>/dev/null) && [ -n \"$j\" ] && "
-		 "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n"
-		 "for t in sh tar sha256sum mv ln readlink find stat timeout "
-		 "mktemp setsid head awk sort cmp; do command -v $t >/dev/null 2>&1 || "
-		 "echo missing=$t; done\n"
-		 "mv --help 2>&1 | grep -q -e --no-target-directory || "
-		 "echo missing=mv-T\n");
+		 "j=; read -r j < \"$L/job\" 2>/dev/null; [ -n \"$j\" ] && "
+		 "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n");
+	if (flags & LAYOUT_TOOLS)
+		buf_adds(cmd,
+			 "for t in sh tar sha256sum mv ln readlink find stat "
+			 "timeout mktemp head awk sort cmp gzip base64; do "
+			 "command -v $t >/dev/null 2>&1 || echo missing=$t; done\n"
+			 "mv --help 2>&1 | grep -q -e --no-target-directory || "
+			 "echo missing=mv-T\n");
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd,
 			 "for d in \"$A\"/releases/* \"$A\"/releases/.tmp-*; do "
@@ -80,17 +87,26 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 			 "[ -f \"$1\" ] && sed -s -n "
 			 "'1h;1!H;${x;s/\\n//g;s/^/record=/;p}' \"$@\"\n"
 			 "for f in \"$A\"/.relflip/incoming/*; do "
-			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n");
+			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n"
+			 "for f in \"$A\"/.relflip/trash/*; do "
+			 "[ -e \"$f\" ] && echo trash=${f##*/}; done\n");
 	if (flags & LAYOUT_RECORDS)
-		buf_adds(cmd, "d=$A; [ -d \"$d\" ] || d=$(dirname \"$d\"); "
-			      "while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); "
-			      "done; echo free_kb=$(df -Pk \"$d\" | "
-			      "awk 'NR==2 {print $4}')\n");
+		buf_adds(cmd, "d=$A; while [ ! -d \"$d\" ]; do d=${d%/*}; "
+			      "d=${d:-/}; done; set -- $(stat -f -c '%a %S' \"$d\"); "
+			      "echo free_kb=$(($1 * $2 / 1024))\n");
 	if (asks != NULL && asks->incoming != NULL) {
 		buf_adds(cmd, "echo incoming_size=$(stat -c %s ");
 		sh_quote(cmd, asks->incoming);
 		buf_adds(cmd, " 2>/dev/null || echo -1)\n");
 	}
+	if (asks != NULL && asks->base_manifest)
+		buf_adds(cmd,
+			 "c=$(readlink \"$A/current\" 2>/dev/null) && b=${c##*/} && "
+			 "m=$A/.relflip/releases/$b.manifest && [ -f \"$m\" ] && "
+			 "[ -d \"$A/releases/$b\" ] && { echo base_id=$b; "
+			 "awk -F '\t' 'NF == 5 { print $1 \"\\t\" $2 \"\\t\" $3 "
+			 "\"\\t\" substr($4, 1, 16) \"\\t\" $5 }' \"$m\" | "
+			 "gzip -c | base64 | sed 's/^/bm=/'; }\n");
 	for (i = 0; asks != NULL && asks->shared_files != NULL &&
 		    i < asks->shared_files->n;
 	     i++) {
@@ -107,9 +123,11 @@ layout_state_release(struct layout_state *st)
 {
 	record_set_release(&st->records);
 	strlist_free(&st->missing_shared);
+	buf_release(&st->base_manifest);
 	strlist_free(&st->foreign);
 	strlist_free(&st->tmpdirs);
 	strlist_free(&st->incoming);
+	strlist_free(&st->trash);
 }
 
 static void
@@ -215,6 +233,10 @@ layout_parse(const char *text, struct layout_state *st)
 			st->free_bytes = strtoll(v, NULL, 10) * 1024;
 		else if (strcmp(kv, "incoming_size") == 0)
 			st->incoming_size = strtoll(v, NULL, 10);
+		else if (strcmp(kv, "base_id") == 0)
+			copy(st->base_id, sizeof(st->base_id), v);
+		else if (strcmp(kv, "bm") == 0)
+			buf_adds(&st->base_manifest, v);
 		else if (strcmp(kv, "missing_shared") == 0)
 			strlist_add(&st->missing_shared, v);
 		else if (strcmp(kv, "rother") == 0)
@@ -280,6 +302,8 @@ layout_parse(const char *text, struct layout_state *st)
 			}
 		} else if (strcmp(kv, "incoming") == 0) {
 			strlist_add(&st->incoming, v);
+		} else if (strcmp(kv, "trash") == 0) {
+			strlist_add(&st->trash, v);
 		} else if (strcmp(kv, "missing") == 0) {
 			size_t len = strlen(st->missing_tools);
 

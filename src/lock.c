@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "record.h"
@@ -322,7 +323,8 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	long long age = fh->st.server_now - (l->renewed ? l->renewed
 							 : l->since);
 	struct buf me = BUF_INIT, cmd = BUF_INIT, line = BUF_INIT;
-	struct buf extra = BUF_INIT, errtext = BUF_INIT, who = BUF_INIT;
+	struct buf errtext = BUF_INIT, who = BUF_INIT;
+	struct json_obj o;
 	char since[32] = "?";
 	const char *why;
 	int status, rc = -1;
@@ -371,18 +373,13 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		goto out;
 	}
 	step_unlock_script(&cmd, f->conf->app_path, NULL, 1);
-	buf_adds(&extra, "\"holder\": ");
-	json_quote(&extra, l->user);
-	buf_adds(&extra, ", \"holder_since\": ");
-	json_quote(&extra, since);
-	buf_adds(&extra, ", \"why\": ");
-	json_quote(&extra, why);
-	if (lock_is_freeze(l)) {
-		buf_adds(&extra, ", \"message\": ");
-		json_quote(&extra, l->message);
-	}
-	fleet_log_line(f, fh, l->revision, NULL, "ok", 0, buf_str(&extra),
-		       &line);
+	fleet_log_begin(f, fh, l->revision, NULL, "ok", 0, &o, &line);
+	json_obj_str(&o, "holder", l->user);
+	json_obj_str(&o, "holder_since", since);
+	json_obj_str(&o, "why", why);
+	if (lock_is_freeze(l))
+		json_obj_str(&o, "message", l->message);
+	json_obj_end(&o);
 	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
 			   &errtext, &fh->err);
@@ -406,7 +403,6 @@ out:
 	buf_release(&me);
 	buf_release(&cmd);
 	buf_release(&line);
-	buf_release(&extra);
 	buf_release(&errtext);
 	return rc;
 }
@@ -468,14 +464,15 @@ freeze_message_check(const char *msg, struct rf_error *err)
 static int
 freeze_log_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
-	struct buf cmd = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
+	struct buf cmd = BUF_INIT, line = BUF_INIT;
 	struct buf errtext = BUF_INIT;
+	struct json_obj o;
 	int status;
 
 	(void)arg;
-	buf_adds(&extra, "\"message\": ");
-	json_quote(&extra, f->message);
-	fleet_log_line(f, fh, NULL, fh->live, "ok", 0, buf_str(&extra), &line);
+	fleet_log_begin(f, fh, NULL, fh->live, "ok", 0, &o, &line);
+	json_obj_str(&o, "message", f->message);
+	json_obj_end(&o);
 	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
 	/*
 	 * Not fleet_run(): its renewal would leave this step's pid as the
@@ -492,7 +489,6 @@ freeze_log_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	snprintf(fh->detail, sizeof(fh->detail), "logged");
 	buf_release(&cmd);
 	buf_release(&line);
-	buf_release(&extra);
 	buf_release(&errtext);
 	return status == 0 ? 0 : -1;
 }

@@ -34,7 +34,7 @@ get_num(const struct json_doc *d, const char *key)
 }
 
 /*
- * "time": what fleet_log_line() writes ("2026-01-01T00:00:00Z"), with a
+ * "time": what fleet_log_begin() writes ("2026-01-01T00:00:00Z"), with a
  * fraction or without the Z too, or epoch seconds. 0 and *ms, or -1.
  */
 static int

@@ -47,34 +47,32 @@ manifest_sort(struct manifest *m)
 }
 
 int
+manifest_format_entry(const struct manifest_entry *e, struct buf *out)
+{
+	switch (e->type) {
+	case MANIFEST_DIR:
+		return buf_addf(out, "d\t%o\t-\t-\t%s\n", e->mode, e->path);
+	case MANIFEST_FILE:
+		return buf_addf(out, "f\t%o\t%llu\t%s\t%s\n", e->mode,
+				(unsigned long long)e->size, e->sha256,
+				e->path);
+	case MANIFEST_LINK:
+		return buf_addf(out, "l\t%o\t-\t%s\t%s\n", e->mode,
+				e->target, e->path);
+	default:
+		rf_bug("manifest entry '%s' of type %d", e->path, e->type);
+	}
+}
+
+int
 manifest_format(const struct manifest *m, struct buf *out)
 {
-	const struct manifest_entry *e;
 	size_t i;
 	int r = 0;
 
 	r |= buf_adds(out, MANIFEST_HEADER "\n");
-	for (i = 0; i < m->n && r == 0; i++) {
-		e = &m->entries[i];
-		switch (e->type) {
-		case MANIFEST_DIR:
-			r |= buf_addf(out, "d\t%o\t-\t-\t%s\n", e->mode,
-				      e->path);
-			break;
-		case MANIFEST_FILE:
-			r |= buf_addf(out, "f\t%o\t%llu\t%s\t%s\n", e->mode,
-				      (unsigned long long)e->size, e->sha256,
-				      e->path);
-			break;
-		case MANIFEST_LINK:
-			r |= buf_addf(out, "l\t%o\t-\t%s\t%s\n", e->mode,
-				      e->target, e->path);
-			break;
-		default:
-			rf_bug("manifest entry '%s' of type %d", e->path,
-			       e->type);
-		}
-	}
+	for (i = 0; i < m->n && r == 0; i++)
+		r |= manifest_format_entry(&m->entries[i], out);
 	r |= buf_addf(out, "# entries %zu\n", m->n);
 	return r == 0 ? 0 : -1;
 }

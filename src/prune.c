@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "plan.h"
@@ -27,7 +28,7 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	const char *app = f->conf->app_path;
 	const struct release_record **gone = NULL;
 	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
-	struct buf names = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
+	struct buf names = BUF_INIT, line = BUF_INIT;
 	struct buf list = BUF_INIT;
 	size_t i, n;
 	int status, rc = -1;
@@ -48,6 +49,8 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		step_list_release(&list, gone[i]->id);
 	for (i = 0; i < fh->st.tmpdirs.n; i++)
 		buf_addf(&list, "releases/%s\n", fh->st.tmpdirs.v[i]);
+	for (i = 0; i < fh->st.trash.n; i++)
+		buf_addf(&list, ".relflip/trash/%s\n", fh->st.trash.v[i]);
 	for (i = 0; i < fh->st.incoming.n; i++)
 		buf_addf(&list, ".relflip/incoming/%s\n", fh->st.incoming.v[i]);
 
@@ -59,10 +62,13 @@ prune_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			       "xargs -r -d '\\n' du -skc -- 2>/dev/null | "
 			       "tail -n 1\n");
 	} else {
+		struct json_obj o;
+
 		step_remove_listed(&cmd, app, 1);
-		buf_addf(&extra, "\"removed\": %zu, \"kept\": %d", n, pr->keep);
-		fleet_log_line(f, fh, NULL, fh->live, "ok", 0, buf_str(&extra),
-			       &line);
+		fleet_log_begin(f, fh, NULL, fh->live, "ok", 0, &o, &line);
+		json_obj_uint(&o, "removed", n);
+		json_obj_int(&o, "kept", pr->keep);
+		json_obj_end(&o);
 		step_append_log(&cmd, app, buf_str(&line));
 	}
 	out.max = 4096;
@@ -112,7 +118,6 @@ done:
 	buf_release(&errtext);
 	buf_release(&names);
 	buf_release(&line);
-	buf_release(&extra);
 	buf_release(&list);
 	return rc;
 }

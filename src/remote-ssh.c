@@ -61,8 +61,10 @@
 #define WAIT_SLICE_MS 250          /* poll at most this long, then look again */
 #define IO_TIMEOUT_MS (120 * 1000) /* one SFTP or channel request */
 #define GRACE_MS 5000              /* closing down after a timeout or signal */
-#define PUT_BUF_SIZE (4 * 1024 * 1024)
+#define KEEPALIVE_MS 10000         /* a quiet stream asks sshd for a reply */
 #define PUT_WINDOW (2 * 1024 * 1024) /* bytes in flight, see section 1 */
+#define PUT_WINDOW_MIN (64 * 1024)
+#define PUT_READ (64 * 1024) /* read ahead of what is in flight */
 #define READ_BUF_SIZE (32 * 1024)
 #define KEY_TEXT_MAX (64 * 1024)
 #define PASSPHRASE_ENV "RELFLIP_KEY_PASSPHRASE"
@@ -95,6 +97,7 @@ struct ssh {
 	char via[64];        /* the jump host before this one, or "" */
 	char via_login[700]; /* ssh's arguments to log in there, for hints */
 	char library[32];    /* "libssh2 1.10.0", for messages */
+	int64_t heard;       /* when bytes last came from the server */
 };
 
 /* Key types libssh2 1.10 can verify, in the order we prefer them. */
@@ -2792,8 +2795,13 @@ wait_both(struct ssh *s, int want_session, int fd, short fd_events,
 	}
 	if (fd_revents != NULL)
 		*fd_revents = 0;
-	if (poll(pfd, n, (int)left) > 0 && fd != -1 && fd_revents != NULL)
-		*fd_revents = pfd[n - 1].revents;
+	if (poll(pfd, n, (int)left) > 0) {
+		if (fd != -1 && fd_revents != NULL)
+			*fd_revents = pfd[n - 1].revents;
+		/* Bytes from the server, whatever libssh2 makes of them. */
+		if (want_session && (pfd[0].revents & POLLIN))
+			s->heard = now_ms();
+	}
 }
 
 enum pending {
@@ -2801,6 +2809,7 @@ enum pending {
 	PEND_WRITE,
 	PEND_EOF,
 	PEND_READ,
+	PEND_KEEPALIVE,
 };
 
 /* Open a session channel and start cmd on it, within the deadline. */
@@ -2913,7 +2922,7 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 	const char *data = req->data;
 	enum pending pending = PEND_NONE;
 	int64_t deadline = deadline_after(req->timeout);
-	int64_t hard = NO_DEADLINE, heard = now_ms();
+	int64_t hard = NO_DEADLINE, asked = 0;
 	size_t off = 0;
 	int armed = !interrupted, progress, i, r = -1;
 	char *buf, text[256];
@@ -2924,7 +2933,31 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 		return -1;
 	ssh_nonblocking(s);
 	buf = xmalloc(READ_BUF_SIZE);
+	s->heard = now_ms();
 	for (;;) {
+		if (pending == PEND_NONE && req->silence > 0 &&
+		    now_ms() - s->heard >= KEEPALIVE_MS &&
+		    now_ms() - asked >= KEEPALIVE_MS)
+			pending = PEND_KEEPALIVE;
+		if (pending == PEND_KEEPALIVE) {
+			/*
+			 * A quiet step: ask sshd itself for a reply (a global
+			 * request it answers), so that a live server is heard
+			 * and a cut or black-holed link is not waited on.
+			 */
+			int next;
+
+			libssh2_keepalive_config(s->session, 1, 1);
+			n = libssh2_keepalive_send(s->session, &next);
+			libssh2_keepalive_config(s->session, 1, 0);
+			if (n == LIBSSH2_ERROR_EAGAIN && half_sent(s)) {
+				wait_both(s, 1, -1, 0, hard_deadline(deadline),
+					  NULL);
+				continue;
+			}
+			asked = now_ms();
+			pending = PEND_NONE;
+		}
 		if (pending == PEND_NONE) {
 			hard = NO_DEADLINE;
 			if (res->done || (st->ended[0] && st->ended[1])) {
@@ -2942,7 +2975,8 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 				break;
 			}
 			if (req->silence > 0 &&
-			    now_ms() - heard >= (int64_t)(req->silence * 1000)) {
+			    now_ms() - s->heard >=
+				(int64_t)(req->silence * 1000)) {
 				ssh_break(s, "the server stopped answering");
 				rf_error_kind(err, RF_KIND_CONNECTION_LOST,
 					      "%s stopped answering: nothing "
@@ -3001,7 +3035,7 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 			n = libssh2_channel_read_ex(st->ch, i, buf,
 						    READ_BUF_SIZE);
 			if (n > 0) {
-				heard = now_ms();
+				s->heard = now_ms();
 				if (req->on_data(req->arg, i, buf, (size_t)n))
 					res->done = 1;
 				progress = 1;
@@ -3192,7 +3226,8 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	unsigned long flags;
 	unsigned char *buf = NULL;
-	size_t head = 0, tail = 0, want, chunk;
+	size_t head = 0, tail = 0, want, chunk, bufsize;
+	size_t window = req->window ? req->window : PUT_WINDOW;
 	uint64_t filepos = req->offset, acked = req->offset;
 	int64_t deadline;
 	ssize_t n;
@@ -3228,7 +3263,17 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 	}
 	if (req->offset > 0)
 		libssh2_sftp_seek64(h, req->offset);
-	buf = xmalloc(PUT_BUF_SIZE);
+	/*
+	 * What is in flight stays in buf until acknowledged (libssh2 may ask
+	 * for it again), and libssh2 holds a copy too: memory per upload is
+	 * about twice the window, which the caller shares out among hosts.
+	 */
+	if (window < PUT_WINDOW_MIN)
+		window = PUT_WINDOW_MIN;
+	if (window > PUT_WINDOW)
+		window = PUT_WINDOW;
+	bufsize = window + PUT_READ;
+	buf = xmalloc(bufsize);
 	if (req->on_progress != NULL)
 		req->on_progress(req->arg, acked, req->size);
 
@@ -3238,13 +3283,13 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 			ssh_interrupted(err);
 			goto out;
 		}
-		if (tail - head < PUT_WINDOW && filepos < req->size) {
-			if (tail == PUT_BUF_SIZE) {
+		if (tail - head < window && filepos < req->size) {
+			if (tail == bufsize) {
 				memmove(buf, buf + head, tail - head);
 				tail -= head;
 				head = 0;
 			}
-			want = PUT_BUF_SIZE - tail;
+			want = bufsize - tail;
 			if (want > req->size - filepos)
 				want = (size_t)(req->size - filepos);
 			n = pread(req->fd, buf + tail, want, (off_t)filepos);
@@ -3268,7 +3313,7 @@ ssh_put(void *impl, const struct put_request *req, struct rf_error *err)
 			tail += (size_t)n;
 			filepos += (uint64_t)n;
 		}
-		chunk = tail - head < PUT_WINDOW ? tail - head : PUT_WINDOW;
+		chunk = tail - head < window ? tail - head : window;
 		deadline = now_ms() + IO_TIMEOUT_MS;
 		while ((n = libssh2_sftp_write(h, (char *)buf + head, chunk)) ==
 		       LIBSSH2_ERROR_EAGAIN) {

@@ -95,11 +95,21 @@ remote_run_limit(struct remote *r, const char *cmd, const char *stdin_data,
 		 double limit, struct buf *out, struct buf *errtext,
 		 struct rf_error *err)
 {
+	return remote_run_data(r, cmd, stdin_data,
+			       stdin_data ? strlen(stdin_data) : 0, limit, out,
+			       errtext, err);
+}
+
+int
+remote_run_data(struct remote *r, const char *cmd, const void *data,
+		size_t len, double limit, struct buf *out, struct buf *errtext,
+		struct rf_error *err)
+{
 	struct run_capture cap = { out, errtext, 0 };
 	struct exec_request req = {
 		.cmd = cmd,
-		.stdin_data = stdin_data,
-		.stdin_len = stdin_data ? strlen(stdin_data) : 0,
+		.stdin_data = data,
+		.stdin_len = len,
 		.timeout = limit,
 		.on_line = run_line,
 		.arg = &cap,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "lock.h"
 #include "out.h"
 #include "plan.h"
@@ -131,7 +132,8 @@ record_build(struct rollback *rb, const struct fleet_host *fh,
 	     struct record_set *records, int code, struct buf *cmd)
 {
 	const struct fleet *f = &rb->f;
-	struct buf json = BUF_INIT, line = BUF_INIT, extra = BUF_INIT;
+	struct buf json = BUF_INIT, line = BUF_INIT;
+	struct json_obj o;
 	struct release_record *to, *from;
 	long long now = record_now_ms();
 	int forward = is_forward(fh);
@@ -171,16 +173,14 @@ record_build(struct rollback *rb, const struct fleet_host *fh,
 		step_write_record(cmd, f->conf->app_path, from->id,
 				  buf_str(&json));
 	}
-	buf_addf(&extra, "\"duration_ms\": %lld",
-		 out_now_ms() - rb->started_ms);
-	fleet_log_line(f, fh, target, live,
-		       code == 0 ? "ok" : "rolled_back", code,
-		       buf_str(&extra), &line);
+	fleet_log_begin(f, fh, target, live, code == 0 ? "ok" : "rolled_back",
+			code, &o, &line);
+	json_obj_int(&o, "duration_ms", out_now_ms() - rb->started_ms);
+	json_obj_end(&o);
 	step_append_log(cmd, f->conf->app_path, buf_str(&line));
 	step_unlock_script(cmd, f->conf->app_path, f->token, 0);
 	buf_release(&json);
 	buf_release(&line);
-	buf_release(&extra);
 }
 
 static void

@@ -3,6 +3,7 @@
  * printing the rows for --dry-run.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lock.h"
@@ -32,9 +33,9 @@ stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 		step_renew(&cmd, f->conf->app_path);
 	buf_adds(&cmd, buf_str(&p.script));
 	out_debug("%s: %s: %s", fh->host->name, s->name, buf_str(&cmd));
-	status = remote_run_limit(fh->r, buf_str(&cmd),
-				  p.input.len ? buf_str(&p.input) : NULL,
-				  p.limit, out, errtext, &fh->err);
+	status = remote_run_data(fh->r, buf_str(&cmd),
+				 p.input.len ? p.input.buf : NULL, p.input.len,
+				 p.limit, out, errtext, &fh->err);
 	buf_release(&cmd);
 	stage_plan_release(&p);
 	return status;
@@ -65,6 +66,123 @@ stage_run(struct fleet *f, const struct stage *s, void *run,
 	return -1;
 }
 
+/* Two rows in one round trip: what the second got, for its own step. */
+struct joined {
+	const struct stage *a, *b;
+	void *run;
+	int *ran_b;   /* per host: b ran in the same script */
+	int *status_b;
+	struct buf *errtext_b;
+	char mark[64];
+};
+
+static int
+joined_a(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct joined *j = arg;
+	size_t i = (size_t)(fh - f->h);
+	struct stage_plan pa = STAGE_PLAN_INIT, pb = STAGE_PLAN_INIT;
+	struct buf cmd = BUF_INIT, errtext = BUF_INIT;
+	const char *m;
+	int status, rc;
+
+	j->ran_b[i] = 0;
+	if (j->b->wanted != NULL && !j->b->wanted(f, fh, j->run))
+		return j->a->run(f, fh, j->run);
+	j->a->plan(f, fh, j->run, &pa);
+	j->b->plan(f, fh, j->run, &pb);
+	if (fh->locked)
+		step_renew(&cmd, f->conf->app_path);
+	/*
+	 * Each in a subshell of its own (their variables apart); b only once
+	 * a succeeded, after a line on stderr that tells the two apart.
+	 */
+	buf_addf(&cmd, "(\n%s)\nS=$?; [ $S -eq 0 ] || exit $S\n"
+		       "echo '%s' >&2\n(\n%s)\n",
+		 buf_str(&pa.script), j->mark, buf_str(&pb.script));
+	out_debug("%s: %s+%s: %s", fh->host->name, j->a->name, j->b->name,
+		  buf_str(&cmd));
+	errtext.max = 8192;
+	status = remote_run_data(fh->r, buf_str(&cmd),
+				 pa.input.len ? pa.input.buf : NULL,
+				 pa.input.len,
+				 pa.limit > pb.limit ? pa.limit : pb.limit, NULL,
+				 &errtext, &fh->err);
+	m = strstr(buf_str(&errtext), j->mark);
+	if (status >= 0 && m != NULL) {
+		/* a went through; the status is b's. */
+		j->ran_b[i] = 1;
+		j->status_b[i] = status;
+		buf_adds(&j->errtext_b[i], m + strlen(j->mark) +
+						(m[strlen(j->mark)] == '\n'));
+		errtext.buf[m - errtext.buf] = '\0';
+		errtext.len = (size_t)(m - errtext.buf);
+		status = 0;
+	}
+	rc = status < 0 ? -1 : j->a->judge(f, fh, j->run, status,
+					    buf_str(&errtext));
+	stage_plan_release(&pa);
+	stage_plan_release(&pb);
+	buf_release(&cmd);
+	buf_release(&errtext);
+	return rc;
+}
+
+static int
+joined_b(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct joined *j = arg;
+	size_t i = (size_t)(fh - f->h);
+
+	if (!j->ran_b[i])
+		return j->b->run(f, fh, j->run);
+	return j->b->judge(f, fh, j->run, j->status_b[i],
+			   buf_str(&j->errtext_b[i]));
+}
+
+/*
+ * Rows a and b in one round trip where a host runs both: a's step runs
+ * both scripts, b's step then only judges what b's script did (or runs it
+ * alone where a's run went another way, such as a fallback).
+ */
+static int
+stages_run_joined(struct fleet *f, const struct stage *a,
+		  const struct stage *b, void *run, struct rf_error *err)
+{
+	struct joined j;
+	size_t i;
+	int rc = -1;
+
+	memset(&j, 0, sizeof(j));
+	j.a = a;
+	j.b = b;
+	j.run = run;
+	j.ran_b = calloc(f->n ? f->n : 1, sizeof(*j.ran_b));
+	j.status_b = calloc(f->n ? f->n : 1, sizeof(*j.status_b));
+	j.errtext_b = calloc(f->n ? f->n : 1, sizeof(*j.errtext_b));
+	if (j.ran_b == NULL || j.status_b == NULL || j.errtext_b == NULL)
+		rf_bug("out of memory");
+	snprintf(j.mark, sizeof(j.mark), "relflip-%s-joined", f->token);
+	for (i = 0; i < f->n; i++)
+		f->h[i].active = !f->h[i].failed &&
+				 (a->wanted == NULL || a->wanted(f, &f->h[i], run));
+	if (fleet_step(f, a->name, joined_a, &j, err) != 0)
+		goto out;
+	for (i = 0; i < f->n; i++)
+		f->h[i].active = !f->h[i].failed &&
+				 (b->wanted == NULL || b->wanted(f, &f->h[i], run));
+	if (fleet_step(f, b->name, joined_b, &j, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	for (i = 0; i < f->n; i++)
+		buf_release(&j.errtext_b[i]);
+	free(j.ran_b);
+	free(j.status_b);
+	free(j.errtext_b);
+	return rc;
+}
+
 int
 stages_walk(struct fleet *f, const struct stage *const *rows, size_t n,
 	    void *run, struct rf_error *err)
@@ -76,9 +194,20 @@ stages_walk(struct fleet *f, const struct stage *const *rows, size_t n,
 		if (rows[i]->flags & (STAGE_FINAL | STAGE_UNDO))
 			continue;
 		if (!(rows[i]->flags & STAGE_BATCHED)) {
-			if (stage_run(f, rows[i], run, err) != 0)
+			int rc, join = i + 1 < n &&
+				       (rows[i + 1]->flags & STAGE_JOINS) &&
+				       rows[i]->judge != NULL &&
+				       rows[i + 1]->judge != NULL;
+
+			if (join)
+				rc = stages_run_joined(f, rows[i], rows[i + 1],
+						       run, err);
+			else
+				rc = stage_run(f, rows[i], run, err);
+			if (rc != 0)
 				return err->code ? (int)err->code
 						 : RF_EXIT_INTERNAL;
+			i += join;
 			continue;
 		}
 		if (interrupted) {

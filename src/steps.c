@@ -31,7 +31,7 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 		 "\"$R/incoming\" || exit 76\n"
 		 "if mkdir \"$R/lock\" 2>/dev/null; then\n"
 		 "  { printf '%s' \"$INFO\"; echo since=$(date +%s); } "
-		 "> \"$R/lock/info\" && echo locked=1 || "
+		 "> \"$R/lock/info\" && echo locked=1 && RF_WROTE=1 || "
 		 "{ rm -rf \"$R/lock\"; exit 76; }\n"
 		 "else echo locked=0; fi\n");
 }
@@ -48,8 +48,7 @@ step_renew(struct buf *cmd, const char *app)
 	buf_addf(&p, "%s/.relflip/lock", app);
 	buf_adds(cmd, "L=");
 	sh_quote(cmd, buf_str(&p));
-	buf_adds(cmd, "; [ -d \"$L\" ] && { touch \"$L/info\"; "
-		      "echo $$ > \"$L/job\"; } 2>/dev/null\n");
+	buf_adds(cmd, "; [ -d \"$L\" ] && echo $$ > \"$L/job\" 2>/dev/null\n");
 	buf_release(&p);
 }
 
@@ -139,6 +138,86 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 }
 
 void
+step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
+			 const char *base, const char *token,
+			 size_t edits_len, const char *manifest_sha256,
+			 const char *record_json)
+{
+	set_var(cmd, "A", app);
+	set_var(cmd, "ID", id);
+	set_var(cmd, "B", base);
+	set_var(cmd, "T", token);
+	set_var(cmd, "MS", manifest_sha256);
+	buf_addf(cmd, "NE=%zu\n", edits_len);
+	buf_adds(cmd,
+		 "R=$A/.relflip\n"
+		 "D=$A/releases/.tmp-$ID-$T\n"
+		 "P=$R/incoming/$ID.$T\n"
+		 "BD=$A/releases/$B\n"
+		 "BM=$R/releases/$B.manifest\n"
+		 "tab=$(printf '\\t')\n"
+		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.edits\" "
+		 "\"$P.delta\"; }\n"
+		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
+		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
+		 /* Nothing below reads through a link the base could hold. */
+		 "if [ ! -f \"$BM\" ] || [ -L \"$BD\" ] || [ ! -d \"$BD\" ]; "
+		 "then echo \"base release $B is gone\" >&2; exit 83; fi\n"
+		 "head -c \"$NE\" > \"$P.edits\" && cat > \"$P.delta\" || "
+		 "{ clean; echo \"cannot store the delta under $R/incoming\" >&2; "
+		 "exit 79; }\n"
+		 /*
+		  * The new manifest: the base's with the edits (-PATH drops
+		  * an entry, +LINE adds one), checked against its digest.
+		  */
+		 "{ echo '# relflip manifest 1'; "
+		 "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
+		 "if (c == \"-\") drop[substr($0, 2)] = 1; "
+		 "else if (c == \"+\") add[++n] = substr($0, 2); next } "
+		 "/^#/ { next } !($5 in drop) { print } "
+		 "END { for (i = 1; i <= n; i++) print add[i] }' "
+		 "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t \"$tab\" -k 5 > \"$P.got\" && "
+		 "cat \"$P.got\" && echo \"# entries $(wc -l < \"$P.got\")\"; } "
+		 "> \"$P.want\" || { clean; exit 79; }\n"
+		 "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
+		 "if [ \"$GOT\" != \"$MS\" ]; then clean; "
+		 "echo \"the base's manifest does not lead to this release's\" >&2; "
+		 "exit 83; fi\n"
+		 "rm -rf \"$D\" && mkdir \"$D\" || { clean; exit 79; }\n"
+		 /* Its directories, then what stays as it is, copied (CoW). */
+		 /* Names hold no control characters: a line each. */
+		 "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
+		 "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
+		 "{ clean; exit 83; }\n"
+		 "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
+		 "if (c == \"+\") { split(substr($0, 2), f, \"\\t\"); "
+		 "skip[f[5]] = 1 } else if (c == \"!\") skip[substr($0, 2)] = 1; "
+		 "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
+		 "!($5 in skip) { print $5 }' \"$P.edits\" \"$P.want\" | "
+		 "( cd \"$BD\" && xargs -r -d '\\n' cp -P --preserve=mode "
+		 "--reflink=auto --parents -t \"$D\" -- ) 2>\"$P.got\" || "
+		 "{ sed -n 1,3p \"$P.got\" >&2; clean; exit 83; }\n"
+		 "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
+		 "-C \"$D\" || { clean; exit 78; }\n"
+		 /* The whole tree must be the new manifest, as a full upload. */
+		 "{ cd \"$D\" && ");
+	manifest_listing_script(cmd);
+	buf_adds(cmd,
+		 "; } > \"$P.got\" || { clean; exit 78; }\n"
+		 "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
+		 "  diff \"$P.want\" \"$P.got\" 2>/dev/null | grep '^[<>]' | "
+		 "head -n 4 | sed 's/^</approved:/; s/^>/built:/' >&2\n"
+		 "  clean; exit 83\n"
+		 "fi\n"
+		 "mv -f \"$P.want\" \"$R/releases/$ID.manifest\" || "
+		 "{ clean; exit 79; }\n");
+	step_write_record(cmd, app, id, record_json);
+	buf_adds(cmd,
+		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
+		 "rm -f \"$P.got\" \"$P.edits\" \"$P.delta\"\n");
+}
+
+void
 step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 		 const char *record_json)
 {
@@ -157,25 +236,35 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 		 "p=$p/${r%%/*}; r=${r#*/}; if [ -L \"$p\" ]; then "
 		 "echo \"shared path $1: ${p#$A/} is a symbolic link in the "
 		 "release\" >&2; exit 81; fi; done; }\n"
-		 "share() { parents \"$1\"; mkdir -p \"$(dirname \"$P/$1\")\" && "
-		 "rm -rf \"$P/$1\" && ln -s \"$A/shared/$1\" \"$P/$1\" || "
-		 "exit 81; }\n"
-		 /* A file's new contents replace the name, never follow it. */
-		 "put() { F=$(mktemp \"$P/.relflip.XXXXXX\") && "
-		 "printf '%s\\n' \"$2\" > \"$F\" && chmod 644 \"$F\" && "
-		 "mv -fT \"$F\" \"$P/$1\" || { rm -f \"$F\"; "
-		 "echo \"cannot write $1 in releases/$ID\" >&2; exit 81; }; }\n");
+		 /* Every process costs: no dirname, no rm of nothing. */
+		 "share() { parents \"$1\"; d=$P/$1; d=${d%/*}; "
+		 "{ [ -d \"$d\" ] || mkdir -p \"$d\"; } && "
+		 "{ { [ ! -e \"$P/$1\" ] && [ ! -L \"$P/$1\" ]; } || "
+		 "rm -rf \"$P/$1\"; } && ln -s \"$A/shared/$1\" \"$P/$1\" || "
+		 "exit 81; }\n");
 	for (i = 0; i < conf->shared_dirs.n; i++) {
 		set_var(cmd, "S", conf->shared_dirs.v[i]);
-		buf_adds(cmd, "mkdir -p \"$A/shared/$S\" || exit 81; share \"$S\"\n");
+		buf_adds(cmd, "[ -d \"$A/shared/$S\" ] || mkdir -p \"$A/shared/$S\" || "
+			      "exit 81; share \"$S\"\n");
 	}
 	for (i = 0; i < conf->shared_files.n; i++) {
 		set_var(cmd, "S", conf->shared_files.v[i]);
 		buf_adds(cmd, "[ -e \"$A/shared/$S\" ] || { echo \"shared/$S is "
 			      "missing\" >&2; exit 82; }; share \"$S\"\n");
 	}
-	buf_adds(cmd, "put REVISION \"$ID\"\n"
-		      "put DEPLOYED_AT \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"\n");
+	/*
+	 * REVISION and DEPLOYED_AT are written in a private directory (no
+	 * link the artifact planted can be there) and renamed over whatever
+	 * has those names: never written through.
+	 */
+	buf_adds(cmd, "W=$(mktemp -d \"$P/.relflip.XXXXXX\") && "
+		      "printf '%s\\n' \"$ID\" > \"$W/REVISION\" && "
+		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W/DEPLOYED_AT\" && "
+		      "mv -fT \"$W/REVISION\" \"$P/REVISION\" && "
+		      "mv -fT \"$W/DEPLOYED_AT\" \"$P/DEPLOYED_AT\" && "
+		      "rmdir \"$W\" || { rm -rf \"$W\"; "
+		      "echo \"cannot write REVISION in releases/$ID\" >&2; "
+		      "exit 81; }\n");
 	step_write_record(cmd, conf->app_path, id, record_json);
 }
 
@@ -282,7 +371,29 @@ step_remove_listed(struct buf *cmd, const char *app, int measure)
 }
 
 void
+step_discard_listed(struct buf *cmd, const char *app, const char *token)
+{
+	buf_adds(cmd, "L=$(cat)\ncd ");
+	sh_quote(cmd, app);
+	buf_adds(cmd, " || exit 1\nTR=.relflip/trash/");
+	sh_quote(cmd, token);
+	/*
+	 * A rename each (instant), then one rm of them all, detached, in a
+	 * session of its own: the deploy does not wait for it, and ending the
+	 * step does not end it. What an rm cut short leaves in trash/ goes
+	 * with the next prune.
+	 */
+	buf_adds(cmd, "\nif [ -n \"$L\" ]; then mkdir -p \"$TR\" || exit 1; n=0\n"
+		      "printf '%s\\n' \"$L\" | while IFS= read -r p; do "
+		      "n=$((n + 1)); mv -- \"$p\" \"$TR/$n\" 2>/dev/null; done\n"
+		      "( setsid rm -rf \"$TR\" </dev/null >/dev/null 2>&1 & )\n"
+		      "fi\n");
+}
+
+void
 step_list_release(struct buf *list, const char *id)
 {
-	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n", id, id);
+	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n"
+		       ".relflip/releases/%s.manifest\n",
+		 id, id, id);
 }

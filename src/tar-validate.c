@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "artifact.h"
+#include "buf.h"
 #include "error.h"
 #include "manifest.h"
 #include "tar-common.h"
@@ -1927,4 +1928,60 @@ out:
 	EVP_MD_CTX_free(ctx);
 	close(fd);
 	return r;
+}
+
+int
+sha256_hex_mem(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	hex[0] = '\0';
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		return -1;
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+int
+gunzip_mem(const void *data, size_t len, struct buf *out,
+	   struct rf_error *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char chunk[16384];
+	la_ssize_t n;
+	int rc = -1;
+
+	if (a == NULL)
+		return rf_error_set(err, RF_EXIT_INTERNAL, NULL,
+				    "out of memory for libarchive");
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
+		rf_error_set(err, RF_EXIT_UPLOAD, NULL, "not gzip data: %s",
+			     archive_error_string(a) ? archive_error_string(a)
+						     : "unknown");
+		goto out;
+	}
+	while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+		if (buf_add(out, chunk, (size_t)n) != 0) {
+			rf_error_set(err, RF_EXIT_UPLOAD, NULL,
+				     "gzip data larger than %zu bytes",
+				     out->max);
+			goto out;
+		}
+	}
+	if (n < 0) {
+		rf_error_set(err, RF_EXIT_UPLOAD, NULL, "broken gzip data: %s",
+			     archive_error_string(a));
+		goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(a);
+	return rc;
 }

@@ -81,6 +81,25 @@ upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	buf_release(&in);
 }
 
+/*
+ * Bytes in flight for all uploads at once: each host gets its share (the
+ * adapter keeps it between 64 KiB and 2 MiB), so that memory stays flat
+ * however many hosts upload together.
+ */
+#define UPLOADS_IN_FLIGHT (6u << 20)
+
+static size_t
+upload_window(const struct fleet *f)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n; i++)
+		n += f->h[i].active && !f->h[i].failed;
+	if ((int)n > f->conf->max_parallel)
+		n = (size_t)f->conf->max_parallel;
+	return UPLOADS_IN_FLIGHT / (n ? n : 1);
+}
+
 static int
 upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
@@ -100,6 +119,7 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	req.offset = (uint64_t)h->have;
 	req.size = d->art.file_size;
 	req.path = buf_str(&in);
+	req.window = upload_window(f);
 	req.on_progress = upload_progress;
 	req.arg = &prog;
 	rc = remote_put(fh->r, &req, &fh->err);
@@ -159,17 +179,15 @@ unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 static const struct stage unpack_stage;
 
 static int
-unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
+unpack_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
+	     const char *errtext)
 {
 	struct deploy *d = arg;
-	struct buf errtext = BUF_INIT;
 	const char *id = d->opts->revision;
-	int status;
 
-	status = stage_exec(f, fh, &unpack_stage, d, NULL, &errtext);
+	(void)f;
 	if (status == 0) {
 		deploy_host_of(fh)->made = 1;
-		buf_release(&errtext);
 		return 0;
 	}
 	if (status > 0) {
@@ -179,7 +197,7 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				     "what tar unpacked on %s is not what "
 				     "validation approved, so it was removed: "
 				     "%s",
-				     fh->host->name, buf_str(&errtext));
+				     fh->host->name, errtext);
 			rf_error_hint(&fh->err, "the server's tar reads this "
 				      "artifact differently: rebuild it with "
 				      "relflip pack, or report it");
@@ -188,14 +206,14 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
 				     "cannot write the record of releases/%s on "
 				     "%s: %s",
-				     id, fh->host->name, buf_str(&errtext));
+				     id, fh->host->name, errtext);
 			break;
 		case STEP_CHECKSUM:
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
 				     "the upload's checksum on %s differs from "
 				     "the artifact (%s): %s",
 				     fh->host->name, d->checksum,
-				     buf_str(&errtext));
+				     errtext);
 			rf_error_hint(&fh->err, "the partial upload was removed; "
 				      "deploy again");
 			break;
@@ -203,24 +221,36 @@ unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
 				     "tar could not unpack the release on %s: "
 				     "%s",
-				     fh->host->name, buf_str(&errtext));
+				     fh->host->name, errtext);
 			break;
 		default:
 			rf_error_set(&fh->err, RF_EXIT_UPLOAD, "unpack",
 				     "cannot move the release into releases/%s "
 				     "on %s (exit %d): %s",
 				     id, fh->host->name, status,
-				     buf_str(&errtext));
+				     errtext);
 			break;
 		}
-		if (strstr(buf_str(&errtext), "No space left") != NULL)
+		if (strstr(errtext, "No space left") != NULL)
 			rf_error_hint(&fh->err, "the disk on %s is full: free "
 				      "space, or prune: relflip -H %s prune "
 				      "--keep 2",
 				      fh->host->name, fh->host->name);
 	}
-	buf_release(&errtext);
 	return -1;
+}
+
+static int
+unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf errtext = BUF_INIT;
+	int status, rc;
+
+	status = stage_exec(f, fh, &unpack_stage, arg, NULL, &errtext);
+	rc = status < 0 ? -1 : unpack_judge(f, fh, arg, status,
+					     buf_str(&errtext));
+	buf_release(&errtext);
+	return rc;
 }
 
 static const struct stage unpack_stage = {
@@ -232,6 +262,7 @@ static const struct stage unpack_stage = {
 	.wanted = wanted_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
+	.judge = unpack_judge,
 };
 
 const struct transfer transfer_upload = {

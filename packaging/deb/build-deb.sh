@@ -71,6 +71,10 @@ install -d "$doc/examples"
 install -m 0644 "$top/README.md" "$top"/docs/*.md "$doc/"
 install -m 0644 "$top"/config/*.ini "$doc/examples/"
 install -m 0644 "$here/copyright" "$doc/copyright"
+# lintian reads "ment" in the binary as a misspelling: it is the tail of the
+# "comment" pax key, which the compiler stores as two immediate words.
+install -D -m 0644 "$here/lintian-overrides" \
+	"$root/usr/share/lintian/overrides/relflip"
 {
 	printf 'relflip (%s) unstable; urgency=medium\n\n' "$version"
 	printf '  * Release %s, commit %s: its history is the git log.\n\n' "$version" "$commit"

@@ -341,7 +341,8 @@ check_host(void *arg, size_t index)
 		 info.user);
 
 	asks.shared_files = &conf->shared_files;
-	if (layout_probe(r, conf->app_path, 0, &asks, &st, &err) != 0) {
+	if (layout_probe(r, conf->app_path, LAYOUT_TOOLS, &asks, &st, &err) !=
+	    0) {
 		item_set(hc, ITEM_PATH, ITEM_FAIL, "probe failed", "%s",
 			 err.msg);
 		remote_close(r);

@@ -16,54 +16,64 @@
 #   check   | 1 bastion          | 1       | server sshd down     | 4, names the server
 #   check   | 1 bastion          | 2       | bastion never answers| 4 within connect_timeout
 #
+# The nodes are started once for the file (they cost more than most tests)
+# and each test borrows them (rf_jump_use): its own known_hosts and
+# authorized_keys, every /srv empty, an sshd a test stopped started again.
 # Run under the machine-wide lock: flock /tmp/relflip-netns.lock bats ...
 
 load lib/sshd
 load lib/fleet
 load lib/jump
 
+# The nodes (jump.bash): a bastion B off the runner with servers S behind
+# it; a bastion F that forbids TCP forwarding, with server FS behind it; a
+# chain J1 -> J2 -> JS.
+B=1
+S=(2 3)
+F=4
+FS=5
+J1=6
+J2=7
+JS=8
+
+setup_file() {
+	rf_file_setup
+	RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts nodes_up
+}
+
+# Parents first: a node's veth hangs off its parent's namespace. The
+# runner cannot reach a node behind a jump host on its own.
+nodes_up() {
+	rf_jump_start "$B" &&
+		rf_jump_start "${S[0]}" "$B" &&
+		rf_jump_start "${S[1]}" "$B" &&
+		rf_jump_start "$F" "" 's/^AllowTcpForwarding .*/AllowTcpForwarding no/' &&
+		rf_jump_start "$FS" "$F" &&
+		rf_jump_start "$J1" &&
+		rf_jump_start "$J2" "$J1" &&
+		rf_jump_start "$JS" "$J2" &&
+		rf_jump_unreachable "${S[@]}" "$FS" "$J2" "$JS"
+}
+
 setup() {
 	rf_tmp_setup
+	rf_jump_use
 }
 
-teardown() {
-	local left
-
-	rf_teardown
-	left=$(rf_fleet_leftover_ns)
-	if [[ -n $left ]]; then
-		echo "# network namespaces left behind: $left"
-		return 1
-	fi
+# Fails when a namespace is left behind.
+teardown_file() {
+	rf_file_teardown
 }
 
-# bastion_and_servers COUNT [BASTION_SED]: a bastion and COUNT servers
-# behind it; B is the bastion's node number, S the servers'.
-bastion_and_servers() {
-	local count=$1 edit=${2:-} i
-
-	rf_jump_alloc $((count + 1))
-	B=${RF_JUMP_NUMS[0]}
-	S=("${RF_JUMP_NUMS[@]:1}")
-	rf_jump_start "$B" "" "$edit"
-	for i in "${S[@]}"; do
-		rf_jump_start "$i" "$B"
-	done
-	# The runner cannot reach a server on its own.
-	if rf_jump_ssh "" "${S[0]}" true 2>/dev/null; then
-		rf_fail "server ${S[0]} is reachable without the bastion"
-	fi
-}
-
-# The ssh config naming the bastion, as a person would write it.
+# The ssh config naming bastion BASTION (default B), as a person would
+# write it.
 bastion_ssh_config() {
-	printf 'Host bastion\n  HostName %s\n  User root\n' "$(rf_host_addr "$B")"
+	printf 'Host bastion\n  HostName %s\n  User root\n' "$(rf_host_addr "${1:-$B}")"
 }
 
 @test "deploy | 1 bastion | 2 servers | nothing wrong: live on both, exactly one connection to the bastion" {
 	local art before
 
-	bastion_and_servers 2
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
 	# shellcheck disable=SC2034 # read by the rf_fleet_* helpers
@@ -86,7 +96,6 @@ bastion_ssh_config() {
 @test "check | 1 bastion | 2 servers | one host at a time (max_parallel = 1): still exactly one connection to the bastion" {
 	local before
 
-	bastion_and_servers 2
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}" -- "[deploy]
 max_parallel = 1"
@@ -101,29 +110,23 @@ max_parallel = 1"
 }
 
 @test "check | 2 jump hosts chained | 1 server | nothing wrong: passes, one connection to each jump host, -v shows the chain" {
-	local j1 j2 srv c1 c2
+	local c1 c2
 
-	rf_jump_alloc 3
-	j1=${RF_JUMP_NUMS[0]} j2=${RF_JUMP_NUMS[1]} srv=${RF_JUMP_NUMS[2]}
-	rf_jump_start "$j1"
-	rf_jump_start "$j2" "$j1"
-	rf_jump_start "$srv" "$j2"
-	rf_jump_config --ssh "proxy_jump = root@$(rf_host_addr "$j1"),root@$(rf_host_addr "$j2"):22" "$srv"
-	c1=$(rf_jump_accepted "$j1")
-	c2=$(rf_jump_accepted "$j2")
+	rf_jump_config --ssh "proxy_jump = root@$(rf_host_addr "$J1"),root@$(rf_host_addr "$J2"):22" "$JS"
+	c1=$(rf_jump_accepted "$J1")
+	c2=$(rf_jump_accepted "$J2")
 
 	run --separate-stderr relflip -c "$RF_CONFIG" -v check
 	rf_assert_status 0
 	rf_assert_stderr_has "ready: 1 of 1 host pass" \
-		"h1: jump chain ([ssh] proxy_jump): $(rf_host_addr "$j1") (root@$(rf_host_addr "$j1"):22) -> $(rf_host_addr "$j2")" \
-		"h1: jump host $(rf_host_addr "$j2") ($(rf_host_addr "$j2"):22): connected in" \
+		"h1: jump chain ([ssh] proxy_jump): $(rf_host_addr "$J1") (root@$(rf_host_addr "$J1"):22) -> $(rf_host_addr "$J2")" \
+		"h1: jump host $(rf_host_addr "$J2") ($(rf_host_addr "$J2"):22): connected in" \
 		"kex curve25519-sha256" "host key ssh-ed25519 SHA256:"
-	[[ $(($(rf_jump_accepted "$j1") - c1)) == 1 && $(($(rf_jump_accepted "$j2") - c2)) == 1 ]] ||
+	[[ $(($(rf_jump_accepted "$J1") - c1)) == 1 && $(($(rf_jump_accepted "$J2") - c2)) == 1 ]] ||
 		rf_fail "expected 1 connection to each jump host"
 }
 
 @test "check | 1 bastion from ssh_config | 1 server | nothing wrong: an alias with HostName and ProxyJump in ssh_config reaches it" {
-	bastion_and_servers 1
 	rf_jump_config --ssh-config "$(bastion_ssh_config)
 Host app-server
   HostName $(rf_host_addr "${S[0]}")
@@ -139,7 +142,6 @@ Host app-server
 @test "check | 1 bastion | 2 servers | bastion host key CHANGED: exit 4 naming the bastion, nothing behind it reached" {
 	local c1
 
-	bastion_and_servers 2
 	rf_jump_known_hosts_wrong "$B"
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
@@ -154,7 +156,6 @@ Host app-server
 }
 
 @test "check | 1 bastion | 2 servers | server host key unknown: exit 4 naming that server, a keyscan hint through the bastion" {
-	bastion_and_servers 2
 	rf_jump_known_hosts_drop "${S[1]}"
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
@@ -168,7 +169,6 @@ Host app-server
 }
 
 @test "check | 1 bastion | 2 servers | bastion down: exit 4, connection refused naming the bastion for every server" {
-	bastion_and_servers 2
 	rf_jump_stop "$B"
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
 		--ssh "proxy_jump = bastion" "${S[@]}"
@@ -182,22 +182,20 @@ Host app-server
 }
 
 @test "check | 1 bastion | 1 server | bastion forbids TCP forwarding: exit 4 naming the bastion, with the sshd_config fix" {
-	bastion_and_servers 1 's/^AllowTcpForwarding .*/AllowTcpForwarding no/'
-	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
-		--ssh "proxy_jump = bastion" "${S[@]}"
+	rf_jump_config --ssh-config "$(bastion_ssh_config "$F")" \
+		--ssh "proxy_jump = bastion" "$FS"
 
 	run --separate-stderr relflip -c "$RF_CONFIG" check
 	rf_assert_status 4
-	rf_assert_stderr_has "cannot connect to h1 ($(rf_host_addr "${S[0]}"):22) through jump host bastion: it refuses to forward connections" \
+	rf_assert_stderr_has "cannot connect to h1 ($(rf_host_addr "$FS"):22) through jump host bastion: it refuses to forward connections" \
 		"administratively prohibited" \
-		"hint: allow TCP forwarding on bastion for its login user: AllowTcpForwarding yes in its sshd_config, or permitopen=\"$(rf_host_addr "${S[0]}"):22\""
+		"hint: allow TCP forwarding on bastion for its login user: AllowTcpForwarding yes in its sshd_config, or permitopen=\"$(rf_host_addr "$FS"):22\""
 }
 
 @test "check | 1 bastion | 1 server | server sshd down: exit 4 naming the server, the bastion could not connect there" {
-	bastion_and_servers 1
 	rf_jump_stop "${S[0]}"
 	rf_jump_config --ssh-config "$(bastion_ssh_config)" \
-		--ssh "proxy_jump = bastion" "${S[@]}"
+		--ssh "proxy_jump = bastion" "${S[0]}"
 
 	run --separate-stderr relflip -c "$RF_CONFIG" check
 	rf_assert_status 4
@@ -208,9 +206,8 @@ Host app-server
 @test "check | 1 bastion | 2 servers | bastion never answers: exit 4 for both within one connect_timeout" {
 	local started elapsed
 
-	rf_client_key
 	rf_silent_listener
-	rf_jump_config --ssh "proxy_jump = root@127.0.0.1:$RF_SILENT_PORT" 1 2
+	rf_jump_config --ssh "proxy_jump = root@127.0.0.1:$RF_SILENT_PORT" "${S[@]}"
 	sed -i 's/^connect_timeout = .*/connect_timeout = 1/' "$RF_CONFIG"
 
 	started=$(rf_now_ms)

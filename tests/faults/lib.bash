@@ -20,7 +20,9 @@
 #   rollback   relflip rollback (v2 -> v1)
 #   prune      relflip prune --keep 1 (v0 goes)
 #   longhook   deploy v3 whose install hook prints a line, then runs
-#              `sleep 30` (with a marker): hit once that line came
+#              `sleep 30` (with a marker): hit once that line came (the
+#              hook is that long in the faulted run only: the baseline and
+#              the follow-ups would spend 90 s in it)
 #   disk       deploy v3 onto an app path on a small tmpfs
 # Faults:
 #   kill9      SIGKILL to relflip when the stage begins
@@ -37,7 +39,11 @@
 #   exit       not 1 (internal error) and not killed by a signal it did not
 #              get; a failure says "relflip: error:" on stderr
 #   bounded    relflip gave up within FAULTS_GIVEUP seconds (default 150:
-#              its I/O timeout is 120 s, plus 5 s of grace)
+#              the upload's I/O timeout is 120 s, plus grace); after a
+#              black hole anywhere but in the upload, within
+#              FAULTS_SILENCE_GIVEUP seconds of it (default 45: every other
+#              remote step runs in the agent, and a server silent for 35 s
+#              is given up on; plus 5 s of grace and 5 of slack)
 #   state      invariants.py: current valid, one live record equal to
 #              current, records and log parse
 #   lock       released, or held with a readable holder (lock/info with
@@ -64,6 +70,7 @@ RF_BIN=${RF_BIN:-$RF_ROOT/relflip}
 FAULTS_DELAY_MS=${FAULTS_DELAY_MS:-25}
 FAULTS_RATE_MBIT=${FAULTS_RATE_MBIT:-50}
 FAULTS_GIVEUP=${FAULTS_GIVEUP:-150}
+FAULTS_SILENCE_GIVEUP=${FAULTS_SILENCE_GIVEUP:-45}
 export RF_BIN
 
 # The stages each scenario goes through, in order (DESIGN.md, and what
@@ -122,7 +129,8 @@ fc_setup() {
 
 	FC_MARK=$RANDOM$RANDOM
 	FC_INSTALL="sleep 0.3$FC_MARK"
-	[[ $scen == longhook ]] && FC_INSTALL="echo hook-started; sleep 30.$FC_MARK; echo marker"
+	[[ $scen == longhook ]] &&
+		FC_INSTALL="echo hook-started; if [ -e '$RF_TMP/long-hook' ]; then sleep 30.$FC_MARK; fi; echo marker"
 	if [[ $scen == disk ]]; then
 		small=$RF_TMP/small
 		rf_sshd_start_tmpfs 64m "$small" || return 1
@@ -290,7 +298,8 @@ fc_command() {
 # when the hook printed its first line, so that it runs). Sets FC_RC (exit
 # status), FC_FIRED (1 when the fault was injected), FC_LATE (1 when the
 # stage still ended ok afterwards), FC_HUNG (1 when relflip had to be
-# killed after FAULTS_GIVEUP s), FC_MS (run time).
+# killed after FAULTS_GIVEUP s), FC_MS (run time), FC_FIRED_MS (when the
+# fault was in place, in ms from the start).
 fc_run() {
 	local stage=$1 fault=$2 fifo=$RF_TMP/events.fifo pid line t0 deadline
 	local begin end
@@ -299,7 +308,7 @@ fc_run() {
 	# The long hook is hit once it runs: at its first line of output.
 	[[ $FC_SCEN == longhook ]] && begin='"line": "hook-started"'
 	end="\"stage\": \"$stage\", \"phase\": \"end\""
-	FC_FIRED=0 FC_LATE=0 FC_HUNG=0 FC_RC=
+	FC_FIRED=0 FC_LATE=0 FC_HUNG=0 FC_FIRED_MS=0 FC_RC=
 	rm -f "$fifo"
 	mkfifo "$fifo"
 	t0=$(rf_now_ms)
@@ -315,6 +324,7 @@ fc_run() {
 			if ((!FC_FIRED)) && [[ $line == *"$begin"* ]]; then
 				fc_inject "$fault" "$pid"
 				FC_FIRED=1
+				FC_FIRED_MS=$(($(rf_now_ms) - t0))
 				printf '%s fault %s injected\n' "$(rf_now_ms)" "$fault" >>"$RF_TMP/run.json.notes"
 			elif ((FC_FIRED)) && [[ $line == *"$end"* && $line == *'"ok": true'* ]]; then
 				FC_LATE=1
@@ -361,20 +371,34 @@ fc_app_sh() {
 }
 
 # fc_leftovers: processes relflip started on the server that still run:
-# the hook marker, or the app path, in their command line (app.py, which
-# the service restart is meant to leave running, apart). One "PID CMD" a
-# line.
+# whatever a session of the cell's sshd started (fc_session_pids: the
+# agent, its steps and their children, orphaned or not), and anything with
+# the hook marker or the app path in its command line. app.py, which the
+# service restart is meant to leave running, apart. One "PID CMD" a line.
 fc_leftovers() {
 	local pid cmd
+	local -A seen=()
 
-	for pid in $(pgrep -f -- "$FC_MARK|$RF_APP"); do
+	for pid in $(fc_session_pids) $(pgrep -f -- "$FC_MARK|$RF_APP"); do
+		[[ -z ${seen[$pid]:-} ]] || continue
+		seen[$pid]=1
 		[[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
-		cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
 		[[ -z $cmd || $cmd == *app.py* || $cmd == *pgrep* ]] && continue
 		# Our own helpers (nsenter, this shell) are not the server's.
 		[[ $cmd == nsenter* || $cmd == *fault_cell* || $cmd == *matrix.sh* ]] && continue
 		printf '%s %s\n' "$pid" "${cmd:0:100}"
 	done
+}
+
+# fc_session_pids: the processes whose SSH_CONNECTION names the cell's
+# sshd port: every remote step runs in the agent, a shell whose
+# command line names neither the app path nor the hook, and what a
+# session starts keeps that variable even once its parents are gone.
+fc_session_pids() {
+	[[ -n ${FC_SSHD_PORT:-} ]] || return 0
+	grep -lzxE -- "SSH_CONNECTION=[^ ]+ [0-9]+ [^ ]+ $FC_SSHD_PORT" /proc/[0-9]*/environ 2>/dev/null |
+		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
 }
 
 fc_no_leftovers() {
@@ -407,6 +431,10 @@ fc_check_exit() {
 	if ((FC_HUNG)); then
 		fc_broken "bounded: relflip still ran after ${FAULTS_GIVEUP}s; killed"
 		return
+	fi
+	if [[ $fault == blackhole && $stage != upload ]] &&
+		((FC_MS - FC_FIRED_MS > FAULTS_SILENCE_GIVEUP * 1000)); then
+		fc_broken "bounded: relflip ran $(((FC_MS - FC_FIRED_MS) / 1000)) s into the black hole at $stage (allowed: ${FAULTS_SILENCE_GIVEUP} s; a server silent for 35 s is given up on)"
 	fi
 	if ((FC_RC == 1)); then
 		fc_broken "exit: 1 (internal error): $(fc_err_line)"
@@ -515,6 +543,7 @@ fault_cell() {
 
 	FC_SCEN=$scen
 	FC_BROKEN=()
+	FC_SSHD_PORT=
 	RF_TMP=$(mktemp -d "$base/relflip-fault.XXXXXX")
 	mkdir -p "$RF_TMP/srv"
 	RF_APP=$RF_TMP/srv/app
@@ -529,7 +558,9 @@ fault_cell() {
 		return 1
 	fi
 	fc_command "$scen"
+	: >"$RF_TMP/long-hook"
 	fc_run "$stage" "$fault" 2>>"$RF_TMP/setup.log"
+	rm -f "$RF_TMP/long-hook"
 	if ((!FC_FIRED)); then
 		r=2
 		result=SKIP

@@ -4,8 +4,8 @@
 #
 #   tests/faults/matrix.sh [-j N] [--slice] [--list] [PATTERN...]
 #
-#   -j N      cells run at once (default 3; black-hole cells mostly wait
-#             for relflip's 120 s I/O timeout)
+#   -j N      cells run at once (default 3; black-hole cells mostly wait:
+#             35 s of silence, or the upload's 120 s I/O timeout)
 #   --slice   only the representative slice that `FAULTS=1 make check`
 #             runs (tests/e2e/faults.bats)
 #   --list    print the cells and exit
@@ -24,7 +24,8 @@ source tests/faults/lib.bash
 
 # The representative slice, as in tests/e2e/faults.bats: one cell per kind
 # of fault, over the stages that matter most (the lock, the transfer, the
-# switch, a hook); black holes take 2 minutes a cell and stay in the soak.
+# switch, a hook); black holes take 40 s to 2 minutes a cell and stay in
+# the soak.
 FAULT_SLICE=(
 	"deploy:lock x kill9"
 	"deploy:upload x cut"

@@ -13,6 +13,15 @@ setup() {
 	export RF_PROXY_LIFETIME=120
 }
 
+# A cut or a black hole leaves the remote sleeper running on the test's
+# sshd (nothing tells it its connection is gone): stop it, whether the test
+# got that far or not.
+teardown() {
+	stop_remote_sleeper
+	stop_remote_sleeper second
+	rf_teardown
+}
+
 # A plain TCP target (echo, sink, source) on a free port: BENCH_PORT.
 bench_target() {
 	"$RF_PYTHON" "$RF_ROOT/tests/tools/tcp-bench.py" serve "$RF_TMP/bench.ready" \
@@ -32,16 +41,44 @@ proxied_ssh() {
 	ssh "${RF_SSH_OPTS[@]}" -p "$RF_PROXY_PORT" root@127.0.0.1 "$@" </dev/null
 }
 
-# A remote command that says "started" and sleeps 30 s under a PID we
-# record, so that the test stops it by PID (the cut leaves it running).
+# remote_sleeper [NAME]: a remote command that says "started" and sleeps
+# 30 s under a PID it records in $RF_TMP/NAME.pid (NAME defaults to
+# remote), so that the test stops it by PID (a cut leaves it running).
 remote_sleeper() {
-	echo "echo \$\$ >'$RF_TMP/remote.pid'; echo started; exec sleep 30"
+	echo "echo \$\$ >'$RF_TMP/${1:-remote}.pid'; echo started; exec sleep 30"
 }
 
-stop_remote_sleeper() {
-	local pid
+# remote_sleeping [NAME]: that remote sleeper runs (its shell became the
+# sleep). Sets REMOTE_PID.
+remote_sleeping() {
+	local comm
 
-	read -r pid <"$RF_TMP/remote.pid" && rf_kill_pid "$pid"
+	REMOTE_PID=
+	read -r REMOTE_PID 2>/dev/null <"$RF_TMP/${1:-remote}.pid" || return 1
+	read -r comm 2>/dev/null <"/proc/$REMOTE_PID/comm" || return 1
+	[[ $comm == sleep ]] && rf_pid_alive "$REMOTE_PID"
+}
+
+# stop_remote_sleeper [NAME]: stop it, by PID, while that PID is still the
+# sleep (never another process).
+stop_remote_sleeper() {
+	if remote_sleeping "$@"; then
+		rf_kill_pid "$REMOTE_PID"
+	fi
+	return 0
+}
+
+# sshd_saw_resets COUNT: the test's sshd accepted COUNT sessions, and
+# its log says each of them (by its client port) was reset.
+sshd_saw_resets() {
+	local log=$RF_TMP/sshd.log port
+	local -a ports
+
+	mapfile -t ports < <(sed -n 's/^Accepted publickey for root from 127\.0\.0\.1 port \([0-9]*\) .*/\1/p' "$log")
+	((${#ports[@]} == $1)) || return 1
+	for port in "${ports[@]}"; do
+		grep -qE "port $port\b.*(reset|Broken pipe)|(reset|Broken pipe).*port $port\b" "$log" || return 1
+	done
 }
 
 with_sshd_behind_proxy() {
@@ -107,35 +144,64 @@ if secs > floor * 2.5:
 }
 
 @test "cut resets every connection at once; new connections work" {
-	local t0 ms rc=0
+	local t0 ms rc pid err name
+	local -A ssh_pid=()
 
 	with_sshd_behind_proxy --delay-ms 5
-	proxied_ssh "$(remote_sleeper)" >"$RF_TMP/ssh.out" 2>"$RF_TMP/ssh.err" &
-	rf_track proc "$!" ssh
-	rf_poll 10 grep -q started "$RF_TMP/ssh.out" || rf_fail "the command did not start"
+	for name in remote second; do
+		proxied_ssh "$(remote_sleeper "$name")" >"$RF_TMP/$name.out" 2>"$RF_TMP/$name.err" &
+		ssh_pid[$name]=$!
+		rf_track proc "$!" "ssh-$name"
+	done
+	# The cut must find both sessions busy: their commands running on
+	# the server, ssh waiting for them, the proxy holding both.
+	for name in remote second; do
+		rf_poll 10 remote_sleeping "$name" ||
+			rf_fail "the remote command of ssh $name did not start:" "$(cat "$RF_TMP/$name.err")"
+		rf_pid_alive "${ssh_pid[$name]}" ||
+			rf_fail "ssh $name ended before the cut:" "$(cat "$RF_TMP/$name.err")"
+	done
+	[[ $(rf_proxy_field p conns) == 2 ]] || rf_fail "state before the cut: $(cat "$RF_TMP/proxy-p.state")"
 	t0=$(rf_now_ms)
 	rf_proxy_ctl p cut
-	wait "$!" || rc=$?
-	ms=$(($(rf_now_ms) - t0))
-	((rc == 255)) || rf_fail "ssh exited $rc after the cut" "$(cat "$RF_TMP/ssh.err")"
-	((ms < 3000)) || rf_fail "ssh took $ms ms to notice the cut"
+	for name in remote second; do
+		pid=${ssh_pid[$name]}
+		rf_poll 3 rf_pid_dead "$pid" || rf_fail "ssh $name still runs 3 s after the cut"
+		ms=$(($(rf_now_ms) - t0))
+		rc=0
+		wait "$pid" || rc=$?
+		err=$(cat "$RF_TMP/$name.err")
+		# A reset, not an orderly close: ssh fails on its socket, it is
+		# not told that the connection closed.
+		((rc == 255)) || rf_fail "ssh $name exited $rc after the cut" "$err"
+		[[ $err == *"reset"* || $err == *"Broken pipe"* ]] && [[ $err != *"closed by remote host"* ]] ||
+			rf_fail "ssh $name did not see a reset:" "$err"
+		((ms < 3000)) || rf_fail "ssh $name took $ms ms to notice the cut"
+	done
 	[[ $(rf_proxy_field p cuts) == 1 && $(rf_proxy_field p conns) == 0 ]] ||
 		rf_fail "state: $(cat "$RF_TMP/proxy-p.state")"
+	# The server's side of both was reset as well: sshd drops the sessions.
+	rf_poll 5 sshd_saw_resets 2 ||
+		rf_fail "sshd did not see both resets:" "$(tail -n 12 "$RF_TMP/sshd.log")"
 	stop_remote_sleeper
-	proxied_ssh true
+	stop_remote_sleeper second
+	run proxied_ssh "echo again"
+	[[ $status == 0 && $output == again ]] || rf_fail "a new connection after the cut failed:" "$output"
+	[[ $(rf_proxy_field p accepted) == 3 ]] || rf_fail "state: $(cat "$RF_TMP/proxy-p.state")"
 }
 
 @test "blackhole hangs the peers until their own timeouts; resume lets a held connection in" {
-	local t0 ms rc=0
+	local t0 ms rc=0 ssh_pid
 
 	with_sshd_behind_proxy --delay-ms 5
 	proxied_ssh -o ServerAliveInterval=1 -o ServerAliveCountMax=2 "$(remote_sleeper)" \
 		>"$RF_TMP/ssh.out" 2>"$RF_TMP/ssh.err" &
-	rf_track proc "$!" ssh
-	rf_poll 10 grep -q started "$RF_TMP/ssh.out" || rf_fail "the command did not start"
+	ssh_pid=$!
+	rf_track proc "$ssh_pid" ssh
+	rf_poll 10 remote_sleeping || rf_fail "the remote command did not start:" "$(cat "$RF_TMP/ssh.err")"
 	t0=$(rf_now_ms)
 	rf_proxy_ctl p blackhole
-	wait "$!" || rc=$?
+	wait "$ssh_pid" || rc=$?
 	ms=$(($(rf_now_ms) - t0))
 	((rc == 255)) || rf_fail "ssh exited $rc in the black hole" "$(cat "$RF_TMP/ssh.err")"
 	((ms >= 2000)) || rf_fail "ssh gave up after $ms ms: the black hole let something through"
@@ -146,11 +212,12 @@ if secs > floor * 2.5:
 	# A connection made in the black hole is accepted and held, and goes
 	# through once the proxy resumes.
 	proxied_ssh -o ConnectTimeout=20 "echo through" >"$RF_TMP/ssh2.out" 2>&1 &
-	rf_track proc "$!" ssh2
+	ssh_pid=$!
+	rf_track proc "$ssh_pid" ssh2
 	rf_poll 10 eval '(( $(rf_proxy_field p accepted) >= 2 ))' || rf_fail "no second connection"
 	[[ ! -s $RF_TMP/ssh2.out ]] || rf_fail "got through the black hole:" "$(cat "$RF_TMP/ssh2.out")"
 	rf_proxy_ctl p resume
-	wait "$!" || rf_fail "ssh after resume failed:" "$(cat "$RF_TMP/ssh2.out")"
+	wait "$ssh_pid" || rf_fail "ssh after resume failed:" "$(cat "$RF_TMP/ssh2.out")"
 	[[ $(cat "$RF_TMP/ssh2.out") == through ]] || rf_fail "$(cat "$RF_TMP/ssh2.out")"
 }
 

@@ -30,6 +30,7 @@
 #include "error.h"
 #include "fakes/remote-fake.h"
 #include "fleet.h"
+#include "json.h"
 #include "hook.h"
 #include "lock.h"
 #include "stage.h"
@@ -887,11 +888,10 @@ test_run_renews_lock_when_locked(void **state)
 	    fleet_run(&fx->f.h[0], "/srv/app", "say-hi", NULL, NULL, &err), 0);
 	assert_int_equal(remote_fake_count(R(fx, 0), "L='/srv/app/.relflip/lock'"),
 			 1);
-	assert_int_equal(remote_fake_count(R(fx, 0), "touch \"$L/info\""), 1);
-	/* And says which process runs the step, for unlock. */
+	/* Renewed by saying which process runs the step, for unlock. */
 	assert_int_equal(remote_fake_count(R(fx, 0), "echo $$ > \"$L/job\""), 1);
 	/* The lock is renewed first, then the script runs. */
-	assert_true(strstr(remote_fake_command(R(fx, 0), 1), "touch") <
+	assert_true(strstr(remote_fake_command(R(fx, 0), 1), "$L/job") <
 		    strstr(remote_fake_command(R(fx, 0), 1), "say-hi"));
 	buf_release(&out);
 }
@@ -1039,10 +1039,13 @@ test_log_line_is_json(void **state)
 	struct fx *fx = *state;
 	struct buf line = BUF_INIT;
 	json_object *o, *v;
+	struct json_obj jo;
 
 	make_fleet(fx, 1, 0, 0);
-	fleet_log_line(&fx->f, &fx->f.h[0], "NEW", "OLD", "rolled_back", 8,
-		       "\"batch\": 2", &line);
+	fleet_log_begin(&fx->f, &fx->f.h[0], "NEW", "OLD", "rolled_back", 8,
+			&jo, &line);
+	json_obj_int(&jo, "batch", 2);
+	json_obj_end(&jo);
 	assert_null(strchr(buf_str(&line), '\n'));
 	o = json_tokener_parse(buf_str(&line));
 	assert_non_null(o);
@@ -1065,7 +1068,8 @@ test_log_line_is_json(void **state)
 
 	/* No previous, no extra. */
 	buf_reset(&line);
-	fleet_log_line(&fx->f, &fx->f.h[0], "NEW", NULL, "ok", 0, NULL, &line);
+	fleet_log_begin(&fx->f, &fx->f.h[0], "NEW", NULL, "ok", 0, &jo, &line);
+	json_obj_end(&jo);
 	o = json_tokener_parse(buf_str(&line));
 	assert_non_null(o);
 	assert_true(json_object_object_get_ex(o, "previous", &v));

@@ -1,6 +1,6 @@
 /*
  * Reading the deploy log back (logread.h): the parser of one line, on
- * what fleet_log_line() writes and on what it must refuse; the reply of
+ * what fleet_log_begin() writes and on what it must refuse; the reply of
  * the reading script, torn and long lines included; the merge by time;
  * and the script itself run with /bin/sh on a log file here.
  */
@@ -17,19 +17,21 @@
 #include <cmocka.h>
 
 #include "fleet.h"
+#include "json.h"
 #include "logread.h"
 #include "fakes/run-sh.h"
 
 /* ---- log_line_parse ---- */
 
 static void
-test_parse_what_fleet_log_line_writes(void **state)
+test_parse_what_fleet_log_begin_writes(void **state)
 {
 	char name[] = "web1";
 	struct conf_host h = { .name = name };
 	struct fleet_host fh = { .host = &h };
 	struct fleet f;
 	struct buf line = BUF_INIT;
+	struct json_obj o;
 	struct log_entry e;
 
 	(void)state;
@@ -38,9 +40,10 @@ test_parse_what_fleet_log_line_writes(void **state)
 	snprintf(f.actor, sizeof(f.actor), "alice");
 	snprintf(f.runner, sizeof(f.runner), "ci-7");
 	snprintf(f.run_url, sizeof(f.run_url), "https://ci/run/1");
-	fleet_log_line(&f, &fh, "v2", "v1", "rolled_back", 8,
-		       "\"checksum\": \"sha256:ab\", \"duration_ms\": 1234",
-		       &line);
+	fleet_log_begin(&f, &fh, "v2", "v1", "rolled_back", 8, &o, &line);
+	json_obj_str(&o, "checksum", "sha256:ab");
+	json_obj_int(&o, "duration_ms", 1234);
+	json_obj_end(&o);
 	assert_int_equal(log_line_parse(buf_str(&line), &e), 0);
 	assert_true(e.time_ms > 1700000000000LL);
 	assert_int_equal(e.time_ms % 1000, 0);
@@ -371,7 +374,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_what_fleet_log_line_writes),
+		cmocka_unit_test(test_parse_what_fleet_log_begin_writes),
 		cmocka_unit_test(test_parse_extras_of_unlock_prune_lock),
 		cmocka_unit_test(test_parse_time_forms),
 		cmocka_unit_test(test_parse_refuses_what_is_not_a_log_line),

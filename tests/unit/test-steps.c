@@ -504,30 +504,32 @@ test_lock_cannot_create_layout(void **state)
 }
 
 static void
-test_renew_touches_lock_info(void **state)
+test_renew_writes_the_step_pid(void **state)
 {
 	struct fx *fx = *state;
 	struct buf cmd = BUF_INIT;
-	struct utimbuf old = { 1000000000, 1000000000 };
 	struct stat sb;
 	struct run r;
-	char info[1024];
+	char job[1024], *text;
 
 	make_layout(fx);
-	snprintf(info, sizeof(info), "%s/.relflip/lock/info", fx->app);
-	assert_int_equal(utime(info, &old), 0);
+	snprintf(job, sizeof(job), "%s/.relflip/lock/job", fx->app);
 	step_renew(&cmd, fx->app);
-	buf_adds(&cmd, "echo after\n");
-	assert_string_equal(run_expect(fx, buf_str(&cmd), 0, &r), "after\n");
+	buf_adds(&cmd, "echo $$\n");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	/* The step's own pid: what unlock looks for, and its time. */
+	text = slurp(job);
+	assert_string_equal(text, buf_str(&r.out));
+	free(text);
 	run_release(&r);
-	assert_int_equal(stat(info, &sb), 0);
+	assert_int_equal(stat(job, &sb), 0);
 	assert_true(sb.st_mtime > 1700000000);
 
 	/* Without a lock, renewing makes none and the step still runs. */
 	assert_int_equal(rename(path_of("%s/.relflip/lock", fx->app),
 				path_of("%s/gone", fx->tmp)),
 			 0);
-	assert_string_equal(run_expect(fx, buf_str(&cmd), 0, &r), "after\n");
+	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
 	assert_false(exists(path_of("%s/.relflip/lock", fx->app)));
 	buf_release(&cmd);
@@ -1249,7 +1251,7 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_cannot_create_layout,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_renew_touches_lock_info,
+		cmocka_unit_test_setup_teardown(test_renew_writes_the_step_pid,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_is_atomic, setup,
 						teardown),

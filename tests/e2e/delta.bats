@@ -1,0 +1,152 @@
+#!/usr/bin/env bats
+# Delta deploys, end to end: a host whose live release relflip verified
+# gets only what changed, builds the release from a copy of the live one,
+# and checks the whole tree; the base is never touched, and a base that
+# does not verify means the full upload, by itself.
+
+load lib/sshd
+load lib/deploy
+
+setup_file() {
+	rf_file_setup
+	rf_file_sshd_start
+}
+
+setup() {
+	rf_tmp_setup
+	rf_sshd_use
+	rf_config
+}
+
+teardown_file() {
+	rf_file_teardown
+}
+
+deploy() {
+	run --separate-stderr relflip -c "$RF_CONFIG" deploy "$@"
+}
+
+# A tree of many files (every one different), as a web app's.
+make_app() {
+	local dir=$1 i
+
+	mkdir -p "$dir/static" "$dir/lib/deep/er"
+	for ((i = 0; i < 60; i++)); do
+		printf 'module %d of the app\n' "$i" >"$dir/lib/m$i.py"
+		printf 'body { margin: %dpx }\n' "$i" >"$dir/static/s$i.css"
+	done
+	printf 'deep\n' >"$dir/lib/deep/er/x.txt"
+	ln -sf m1.py "$dir/lib/link.py"
+	printf 'v1\n' >"$dir/index.html"
+}
+
+pack_dir() {
+	"$RF_BIN" pack "$1" -o "$2" --revision "$3" >/dev/null 2>&1
+}
+
+# sha256 of every file and link under a release, sorted: its fingerprint.
+fingerprint() {
+	(cd "$1" && find . -type f -o -type l | LC_ALL=C sort |
+		while read -r f; do
+			if [[ -L $f ]]; then echo "L $(readlink "$f") $f"; else sha256sum "$f"; fi
+		done)
+}
+
+# The file's sshd log: SFTP sessions opened so far.
+sftp_sessions() {
+	grep -c "subsystem 'sftp'" "$RF_FILE_TMP/file-sshd.log" || true
+}
+
+@test "a second deploy with one file changed sends only that: no upload, the base untouched" {
+	local before after n0
+
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	before=$(fingerprint "$RF_APP/releases/v1")
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	[[ -s $RF_FILE_TMP/file-sshd.log ]] || rf_fail "no sshd log at $RF_FILE_TMP/file-sshd.log"
+	n0=$(sftp_sessions)
+	((n0 >= 1)) || rf_fail "the first deploy opened no SFTP session: the count proves nothing"
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "delta" "kept from v1"
+	[[ $stderr != *"did not verify"* ]] || rf_fail "the delta fell back" "$stderr"
+	[[ $(sftp_sessions) == "$n0" ]] || rf_fail "an SFTP session was opened for a delta deploy"
+	[[ $(cat "$RF_APP/current/index.html") == v2 ]]
+	[[ $(readlink "$RF_APP/current/lib/link.py") == m1.py ]]
+	[[ $(cat "$RF_APP/current/lib/deep/er/x.txt") == deep ]]
+	after=$(fingerprint "$RF_APP/releases/v1")
+	[[ $before == "$after" ]] || rf_fail "the base release changed" "$(diff <(echo "$before") <(echo "$after"))"
+	# Copies, never hard links into the base.
+	[[ $(stat -c %h "$RF_APP/releases/v2/lib/m3.py") == 1 ]] || rf_fail "lib/m3.py is hard-linked"
+	rf_assert_record v2 live
+	rf_assert_record v1 good
+}
+
+@test "a base changed behind relflip's back does not verify: the full upload, by itself" {
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	echo "hand edit" >>"$RF_APP/releases/v1/lib/m7.py"
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "did not verify" "uploading the whole artifact"
+	[[ $(cat "$RF_APP/current/lib/m7.py") == "module 7 of the app" ]] || rf_fail "the edit leaked into v2"
+	[[ $(tail -n 1 "$RF_APP/releases/v1/lib/m7.py") == "hand edit" ]] || rf_fail "the base was touched"
+}
+
+@test "a live release without a manifest (made by 0.1 or by hand) gets the full upload" {
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	rm "$RF_APP/.relflip/releases/v1.manifest"
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	[[ $stderr != *"kept from"* ]] || rf_fail "a delta from an unverified base" "$stderr"
+}
+
+@test "shared paths the artifact also ships travel in the delta, never copied through the link" {
+	rf_config --app "shared_dirs = log"
+	make_app "$RF_TMP/src"
+	mkdir -p "$RF_TMP/src/log"
+	printf 'placeholder\n' >"$RF_TMP/src/log/.keep"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	echo "from v1" >"$RF_APP/shared/log/app.log"
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_stderr_has "kept from v1"
+	[[ $stderr != *"did not verify"* ]] || rf_fail "the delta fell back" "$stderr"
+	[[ -L $RF_APP/releases/v2/log ]]
+	[[ $(cat "$RF_APP/current/log/app.log") == "from v1" ]]
+}
+
+@test "when most of the artifact changed, the full upload" {
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	rm -rf "$RF_TMP/src2"
+	mkdir -p "$RF_TMP/src2"
+	head -c 200000 /dev/urandom >"$RF_TMP/src2/blob.bin"
+	pack_dir "$RF_TMP/src2" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	[[ $stderr != *"kept from"* ]] || rf_fail "a delta with nothing in common" "$stderr"
+}
