@@ -48,7 +48,7 @@ st_json() {
 	rf_assert_stderr_has "local"
 }
 
-@test "lock freezes: status shows it, deploy and rollback refuse it with exit 5 naming the message and who, unlock lifts it" {
+@test "lock freezes: status shows it, deploy, rollback and prune refuse it with exit 5 naming the message and who, unlock lifts it" {
 	local art
 
 	ops_server
@@ -78,6 +78,11 @@ st_json() {
 	rf_assert_stderr_has "frozen by $(ops_me)" "audit freeze until Monday"
 	ops_assert_current v5
 	ops_assert_record v5 live
+
+	ops_run prune --keep 1
+	rf_assert_status 5
+	rf_assert_stderr_has "audit freeze until Monday"
+	ops_assert_releases v1 v2 v3 v4 v5
 
 	# A second freeze is refused too: the host is already frozen.
 	ops_run lock -m "another"
@@ -242,4 +247,24 @@ st_json() {
 	ops_run setup
 	rf_assert_status 6
 	rf_assert_stderr_has "shared"
+}
+
+@test "lock and unlock with --json: JSON lines and a result event each" {
+	ops_server
+
+	ops_run --json lock -m "json freeze"
+	rf_assert_status 0
+	rf_assert_json_lines
+	rf_json_query 'ev[0]["command"] == "lock" and ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 0'
+
+	ops_run --json deploy "$(ops_pack v6)" --revision v6
+	rf_assert_status 5
+	rf_assert_json_lines
+	rf_json_query 'ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 5'
+	[[ $output == *"json freeze"* ]] || rf_fail "the JSON of a refused deploy does not name the freeze" "$(rf_show_run)"
+
+	ops_run --json unlock
+	rf_assert_status 0
+	rf_assert_json_lines
+	rf_assert_not_exists "$RF_APP/.relflip/lock"
 }
