@@ -166,6 +166,7 @@ st_json() {
 @test "exec runs in current/ with RELFLIP_* set, output prefixed by the host, exit code passed on" {
 	ops_server
 
+	# shellcheck disable=SC2016 # expanded by the remote shell, on purpose
 	ops_run exec -- sh -c 'echo "rev=$RELFLIP_REVISION prev=$RELFLIP_PREVIOUS_REVISION host=$RELFLIP_HOST"; cat index.html; pwd -P'
 	rf_assert_status 0
 	rf_assert_stderr_has "local | rev=v5 prev=v4 host=local" "local | <h1>v5</h1>" "local | $RF_APP/releases/v5"
