@@ -62,6 +62,11 @@ extern const struct cmd_entry cmd_releases_entry;
 extern const struct cmd_entry cmd_check_entry;
 extern const struct cmd_entry cmd_unlock_entry;
 extern const struct cmd_entry cmd_pack_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_log_entry;
+extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_lock_entry;
+extern const struct cmd_entry cmd_setup_entry;
 
 /*
  * Load the config and select the hosts named by -H or having a role named
@@ -82,6 +87,13 @@ int cmd_usage_fail(struct rf_error *err, const char *fmt, ...)
 
 /* The args of a command that takes none. */
 int cmd_no_args(void *opts, int argc, char **argv, struct rf_error *err);
+
+/*
+ * Print a table on stdout (out_primary): nrows rows of ncols cells, row
+ * by row, the first row the headings; each column as wide as its widest
+ * cell, two spaces apart. Releases the cells and frees the array.
+ */
+void cmd_print_table(struct buf *cells, size_t nrows, size_t ncols);
 
 /* The version string: "0.1.0 (commit abc123)". */
 const char *relflip_version(void);

@@ -62,6 +62,7 @@ struct fleet {
 	size_t n;
 	const char *command;     /* "deploy", "rollback", ... */
 	const char *revision;    /* for the lock's holder info */
+	const char *message;     /* a freeze's (relflip lock -m), or NULL */
 	char token[33];          /* marks this run's lock */
 	char actor[128];         /* $GITHUB_ACTOR, else $USER */
 	char runner[128];        /* this machine's host name */

@@ -32,7 +32,8 @@ struct lock_info {
 	char pid[16];
 	char run_url[256];   /* CI run URL, or "" */
 	char revision[65];
-	char command[16];    /* deploy, rollback, prune */
+	char command[16];    /* deploy, rollback, prune; lock: a freeze */
+	char message[256];   /* a freeze's message (relflip lock -m) */
 	long long since;     /* epoch seconds when taken */
 	long long renewed;   /* epoch seconds of the last renewal */
 };

@@ -167,3 +167,35 @@ cmd_ctx_release(struct cmd_ctx *ctx)
 	ctx->conf = NULL;
 	ctx->hosts = NULL;
 }
+
+void
+cmd_print_table(struct buf *cells, size_t nrows, size_t ncols)
+{
+	struct buf line = BUF_INIT;
+	size_t *width = xcalloc(ncols ? ncols : 1, sizeof(*width));
+	size_t i, c;
+
+	for (i = 0; i < nrows * ncols; i++) {
+		if (cells[i].len > width[i % ncols])
+			width[i % ncols] = cells[i].len;
+	}
+	for (i = 0; i < nrows; i++) {
+		buf_reset(&line);
+		for (c = 0; c < ncols; c++) {
+			if (c + 1 < ncols)
+				buf_addf(&line, "%-*s  ", (int)width[c],
+					 buf_str(&cells[i * ncols + c]));
+			else
+				buf_adds(&line, buf_str(&cells[i * ncols + c]));
+		}
+		/* No trailing blanks where the last cells are empty. */
+		while (line.len > 0 && line.buf[line.len - 1] == ' ')
+			line.buf[--line.len] = '\0';
+		out_primary("%s", buf_str(&line));
+	}
+	for (i = 0; i < nrows * ncols; i++)
+		buf_release(&cells[i]);
+	free(cells);
+	free(width);
+	buf_release(&line);
+}

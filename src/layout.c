@@ -257,6 +257,8 @@ layout_parse(const char *text, struct layout_state *st)
 			copy(st->lock.revision, sizeof(st->lock.revision), v);
 		else if (strcmp(kv, "lock_command") == 0)
 			copy(st->lock.command, sizeof(st->lock.command), v);
+		else if (strcmp(kv, "lock_message") == 0)
+			copy(st->lock.message, sizeof(st->lock.message), v);
 		else if (strcmp(kv, "record") == 0) {
 			struct release_record rec;
 

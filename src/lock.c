@@ -20,11 +20,19 @@ lock_info_lines(const struct fleet *f, struct buf *b)
 		    "revision=%s\ncommand=%s\ntoken=%s\n",
 		 f->actor, f->runner, f->runner, (long)getpid(), f->run_url,
 		 f->revision ? f->revision : "", f->command, f->token);
+	/* One line: freeze_message_check() refused any newline. */
+	if (f->message != NULL)
+		buf_addf(b, "message=%s\n", f->message);
 }
 
-/* "ci@runner-7 (pid 4242), for a deploy of 3f2c1ab, since ...": who. */
-static void
-holder_text(const struct lock_info *l, struct buf *b)
+int
+lock_is_freeze(const struct lock_info *l)
+{
+	return l->held && l->odd == NULL && strcmp(l->command, "lock") == 0;
+}
+
+void
+lock_holder_text(const struct lock_info *l, struct buf *b)
 {
 	char since[32] = "?";
 
@@ -34,6 +42,12 @@ holder_text(const struct lock_info *l, struct buf *b)
 	}
 	if (l->since)
 		record_time(since, sizeof(since), l->since);
+	if (lock_is_freeze(l)) {
+		buf_addf(b, "frozen by %s since %s: %s",
+			 l->user[0] ? l->user : "someone", since,
+			 l->message[0] ? l->message : "(no message)");
+		return;
+	}
 	buf_addf(b, "%s (pid %s), for a %s", l->user[0] ? l->user : "someone",
 		 l->pid[0] ? l->pid : "?",
 		 l->command[0] ? l->command : "deploy");
@@ -51,7 +65,18 @@ held_error(struct fleet *f, struct fleet_host *fh)
 	long long age = l->renewed ? fh->st.server_now - l->renewed : 0;
 	struct buf who = BUF_INIT;
 
-	holder_text(l, &who);
+	lock_holder_text(l, &who);
+	if (lock_is_freeze(l)) {
+		/* A freeze is never stale: it stays until someone lifts it. */
+		rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock", "%s is %s",
+			     fh->host->name, buf_str(&who));
+		rf_error_hint(&fh->err,
+			      "when the reason is gone, anyone on "
+			      "call lifts it: relflip -H %s unlock",
+			      fh->host->name);
+		buf_release(&who);
+		return;
+	}
 	rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock",
 		     "deploy lock on %s is held: %s; last renewed %llds ago",
 		     fh->host->name, buf_str(&who), age);
@@ -219,11 +244,16 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 		live_from_probe(fh);
 		if (strncmp(buf_str(&out), "locked=1", 8) == 0) {
 			fh->locked = 1;
+			if (f->message != NULL)
+				snprintf(fh->detail, sizeof(fh->detail),
+					 "frozen");
 			if (repair_records(f, fh) != 0)
 				goto out;
 			break;
 		}
-		if (out_now_ms() >= deadline || interrupted) {
+		/* Waiting for a freeze is pointless: it has no end. */
+		if (out_now_ms() >= deadline || interrupted ||
+		    lock_is_freeze(&fh->st.lock)) {
 			held_error(f, fh);
 			goto out;
 		}
@@ -321,7 +351,7 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	}
 	if (l->since)
 		record_time(since, sizeof(since), l->since);
-	holder_text(l, &who);
+	lock_holder_text(l, &who);
 	buf_addf(&me, "%s@%s", f->actor, f->runner);
 	/*
 	 * A step of the holder's still running on the server (a hook, an
@@ -338,7 +368,10 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			      fh->host->name);
 		goto out;
 	}
-	if (l->odd == NULL && strcmp(l->user, buf_str(&me)) == 0)
+	/* A freeze is lifted by whoever is on call: no --force. */
+	if (lock_is_freeze(l))
+		why = "freeze";
+	else if (l->odd == NULL && strcmp(l->user, buf_str(&me)) == 0)
 		why = "yours";
 	else if ((double)age > f->conf->lock_ttl)
 		why = "stale";
@@ -360,6 +393,8 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	json_obj_str(&o, "holder", l->user);
 	json_obj_str(&o, "holder_since", since);
 	json_obj_str(&o, "why", why);
+	if (lock_is_freeze(l))
+		json_obj_str(&o, "message", l->message);
 	json_obj_end(&o);
 	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
@@ -371,8 +406,13 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				     fh->host->name, buf_str(&errtext));
 		goto out;
 	}
-	snprintf(fh->detail, sizeof(fh->detail), "removed (%s) %.130s", why,
-		 buf_str(&who));
+	if (lock_is_freeze(l))
+		snprintf(fh->detail, sizeof(fh->detail),
+			 "lifted the freeze of %.40s (since %s): %.80s",
+			 l->user[0] ? l->user : "someone", since, l->message);
+	else
+		snprintf(fh->detail, sizeof(fh->detail), "removed (%s) %.130s",
+			 why, buf_str(&who));
 	rc = 0;
 out:
 	buf_release(&who);
@@ -396,6 +436,106 @@ unlock_run(const struct selection *sel, int force, struct run_outcome *outcome,
 	    (fleet_activate_all(&f),
 	     fleet_step(&f, "unlock", unlock_one, &force, err)) != 0)
 		code = err->code;
+	fleet_outcome(outcome, code, NULL, NULL, t0);
+	fleet_release(&f);
+	return code;
+}
+
+/* ---- the lock command: a manual freeze ---- */
+
+int
+freeze_message_check(const char *msg, struct rf_error *err)
+{
+	const char *p;
+	size_t n;
+
+	if (msg == NULL || msg[0] == '\0')
+		return rf_error_set(err, RF_EXIT_USAGE, NULL,
+				    "-m MESSAGE is required: say why, for "
+				    "whoever meets the freeze");
+	if (strlen(msg) > FREEZE_MESSAGE_MAX)
+		return rf_error_set(err, RF_EXIT_USAGE, NULL,
+				    "the message is %zu bytes long: at most %d",
+				    strlen(msg), FREEZE_MESSAGE_MAX);
+	for (p = msg; *p != '\0'; p += n) {
+		n = quote_utf8_len(p);
+		if (n == 0)
+			return rf_error_set(err, RF_EXIT_USAGE, NULL,
+					    "the message is not valid UTF-8 "
+					    "(byte %zu)",
+					    (size_t)(p - msg) + 1);
+		/* C0, DEL and C1 (U+0080..U+009F, 0xC2 0x80..0x9F). */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f ||
+		    ((unsigned char)p[0] == 0xc2 && (unsigned char)p[1] < 0xa0))
+			return rf_error_set(err, RF_EXIT_USAGE, NULL,
+					    "the message holds a newline or "
+					    "another control character (byte "
+					    "%zu): give it one line of text",
+					    (size_t)(p - msg) + 1);
+	}
+	return 0;
+}
+
+/* The freeze's line in the log, once every host holds it. */
+static int
+freeze_log_one(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct buf cmd = BUF_INIT, line = BUF_INIT;
+	struct buf errtext = BUF_INIT;
+	struct json_obj o;
+	int status;
+
+	(void)arg;
+	fleet_log_begin(f, fh, NULL, fh->live, "ok", 0, &o, &line);
+	json_obj_str(&o, "message", f->message);
+	json_obj_end(&o);
+	step_append_log(&cmd, f->conf->app_path, buf_str(&line));
+	/*
+	 * Not fleet_run(): its renewal would leave this step's pid as the
+	 * holder's job, which unlock would take for a step still running
+	 * once the number is used again.
+	 */
+	status = remote_run_limit(fh->r, buf_str(&cmd), NULL, STEP_LIMIT_SHORT,
+				  NULL, &errtext, &fh->err);
+	if (status > 0)
+		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "record",
+			     "the freeze holds on %s, but writing it to the "
+			     "log failed: %s",
+			     fh->host->name, buf_str(&errtext));
+	snprintf(fh->detail, sizeof(fh->detail), "logged");
+	buf_release(&cmd);
+	buf_release(&line);
+	buf_release(&errtext);
+	return status == 0 ? 0 : -1;
+}
+
+int
+freeze_run(const struct selection *sel, const char *message,
+	   struct run_outcome *outcome, struct rf_error *err)
+{
+	struct fleet f;
+	long long t0 = out_now_ms();
+	int code = 0;
+
+	fleet_init(&f, sel, "lock", NULL);
+	f.message = message;
+	/* The lock row takes every host or none: a failure unlocks all. */
+	if (fleet_open(&f, FLEET_LOCK, err) != 0) {
+		code = err->code;
+		if (code == RF_EXIT_LOCKED && f.n > 1) {
+			char hint[sizeof(err->hint)];
+
+			snprintf(hint, sizeof(hint), "%s", err->hint);
+			rf_error_hint(err,
+				      "nothing was frozen: the hosts that "
+				      "were free are free again; %s",
+				      hint);
+		}
+		goto out;
+	}
+	if (fleet_step(&f, "record", freeze_log_one, NULL, err) != 0)
+		code = err->code;
+out:
 	fleet_outcome(outcome, code, NULL, NULL, t0);
 	fleet_release(&f);
 	return code;

@@ -23,6 +23,11 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_releases_entry,
 	&cmd_check_entry,
 	&cmd_unlock_entry,
+	&cmd_status_entry,
+	&cmd_log_entry,
+	&cmd_exec_entry,
+	&cmd_lock_entry,
+	&cmd_setup_entry,
 	&cmd_pack_entry,
 };
 

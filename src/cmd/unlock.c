@@ -47,11 +47,13 @@ const struct cmd_entry cmd_unlock_entry = {
 	.name = "unlock",
 	.usage = "[--force]",
 	.summary = "remove this deployer's stale lock (--force: anyone's)",
-	.help = "Removes the deploy lock when this runner (user@host) holds it "
-		"or it\n"
-		"is stale (not renewed for lock_ttl); prints who held it and "
-		"since\n"
-		"when. Every unlock is written to the log.\n"
+	.help = "Removes the deploy lock when this runner (user@host) holds it, "
+		"it is\n"
+		"stale (not renewed for lock_ttl), or it is a freeze (relflip "
+		"lock), which\n"
+		"anyone may lift; prints who held it and since when. Every "
+		"unlock is\n"
+		"written to the log.\n"
 		"\n"
 		"Options:\n"
 		"  --force     remove the lock whoever holds it\n"

@@ -7,7 +7,7 @@
 setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 	RELFLIP=$ROOT/relflip
-	COMMANDS="deploy rollback prune releases check unlock pack"
+	COMMANDS="deploy rollback prune releases check unlock status log exec lock setup pack"
 	CI_FILES=(action.yml examples/github/deploy.yml examples/github/release.yml examples/gitlab/.gitlab-ci.yml)
 	if [[ ! -x $RELFLIP ]]; then
 		echo "$RELFLIP is not built: run make first" >&2
