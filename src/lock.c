@@ -408,7 +408,7 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	}
 	if (lock_is_freeze(l))
 		snprintf(fh->detail, sizeof(fh->detail),
-			 "lifted the freeze of %.40s (since %s): %.80s",
+			 "lifted the freeze of %.40s (since %s): %.56s",
 			 l->user[0] ? l->user : "someone", since, l->message);
 	else
 		snprintf(fh->detail, sizeof(fh->detail), "removed (%s) %.130s",
