@@ -102,7 +102,8 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 		 /* Never adopt a name relflip did not make, whatever it is. */
 		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
 		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
-		 "rm -rf \"$D\" && mkdir \"$D\" || exit 79\n"
+		 "{ [ ! -e \"$D\" ] || rm -rf \"$D\"; } && mkdir \"$D\" || "
+		 "exit 79\n"
 		 /* The manifest validation approved, on stdin. */
 		 "cat > \"$W\" || { rm -rf \"$D\" \"$W\"; "
 		 "echo \"cannot store the manifest under $R/incoming\" >&2; "
@@ -238,7 +239,6 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 		 "P=$R/incoming/$ID.$T\n"
 		 "BD=$A/releases/$B\n"
 		 "BM=$R/releases/$B.manifest\n"
-		 "tab=$(printf '\\t')\n"
 		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.edits\" "
 		 "\"$P.delta\"; }\n"
 		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
@@ -259,14 +259,15 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 		 "else if (c == \"+\") add[++n] = substr($0, 2); next } "
 		 "/^#/ { next } !($5 in drop) { print } "
 		 "END { for (i = 1; i <= n; i++) print add[i] }' "
-		 "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t \"$tab\" -k 5 > \"$P.got\" && "
-		 "cat \"$P.got\" && echo \"# entries $(wc -l < \"$P.got\")\"; } "
+		 "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t '\t' -k 5 | "
+		 "awk '{ print } END { print \"# entries \" NR }'; } "
 		 "> \"$P.want\" || { clean; exit 79; }\n"
 		 "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
 		 "if [ \"$GOT\" != \"$MS\" ]; then clean; "
 		 "echo \"the base's manifest does not lead to this release's\" >&2; "
 		 "exit 83; fi\n"
-		 "rm -rf \"$D\" && mkdir \"$D\" || { clean; exit 79; }\n"
+		 "{ [ ! -e \"$D\" ] || rm -rf \"$D\"; } && mkdir \"$D\" || "
+		 "{ clean; exit 79; }\n"
 		 /* Its directories, then what stays as it is, copied (CoW). */
 		 /* Names hold no control characters: a line each. */
 		 "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
