@@ -126,7 +126,7 @@ validate_args(struct deploy *d, struct rf_error *err)
 					    conf->file, p);
 	}
 	/* A file that is not there needs no server to say so. */
-	if (access(d->opts->artifact, R_OK) != 0) {
+	if (d->opts->artifact != NULL && access(d->opts->artifact, R_OK) != 0) {
 		rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
 			     "cannot open '%s': %m", d->opts->artifact);
 		return rf_error_hint(err, "deploy the tarball relflip pack "

@@ -317,7 +317,7 @@ fleet_step(struct fleet *f, const char *stage, fleet_step_fn fn, void *arg,
 		return 0;
 	fleet_names(f, fleet_pick_active_ok, &names);
 	out_stage_running(stage, buf_str(&names));
-	buf_reset(&names);
+	buf_release(&names);
 	if (f->n == 1)
 		step_one(&c, 0);
 	else

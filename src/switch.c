@@ -324,11 +324,15 @@ do_before_switch(struct fleet *f, struct fleet_host *fh, void *arg)
 	(void)arg;
 	if (switch_hook_run(f, fh, "before_switch", f->conf->hook_before_switch,
 			    RF_EXIT_HOOK) != 0) {
-		if (fh->err.hint[0] == '\0')
-			rf_error_hint(&fh->err,
-				      "current is unchanged on every "
-				      "host; fix the hook or the release, then "
-				      "run again");
+		char how[sizeof(fh->err.hint)];
+
+		/* The hook's own hint (how to run it again) stays, after. */
+		snprintf(how, sizeof(how), "%s",
+			 fh->err.hint[0] ? fh->err.hint
+					 : "fix the hook or the release, then "
+					   "run again");
+		rf_error_hint(&fh->err, "current is unchanged on every host; %s",
+			      how);
 		return -1;
 	}
 	return 0;
