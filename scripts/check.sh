@@ -259,7 +259,7 @@ unit_results() {
 # The e2e files, heaviest first (they set the wall time: started first, they
 # overlap the most), then the others in name order.
 e2e_order() {
-	local heavy=(fleet ops deploy check output) f name
+	local heavy=(fleet ops deploy hooks output pkg jump people pull check) f name
 	local -A seen=()
 
 	for name in "${heavy[@]}"; do
