@@ -64,11 +64,11 @@ ssh_port() { # LINK
 	if [[ $1 == lo ]]; then echo "$BENCH_SSHD_PORT"; else echo "$BENCH_PROXY_PORT"; fi
 }
 
-# config LINK MIB: a fresh app path for each size and link. No [health]: the
-# curve is about the upload. keep_releases high: no prune inside the runs
-# (the bench removes the app path after them).
+# config LINK MIB RUN: a fresh app path for each run: with a live release
+# of the same bytes there, the delta transfer would send nothing and the
+# figure would not be an upload. No [health]: the curve is about the upload.
 config() {
-	rf_config --file "$RF_TMP/$1.ini" --path "$RF_TMP/srv/app-$1-$2" --port "$(ssh_port "$1")" \
+	rf_config --file "$RF_TMP/$1.ini" --path "$RF_TMP/srv/app-$1-$2-$3" --port "$(ssh_port "$1")" \
 		--host bench "[deploy]
 keep_releases = 1000"
 }
@@ -76,6 +76,7 @@ keep_releases = 1000"
 run_relflip() { # LINK MIB RUN ART
 	local base=$RF_TMP/runs/relflip-$1-$2-$3 rc=0
 
+	config "$1" "$2" "$3"
 	"$RELFLIP" -c "$RF_TMP/$1.ini" --json deploy "$4" --revision "c$2-$1-$3" \
 		>"$base.json" 2>"$base.err" || rc=$?
 	if ((rc != 0)); then
@@ -112,7 +113,6 @@ for mib in $SIZES; do
 	tar -cf "$art" -C "$RF_TMP/art/src" payload.bin
 	rm -rf "$RF_TMP/art/src"
 	for link in "${LINKS[@]}"; do
-		config "$link" "$mib"
 		for ((i = 1; i <= RUNS; i++)); do
 			for ((k = 0; k < ${#ORDER[@]}; k++)); do
 				sync
@@ -122,7 +122,7 @@ for mib in $SIZES; do
 		note "$mib MiB, $link: relflip upload $(awk -F'\t' -v c="$link-$mib" '$1 == c && $2 == "relflip.upload" { printf "%s ", $4 }' "$DATA")s;" \
 			"sftp put $(awk -F'\t' -v c="$link-$mib" '$1 == c && $2 == "sftp.put" { printf "%s ", $4 }' "$DATA")s; load $(load_now)"
 		# Free the disk: the releases are not needed any more.
-		rm -rf "$RF_TMP/srv/app-$link-$mib"
+		rm -rf "$RF_TMP/srv/app-$link-$mib"-*
 	done
 	echo "$mib $(stat -c %s "$art")" >>"$RF_TMP/sizes"
 	rm -f "$art"
@@ -182,7 +182,7 @@ PY
 Exact commands (SSH is the sshd's port, or the proxy's for WAN; \$T the bench's temporary directory):
   artifact:   head -c NM /dev/urandom >payload.bin; tar -cf artifact-N.tar payload.bin
   relflip:    ./relflip -c \$T/LINK.ini --json deploy artifact-N.tar --revision cN-LINK-RUN
-              (app path \$T/srv/app-LINK-N; no [health]; [deploy] keep_releases = 1000;
+              (app path \$T/srv/app-LINK-N-RUN, fresh each run; no [health]; [deploy] keep_releases = 1000;
               the figure is the upload stage event's duration_ms)
   sftp put:   sftp -q ${RF_SSH_OPTS[*]//$RF_TMP/\$T} -P SSH -b BATCH root@127.0.0.1
                 BATCH: put artifact-N.tar \$T/srv/sftp/put.tar
