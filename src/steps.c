@@ -29,11 +29,22 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 		 "R=$A/.relflip\n"
 		 "mkdir -p \"$A/releases\" \"$A/shared\" \"$R/releases\" "
 		 "\"$R/incoming\" || exit 76\n"
-		 "if mkdir \"$R/lock\" 2>/dev/null; then\n"
-		 "  { printf '%s' \"$INFO\"; echo since=$(date +%s); } "
-		 "> \"$R/lock/info\" && echo locked=1 && RF_WROTE=1 || "
-		 "{ rm -rf \"$R/lock\"; exit 76; }\n"
-		 "else echo locked=0; fi\n");
+		 /*
+		  * The lock appears whole, its info inside, by one rename: a
+		  * kill at any point leaves no lock without a holder. A rename
+		  * onto a lock with info fails, so two runs cannot both win.
+		  */
+		 "if [ -e \"$R/lock\" ] || [ -L \"$R/lock\" ]; then echo locked=0\n"
+		 "else\n"
+		 "  N=$R/lock.$$\n"
+		 "  [ ! -e \"$N\" ] || rm -rf \"$N\"\n"
+		 "  { mkdir \"$N\" && { printf '%s' \"$INFO\"; "
+		 "echo since=$(date +%s); } > \"$N/info\"; } || "
+		 "{ rm -rf \"$N\"; exit 76; }\n"
+		 "  if mv -T \"$N\" \"$R/lock\" 2>/dev/null; then echo locked=1; "
+		 "RF_WROTE=1\n"
+		 "  else rm -rf \"$N\"; echo locked=0; fi\n"
+		 "fi\n");
 }
 
 void

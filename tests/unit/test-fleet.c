@@ -968,7 +968,7 @@ test_lock_held_unlocks_the_others(void **state)
 	for (i = 0; i < 3; i++) {
 		/* The lock script prints locked= first; the probe follows. */
 		if (i == 1)
-			remote_fake_on(R(fx, i), "mkdir \"$R/lock\"", 0,
+			remote_fake_on(R(fx, i), "mv -T \"$N\" \"$R/lock\"", 0,
 				       "locked=0\nnow=1767229200\napp=1\n"
 				       "lock=1\nlock_renewed=1767229100\n"
 				       "lock_user=bob@ci-9\nlock_pid=99\n"
@@ -976,7 +976,7 @@ test_lock_held_unlocks_the_others(void **state)
 				       "lock_command=deploy\n"
 				       "lock_since=1767225600\n");
 		else
-			remote_fake_on(R(fx, i), "mkdir \"$R/lock\"", 0,
+			remote_fake_on(R(fx, i), "mv -T \"$N\" \"$R/lock\"", 0,
 				       "locked=1\nnow=1767229200\napp=1\n"
 				       "current=link\ntarget=releases/OLD\n"
 				       "lock=1\n");
@@ -1008,7 +1008,7 @@ test_lock_and_unlock(void **state)
 	make_fleet(fx, 2, 0, 0);
 	for (i = 0; i < 2; i++) {
 		fx->f.h[i].live[0] = '\0';
-		remote_fake_on(R(fx, i), "mkdir \"$R/lock\"", 0,
+		remote_fake_on(R(fx, i), "mv -T \"$N\" \"$R/lock\"", 0,
 			       "locked=1\nnow=1767229200\napp=1\ndir=1\n"
 			       "current=link\ntarget=releases/OLD\nlock=1\n"
 			       "rdir=OLD\nrecord={\"id\": \"OLD\", \"status\": "
