@@ -149,9 +149,18 @@ void step_hook_repro(struct buf *out, const char *dir,
 void step_switch_script(struct buf *cmd, const char *app, const char *id);
 
 /*
- * Write a record file (one line) atomically, through a fresh temporary
- * file; a failure is STEP_RECORD and leaves nothing behind.
+ * A record's new text in a fresh temporary file named by shell variable
+ * var (stage), renamed over the record (commit): a step can stage its
+ * records before the change they describe and commit them right after,
+ * leaving only the renames between the change and its record. A failure
+ * is STEP_RECORD and removes the temporary file.
  */
+void step_record_stage(struct buf *cmd, const char *app, const char *id,
+		       const char *record_json, const char *var);
+void step_record_commit(struct buf *cmd, const char *app, const char *id,
+			const char *var);
+
+/* Stage and commit at once. */
 void step_write_record(struct buf *cmd, const char *app, const char *id,
 		       const char *record_json);
 

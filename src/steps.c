@@ -427,33 +427,45 @@ step_switch_script(struct buf *cmd, const char *app, const char *id)
 }
 
 void
-step_write_record(struct buf *cmd, const char *app, const char *id,
-		  const char *record_json)
+step_record_stage(struct buf *cmd, const char *app, const char *id,
+		  const char *record_json, const char *var)
+{
+	struct buf tmp = BUF_INIT;
+
+	/* mktemp: a fresh file, never one planted there. */
+	buf_addf(&tmp, "%s/.relflip/releases/.%s.XXXXXX", app, id);
+	buf_addf(cmd, "%s=$(mktemp ", var);
+	sh_quote(cmd, buf_str(&tmp));
+	buf_adds(cmd, ") && printf '%s\\n' ");
+	sh_quote(cmd, record_json);
+	buf_addf(cmd, " > \"$%s\" || { rm -f \"$%s\"; echo 'cannot write the "
+		      "record of %s' >&2; exit 74; }\n",
+		 var, var, id);
+	buf_release(&tmp);
+}
+
+void
+step_record_commit(struct buf *cmd, const char *app, const char *id,
+		   const char *var)
 {
 	struct buf path = BUF_INIT;
 
-	/*
-	 * A fresh temporary file (mktemp: never one planted there), renamed
-	 * over the record; on any failure nothing is left.
-	 */
 	buf_addf(&path, "%s/.relflip/releases/%s.json", app, id);
-	buf_adds(cmd, "F=$(mktemp ");
-	{
-		struct buf tmp = BUF_INIT;
-
-		buf_addf(&tmp, "%s/.relflip/releases/.%s.XXXXXX", app, id);
-		sh_quote(cmd, buf_str(&tmp));
-		buf_release(&tmp);
-	}
-	buf_adds(cmd, ") && printf '%s\\n' ");
-	sh_quote(cmd, record_json);
-	buf_adds(cmd, " > \"$F\" && mv -fT \"$F\" ");
+	buf_addf(cmd, "mv -fT \"$%s\" ", var);
 	sh_quote(cmd, buf_str(&path));
-	buf_adds(cmd, " || { rm -f \"$F\"; echo 'cannot write the record "
-		      "of ");
-	buf_adds(cmd, id);
-	buf_adds(cmd, "' >&2; exit 74; }\n");
+	buf_addf(cmd, " || { rm -f \"$%s\"; echo 'cannot write the record "
+		      "of %s' >&2; exit 74; }\n",
+		 var, id);
 	buf_release(&path);
+}
+
+void
+step_write_record(struct buf *cmd, const char *app, const char *id,
+		  const char *record_json)
+{
+	/* Renamed over the record: on any failure nothing is left. */
+	step_record_stage(cmd, app, id, record_json, "F");
+	step_record_commit(cmd, app, id, "F");
 }
 
 void

@@ -14,11 +14,14 @@
 #include "switch.h"
 #include "xmalloc.h"
 
-/* Set a release's record (when it has one) and add its write to script. */
+/*
+ * Set a release's record (when it has one): its new text staged in pre
+ * (in shell variable var), its rename into place in post.
+ */
 static void
 record_moves(struct fleet *f, struct fleet_host *fh, const char *id,
-	     enum release_status status, const char *reason,
-	     struct buf *script)
+	     enum release_status status, const char *reason, const char *var,
+	     struct buf *pre, struct buf *post)
 {
 	struct release_record *r;
 	struct buf json = BUF_INIT;
@@ -39,30 +42,37 @@ record_moves(struct fleet *f, struct fleet_host *fh, const char *id,
 			snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	}
 	record_format(r, &json);
-	step_write_record(script, f->conf->app_path, r->id, buf_str(&json));
+	step_record_stage(pre, f->conf->app_path, r->id, buf_str(&json), var);
+	step_record_commit(post, f->conf->app_path, r->id, var);
 	buf_release(&json);
 }
 
 /*
- * Point current at id (NULL: remove it) and, in the same script once the
- * rename is done, mark id live and the release it leaves as left: the
- * records never lag behind current, even when relflip is killed next.
+ * Point current at id (NULL: remove it) and, in the same script, mark id
+ * live and the release it leaves as left. The records' new text is written
+ * before the rename and renamed into place right after it: a kill can
+ * only land in the two renames, and the next run's probe repairs that.
  */
 static int
 switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
 	  const char *from, enum release_status left, const char *reason,
 	  struct rf_error *err)
 {
-	struct buf cmd = BUF_INIT, out = BUF_INIT, errtext = BUF_INIT;
+	struct buf cmd = BUF_INIT, post = BUF_INIT, out = BUF_INIT,
+		   errtext = BUF_INIT;
 	int status;
 
-	step_switch_script(&cmd, f->conf->app_path, id);
-	buf_adds(&cmd, "S=$?; [ $S -eq 0 ] || exit $S\n");
-	record_moves(f, fh, id, RS_LIVE, NULL, &cmd);
+	buf_adds(&cmd, "R1=; R2=\n");
+	record_moves(f, fh, id, RS_LIVE, NULL, "R1", &cmd, &post);
 	if (from != NULL && (id == NULL || strcmp(from, id) != 0))
-		record_moves(f, fh, from, left, reason, &cmd);
+		record_moves(f, fh, from, left, reason, "R2", &cmd, &post);
+	step_switch_script(&cmd, f->conf->app_path, id);
+	buf_adds(&cmd, "S=$?; [ $S -eq 0 ] || "
+		       "{ rm -f -- \"$R1\" \"$R2\"; exit $S; }\n");
+	buf_adds(&cmd, buf_str(&post));
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
 			   &errtext, err);
+	buf_release(&post);
 	buf_release(&cmd);
 	if (status == 0) {
 		buf_release(&out);
