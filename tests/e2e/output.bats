@@ -333,7 +333,7 @@ install = echo hook-started; sleep 7.$RF_PORT"
 	run --separate-stderr "$RF_BIN" -v -c "$RF_CONFIG" deploy "$(rf_artifact v1)" --revision v1
 	rf_assert_status 0
 	rf_assert_stderr_has "connected in" "kex " "host key ssh-ed25519 SHA256:" "auth key file" \
-		"debug: lock_one: local: lock: " "debug:   | if mkdir \"\$R/lock\"" \
+		"debug: lock_one: local: lock: " "debug:   |   if mv -T \"\$N\" \"\$R/lock\"" \
 		"local: unpack+link: " \
 		"GET $(rf_app_url "$APP_PORT"), try " ': 200, body "ok v1", good'
 	run --separate-stderr "$RF_BIN" -v -c "$RF_CONFIG" check
