@@ -36,7 +36,7 @@ E2E_FILE_TIMEOUT=${E2E_FILE_TIMEOUT:-600}
 export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 # Bats files run at once: most of a file's time is waiting (for sshd, the
 # app, health checks), so more than the cores.
-E2E_JOBS=${E2E_JOBS:-4}
+E2E_JOBS=${E2E_JOBS:-6}
 # The files that also run against the ASan+UBSan build: the two that drive
 # relflip's SSH, upload and rollback paths hardest fit the time budget
 # ("all" for every file, or names: E2E_ASAN="check deploy ops output").
