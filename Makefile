@@ -18,6 +18,12 @@ ifneq ($(V),1)
 Q := @
 endif
 
+# One compiler a core unless the caller said -j: check builds four trees
+# (plain, ASan, unit tests, fuzz), a minute and a half one at a time.
+ifeq ($(filter -j% --jobs%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 SRCS := $(sort $(wildcard src/*.c src/cmd/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:src/%.c=build/%.o)
@@ -127,14 +133,6 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 
 -include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FAKE_OBJS:.o=.d) \
 	$(ASAN_FAKE_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
-
-# Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
-TOOLS := build/tools/netem-proxy
-tools: $(TOOLS)
-
-build/tools/%: tests/tools/%.c
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 # Test tools: the WAN-shaped fault proxy (tests/tools/netem-proxy.c).
 TOOLS := build/tools/netem-proxy
