@@ -80,6 +80,20 @@ const char *rf_kind_name(enum rf_kind kind);
 int rf_error_hint(struct rf_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * The config file the person chose with -c, as the hint's commands must
+ * name it ("-c 'config/staging.ini'", shell-quoted by the caller), or NULL.
+ * A hint such as "relflip -H web1 unlock" pasted without it would act on
+ * ./relflip.ini, which is often production.
+ */
+void rf_hint_config(const char *option);
+
+/*
+ * Put the -c option (rf_hint_config) after "relflip " wherever hint names
+ * a relflip command that reads the config; hint is cut to size if it must.
+ */
+void rf_hint_add_config(char *hint, size_t size);
+
 /* Name the host the error happened on (copied, truncated to fit). */
 void rf_error_host(struct rf_error *err, const char *host);
 

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,66 @@ rf_kind_name(enum rf_kind kind)
 	return names[kind];
 }
 
+static char hint_config_option[300];
+
+void
+rf_hint_config(const char *option)
+{
+	snprintf(hint_config_option, sizeof(hint_config_option), "%s",
+		 option != NULL ? option : "");
+}
+
+/* Does "relflip " at p go on with a command that reads the config? */
+static int
+names_config_command(const char *p)
+{
+	static const char *const words[] = {
+		"-H",       "-R",    "deploy", "rollback", "prune",
+		"releases", "check", "unlock", "status",   "log",
+		"exec",     "lock",  "setup",
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		n = strlen(words[i]);
+		if (strncmp(p, words[i], n) == 0 &&
+		    (p[n] == ' ' || p[n] == '\0' || p[n] == ',' ||
+		     p[n] == ';' || p[n] == ')' || p[n] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+void
+rf_hint_add_config(char *hint, size_t size)
+{
+	static const char word[] = "relflip ";
+	char out[1024];
+	const char *p = hint, *at;
+	size_t len = 0;
+
+	if (hint_config_option[0] == '\0' || strstr(hint, word) == NULL)
+		return;
+	while ((at = strstr(p, word)) != NULL) {
+		at += sizeof(word) - 1;
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s",
+					(int)(at - p), p);
+		if (len >= sizeof(out))
+			break;
+		if ((at - sizeof(word) + 1 == hint ||
+		     !isalnum((unsigned char)at[-(int)sizeof(word)])) &&
+		    names_config_command(at))
+			len += (size_t)snprintf(out + len, sizeof(out) - len,
+						"%s ", hint_config_option);
+		if (len >= sizeof(out))
+			break;
+		p = at;
+	}
+	if (len < sizeof(out))
+		snprintf(out + len, sizeof(out) - len, "%s", p);
+	snprintf(hint, size, "%s", out);
+}
+
 int
 rf_error_hint(struct rf_error *err, const char *fmt, ...)
 {
@@ -84,6 +145,7 @@ rf_error_hint(struct rf_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->hint, sizeof(err->hint), fmt, ap);
 	va_end(ap);
+	rf_hint_add_config(err->hint, sizeof(err->hint));
 	return -1;
 }
 

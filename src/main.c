@@ -12,6 +12,7 @@
 #include "health.h"
 #include "http.h"
 #include "out.h"
+#include "quote.h"
 #include "remote.h"
 #include "xmalloc.h"
 #include "buf.h"
@@ -346,6 +347,21 @@ main(int argc, char **argv)
 			argv + cmd_index + first, &ctx.err) != 0) {
 		rc = usage_error(entry, "%s", ctx.err.msg);
 		goto out;
+	}
+	if (ctx.config_path != NULL && ctx.config_path[0] != '\0' &&
+	    strcmp(ctx.config_path, "relflip.ini") != 0) {
+		struct buf option = BUF_INIT;
+
+		buf_adds(&option, "-c ");
+		if (strspn(ctx.config_path,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+			   "klmnopqrstuvwxyz0123456789._/+-:@,") ==
+		    strlen(ctx.config_path))
+			buf_adds(&option, ctx.config_path);
+		else
+			sh_quote(&option, ctx.config_path);
+		rf_hint_config(buf_str(&option));
+		buf_release(&option);
 	}
 	if (ctx.config_path == NULL) {
 		env = getenv("RELFLIP_CONFIG");

@@ -92,6 +92,7 @@ static void
 item_hint(struct host_check *hc, enum check_item i, const char *hint)
 {
 	snprintf(hc->r[i].hint, sizeof(hc->r[i].hint), "%s", hint);
+	rf_hint_add_config(hc->r[i].hint, sizeof(hc->r[i].hint));
 }
 
 /*

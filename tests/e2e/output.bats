@@ -274,14 +274,16 @@ install = printf "%s %s %s\n" "$RELFLIP_REVISION" "$RELFLIP_PREVIOUS_REVISION" "
 	rf_assert_stderr_has '503 Service Unavailable, body "unhealthy v2", after' \
 		"hint: why is in the app's own log on local"
 
-	# Lock (5): who holds it, how to wait, how to unlock.
+	# Lock (5): who holds it, how to wait, how to unlock; the hint's
+	# command names the config given with -c, so that pasting it acts on
+	# the same servers.
 	mkdir "$RF_APP/.relflip/lock"
 	printf '%s\n' "user=alice@ci" "pid=1" "command=deploy" "revision=old" \
 		"token=someone-elses" "since=$(date +%s)" >"$RF_APP/.relflip/lock/info"
 	art=$(rf_artifact v3)
 	run --separate-stderr "$RF_BIN" -c "$RF_CONFIG" deploy "$art" --revision v3
 	rf_assert_status 5
-	rf_assert_stderr_has "held: alice@ci (pid 1)" "lock_wait = 5m" "relflip -H local unlock" "unlock --force"
+	rf_assert_stderr_has "held: alice@ci (pid 1)" "lock_wait = 5m" "relflip -c $RF_CONFIG -H local unlock" "unlock --force"
 	rm -rf "$RF_APP/.relflip/lock"
 
 	# Artifact (6): one id, one artifact.

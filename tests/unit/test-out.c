@@ -470,6 +470,58 @@ test_rate_only_when_it_means_something(void **state)
 	assert_string_equal(r, "2.2 MB/s");
 }
 
+/*
+ * A hint's relflip commands carry the -c the person gave, so that pasting
+ * one acts on the same config; prose and commands that read no config are
+ * left alone.
+ */
+static void
+test_hint_commands_name_the_config(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "relflip -H web1 unlock --force removes it",
+		  "relflip -c config/staging.ini -H web1 unlock --force "
+		  "removes it" },
+		{ "space, or prune: relflip -H web1 prune --keep 2",
+		  "space, or prune: relflip -c config/staging.ini -H web1 "
+		  "prune --keep 2" },
+		{ "relflip releases lists them; relflip rollback --to ID picks "
+		  "one",
+		  "relflip -c config/staging.ini releases lists them; "
+		  "relflip -c config/staging.ini rollback --to ID picks one" },
+		{ "(relflip check)", "(relflip -c config/staging.ini check)" },
+		{ "relflip pack, or report it", "relflip pack, or report it" },
+		{ "relflip did not leave it like this: relflip reads tar only",
+		  "relflip did not leave it like this: relflip reads tar "
+		  "only" },
+		{ "relflip --help lists the commands",
+		  "relflip --help lists the commands" },
+		{ "xrelflip check", "xrelflip check" },
+		{ "relflip logs", "relflip logs" },
+	};
+	struct rf_error err = RF_ERROR_INIT;
+	char hint[40];
+	size_t i;
+
+	(void)state;
+	rf_error_hint(&err, "relflip -H %s status", "web1");
+	assert_string_equal(err.hint, "relflip -H web1 status");
+	rf_hint_config("-c config/staging.ini");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rf_error_hint(&err, "%s", cases[i].in);
+		assert_string_equal(err.hint, cases[i].out);
+	}
+	/* Cut to the buffer, never past it. */
+	snprintf(hint, sizeof(hint), "%s", "relflip -H web1 unlock");
+	rf_hint_add_config(hint, sizeof(hint));
+	assert_string_equal(hint, "relflip -c config/staging.ini -H web1 u");
+	rf_hint_config(NULL);
+	rf_error_hint(&err, "relflip -H %s status", "web1");
+	assert_string_equal(err.hint, "relflip -H web1 status");
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int
@@ -490,6 +542,7 @@ main(void)
 		T(test_live_line_for_one_host),
 		T(test_table_only_keeps_errors),
 		T(test_rate_only_when_it_means_something),
+		T(test_hint_commands_name_the_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
