@@ -37,12 +37,12 @@ export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-120}
 # Bats files run at once: most of a file's time is waiting (for sshd, the
 # app, health checks), so more than the cores.
 E2E_JOBS=${E2E_JOBS:-6}
-# The files that also run against the ASan+UBSan build: the two that drive
+# The files that also run against the ASan+UBSan build: the files that drive
 # relflip's SSH, upload and rollback paths hardest fit the time budget
 # ("all" for every file, or names: E2E_ASAN="check deploy ops output").
-# fleet.bats spends its time in its eight servers, not in relflip, and
-# docs.bats runs ./relflip --help only.
-E2E_ASAN=${E2E_ASAN:-deploy ops}
+# fleet.bats and fleet-rollback.bats spend their time in their eight servers,
+# not in relflip, and docs.bats runs ./relflip --help only.
+E2E_ASAN=${E2E_ASAN:-deploy ops ops-prune}
 
 header() {
 	printf '\n==> %s\n' "$*"
@@ -259,7 +259,7 @@ unit_results() {
 # The e2e files, heaviest first (they set the wall time: started first, they
 # overlap the most), then the others in name order.
 e2e_order() {
-	local heavy=(fleet ops deploy hooks output pkg jump people pull check) f name
+	local heavy=(fleet fleet-rollback ops ops-prune deploy hooks output pkg jump people pull check) f name
 	local -A seen=()
 
 	for name in "${heavy[@]}"; do

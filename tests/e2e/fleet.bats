@@ -4,59 +4,11 @@
 # reached through their own SSH connection. Every test asserts the exit
 # code, what each host's current points at, what each host's app serves,
 # the release records, and how many SSH connections each host's sshd
-# accepted (exactly one per host per command that touches it).
+# accepted (exactly one per host per command that touches it). Deploys
+# here; rollbacks, role selection and disagreeing hosts in
+# fleet-rollback.bats (the hosts and helpers: lib/fleet-suite.bash).
 
-load lib/sshd
-load lib/fleet
-
-# The port of the sample app inside every host (each has its own loopback).
-PORT=8000
-ALL=(1 2 3 4 5 6 7 8)
-
-# The eight hosts are started once for the file; each test gets them
-# emptied (rf_fleet_use): /srv empty, nothing running but sshd.
-setup_file() {
-	rf_file_setup
-	rf_fleet_file_up "${#ALL[@]}"
-}
-
-setup() {
-	rf_tmp_setup
-	rf_fleet_use
-	# Apps started by a service restart line, for teardown to stop.
-	rf_fleet_note_apps "$PORT" "${ALL[@]}"
-}
-
-# Fails when a namespace is left behind.
-teardown_file() {
-	rf_file_teardown
-}
-
-# deploy ID [RELFLIP OPTIONS...]: deploy a fresh artifact for ID, options
-# (-H, -R, --json) before the command; leaves `status`, `output`, `stderr`.
-deploy() {
-	local id=$1 art
-
-	shift
-	art=$(rf_fleet_artifact "$id")
-	run --separate-stderr relflip -c "$RF_CONFIG" "$@" deploy "$art" --revision "$id"
-}
-
-# The hooks of most tests: install logs the host it ran on in that host's
-# /srv/install.log, migrate in /srv/migrate.log.
-# shellcheck disable=SC2016 # expanded by the hooks' shell, on the host
-HOOKS='[hooks]
-install = echo "install $RELFLIP_HOST $RELFLIP_REVISION" >> /srv/install.log
-migrate = echo "migrate $RELFLIP_HOST $RELFLIP_REVISION" >> /srv/migrate.log'
-
-# rf_json_order EARLY LATE: over the last run's events, every event that
-# matches EARLY (a Python expression over `e`) comes before every event
-# that matches LATE, and both match at least one.
-rf_json_order() {
-	rf_json_query "(lambda a, b: bool(a) and bool(b) and max(a) < min(b))(
-		[i for i, e in enumerate(ev) if $1],
-		[i for i, e in enumerate(ev) if $2])"
-}
+load lib/fleet-suite
 
 @test "a deploy to 8 hosts makes the release live everywhere: install on all, migrate once on the primary, one SSH connection per host" {
 	local n
@@ -172,46 +124,6 @@ install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || { 
 		rf_fail "the exit-9 summary does not say what failed first: '$line'" "$(rf_show_run)"
 }
 
-@test "a rollback that fails its health check in the second batch switches every host back where it was, exit 8" {
-	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
-	deploy v1
-	rf_assert_status 0
-	deploy v2
-	rf_assert_status 0
-	echo 503 >"$(rf_fleet_app 6 releases/v1/HEALTH_STATUS)"
-
-	rf_fleet_conn_mark "${ALL[@]}"
-	run --separate-stderr relflip -c "$RF_CONFIG" rollback
-	rf_assert_status 8
-	rf_fleet_assert_conns 1 "${ALL[@]}"
-	rf_assert_stderr_has "h6"
-	rf_fleet_assert_live v2 "${ALL[@]}"
-	rf_fleet_assert_serves "$PORT" "ok v2" "${ALL[@]}"
-	rf_fleet_assert_record v2 live "${ALL[@]}"
-}
-
-@test "a rollback with the lock held on one host changes nothing on any host, exit 5" {
-	local lock
-
-	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
-	deploy v1
-	rf_assert_status 0
-	deploy v2
-	rf_assert_status 0
-	lock=$(rf_fleet_app 7 .relflip/lock)
-	mkdir "$lock"
-	printf '%s\n' "user=bob@laptop" "pid=777" "command=deploy" "revision=v9" \
-		"since=$(date +%s)" >"$lock/info"
-	rf_fleet_snapshot "${ALL[@]}"
-
-	run --separate-stderr relflip -c "$RF_CONFIG" rollback
-	rf_assert_status 5
-	rf_assert_stderr_has "h7" "bob@laptop"
-	rf_fleet_assert_unchanged "${ALL[@]}"
-	rf_fleet_assert_live v2 "${ALL[@]}"
-	rf_fleet_assert_summary_live "${ALL[@]}"
-}
-
 @test "an unreachable host stops the deploy before anything changes on any host, exit 4, naming it" {
 	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")
 $HOOKS"
@@ -289,137 +201,6 @@ install = echo \"install \$RELFLIP_HOST\" >> /srv/install.log"
 	rf_assert_stderr_has "h9"
 	rf_fleet_assert_conns 0 "${ALL[@]}"
 	rf_fleet_assert_live v1 2 3
-}
-
-@test "-R selects hosts by role, and a service restarts only on hosts with its roles" {
-	local n
-
-	rf_fleet_config --roles 1="web primary" --roles 2=web --roles 3=web --roles 4=web \
-		--roles 5=worker --roles 6=worker --roles 7=worker --roles 8=worker \
-		"${ALL[@]}" -- "[service \"web\"]
-roles = web
-restart = echo \"web \$RELFLIP_HOST\" >> /srv/restarts.log && $RF_LIB/app-ctl restart \"\$RELFLIP_APP_PATH\" $PORT
-
-[service \"worker\"]
-roles = worker
-restart = echo \"worker \$RELFLIP_HOST\" >> /srv/restarts.log && $RF_LIB/app-ctl restart \"\$RELFLIP_APP_PATH\" $PORT
-
-[health]
-url = http://127.0.0.1:$PORT/health
-expect_revision = yes
-interval = 0.1
-retries = 40
-timeout = 2
-deadline = 15"
-
-	deploy v1
-	rf_assert_status 0
-	rf_fleet_assert_live v1 "${ALL[@]}"
-	for n in 1 2 3 4; do
-		[[ $(rf_fleet_restarts "$n" "web h$n") == 1 && $(rf_fleet_restarts "$n" worker) == 0 ]] ||
-			rf_fail "h$n (web): expected web restarted once, worker never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
-	done
-	for n in 5 6 7 8; do
-		[[ $(rf_fleet_restarts "$n" "worker h$n") == 1 && $(rf_fleet_restarts "$n" web) == 0 ]] ||
-			rf_fail "h$n (worker): expected worker restarted once, web never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
-	done
-
-	rf_fleet_conn_mark "${ALL[@]}"
-	deploy v2 -R worker
-	rf_assert_status 0
-	rf_fleet_assert_conns 1 5 6 7 8
-	rf_fleet_assert_conns 0 1 2 3 4
-	rf_fleet_assert_live v2 5 6 7 8
-	rf_fleet_assert_live v1 1 2 3 4
-	rf_fleet_assert_serves "$PORT" "ok v2" 5 6 7 8
-	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 4
-	for n in 1 2 3 4; do
-		rf_assert_not_exists "$(rf_fleet_app "$n" releases/v2)"
-		[[ $(rf_fleet_restarts "$n") == 1 ]] ||
-			rf_fail "h$n was restarted by a worker deploy:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
-	done
-	for n in 5 6 7 8; do
-		[[ $(rf_fleet_restarts "$n" "worker h$n") == 2 && $(rf_fleet_restarts "$n" web) == 0 ]] ||
-			rf_fail "h$n (worker): expected worker restarted twice, web never:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
-	done
-}
-
-@test "rollback on the fleet brings every host back to the previous release, batch by batch" {
-	local n
-
-	rf_fleet_config --deploy "batch = 50%" "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
-	deploy v1
-	rf_assert_status 0
-	deploy v2
-	rf_assert_status 0
-	rf_fleet_assert_live v2 "${ALL[@]}"
-
-	rf_fleet_conn_mark "${ALL[@]}"
-	run --separate-stderr relflip -c "$RF_CONFIG" --json rollback
-	rf_assert_status 0
-	rf_fleet_assert_conns 1 "${ALL[@]}"
-	rf_fleet_assert_live v1 "${ALL[@]}"
-	rf_fleet_assert_serves "$PORT" "ok v1" "${ALL[@]}"
-	rf_fleet_assert_record v2 bad "${ALL[@]}"
-	rf_fleet_assert_record v1 live "${ALL[@]}"
-	for n in "${ALL[@]}"; do
-		[[ $(rf_fleet_restarts "$n" "web h$n") == 3 ]] ||
-			rf_fail "expected 3 restarts on h$n:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
-	done
-	# 50% of 8: h1-h4 switched back and healthy before h5-h8 switched.
-	rf_json_order 'e.get("event") == "stage" and e.get("stage") == "health"
-		and e.get("host") in ("h1", "h2", "h3", "h4") and e.get("phase") == "end" and e.get("ok")' \
-		'e.get("event") == "stage" and e.get("stage") == "switch"
-		and e.get("host") in ("h5", "h6", "h7", "h8")'
-}
-
-@test "hosts that disagree on the live release: releases warns DISAGREE with each host's live one, a plain rollback refuses, exit 2" {
-	local n
-
-	rf_fleet_config "${ALL[@]}" -- "$(rf_fleet_health_ini "$PORT")"
-	deploy v1
-	rf_assert_status 0
-	deploy v2
-	rf_assert_status 0
-	deploy v3 -H h1
-	rf_assert_status 0
-	rf_fleet_assert_live v3 1
-	rf_fleet_assert_live v2 2 3 4 5 6 7 8
-
-	rf_fleet_conn_mark "${ALL[@]}"
-	run --separate-stderr relflip -c "$RF_CONFIG" releases
-	rf_assert_status 0
-	rf_assert_stderr_has "DISAGREE"
-	rf_fleet_assert_conns 1 "${ALL[@]}"
-	# Each host's live release is shown, in the listing and the warning.
-	[[ $output =~ h1\ [^$'\n']*live:\ v3 ]] || rf_fail "h1's live v3 not shown" "$(rf_show_run)"
-	for n in 2 3 4 5 6 7 8; do
-		[[ $output =~ h$n\ [^$'\n']*live:\ v2 ]] || rf_fail "h$n's live v2 not shown" "$(rf_show_run)"
-	done
-	rf_assert_stderr_has "h1: v3" "h2: v2" "h8: v2"
-
-	# Selected hosts that agree: no warning.
-	run --separate-stderr relflip -c "$RF_CONFIG" -H h2 -H h3 releases
-	rf_assert_status 0
-	[[ $stderr != *DISAGREE* ]] || rf_fail "warned on hosts that agree" "$(rf_show_run)"
-
-	rf_fleet_snapshot "${ALL[@]}"
-	run --separate-stderr relflip -c "$RF_CONFIG" rollback
-	rf_assert_status 2
-	rf_assert_stderr_has "h1: v3" "h2: v2" "h8: v2"
-	rf_fleet_assert_unchanged "${ALL[@]}"
-
-	# Rolling back the odd one out with -H brings the fleet together.
-	rf_fleet_conn_mark "${ALL[@]}"
-	run --separate-stderr relflip -c "$RF_CONFIG" -H h1 rollback
-	rf_assert_status 0
-	rf_fleet_assert_conns 1 1
-	rf_fleet_assert_conns 0 2 3 4 5 6 7 8
-	rf_fleet_assert_live v2 "${ALL[@]}"
-	rf_fleet_assert_record v3 bad 1
-	run --separate-stderr relflip -c "$RF_CONFIG" releases
-	rf_assert_status 0
-	[[ $stderr != *DISAGREE* ]] || rf_fail "warned on hosts that agree" "$(rf_show_run)"
 }
 
 @test "hosts are worked on in parallel, never more than max_parallel at once" {

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers for tests/e2e/fleet.bats and scripts/bench-fleet.sh: a fleet of
+# Helpers for tests/e2e/fleet*.bats and scripts/bench-fleet.sh: a fleet of
 # network-namespace hosts (hosts.bash, rf_host_*) started in parallel, a
 # config with per-host roles, artifacts, and assertions over every host's
 # app tree, release records and sshd log.

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Helpers for tests/e2e/ops.bats (rollback, prune, releases, unlock): a
-# server holding five real deploys, made once per file and copied for each
-# test, artifacts, hand-made records, locks and Capistrano layouts, and
-# assertions on records and the deploy log. Load after lib/sshd:
+# Helpers for tests/e2e/ops.bats and ops-prune.bats (rollback, prune,
+# releases, unlock): a server holding five real deploys, made once per file
+# and copied for each test, artifacts, hand-made records, locks and
+# Capistrano layouts, and assertions on records and the deploy log. Load
+# after lib/sshd:
 #
 #	load lib/sshd
 #	load lib/ops
