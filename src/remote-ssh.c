@@ -3152,6 +3152,7 @@ sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 			rf_error_set(err, code, stage,
 				     "cannot start SFTP on %s: %s",
 				     s->remote.name, text);
+			err->kind = RF_KIND_SFTP;
 			return rf_error_hint(err,
 					     "the server needs an SFTP "
 					     "subsystem: Subsystem sftp in "

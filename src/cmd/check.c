@@ -259,13 +259,21 @@ check_lock(struct host_check *hc, const struct conf *conf,
 }
 
 static void
-check_disk(struct host_check *hc, struct remote *r, const char *path)
+check_disk(struct host_check *hc, struct remote *r, const struct conf *conf,
+	   const char *path)
 {
 	struct rf_error err = RF_ERROR_INIT;
 	uint64_t avail = 0;
 	char size[32];
 
 	if (remote_statvfs(r, path, &avail, &err) != 0) {
+		/* Free space is read over SFTP, and so is a full upload. */
+		if (err.kind == RF_KIND_SFTP && conf->artifact_url == NULL) {
+			item_set(hc, ITEM_DISK, ITEM_FAIL, "no SFTP",
+				 "%s: an upload needs it", err.msg);
+			item_hint(hc, ITEM_DISK, err.hint);
+			return;
+		}
 		item_set(hc, ITEM_DISK, ITEM_WARN, "unknown",
 			 "cannot read free space of %s: %s", path, err.msg);
 		return;
@@ -361,7 +369,7 @@ check_host(void *arg, size_t index)
 	check_path(hc, conf->app_path, info.user, &st);
 	check_layout(hc, &st);
 	check_shared(hc, &st);
-	check_disk(hc, r, st.app_exists ? conf->app_path : st.ancestor);
+	check_disk(hc, r, conf, st.app_exists ? conf->app_path : st.ancestor);
 	check_lock(hc, conf, &st);
 	if (st.missing_tools[0] != '\0') {
 		item_set(hc, ITEM_TOOLS, ITEM_FAIL, "missing",

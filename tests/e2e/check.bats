@@ -215,6 +215,17 @@ deployed_layout() {
 	rf_assert_unchanged app
 }
 
+@test "check fails on a server without the SFTP subsystem an upload needs, exit 6, and says what to add" {
+	RF_SSHD_SFTP=no rf_sshd_start nosftp
+	server
+
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	rf_assert_status 6
+	rf_assert_stderr_has "no SFTP" "cannot start SFTP on local" "an upload needs it" \
+		"Subsystem sftp in sshd_config"
+	rf_assert_not_exists "$RF_APP"
+}
+
 @test "check reports a held deploy lock, keeps it, exit 5" {
 	server
 	deployed_layout

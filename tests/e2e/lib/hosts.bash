@@ -249,9 +249,11 @@ rf_ssh() {
 
 # rf_sshd_write_config DIR ADDRESS PORT: DIR/sshd_config for a test server
 # whose host key is DIR/host_ed25519_key.
+# RF_SSHD_SFTP=no leaves out the SFTP subsystem.
 rf_sshd_write_config() {
-	local dir=$1 addr=$2 port=$3
+	local dir=$1 addr=$2 port=$3 sftp='Subsystem sftp internal-sftp'
 
+	[[ ${RF_SSHD_SFTP:-yes} == yes ]] || sftp='# no SFTP subsystem (RF_SSHD_SFTP=no)'
 	cat >"$dir/sshd_config" <<EOF
 ListenAddress $addr
 Port $port
@@ -264,7 +266,7 @@ PermitRootLogin yes
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-Subsystem sftp internal-sftp
+$sftp
 SetEnv SHLVL=1${RF_PROC_TAG:+ RF_PROC_TAG=$RF_PROC_TAG}
 AllowTcpForwarding yes
 LogLevel VERBOSE
