@@ -1141,11 +1141,27 @@ env_key_check(const struct ssh_options *o, const char *text,
 	static const char *const pubtypes[] = { "ssh-", "ecdsa-sha2-",
 						"sk-ssh-", "sk-ecdsa-" };
 	const char *p = text + strspn(text, " \t\n");
+	const char *begin, *end;
 	char type[48];
 	size_t i, n;
 
-	if (strstr(p, "PRIVATE KEY-----") != NULL)
-		return 0;
+	if ((begin = strstr(p, "PRIVATE KEY-----")) != NULL) {
+		/* CI secrets pasted through `echo $VAR` or a one-line field
+		 * arrive with the line breaks gone. */
+		begin += strlen("PRIVATE KEY-----");
+		end = strstr(begin, "-----END");
+		if (end == NULL || memchr(begin, '\n', (size_t)(end - begin)))
+			return 0;
+		rf_error_kind(err, RF_KIND_KEY_UNUSABLE,
+			      "$%s holds the private key on one line: its "
+			      "line breaks were lost",
+			      o->identity_env);
+		return rf_error_hint(err,
+				     "store the key file unchanged, with its "
+				     "line breaks, and pass it quoted "
+				     "(\"$%s\", never echo $%s)",
+				     o->identity_env, o->identity_env);
+	}
 	n = strcspn(p, " \t\n");
 	for (i = 0; i < sizeof(pubtypes) / sizeof(pubtypes[0]); i++) {
 		if (strncmp(p, pubtypes[i], strlen(pubtypes[i])) != 0 ||

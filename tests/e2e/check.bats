@@ -163,6 +163,15 @@ deployed_layout() {
 	if grep -qF -f <(grep -v -e '^-----' -e '^$' "$RF_KEY") "$RF_TMP/relflip.log"; then
 		rf_fail "key text found in $RF_TMP/relflip.log"
 	fi
+
+	# The same key with its line breaks lost, as `echo $VAR` leaves it: an
+	# auth failure (exit 4) that says so, still without the key's text.
+	TEST_KEY=$(tr -d '\n' <"$RF_KEY")
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	rf_assert_status 4
+	rf_assert_stderr_has "\$TEST_KEY holds the private key on one line: its line breaks were lost" \
+		'pass it quoted ("$TEST_KEY", never echo $TEST_KEY)'
+	[[ $stderr != *"${TEST_KEY:40:20}"* ]] || rf_fail "key text in the error" "$(rf_show_run)"
 }
 
 @test "check reports nobody listening as Connection refused, exit 4" {
