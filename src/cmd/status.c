@@ -51,6 +51,8 @@ static void
 lock_cell(const struct host_status *hs, const struct conf *conf, struct buf *b)
 {
 	const struct lock_info *l = hs->lock_info;
+	struct buf holder = BUF_INIT;
+	const char *text;
 
 	if (!hs->reachable) {
 		buf_addf(b, "UNREACHABLE: %s", hs->error);
@@ -61,8 +63,14 @@ lock_cell(const struct host_status *hs, const struct conf *conf, struct buf *b)
 		buf_adds(b, "free");
 		return;
 	case LOCK_FROZEN:
-		buf_adds(b, "FROZEN: ");
-		break;
+		/* "FROZEN by alice since ...: message", not "FROZEN: frozen
+		 * by": the holder's text starts with the word already. */
+		lock_holder_text(l, &holder);
+		text = buf_str(&holder);
+		buf_addf(b, "FROZEN %s",
+			 strncmp(text, "frozen ", 7) == 0 ? text + 7 : text);
+		buf_release(&holder);
+		return;
 	case LOCK_STALE:
 		buf_addf(b, "STALE (not renewed for %llds, lock_ttl %.0fs): ",
 			 hs->lock_age, conf->lock_ttl);

@@ -62,7 +62,7 @@ st_json() {
 
 	ops_run status
 	rf_assert_status 0
-	rf_assert_stdout_has "FROZEN" "audit freeze until Monday" "$(ops_me)"
+	rf_assert_stdout_has "FROZEN by $(ops_me) since " "audit freeze until Monday"
 	ops_run --json status
 	st_json 'st["lock"] == "frozen" and st["lock_message"] == "audit freeze until Monday"
 		and st["lock_by"] == "'"$(ops_me)"'"'
