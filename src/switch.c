@@ -474,10 +474,17 @@ no_health_warning(struct fleet *f)
 		    "only a failing restart makes it roll back");
 }
 
+/* Switched, with a release to go back to, or with none (a first deploy). */
 static int
-pick_switched(const struct fleet_host *fh)
+pick_switched_back(const struct fleet_host *fh)
 {
-	return fh->sw.switched;
+	return fh->sw.switched && fh->back != NULL;
+}
+
+static int
+pick_switched_first(const struct fleet_host *fh)
+{
+	return fh->sw.switched && fh->back == NULL;
 }
 
 static int
@@ -618,18 +625,28 @@ switch_batches(struct fleet *f, const struct stage *const *rows, size_t n,
 		done = end;
 	}
 	if (failed) {
-		struct buf names = BUF_INIT;
+		struct buf back = BUF_INIT, first = BUF_INIT, what = BUF_INIT;
 		char msg[sizeof(err->msg)], hint[sizeof(err->hint)];
 
-		fleet_names(f, pick_switched, &names);
+		fleet_names(f, pick_switched_back, &back);
+		fleet_names(f, pick_switched_first, &first);
+		if (back.len > 0)
+			buf_addf(&what, "; switched back %s", buf_str(&back));
+		if (first.len > 0)
+			buf_addf(&what,
+				 "; current removed on %s (nothing "
+				 "was live there before)",
+				 buf_str(&first));
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		snprintf(hint, sizeof(hint), "%s", err->hint);
-		rf_error_set(err, RF_EXIT_HEALTH, err->stage ? err->stage
-							     : "health",
-			     "%s; switched back %s", msg, buf_str(&names));
+		rf_error_set(err, RF_EXIT_HEALTH,
+			     err->stage ? err->stage : "health", "%s%s", msg,
+			     buf_str(&what));
 		rf_error_hint(err, "%s", hint);
 		revert_all(f, err);
-		buf_release(&names);
+		buf_release(&back);
+		buf_release(&first);
+		buf_release(&what);
 	}
 	o = xcalloc(f->n ? f->n : 1, sizeof(*o));
 	for (i = 0; i < f->n; i++)

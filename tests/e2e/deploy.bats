@@ -539,7 +539,9 @@ install = $marker"
 
 	deploy "$ART" --revision v1
 	rf_assert_status 8
-	rf_assert_stderr_has "health check failed" "current removed"
+	rf_assert_stderr_has "health check failed" "current removed" \
+		"; current removed on local (nothing was live there before) (exit 8)"
+	[[ $stderr != *"switched back"* ]] || rf_fail "a first deploy said it switched back" "$(rf_show_run)"
 	# The restart started the app from v1: the person must know it runs.
 	rf_assert_stderr_has "may still run it"
 	rf_assert_not_exists "$RF_APP/current"
