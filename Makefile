@@ -5,7 +5,7 @@ MANDIR ?= $(PREFIX)/share/man
 PKG_CONFIG ?= pkg-config
 PKGS := libssh2 libcurl libarchive inih libcrypto json-c
 CFLAGS ?= -O2 -g
-VERSION := 0.1.0
+VERSION := 0.2.0
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \

@@ -95,7 +95,7 @@ int cmd_no_args(void *opts, int argc, char **argv, struct rf_error *err);
  */
 void cmd_print_table(struct buf *cells, size_t nrows, size_t ncols);
 
-/* The version string: "0.1.0 (commit abc123)". */
+/* The version string: "0.2.0 (commit abc123)". */
 const char *relflip_version(void);
 
 #endif

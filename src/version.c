@@ -1,7 +1,7 @@
 #include "cmd.h"
 
 #ifndef RELFLIP_VERSION
-#define RELFLIP_VERSION "0.1.0"
+#define RELFLIP_VERSION "0.2.0"
 #endif
 #ifndef RELFLIP_COMMIT
 #define RELFLIP_COMMIT "unknown"
