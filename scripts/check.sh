@@ -256,10 +256,12 @@ unit_results() {
 	done <"$1/failures" 2>/dev/null
 }
 
-# The e2e files, heaviest first (they set the wall time: started first, they
-# overlap the most), then the others in name order.
+# The e2e files, longest first (each followed by its ASan run), then the
+# others in name order: the suite is bound by the two cores, and a long file
+# started late runs on alone at the end. The order is by each file's time
+# alone on an idle machine.
 e2e_order() {
-	local heavy=(fleet fleet-rollback ops ops-prune deploy hooks output pkg jump people pull check) f name
+	local heavy=(fleet fleet-rollback deploy ops ops-prune hooks pull output jump pkg people check) f name
 	local -A seen=()
 
 	for name in "${heavy[@]}"; do

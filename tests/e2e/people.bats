@@ -3,20 +3,8 @@
 # against a real sshd on loopback and the sample app, each test on a copy
 # of a server that took five real deploys (v1..v4 good, v5 live).
 
-load lib/sshd
-load lib/ops
-
-setup_file() {
-	rf_file_setup
-	rf_file_sshd_start
-	OPS_GOLDEN=$RF_FILE_TMP/golden
-	export OPS_GOLDEN
-	ops_build_golden "$OPS_GOLDEN"
-}
-
-teardown_file() {
-	rf_file_teardown
-}
+# The golden server, its sshd and the shared deploys, as in ops.bats.
+load lib/ops-suite
 
 # st_json EXPR: EXPR (Python, over `st`, the run's one status event) holds.
 st_json() {

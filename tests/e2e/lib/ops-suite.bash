@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # OPS_LOG_BEFORE is read by lib/ops.bash (ops_after)
-# The shared part of ops.bats and ops-prune.bats: the golden server made
-# once per file, the sshd its tests borrow, and the deploys they share. The
-# tests are in two files so that the suite runs their halves at the same
-# time.
+# The shared part of ops.bats, ops-prune.bats and people.bats: the golden
+# server made once per file, the sshd its tests borrow, and the deploys they
+# share. ops.bats and ops-prune.bats are two files so that the suite runs
+# their halves at the same time.
 
 load lib/sshd
 load lib/ops
