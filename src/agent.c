@@ -34,7 +34,11 @@
  * timeout(1) (coreutils) gives the step its process group; without it,
  * setsid (util-linux) does, and the step runs unbounded (check names
  * what is missing). Every process costs: a step is head, timeout and sh,
- * and the watcher a fork.
+ * and the watcher a fork. The watcher is ended with KILL: a TERM that
+ * reaches the fork before it has dropped the agent's traps runs the trap
+ * code of a shell that then clears it, and is lost; the watcher then
+ * reads on, and the agent waits for it forever (seen under load: a step
+ * of a few milliseconds never replied).
  */
 static const char agent_sh[] =
     "umask 022\n"
@@ -63,7 +67,7 @@ static const char agent_sh[] =
     "  W=$!\n"
     "  wait \"$J\"; s=$?\n"
     "  if [ -e \"$T/eof\" ]; then wait \"$W\"; exit 0; fi\n"
-    "  kill \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
+    "  kill -KILL \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
     "  printf '\\n%s %s\\n' \"$N\" \"$s\"\n"
     "  printf '\\n%s\\n' \"$N\" >&2\n"
     "done\n";
