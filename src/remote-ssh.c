@@ -1431,6 +1431,27 @@ authenticate(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 }
 
 /*
+ * Every read of the session's socket, as libssh2's own recv does it, with
+ * the time of the last bytes from the server kept: a keepalive reply is
+ * read and dropped inside libssh2 (often inside a channel read that then
+ * says EAGAIN), and a server that answers only those is still alive.
+ */
+static ssize_t
+ssh_recv(libssh2_socket_t sock, void *buffer, size_t length, int flags,
+	 void **abstract)
+{
+	struct ssh *s = *abstract;
+	ssize_t n = recv(sock, buffer, length, flags);
+
+	if (n > 0)
+		s->heard = now_ms();
+	if (n < 0)
+		return errno == EWOULDBLOCK || errno == ENOENT ? -EAGAIN
+							       : -errno;
+	return n;
+}
+
+/*
  * Bring up the SSH session on s->sock (a TCP connection, or a tunnel
  * through a jump host): handshake, host key, authentication. Leaves the
  * session in non-blocking mode.
@@ -1446,7 +1467,10 @@ session_start(struct ssh *s, const struct ssh_options *o, int64_t deadline,
 	int kh_missing = 0, r = -1;
 
 	kh_path = expand_home(o->known_hosts);
-	s->session = libssh2_session_init();
+	s->session = libssh2_session_init_ex(NULL, NULL, NULL, s);
+	if (s->session != NULL)
+		libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_RECV,
+					     (void *)ssh_recv);
 	if (s->session == NULL) {
 		rf_error_kind(err, RF_KIND_PROTOCOL,
 			      "cannot start an SSH session for %s",
@@ -2811,13 +2835,8 @@ wait_both(struct ssh *s, int want_session, int fd, short fd_events,
 	}
 	if (fd_revents != NULL)
 		*fd_revents = 0;
-	if (poll(pfd, n, (int)left) > 0) {
-		if (fd != -1 && fd_revents != NULL)
-			*fd_revents = pfd[n - 1].revents;
-		/* Bytes from the server, whatever libssh2 makes of them. */
-		if (want_session && (pfd[0].revents & POLLIN))
-			s->heard = now_ms();
-	}
+	if (poll(pfd, n, (int)left) > 0 && fd != -1 && fd_revents != NULL)
+		*fd_revents = pfd[n - 1].revents;
 }
 
 enum pending {
@@ -3051,7 +3070,6 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 			n = libssh2_channel_read_ex(st->ch, i, buf,
 						    READ_BUF_SIZE);
 			if (n > 0) {
-				s->heard = now_ms();
 				if (req->on_data(req->arg, i, buf, (size_t)n))
 					res->done = 1;
 				progress = 1;
