@@ -6,7 +6,7 @@
 #
 #   -j N      cells run at once (default 3; black-hole cells mostly wait:
 #             35 s of silence, or the upload's 120 s I/O timeout)
-#   --slice   only the representative slice that `FAULTS=1 make check`
+#   --slice   only the representative slice that `make check`
 #             runs (tests/e2e/faults.bats)
 #   --list    print the cells and exit
 #   PATTERN   only cells whose name ("deploy:upload x cut") matches a
