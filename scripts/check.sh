@@ -40,7 +40,7 @@ E2E_JOBS=${E2E_JOBS:-6}
 # The files that also run against the ASan+UBSan build: the files that drive
 # relflip's SSH, upload and rollback paths hardest fit the time budget
 # ("all" for every file, or names: E2E_ASAN="check deploy ops output").
-# fleet.bats and fleet-rollback.bats spend their time in their eight servers,
+# fleet.bats and fleet-rollback.bats spend their time in their four servers,
 # not in relflip, and docs.bats runs ./relflip --help only.
 E2E_ASAN=${E2E_ASAN:-deploy ops ops-prune}
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# relflip on a fleet, end to end: eight servers, each a network namespace
+# relflip on a fleet, end to end: four servers, each a network namespace
 # with its own sshd, loopback and /srv (tests/e2e/lib/hosts.bash), all
 # reached through their own SSH connection. Every test asserts the exit
 # code, what each host's current points at, what each host's app serves,
@@ -10,12 +10,12 @@
 
 load lib/fleet-suite
 
-@test "a deploy to 8 hosts makes the release live everywhere: install on all, migrate once on the primary, one SSH connection per host" {
+@test "a deploy to 4 hosts makes the release live everywhere: install on all, migrate once on the primary, one SSH connection per host" {
 	local n
 
-	# The primary is h5, not the first host: migrate must go where the
+	# The primary is h3, not the first host: migrate must go where the
 	# role says.
-	rf_fleet_config --roles 1=web --roles 5="web primary" "${ALL[@]}" -- \
+	rf_fleet_config --roles 1=web --roles 3="web primary" "${ALL[@]}" -- \
 		"$(rf_fleet_health_ini "$PORT")
 $HOOKS"
 
@@ -32,8 +32,8 @@ $HOOKS"
 	done
 	[[ $(cat "$RF_TMP"/hosts/*/srv/migrate.log 2>/dev/null | wc -l) == 1 ]] ||
 		rf_fail "migrate ran other than once:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
-	[[ $(cat "$(rf_fleet_srv 5)/migrate.log") == "migrate h5 v1" ]] ||
-		rf_fail "migrate did not run on the primary h5:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+	[[ $(cat "$(rf_fleet_srv 3)/migrate.log") == "migrate h3 v1" ]] ||
+		rf_fail "migrate did not run on the primary h3:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
 
 	rf_fleet_conn_mark "${ALL[@]}"
 	deploy v2
@@ -52,17 +52,17 @@ $HOOKS"
 	done
 	[[ $(cat "$RF_TMP"/hosts/*/srv/migrate.log | wc -l) == 2 ]] ||
 		rf_fail "migrate ran other than once per deploy:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
-	[[ $(rf_fleet_count "$(rf_fleet_srv 5)/migrate.log" "migrate h5 v2") == 1 ]] ||
-		rf_fail "migrate of v2 did not run on h5:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
+	[[ $(rf_fleet_count "$(rf_fleet_srv 3)/migrate.log" "migrate h3 v2") == 1 ]] ||
+		rf_fail "migrate of v2 did not run on h3:" "$(grep -H . "$RF_TMP"/hosts/*/srv/migrate.log)"
 }
 
-@test "an unhealthy host in the second batch switches every host back to the previous release, exit 8, release bad on all 8" {
+@test "an unhealthy host in the second batch switches every host back to the previous release, exit 8, release bad on all 4" {
 	local n
 
-	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- \
+	rf_fleet_config --deploy "batch = 2" "${ALL[@]}" -- \
 		"$(rf_fleet_health_ini "$PORT")
 [hooks]
-install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || echo 503 > HEALTH_STATUS"
+install = [ \"\$RELFLIP_HOST\" != h4 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || echo 503 > HEALTH_STATUS"
 	deploy v1
 	rf_assert_status 0
 	rf_fleet_assert_live v1 "${ALL[@]}"
@@ -70,7 +70,7 @@ install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || ec
 	rf_fleet_conn_mark "${ALL[@]}"
 	deploy v2 --json
 	rf_assert_status 8
-	rf_assert_stderr_has "h6"
+	rf_assert_stderr_has "h4"
 	rf_fleet_assert_conns 1 "${ALL[@]}"
 	# Every host, the first batch's included, is back on v1, restarted.
 	rf_fleet_assert_live v1 "${ALL[@]}"
@@ -85,14 +85,14 @@ install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || ec
 		[[ $(rf_fleet_restarts "$n" "web h$n") == 3 ]] ||
 			rf_fail "expected 3 restarts on h$n:" "$(cat "$(rf_fleet_srv "$n")/restarts.log" 2>&1)"
 	done
-	# Batches: h1-h4 switched and passed health before h5-h8 switched;
-	# the second batch (h5-h8) switched, then h6 failed its check.
+	# Batches: h1-h2 switched and passed health before h3-h4 switched;
+	# the second batch (h3-h4) switched, then h4 failed its check.
 	rf_json_order 'e.get("event") == "stage" and e.get("stage") == "health"
-		and e.get("host") in ("h1", "h2", "h3", "h4") and e.get("phase") == "end" and e.get("ok")' \
+		and e.get("host") in ("h1", "h2") and e.get("phase") == "end" and e.get("ok")' \
 		'e.get("event") == "stage" and e.get("stage") == "switch"
-		and e.get("host") in ("h5", "h6", "h7", "h8")'
+		and e.get("host") in ("h3", "h4")'
 	rf_json_query 'any(e.get("event") == "stage" and e.get("stage") == "health"
-		and e.get("host") == "h6" and e.get("phase") == "end" and e.get("ok") is False for e in ev)'
+		and e.get("host") == "h4" and e.get("phase") == "end" and e.get("ok") is False for e in ev)'
 	rf_json_query '(ev[-1]["event"] == "result" and ev[-1]["exit_code"] == 8
 		and ev[-1]["status"] == "rolled_back")'
 }
@@ -100,11 +100,11 @@ install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || ec
 @test "when the way back fails too on one host, the deploy exits 9 and the summary says why" {
 	local line
 
-	# v2's install hook on h6 also breaks h6's v1, the way back.
-	rf_fleet_config --deploy "batch = 4" "${ALL[@]}" -- \
+	# v2's install hook on h4 also breaks h4's v1, the way back.
+	rf_fleet_config --deploy "batch = 2" "${ALL[@]}" -- \
 		"$(rf_fleet_health_ini "$PORT")
 [hooks]
-install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || { echo 503 > HEALTH_STATUS; echo 503 > ../\$RELFLIP_PREVIOUS_REVISION/HEALTH_STATUS; }"
+install = [ \"\$RELFLIP_HOST\" != h4 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || { echo 503 > HEALTH_STATUS; echo 503 > ../\$RELFLIP_PREVIOUS_REVISION/HEALTH_STATUS; }"
 	deploy v1
 	rf_assert_status 0
 
@@ -112,15 +112,15 @@ install = [ \"\$RELFLIP_HOST\" != h6 ] || [ \"\$RELFLIP_REVISION\" != v2 ] || { 
 	deploy v2
 	rf_assert_status 9
 	rf_fleet_assert_conns 1 "${ALL[@]}"
-	rf_assert_stderr_has "h6"
+	rf_assert_stderr_has "h4"
 	# Every host went back to v1; on the others v1 is healthy again.
 	rf_fleet_assert_live v1 "${ALL[@]}"
-	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 4 5 7 8
+	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3
 	rf_fleet_assert_record v2 bad "${ALL[@]}"
 	# The last error line names both failures: the health check that
 	# failed forward, and the way back that failed.
 	line=$(grep "way back" <<<"$stderr" | tail -n 1)
-	[[ $line == *"error: "*health*h6*"way back"* ]] ||
+	[[ $line == *"error: "*health*h4*"way back"* ]] ||
 		rf_fail "the exit-9 summary does not say what failed first: '$line'" "$(rf_show_run)"
 }
 
@@ -130,19 +130,19 @@ $HOOKS"
 	deploy v1
 	rf_assert_status 0
 
-	# h4's sshd goes away: connection refused on its address, port 22.
-	rf_kill_pid "$(rf_fleet_sshd_pid 4)"
+	# h3's sshd goes away: connection refused on its address, port 22.
+	rf_kill_pid "$(rf_fleet_sshd_pid 3)"
 	rf_fleet_snapshot "${ALL[@]}"
 	rf_fleet_conn_mark "${ALL[@]}"
 	deploy v2
 	rf_assert_status 4
 	# The hosts that did answer were connected to once, no more.
-	rf_fleet_assert_conns 1 1 2 3 5 6 7 8
-	rf_fleet_assert_conns 0 4
-	rf_assert_stderr_has "h4" "Connection refused"
+	rf_fleet_assert_conns 1 1 2 4
+	rf_fleet_assert_conns 0 3
+	rf_assert_stderr_has "h3" "Connection refused"
 	rf_fleet_assert_unchanged "${ALL[@]}"
 	rf_fleet_assert_live v1 "${ALL[@]}"
-	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 3 5 6 7 8
+	rf_fleet_assert_serves "$PORT" "ok v1" 1 2 4
 	# What the person on call reads last must not claim that nothing is
 	# live anywhere.
 	rf_fleet_assert_summary_live "${ALL[@]}"
@@ -186,11 +186,11 @@ install = echo \"install \$RELFLIP_HOST\" >> /srv/install.log"
 	deploy v1 -H h2 -H h3
 	rf_assert_status 0
 	rf_fleet_assert_conns 1 2 3
-	rf_fleet_assert_conns 0 1 4 5 6 7 8
+	rf_fleet_assert_conns 0 1 4
 	rf_fleet_assert_live v1 2 3
 	rf_fleet_assert_serves "$PORT" "ok v1" 2 3
 	rf_fleet_assert_record v1 live 2 3
-	rf_fleet_assert_no_app 1 4 5 6 7 8
+	rf_fleet_assert_no_app 1 4
 	[[ $(cat "$RF_TMP"/hosts/*/srv/install.log | wc -l) == 2 ]] ||
 		rf_fail "install ran outside h2 and h3:" "$(grep -H . "$RF_TMP"/hosts/*/srv/install.log)"
 
@@ -207,10 +207,10 @@ install = echo \"install \$RELFLIP_HOST\" >> /srv/install.log"
 	mkdir -p "$RF_TMP/par"
 	# The install hook counts the hooks running at once in a directory all
 	# hosts share (the test's own filesystem: only /srv is per host), when
-	# it starts and once three run at once (or all eight have started, or
+	# it starts and once three run at once (or all four have started, or
 	# 10 s passed: a bounded poll), then ends.
 	rf_fleet_config --deploy "max_parallel = 3" "${ALL[@]}" -- "[hooks]
-install = P=$RF_TMP/par; touch \$P/run.\$RELFLIP_HOST \$P/started.\$RELFLIP_HOST; set -- \$P/run.*; echo \$# >> \$P/seen; i=0; while :; do set -- \$P/run.*; r=\$#; set -- \$P/started.*; [ \$r -ge 3 ] || [ \$# -ge 8 ] || [ \$i -ge 200 ] && break; sleep 0.05; i=\$((i + 1)); done; set -- \$P/run.*; echo \$# >> \$P/seen; rm \$P/run.\$RELFLIP_HOST"
+install = P=$RF_TMP/par; touch \$P/run.\$RELFLIP_HOST \$P/started.\$RELFLIP_HOST; set -- \$P/run.*; echo \$# >> \$P/seen; i=0; while :; do set -- \$P/run.*; r=\$#; set -- \$P/started.*; [ \$r -ge 3 ] || [ \$# -ge 4 ] || [ \$i -ge 200 ] && break; sleep 0.05; i=\$((i + 1)); done; set -- \$P/run.*; echo \$# >> \$P/seen; rm \$P/run.\$RELFLIP_HOST"
 
 	deploy v1
 	rf_assert_status 0
@@ -226,9 +226,9 @@ install = P=$RF_TMP/par; touch \$P/run.\$RELFLIP_HOST \$P/started.\$RELFLIP_HOST
 	rf_assert_status 2
 	rf_assert_stderr_has "primary"
 
-	rf_fleet_config --roles 1=web --roles 2="web primary" --roles 7="primary" "${ALL[@]}" -- "$HOOKS"
+	rf_fleet_config --roles 1=web --roles 2="web primary" --roles 4="primary" "${ALL[@]}" -- "$HOOKS"
 	deploy v1
 	rf_assert_status 2
-	rf_assert_stderr_has "primary" "h2" "h7"
+	rf_assert_stderr_has "primary" "h2" "h4"
 	rf_fleet_assert_unchanged "${ALL[@]}"
 }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # PORT, ALL and HOOKS are the test files'
-# The shared part of fleet.bats and fleet-rollback.bats: the eight hosts,
+# The shared part of fleet.bats and fleet-rollback.bats: the four hosts,
 # started once per file, and the helpers their tests share. The tests are
 # in two files so that the suite runs their halves at the same time.
 
@@ -9,9 +9,9 @@ load lib/fleet
 
 # The port of the sample app inside every host (each has its own loopback).
 PORT=8000
-ALL=(1 2 3 4 5 6 7 8)
+ALL=(1 2 3 4)
 
-# The eight hosts are started once for the file; each test gets them
+# The four hosts are started once for the file; each test gets them
 # emptied (rf_fleet_use): /srv empty, nothing running but sshd.
 setup_file() {
 	rf_file_setup

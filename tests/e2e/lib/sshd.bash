@@ -106,7 +106,7 @@ rf_san_check() {
 
 # ---------------------------------------------------------------------------
 # Servers shared by the tests of one file. Starting an sshd, and more so
-# eight network-namespace hosts, costs more than most tests; a file starts
+# a fleet of network-namespace hosts, costs more than most tests; a file starts
 # them once in setup_file and each test borrows them in setup, with its own
 # $RF_TMP, app path, known_hosts and authorized_keys, so tests stay
 # independent:
