@@ -149,7 +149,7 @@ void step_hook_repro(struct buf *out, const char *dir,
 void step_switch_script(struct buf *cmd, const char *app, const char *id);
 
 /*
- * A record's new text in a fresh temporary file named by shell variable
+ * A record's new text in a new temporary file named by shell variable
  * var (stage), renamed over the record (commit): a step can stage its
  * records before the change they describe and commit them right after,
  * leaving only the renames between the change and its record. A failure

@@ -348,16 +348,22 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 			      "missing\" >&2; exit 82; }; share \"$S\"\n");
 	}
 	/*
-	 * REVISION and DEPLOYED_AT are written in a private directory (no
-	 * link the artifact planted can be there) and renamed over whatever
-	 * has those names: never written through.
+	 * REVISION and DEPLOYED_AT are written to new files (noclobber opens
+	 * them O_EXCL, after whatever had the name, a planted link too, is
+	 * removed) and renamed over whatever has those names: never written
+	 * through. A private directory did the same for two processes more.
 	 */
-	buf_adds(cmd, "W=$(mktemp -d \"$P/.relflip.XXXXXX\") && "
-		      "printf '%s\\n' \"$ID\" > \"$W/REVISION\" && "
-		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W/DEPLOYED_AT\" && "
-		      "mv -fT \"$W/REVISION\" \"$P/REVISION\" && "
-		      "mv -fT \"$W/DEPLOYED_AT\" \"$P/DEPLOYED_AT\" && "
-		      "rmdir \"$W\" || { rm -rf \"$W\"; "
+	buf_adds(cmd, "W=$P/.relflip-$$\n"
+		      "for N in REVISION DEPLOYED_AT; do "
+		      "{ [ ! -e \"$W.$N\" ] && [ ! -L \"$W.$N\" ]; } || "
+		      "rm -rf \"$W.$N\"; done\n"
+		      "set -C\n"
+		      "printf '%s\\n' \"$ID\" > \"$W.REVISION\" && "
+		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W.DEPLOYED_AT\"; X=$?\n"
+		      "set +C\n"
+		      "[ $X -eq 0 ] && mv -fT \"$W.REVISION\" \"$P/REVISION\" && "
+		      "mv -fT \"$W.DEPLOYED_AT\" \"$P/DEPLOYED_AT\" || "
+		      "{ rm -rf \"$W.REVISION\" \"$W.DEPLOYED_AT\"; "
 		      "echo \"cannot write REVISION in releases/$ID\" >&2; "
 		      "exit 81; }\n");
 	step_write_record(cmd, conf->app_path, id, record_json);
@@ -432,13 +438,21 @@ step_record_stage(struct buf *cmd, const char *app, const char *id,
 {
 	struct buf tmp = BUF_INIT;
 
-	/* mktemp: a fresh file, never one planted there. */
-	buf_addf(&tmp, "%s/.relflip/releases/.%s.XXXXXX", app, id);
-	buf_addf(cmd, "%s=$(mktemp ", var);
+	/*
+	 * A new file, never one planted there: what has the name (left by a
+	 * killed step whose pid came round again) is removed, and noclobber
+	 * opens the name O_EXCL. mktemp did the same for a process more.
+	 */
+	buf_addf(&tmp, "%s/.relflip/releases/.%s.relflip-", app, id);
+	buf_addf(cmd, "%s=", var);
 	sh_quote(cmd, buf_str(&tmp));
-	buf_adds(cmd, ") && printf '%s\\n' ");
+	buf_addf(cmd, "$$-%s\n"
+		      "{ [ ! -e \"$%s\" ] && [ ! -L \"$%s\" ]; } || rm -rf \"$%s\"\n"
+		      "set -C\nprintf '%%s\\n' ",
+		 var, var, var, var);
 	sh_quote(cmd, record_json);
-	buf_addf(cmd, " > \"$%s\" || { rm -f \"$%s\"; echo 'cannot write the "
+	buf_addf(cmd, " > \"$%s\"; X=$?\nset +C\n"
+		      "[ $X -eq 0 ] || { rm -f \"$%s\"; echo 'cannot write the "
 		      "record of %s' >&2; exit 74; }\n",
 		 var, var, id);
 	buf_release(&tmp);

@@ -1007,6 +1007,25 @@ test_link_never_writes_through_links(void **state)
 	assert_file(path_of("%s/outside/victim", fx->tmp), "precious");
 	assert_file(path_of("%s/releases/r1/REVISION", fx->app), "r1\n");
 
+	/*
+	 * The names the new REVISION and DEPLOYED_AT are written under
+	 * (named by the step's pid), planted first as a link out and a FIFO
+	 * by the same shell: replaced, never opened.
+	 */
+	buf_reset(&cmd);
+	buf_adds(&cmd, "cd ");
+	sh_quote(&cmd, path_of("%s/releases/r1", fx->app));
+	buf_adds(&cmd, " && ln -s ");
+	sh_quote(&cmd, path_of("%s/outside/victim", fx->tmp));
+	buf_adds(&cmd, " .relflip-$$.REVISION && "
+		 "mkfifo .relflip-$$.DEPLOYED_AT || exit 99\n");
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/outside/victim", fx->tmp), "precious");
+	assert_file(path_of("%s/releases/r1/REVISION", fx->app), "r1\n");
+	assert_int_equal(entries(path_of("%s/releases/r1", fx->app)), 2);
+
 	/* A parent of a shared path that is a link: refused, nothing moves. */
 	assert_int_equal(symlink(path_of("%s/outside", fx->tmp),
 				 path_of("%s/releases/r1/conf", fx->app)),
@@ -1233,6 +1252,27 @@ test_write_record_and_log(void **state)
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
 	snprintf(want, sizeof(want), "%s\n", two);
+	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app), want);
+	assert_int_equal(entries(path_of("%s/.relflip/releases", fx->app)), 1);
+
+	/*
+	 * The temporary name (the step's pid in it) held by a link out, as
+	 * a killed step or a planter could leave it: replaced, not written
+	 * through.
+	 */
+	assert_int_equal(mkdir(path_of("%s/outside", fx->tmp), 0755), 0);
+	spit(path_of("%s/outside/victim", fx->tmp), "precious");
+	buf_reset(&cmd);
+	buf_adds(&cmd, "cd ");
+	sh_quote(&cmd, path_of("%s/.relflip/releases", fx->app));
+	buf_adds(&cmd, " && ln -s ");
+	sh_quote(&cmd, path_of("%s/outside/victim", fx->tmp));
+	buf_adds(&cmd, " .r1.relflip-$$-F || exit 99\n");
+	step_write_record(&cmd, fx->app, "r1", one);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(path_of("%s/outside/victim", fx->tmp), "precious");
+	snprintf(want, sizeof(want), "%s\n", one);
 	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app), want);
 	assert_int_equal(entries(path_of("%s/.relflip/releases", fx->app)), 1);
 
