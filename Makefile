@@ -19,8 +19,9 @@ Q := @
 endif
 
 # One compiler a core unless the caller said -j: check builds four trees
-# (plain, ASan, unit tests, fuzz), a minute and a half one at a time.
-ifeq ($(filter -j% --jobs%,$(MAKEFLAGS)),)
+# (plain, ASan, unit tests, fuzz), a minute and a half one at a time. A
+# sub-make shares its parent's jobs instead.
+ifeq ($(MAKELEVEL)$(filter -j% --jobs%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
