@@ -39,8 +39,9 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		 "  if [ -d \"$p\" ]; then try_write \"$p\"; "
 		 "else echo writable=0; fi\n"
 		 "fi\n"
-		 "c=$A/current\n"
-		 "if [ -L \"$c\" ]; then echo target=$(readlink \"$c\"); "
+		 "c=$A/current; CT=\n"
+		 "if [ -L \"$c\" ]; then CT=$(readlink \"$c\"); "
+		 "echo target=$CT; "
 		 "if [ -d \"$c/\" ]; then echo current=link; "
 		 "else echo current=dangling; fi\n"
 		 "elif [ -d \"$c\" ]; then echo current=dir\n"
@@ -56,8 +57,8 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		 "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
 		 "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
 		 /* Each step renews it by writing its pid in job. */
-		 "echo lock_renewed=$(stat -c %Y \"$L/job\" 2>/dev/null || "
-		 "stat -c %Y \"$L/info\" 2>/dev/null || stat -c %Y \"$L\"); "
+		 "set -- $(stat -c %Y \"$L/job\" \"$L/info\" \"$L\" "
+		 "2>/dev/null); echo lock_renewed=$1; "
 		 "[ -d \"$L\" ] && sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' "
 		 "\"$L/info\" 2>/dev/null; "
 		 "j=; read -r j < \"$L/job\" 2>/dev/null; [ -n \"$j\" ] && "
@@ -101,7 +102,7 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 	}
 	if (asks != NULL && asks->base_manifest)
 		buf_adds(cmd,
-			 "c=$(readlink \"$A/current\" 2>/dev/null) && b=${c##*/} && "
+			 "[ -n \"$CT\" ] && b=${CT##*/} && "
 			 "m=$A/.relflip/releases/$b.manifest && [ -f \"$m\" ] && "
 			 "[ -d \"$A/releases/$b\" ] && { echo base_id=$b; "
 			 "awk -F '\t' 'NF == 5 { print $1 \"\\t\" $2 \"\\t\" $3 "

@@ -27,6 +27,8 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 	set_var(cmd, "INFO", info_lines);
 	buf_adds(cmd,
 		 "R=$A/.relflip\n"
+		 "{ [ -d \"$A/releases\" ] && [ -d \"$A/shared\" ] && "
+		 "[ -d \"$R/releases\" ] && [ -d \"$R/incoming\" ]; } || "
 		 "mkdir -p \"$A/releases\" \"$A/shared\" \"$R/releases\" "
 		 "\"$R/incoming\" || exit 76\n"
 		 /*
