@@ -375,9 +375,10 @@ void
 step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
 		 const char *hook)
 {
+	/* export, not env(1): the hook's environment for a process less. */
 	buf_adds(cmd, "cd ");
 	sh_quote(cmd, dir);
-	buf_adds(cmd, " && exec env RELFLIP_RELEASE_PATH=");
+	buf_adds(cmd, " && export RELFLIP_RELEASE_PATH=");
 	sh_quote(cmd, dir);
 	buf_adds(cmd, " RELFLIP_REVISION=");
 	sh_quote(cmd, env->release);
@@ -387,7 +388,7 @@ step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
 	sh_quote(cmd, env->host);
 	buf_adds(cmd, " RELFLIP_PREVIOUS_REVISION=");
 	sh_quote(cmd, env->previous ? env->previous : "");
-	buf_adds(cmd, " sh -c ");
+	buf_adds(cmd, " && exec sh -c ");
 	sh_quote(cmd, hook);
 	buf_addch(cmd, '\n');
 }
