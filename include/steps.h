@@ -137,6 +137,14 @@ void step_hook_script(struct buf *cmd, const char *dir,
 		      const struct step_env *env, const char *hook);
 
 /*
+ * The same with the working directory and RELFLIP_RELEASE_PATH apart
+ * (relflip exec runs in current/, naming the release it points at).
+ */
+void step_command_script(struct buf *cmd, const char *cwd,
+			 const char *release_path, const struct step_env *env,
+			 const char *command);
+
+/*
  * The hook as a person runs it again on the server, in a shell as the
  * deploy user: "cd DIR && RELFLIP_...=... sh -c 'HOOK'", with the same
  * variables (RELFLIP_PREVIOUS_REVISION left out when empty). One line,

@@ -9,6 +9,7 @@
 #include "out.h"
 #include "plan.h"
 #include "quote.h"
+#include "steps.h"
 #include "status.h"
 #include "xmalloc.h"
 
@@ -27,27 +28,13 @@ exec_join(struct buf *out, int argc, const char *const *argv)
 void
 exec_script(struct buf *cmd, const struct step_env *env, const char *cmdline)
 {
-	struct buf p = BUF_INIT;
+	struct buf cwd = BUF_INIT, release = BUF_INIT;
 
-	buf_addf(&p, "%s/current", env->app);
-	buf_adds(cmd, "cd ");
-	sh_quote(cmd, buf_str(&p));
-	buf_reset(&p);
-	buf_addf(&p, "%s/releases/%s", env->app, env->release);
-	buf_adds(cmd, " && exec env RELFLIP_RELEASE_PATH=");
-	sh_quote(cmd, buf_str(&p));
-	buf_adds(cmd, " RELFLIP_REVISION=");
-	sh_quote(cmd, env->release);
-	buf_adds(cmd, " RELFLIP_APP_PATH=");
-	sh_quote(cmd, env->app);
-	buf_adds(cmd, " RELFLIP_HOST=");
-	sh_quote(cmd, env->host);
-	buf_adds(cmd, " RELFLIP_PREVIOUS_REVISION=");
-	sh_quote(cmd, env->previous ? env->previous : "");
-	buf_adds(cmd, " sh -c ");
-	sh_quote(cmd, cmdline);
-	buf_addch(cmd, '\n');
-	buf_release(&p);
+	buf_addf(&cwd, "%s/current", env->app);
+	buf_addf(&release, "%s/releases/%s", env->app, env->release);
+	step_command_script(cmd, buf_str(&cwd), buf_str(&release), env, cmdline);
+	buf_release(&cwd);
+	buf_release(&release);
 }
 
 int

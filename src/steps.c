@@ -372,14 +372,14 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 }
 
 void
-step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
-		 const char *hook)
+step_command_script(struct buf *cmd, const char *cwd, const char *release_path,
+		    const struct step_env *env, const char *command)
 {
-	/* export, not env(1): the hook's environment for a process less. */
+	/* export, not env(1): the command's environment for a process less. */
 	buf_adds(cmd, "cd ");
-	sh_quote(cmd, dir);
+	sh_quote(cmd, cwd);
 	buf_adds(cmd, " && export RELFLIP_RELEASE_PATH=");
-	sh_quote(cmd, dir);
+	sh_quote(cmd, release_path);
 	buf_adds(cmd, " RELFLIP_REVISION=");
 	sh_quote(cmd, env->release);
 	buf_adds(cmd, " RELFLIP_APP_PATH=");
@@ -389,8 +389,15 @@ step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
 	buf_adds(cmd, " RELFLIP_PREVIOUS_REVISION=");
 	sh_quote(cmd, env->previous ? env->previous : "");
 	buf_adds(cmd, " && exec sh -c ");
-	sh_quote(cmd, hook);
+	sh_quote(cmd, command);
 	buf_addch(cmd, '\n');
+}
+
+void
+step_hook_script(struct buf *cmd, const char *dir, const struct step_env *env,
+		 const char *hook)
+{
+	step_command_script(cmd, dir, dir, env, hook);
 }
 
 void
