@@ -13,6 +13,18 @@ set_var(struct buf *cmd, const char *name, const char *value)
 	buf_addch(cmd, '\n');
 }
 
+/*
+ * Shell that removes whatever has the name WORD (a quoted shell word), a
+ * dangling link or a FIFO too, without opening it, and forks no rm when
+ * nothing is there.
+ */
+static void
+clear_name(struct buf *cmd, const char *word)
+{
+	buf_addf(cmd, "{ [ ! -e %s ] && [ ! -L %s ]; } || rm -rf %s", word,
+		 word, word);
+}
+
 void
 step_incoming_path(struct buf *path, const char *app, const char *id,
 		   const char *sha256)
@@ -335,10 +347,9 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 		 "release\" >&2; exit 81; fi; done; }\n"
 		 /* Every process costs: no dirname, no rm of nothing. */
 		 "share() { parents \"$1\"; d=$P/$1; d=${d%/*}; "
-		 "{ [ -d \"$d\" ] || mkdir -p \"$d\"; } && "
-		 "{ { [ ! -e \"$P/$1\" ] && [ ! -L \"$P/$1\" ]; } || "
-		 "rm -rf \"$P/$1\"; } && ln -s \"$A/shared/$1\" \"$P/$1\" || "
-		 "exit 81; }\n");
+		 "{ [ -d \"$d\" ] || mkdir -p \"$d\"; } && { ");
+	clear_name(cmd, "\"$P/$1\"");
+	buf_adds(cmd, "; } && ln -s \"$A/shared/$1\" \"$P/$1\" || exit 81; }\n");
 	for (i = 0; i < conf->shared_dirs.n; i++) {
 		set_var(cmd, "S", conf->shared_dirs.v[i]);
 		buf_adds(cmd, "[ -d \"$A/shared/$S\" ] || mkdir -p \"$A/shared/$S\" || "
@@ -355,10 +366,9 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 	 * removed) and renamed over whatever has those names: never written
 	 * through. A private directory did the same for two processes more.
 	 */
-	buf_adds(cmd, "W=$P/.relflip-$$\n"
-		      "for N in REVISION DEPLOYED_AT; do "
-		      "{ [ ! -e \"$W.$N\" ] && [ ! -L \"$W.$N\" ]; } || "
-		      "rm -rf \"$W.$N\"; done\n"
+	buf_adds(cmd, "W=$P/.relflip-$$\nfor N in REVISION DEPLOYED_AT; do ");
+	clear_name(cmd, "\"$W.$N\"");
+	buf_adds(cmd, "; done\n"
 		      "set -C\n"
 		      "printf '%s\\n' \"$ID\" > \"$W.REVISION\" && "
 		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W.DEPLOYED_AT\"; X=$?\n"
@@ -456,10 +466,11 @@ step_record_stage(struct buf *cmd, const char *app, const char *id,
 	buf_addf(&tmp, "%s/.relflip/releases/.%s.relflip-", app, id);
 	buf_addf(cmd, "%s=", var);
 	sh_quote(cmd, buf_str(&tmp));
-	buf_addf(cmd, "$$-%s\n"
-		      "{ [ ! -e \"$%s\" ] && [ ! -L \"$%s\" ]; } || rm -rf \"$%s\"\n"
-		      "set -C\nprintf '%%s\\n' ",
-		 var, var, var, var);
+	buf_addf(cmd, "$$-%s\n", var);
+	buf_reset(&tmp);
+	buf_addf(&tmp, "\"$%s\"", var);
+	clear_name(cmd, buf_str(&tmp));
+	buf_adds(cmd, "\nset -C\nprintf '%s\\n' ");
 	sh_quote(cmd, record_json);
 	buf_addf(cmd, " > \"$%s\"; X=$?\nset +C\n"
 		      "[ $X -eq 0 ] || { rm -f \"$%s\"; echo 'cannot write the "
