@@ -215,6 +215,25 @@ spit(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/*
+ * Script that the step's own shell runs first, so that names holding $$
+ * are the step's: in DIR, a link to TARGET named LINK, and a FIFO named
+ * FIFO unless NULL.
+ */
+static void
+plant(struct buf *cmd, const char *dir, const char *target, const char *link,
+      const char *fifo)
+{
+	buf_adds(cmd, "cd ");
+	sh_quote(cmd, dir);
+	buf_adds(cmd, " && ln -s ");
+	sh_quote(cmd, target);
+	buf_addf(cmd, " %s", link);
+	if (fifo != NULL)
+		buf_addf(cmd, " && mkfifo %s", fifo);
+	buf_adds(cmd, " || exit 99\n");
+}
+
 static void
 assert_file(const char *path, const char *want)
 {
@@ -1013,12 +1032,9 @@ test_link_never_writes_through_links(void **state)
 	 * by the same shell: replaced, never opened.
 	 */
 	buf_reset(&cmd);
-	buf_adds(&cmd, "cd ");
-	sh_quote(&cmd, path_of("%s/releases/r1", fx->app));
-	buf_adds(&cmd, " && ln -s ");
-	sh_quote(&cmd, path_of("%s/outside/victim", fx->tmp));
-	buf_adds(&cmd, " .relflip-$$.REVISION && "
-		 "mkfifo .relflip-$$.DEPLOYED_AT || exit 99\n");
+	plant(&cmd, path_of("%s/releases/r1", fx->app),
+	      path_of("%s/outside/victim", fx->tmp), ".relflip-$$.REVISION",
+	      ".relflip-$$.DEPLOYED_AT");
 	step_link_script(&cmd, &conf, "r1", "{}");
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
@@ -1263,11 +1279,8 @@ test_write_record_and_log(void **state)
 	assert_int_equal(mkdir(path_of("%s/outside", fx->tmp), 0755), 0);
 	spit(path_of("%s/outside/victim", fx->tmp), "precious");
 	buf_reset(&cmd);
-	buf_adds(&cmd, "cd ");
-	sh_quote(&cmd, path_of("%s/.relflip/releases", fx->app));
-	buf_adds(&cmd, " && ln -s ");
-	sh_quote(&cmd, path_of("%s/outside/victim", fx->tmp));
-	buf_adds(&cmd, " .r1.relflip-$$-F || exit 99\n");
+	plant(&cmd, path_of("%s/.relflip/releases", fx->app),
+	      path_of("%s/outside/victim", fx->tmp), ".r1.relflip-$$-F", NULL);
 	step_write_record(&cmd, fx->app, "r1", one);
 	run_expect(fx, buf_str(&cmd), 0, &r);
 	run_release(&r);
