@@ -61,6 +61,11 @@ sftp_sessions() {
 	local before after n0
 
 	make_app "$RF_TMP/src"
+	# Past 1 MiB a kept file is copied by cp, below it by tar: both,
+	# and a mode each must keep.
+	head -c 1200000 /dev/urandom >"$RF_TMP/src/static/big.bin"
+	printf '#!/bin/sh\n' >"$RF_TMP/src/run.sh"
+	chmod 755 "$RF_TMP/src/run.sh"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
 	deploy "$RF_TMP/v1.tgz" --revision v1
 	rf_assert_status 0
@@ -83,6 +88,9 @@ sftp_sessions() {
 	[[ $before == "$after" ]] || rf_fail "the base release changed" "$(diff <(echo "$before") <(echo "$after"))"
 	# Copies, never hard links into the base.
 	[[ $(stat -c %h "$RF_APP/releases/v2/lib/m3.py") == 1 ]] || rf_fail "lib/m3.py is hard-linked"
+	[[ $(stat -c %h "$RF_APP/releases/v2/static/big.bin") == 1 ]] || rf_fail "static/big.bin is hard-linked"
+	cmp -s "$RF_TMP/src/static/big.bin" "$RF_APP/releases/v2/static/big.bin" || rf_fail "static/big.bin differs"
+	[[ $(stat -c %a "$RF_APP/releases/v2/run.sh") == 755 ]] || rf_fail "run.sh lost its mode"
 	rf_assert_record v2 live
 	rf_assert_record v1 good
 }
