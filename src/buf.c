@@ -35,7 +35,9 @@ buf_add(struct buf *b, const void *data, size_t len)
 {
 	if (buf_grow(b, len) != 0)
 		return -1;
-	memcpy(b->buf + b->len, data, len);
+	/* An empty buffer's data may be NULL: memcpy must not see it. */
+	if (len > 0)
+		memcpy(b->buf + b->len, data, len);
 	b->len += len;
 	b->buf[b->len] = '\0';
 	return 0;
