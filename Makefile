@@ -77,7 +77,7 @@ deps: build/.deps-ok
 relflip: $(DEPS_STAMP) $(OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-# The ASan+UBSan build the e2e suites also run against (RF_BIN).
+# The ASan+UBSan build that most e2e suites run against (RF_BIN).
 build/asan/relflip: $(DEPS_STAMP) $(ASAN_OBJS)
 	$(Q)$(CC) $(SANITIZE_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
 
