@@ -180,6 +180,7 @@ bench() {
 	config "$n" "$mp"
 	for ((i = 0; i <= runs; i++)); do
 		rev=$((rev + 1))
+		make_artifact
 		# shellcheck disable=SC2046 # the host numbers are words
 		rf_fleet_conn_mark $(rf_fleet_seq "$n")
 		tf=$RF_TMP/time.$n.$mp.$i
@@ -200,6 +201,11 @@ bench() {
 		if ((rc != 0)); then
 			say "deploy of b$rev to $n hosts (max_parallel $mp) exited $rc:"
 			tail -n 20 "$lf" >&2
+			return 1
+		fi
+		# A delta would measure copies on the servers, not uploads.
+		if grep -q 'kept from' "$lf"; then
+			say "b$rev went to some host as a delta; this bench measures full uploads"
 			return 1
 		fi
 		# Every host serves, and switched to, the new release.
@@ -298,11 +304,16 @@ cpu_busy() {
 
 say "relflip: $("$RF_BIN" --version 2>&1 | head -n 1)"
 say "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-mkdir -p "$RF_TMP/art/src"
-head -c $((mib * 1024 * 1024)) /dev/urandom >"$RF_TMP/art/src/blob.bin"
-printf '<h1>bench</h1>\n' >"$RF_TMP/art/src/index.html"
-tar -C "$RF_TMP/art/src" --owner=0 --group=0 --numeric-owner -czf "$art" .
-say "artifact: $(du -h "$art" | cut -f1) ($mib MiB of random data, gzip)"
+# make_artifact: new random data each deploy, so that no host has a base
+# to build a delta from: every deploy uploads the whole artifact.
+make_artifact() {
+	mkdir -p "$RF_TMP/art/src"
+	head -c $((mib * 1024 * 1024)) /dev/urandom >"$RF_TMP/art/src/blob.bin"
+	printf '<h1>bench</h1>\n' >"$RF_TMP/art/src/index.html"
+	tar -C "$RF_TMP/art/src" --owner=0 --group=0 --numeric-owner -czf "$art" .
+}
+make_artifact
+say "artifact: $(du -h "$art" | cut -f1) ($mib MiB of random data, gzip, new for each deploy)"
 
 failed_sizes=()
 largest=0
