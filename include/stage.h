@@ -21,9 +21,18 @@ struct stage_plan {
 	struct buf input;  /* the script's stdin */
 	struct buf what;   /* what it does, when it is not a script */
 	double limit;      /* the script's time limit, seconds; 0: default */
+	/*
+	 * Or, when input is empty, stdin the hosts share: data the run
+	 * keeps until its end, never copied per host.
+	 */
+	const char *shared_input;
+	size_t shared_len;
 };
 
-#define STAGE_PLAN_INIT { BUF_INIT, BUF_INIT, BUF_INIT, 0 }
+#define STAGE_PLAN_INIT { BUF_INIT, BUF_INIT, BUF_INIT, 0, NULL, 0 }
+
+/* The plan's stdin: its own input, else the shared one; NULL: none. */
+const char *stage_plan_stdin(const struct stage_plan *p, size_t *len);
 
 enum stage_flags {
 	STAGE_CHANGES = (1 << 0), /* changes something on a server */

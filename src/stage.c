@@ -20,22 +20,35 @@ stage_plan_release(struct stage_plan *p)
 	buf_release(&p->what);
 }
 
+const char *
+stage_plan_stdin(const struct stage_plan *p, size_t *len)
+{
+	if (p->input.len > 0) {
+		*len = p->input.len;
+		return p->input.buf;
+	}
+	*len = p->shared_len;
+	return p->shared_len > 0 ? p->shared_input : NULL;
+}
+
 int
 stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 	   void *run, struct buf *out, struct buf *errtext)
 {
 	struct stage_plan p = STAGE_PLAN_INIT;
 	struct buf cmd = BUF_INIT;
+	const char *in;
+	size_t inlen;
 	int status;
 
 	s->plan(f, fh, run, &p);
+	in = stage_plan_stdin(&p, &inlen);
 	if (fh->locked)
 		step_renew(&cmd, f->conf->app_path);
 	buf_adds(&cmd, buf_str(&p.script));
 	out_debug("%s: %s: %s", fh->host->name, s->name, buf_str(&cmd));
-	status = remote_run_data(fh->r, buf_str(&cmd),
-				 p.input.len ? p.input.buf : NULL, p.input.len,
-				 p.limit, out, errtext, &fh->err);
+	status = remote_run_data(fh->r, buf_str(&cmd), in, inlen, p.limit, out,
+				 errtext, &fh->err);
 	buf_release(&cmd);
 	stage_plan_release(&p);
 	return status;
@@ -87,7 +100,8 @@ joined_a(struct fleet *f, struct fleet_host *fh, void *arg)
 	size_t i = (size_t)(fh - f->h);
 	struct stage_plan pa = STAGE_PLAN_INIT, pb = STAGE_PLAN_INIT;
 	struct buf cmd = BUF_INIT, errtext = BUF_INIT;
-	const char *m;
+	const char *m, *in;
+	size_t inlen;
 	int status, rc;
 
 	j->ran_b[i] = 0;
@@ -107,9 +121,8 @@ joined_a(struct fleet *f, struct fleet_host *fh, void *arg)
 	out_debug("%s: %s+%s: %s", fh->host->name, j->a->name, j->b->name,
 		  buf_str(&cmd));
 	errtext.max = 8192;
-	status = remote_run_data(fh->r, buf_str(&cmd),
-				 pa.input.len ? pa.input.buf : NULL,
-				 pa.input.len,
+	in = stage_plan_stdin(&pa, &inlen);
+	status = remote_run_data(fh->r, buf_str(&cmd), in, inlen,
 				 pa.limit > pb.limit ? pa.limit : pb.limit, NULL,
 				 &errtext, &fh->err);
 	m = strstr(buf_str(&errtext), j->mark);

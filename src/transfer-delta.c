@@ -27,6 +27,14 @@
 /* Past this share of the artifact's size, the full (resumable) upload. */
 #define DELTA_MAX_SHARE 0.5
 
+/*
+ * A delta travels in one request and is held in memory until every host
+ * has it: past this many bytes of changed files, the full upload, which
+ * streams from the file. Memory then stays bounded whatever the size of
+ * the artifact.
+ */
+#define DELTA_MAX_BYTES (32ull << 20)
+
 /* The compact base manifest read back from a server: bounded. */
 #define BASE_MANIFEST_MAX (64u << 20)
 
@@ -35,8 +43,13 @@ struct delta {
 	char base[65];
 	int usable;         /* else: why says why the full upload */
 	char why[160];
-	struct buf edits;   /* -PATH, +LINE, !PATH lines */
-	struct buf tar;     /* the gzip'd tarball of what is sent */
+	/*
+	 * What the unpack reads, shared by the base's hosts: edits_len
+	 * bytes of -PATH, +LINE and !PATH lines, then the gzip'd tarball of
+	 * what is sent.
+	 */
+	struct buf payload;
+	size_t edits_len;
 	size_t nsend, nkeep;
 	struct delta *next;
 };
@@ -228,6 +241,8 @@ delta_work_out(const struct deploy *d, const struct fleet_host *fh,
 	struct base_entry *base = NULL;
 	struct rf_error err = RF_ERROR_INIT;
 	size_t nb, i = 0, j = 0;
+	uint64_t changed = 0;
+	char size[32];
 	int cmp;
 
 	b64_decode(buf_str(&fh->st.base_manifest), &raw);
@@ -246,20 +261,20 @@ delta_work_out(const struct deploy *d, const struct fleet_host *fh,
 							      base[j].path);
 		if (cmp > 0) {
 			/* In the base only: gone. */
-			buf_addf(&dl->edits, "-%s\n", base[j++].path);
+			buf_addf(&dl->payload, "-%s\n", base[j++].path);
 			continue;
 		}
 		if (cmp < 0) {
 			/* New. */
-			buf_addch(&dl->edits, '+');
-			manifest_format_entry(e, &dl->edits);
+			buf_addch(&dl->payload, '+');
+			manifest_format_entry(e, &dl->payload);
 			send_entry(&send, e);
 			i++;
 			continue;
 		}
 		if (!same_entry(e, &base[j])) {
-			buf_addf(&dl->edits, "-%s\n+", e->path);
-			manifest_format_entry(e, &dl->edits);
+			buf_addf(&dl->payload, "-%s\n+", e->path);
+			manifest_format_entry(e, &dl->payload);
 			send_entry(&send, e);
 		} else if (e->type == MANIFEST_DIR) {
 			/* Made by mkdir -p (755); another mode comes in tar. */
@@ -267,7 +282,7 @@ delta_work_out(const struct deploy *d, const struct fleet_host *fh,
 				send_entry(&send, e);
 		} else if (under_shared(d->conf, e->path)) {
 			/* In the base it is a link to shared/: not copied. */
-			buf_addf(&dl->edits, "!%s\n", e->path);
+			buf_addf(&dl->payload, "!%s\n", e->path);
 			send_entry(&send, e);
 		} else {
 			dl->nkeep++;
@@ -276,17 +291,34 @@ delta_work_out(const struct deploy *d, const struct fleet_host *fh,
 		j++;
 	}
 	dl->nsend = send.n;
+	dl->edits_len = dl->payload.len;
+	for (i = 0; i < send.n; i++)
+		changed += send.entries[i].size;
 	if (dl->nkeep == 0) {
 		snprintf(dl->why, sizeof(dl->why), "nothing in common with %s",
 			 dl->base);
 		goto out;
 	}
+	/* Judged on what changed before anything is packed. */
+	if ((double)changed >
+	    DELTA_MAX_SHARE * (double)d->art.unpacked_size) {
+		snprintf(dl->why, sizeof(dl->why),
+			 "most of it changed since %s", dl->base);
+		goto out;
+	}
+	if (changed > DELTA_MAX_BYTES) {
+		out_format_bytes(size, sizeof(size), changed);
+		snprintf(dl->why, sizeof(dl->why),
+			 "%s changed since %.64s, more than a delta carries",
+			 size, dl->base);
+		goto out;
+	}
 	manifest_sort(&send);
-	if (write_delta_tar(d, &send, &dl->tar, &err) != 0) {
+	if (write_delta_tar(d, &send, &dl->payload, &err) != 0) {
 		snprintf(dl->why, sizeof(dl->why), "%.150s", err.msg);
 		goto out;
 	}
-	if ((double)(dl->tar.len + dl->edits.len) >
+	if ((double)dl->payload.len >
 	    DELTA_MAX_SHARE * (double)d->art.file_size) {
 		snprintf(dl->why, sizeof(dl->why),
 			 "most of it changed since %s", dl->base);
@@ -294,6 +326,8 @@ delta_work_out(const struct deploy *d, const struct fleet_host *fh,
 	}
 	dl->usable = 1;
 out:
+	if (!dl->usable)
+		buf_release(&dl->payload);
 	free(base);
 	manifest_release(&send);
 	buf_release(&raw);
@@ -347,8 +381,7 @@ transfer_delta_release(struct deploy *d)
 		return;
 	for (dl = ds->deltas; dl != NULL; dl = next) {
 		next = dl->next;
-		buf_release(&dl->edits);
-		buf_release(&dl->tar);
+		buf_release(&dl->payload);
 		free(dl);
 	}
 	free(ds);
@@ -376,7 +409,7 @@ upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	buf_addf(&p->what, "nothing of its own: %zu changed of %zu entries "
 		 "travel with the unpack (%zu bytes), the other %zu are copied "
 		 "from %s",
-		 dl->nsend, dl->nsend + dl->nkeep, dl->tar.len + dl->edits.len,
+		 dl->nsend, dl->nsend + dl->nkeep, dl->payload.len,
 		 dl->nkeep, dl->base);
 }
 
@@ -389,7 +422,7 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 
 	if (dl == NULL)
 		return transfer_upload.upload->run(f, fh, arg);
-	out_format_bytes(sz, sizeof(sz), dl->tar.len + dl->edits.len);
+	out_format_bytes(sz, sizeof(sz), dl->payload.len);
 	snprintf(fh->detail, sizeof(fh->detail),
 		 "delta %s: %zu changed, %zu kept from %.64s", sz, dl->nsend,
 		 dl->nkeep, dl->base);
@@ -427,10 +460,10 @@ unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	record_format(&rec, &json);
 	step_unpack_delta_script(&p->script, f->conf->app_path,
 				 d->opts->revision, dl->base, f->token,
-				 dl->edits.len, ds->manifest_sha,
+				 dl->edits_len, ds->manifest_sha,
 				 buf_str(&json));
-	buf_add(&p->input, dl->edits.buf, dl->edits.len);
-	buf_add(&p->input, dl->tar.buf, dl->tar.len);
+	p->shared_input = dl->payload.buf;
+	p->shared_len = dl->payload.len;
 	p->limit = f->conf->hook_timeout;
 	buf_release(&json);
 }

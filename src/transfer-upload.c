@@ -86,7 +86,7 @@ upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
  * adapter keeps it between 64 KiB and 2 MiB), so that memory stays flat
  * however many hosts upload together.
  */
-#define UPLOADS_IN_FLIGHT (6u << 20)
+#define UPLOADS_IN_FLIGHT (4u << 20)
 
 static size_t
 upload_window(const struct fleet *f)
@@ -166,7 +166,8 @@ unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	staged_record(d, &json);
 	step_unpack_script(&p->script, f->conf->app_path, d->opts->revision,
 			   d->art.sha256, f->token, buf_str(&json));
-	buf_add(&p->input, d->manifest_text.buf, d->manifest_text.len);
+	p->shared_input = d->manifest_text.buf;
+	p->shared_len = d->manifest_text.len;
 	p->limit = f->conf->hook_timeout;
 	buf_release(&json);
 }
