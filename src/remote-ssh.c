@@ -64,7 +64,7 @@
 #define KEEPALIVE_MS 10000         /* a quiet stream asks sshd for a reply */
 #define PUT_WINDOW (2 * 1024 * 1024) /* bytes in flight, see section 1 */
 #define PUT_WINDOW_MIN (64 * 1024)
-#define PUT_READ (64 * 1024) /* read ahead of what is in flight */
+#define PUT_READ (32 * 1024) /* read ahead of what is in flight */
 #define READ_BUF_SIZE (32 * 1024)
 #define KEY_TEXT_MAX (64 * 1024)
 #define PASSPHRASE_ENV "RELFLIP_KEY_PASSPHRASE"
