@@ -21,7 +21,7 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 	buf_adds(cmd, "A=");
 	sh_quote(cmd, app_path);
 	buf_adds(cmd,
-		 "; echo now=$(date +%s)\n"
+		 "; echo now=${RF_NOW:-$(date +%s)}\n"
 		 /* The lock script made its lock: no need to try again. */
 		 "try_write() { [ -n \"${RF_WROTE:-}\" ] && { echo writable=1; "
 		 "return; }; d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
@@ -52,8 +52,10 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		 "{ [ -e \"$d\" ] || [ -L \"$d\" ]; } && n=$((n + 1)); done; "
 		 "echo releases=$n; fi\n"
 		 "L=$A/.relflip/lock\n"
+		 /* The lock script's own lock: nothing to read about it. */
+		 "if [ -n \"${RF_WROTE:-}\" ]; then echo lock=1\n"
 		 /* A lock in any shape is held: a file, a link, no info. */
-		 "if [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
+		 "elif [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
 		 "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
 		 "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
 		 /* Each step renews it by writing its pid in job. */

@@ -58,8 +58,9 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 		 "else\n"
 		 "  N=$R/lock.$$\n"
 		 "  [ ! -e \"$N\" ] || rm -rf \"$N\"\n"
-		 "  { mkdir \"$N\" && { printf '%s' \"$INFO\"; "
-		 "echo since=$(date +%s); } > \"$N/info\"; } || "
+		 /* One date for the lock's since and the probe's now. */
+		 "  { mkdir \"$N\" && RF_NOW=$(date +%s) && "
+		 "{ printf '%s' \"$INFO\"; echo since=$RF_NOW; } > \"$N/info\"; } || "
 		 "{ rm -rf \"$N\"; exit 76; }\n"
 		 "  if mv -T \"$N\" \"$R/lock\" 2>/dev/null; then echo locked=1; "
 		 "RF_WROTE=1\n"
