@@ -43,10 +43,10 @@ E2E_JOBS=${E2E_JOBS:-6}
 # other file runs against the ASan+UBSan build, which compiles the same
 # source and also reports what the plain build would let pass. Each file
 # runs once: a file run against both builds costs twice the time and adds
-# only what the optimiser does differently. These four run ./relflip as a
-# user would: the README's commands,
-# --help and the man pages, the package, a newcomer's session; and
-# netem-proxy.bats tests a test tool, not relflip.
+# only what the optimiser does differently. docs, guide, people and pkg
+# run ./relflip as a user would (the README's commands, --help and the
+# man pages, a newcomer's session, the package); netem-proxy.bats tests a
+# test tool, not relflip.
 E2E_PLAIN=${E2E_PLAIN:-docs guide people pkg netem-proxy}
 
 header() {
