@@ -111,6 +111,23 @@ sftp_sessions() {
 	[[ $(tail -n 1 "$RF_APP/releases/v1/lib/m7.py") == "hand edit" ]] || rf_fail "the base was touched"
 }
 
+@test "a base file deleted behind relflip's back stops the copy: the full upload, nothing left over" {
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	rm "$RF_APP/releases/v1/lib/m3.py" "$RF_APP/releases/v1/lib/m8.py"
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "did not verify" "uploading the whole artifact"
+	[[ $(cat "$RF_APP/current/lib/m3.py") == "module 3 of the app" ]] || rf_fail "v2 lacks lib/m3.py"
+	[[ -z $(find "$RF_APP/releases" "$RF_APP/.relflip/incoming" -mindepth 1 -maxdepth 1 \( -name '.tmp-*' -o -name 'v2.*' \)) ]] ||
+		rf_fail "the failed copy left files:" "$(ls -la "$RF_APP/releases" "$RF_APP/.relflip/incoming")"
+}
+
 @test "a live release without a manifest (made by 0.1 or by hand) gets the full upload" {
 	make_app "$RF_TMP/src"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
