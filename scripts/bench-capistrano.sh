@@ -8,8 +8,9 @@
 # runner's checkout, pushed to a bare repository standing in for the git
 # host. Each round commits one changed file (BUILD) and every tool deploys
 # that commit, then rolls it back:
-#   relflip   `git archive --format=tar.gz` of the commit (timed with the
-#             deploy), `relflip deploy --revision SHA`; shared_dirs log
+#   relflip   `relflip pack` of the checkout at that commit into a plain
+#             .tar (timed with the deploy: BENCH_RELFLIP_ARTIFACT, below),
+#             `relflip deploy --revision SHA`; shared_dirs log
 #             tmp/pids db, shared_files .env, migrate hook (migrate.py: a row
 #             in a sqlite db), restart by HUP to gunicorn, health check with
 #             expect_revision (interval 0.1 s). `relflip rollback`.
@@ -38,6 +39,16 @@
 # logs to syslog only); TCP payload bytes each way, from a header-only
 # tcpdump capture of the sshd's port (bench/wire-bytes.py: each byte once,
 # retransmissions counted apart).
+#
+# The servers' side (each tool's app path, Capistrano's repository mirror)
+# is a journaled ext4 on a loop device, as on a server (bench_server_fs in
+# scripts/bench-lib.sh says why; BENCH_SERVER_FS=tmp keeps it in /tmp).
+#
+# relflip's artifact: a second deploy moves only what changed, so what the
+# runner spends compressing the artifact is lost time; `relflip pack -o
+# X.tar` (the packer the README shows) costs about 0.12 s here where `git
+# archive --format=tar.gz` costs 0.35 s. BENCH_RELFLIP_ARTIFACT=git-tar.gz
+# measures relflip with the bare script's `git archive --format=tar.gz`.
 #
 # Knobs: BENCH_RUNS (5, at least 3), BENCH_WAN (1; 0: loopback only),
 # BENCH_CAP (1; 0: no Capistrano rows), BENCH_INSTALL (1: apt-get install -y
@@ -98,7 +109,8 @@ bench_stop_extra() {
 
 declare -A APP=() PORT=()
 bench_tmp relflip-bench-cap
-mkdir -p "$RF_TMP/srv" "$RF_TMP/runs" "$RF_TMP/art"
+mkdir -p "$RF_TMP/runs" "$RF_TMP/art"
+bench_server_fs "$RF_TMP/srv"
 t_start=$(rf_now_ms)
 LOAD_START=$(load_now)
 
@@ -263,12 +275,34 @@ archive() { # SHA ART
 	git -C "$SRC" archive --format=tar.gz -o "$2" "$1"
 }
 
+# relflip's artifact of SHA in ART (see BENCH_RELFLIP_ARTIFACT above); SRC
+# is checked out at SHA, the commit just made.
+RELFLIP_ARTIFACT=${BENCH_RELFLIP_ARTIFACT:-pack.tar}
+case $RELFLIP_ARTIFACT in
+pack.tar) RELFLIP_ART_NAME=relflip.tar ;;
+git-tar.gz) RELFLIP_ART_NAME=relflip.tar.gz ;;
+*) die "BENCH_RELFLIP_ARTIFACT: pack.tar or git-tar.gz, not '$RELFLIP_ARTIFACT'" ;;
+esac
+relflip_artifact() { # SHA ART
+	if [[ $RELFLIP_ARTIFACT == pack.tar ]]; then
+		[[ $(git -C "$SRC" rev-parse HEAD) == "$1" ]] || die "the checkout is not at $1"
+		"$RELFLIP" pack "$SRC" -o "$2" --revision "$1" >/dev/null 2>"$RF_TMP/pack.err" ||
+			die "relflip pack failed: $(tail -n 5 "$RF_TMP/pack.err")"
+	else
+		archive "$@"
+	fi
+}
+
+# RELFLIP_END is when relflip exited (microseconds): the wall time stops
+# there, before its events are read.
 relflip_run() { # CASE RUN LINK MODE ARGS...: relflip, its events kept
-	local case=$1 run=$2 link=$3 mode=$4 base rc=0
+	local case=$1 run=$2 link=$3 mode=$4 base ini rc=0
 
 	shift 4
 	base=$RF_TMP/runs/${case:-warm}-relflip-$run-$1
-	"$RELFLIP" -c "$(relflip_ini "$link" "$mode")" --json "$@" >"$base.json" 2>"$base.err" || rc=$?
+	ini=$(relflip_ini "$link" "$mode")
+	"$RELFLIP" -c "$ini" --json "$@" >"$base.json" 2>"$base.err" || rc=$?
+	RELFLIP_END=${EPOCHREALTIME/./}
 	if ((rc != 0)); then
 		tail -n 20 "$base.err" >&2
 		die "relflip $* exited $rc (expected 0); see above"
@@ -281,19 +315,21 @@ relflip_run() { # CASE RUN LINK MODE ARGS...: relflip, its events kept
 }
 
 deploy_relflip() { # CASE RUN LINK SHA [MODE]
-	local case=$1 run=$2 link=$3 sha=$4 mode=${5:-full} art=$RF_TMP/art/relflip.tar.gz t0
+	local case=$1 run=$2 link=$3 sha=$4 mode=${5:-full} art=$RF_TMP/art/$RELFLIP_ART_NAME t0
 
 	t0=${EPOCHREALTIME/./}
-	timed archive "$sha" "$art"
+	timed relflip_artifact "$sha" "$art"
 	[[ -z $case ]] || record "$case" relflip.archive "$run" "$LAST_S"
 	relflip_run "$case" "$run" "$link" "$mode" deploy "$art" --revision "$sha"
-	[[ -z $case ]] || record "$case" relflip.wall "$run" "$(us_to_s $((${EPOCHREALTIME/./} - t0)))"
+	[[ -z $case ]] || record "$case" relflip.wall "$run" "$(us_to_s $((RELFLIP_END - t0)))"
 	rm -f "$art"
 }
 
 rollback_relflip() { # CASE RUN LINK
-	timed relflip_run "$1" "$2" "$3" full rollback
-	[[ -z $1 ]] || record "$1" relflip.wall "$2" "$LAST_S"
+	local t0=${EPOCHREALTIME/./}
+
+	relflip_run "$1" "$2" "$3" full rollback
+	[[ -z $1 ]] || record "$1" relflip.wall "$2" "$(us_to_s $((RELFLIP_END - t0)))"
 }
 
 cap_run() { # CASE RUN LINK TASK [ENV...]
@@ -481,6 +517,7 @@ report() {
 	R_TOOLS="${TOOLS[*]}" R_CAP_SKIPPED=$CAP_SKIPPED R_WAN_SKIPPED=$WAN_SKIPPED \
 		R_WIRE_SKIPPED=$WIRE_SKIPPED R_WIRE_DROPPED=${WIRE_DROPPED:-} \
 		R_APP="$APP_FILES files, $APP_BYTES bytes, git archive --format=tar.gz $APP_GZ bytes" \
+		R_SERVER_FS=$SERVER_FS R_ART=$RELFLIP_ARTIFACT \
 		R_WAN="${WAN_DELAY_MS} ms each way, ${WAN_MBIT} Mbit/s" "$RF_PYTHON" - "$DATA" <<'PY'
 import os, statistics, sys
 rows = {}
@@ -511,7 +548,9 @@ name = {"relflip": "relflip", "cap": "Capistrano 3", "bare": "bare OpenSSH scrip
 print("c. relflip vs Capistrano 3 vs the bare OpenSSH script: the common case (issue 11, part 3)")
 print("   app: Flask + gunicorn, %s;" % os.environ["R_APP"])
 print("   one changed file per deploy; migrate (sqlite), HUP to gunicorn, health check expecting the revision.")
-print("   Wall time of each tool's process(es), relflip's and the bare script's including git archive;")
+print("   Wall time of each tool's process(es), relflip's including its pack (%s) and the bare script's"
+      % ("relflip pack -o relflip.tar" if os.environ["R_ART"] == "pack.tar" else "git archive --format=tar.gz"))
+print("   including git archive --format=tar.gz; the servers' side on %s;" % os.environ["R_SERVER_FS"])
 print("   median (min-max) of %d runs per cell, the %d tools alternating, the order rotating." % (
     len(rows[("lo-deploy", "relflip.wall")]), len(tools)))
 print("   loopback: 127.0.0.1; WAN: netem-proxy, %s each direction." % os.environ["R_WAN"])
@@ -584,7 +623,7 @@ for op in ("deploy", "rollback"):
     for l in links:
         c = "%s-%s" % (l, op)
         parts = ["%s %.3f" % (st, med(c, "relflip." + st)) for st in stages if (c, "relflip." + st) in rows]
-        extra = ", git archive %.3f" % med(c, "relflip.archive") if (c, "relflip.archive") in rows else ""
+        extra = ", pack %.3f" % med(c, "relflip.archive") if (c, "relflip.archive") in rows else ""
         print("     %-8s %-4s result %.3f%s; %s" % (op, l, med(c, "relflip.result"), extra, ", ".join(parts)))
 for l in links:
     p = rows.get((l + "-deploy", "relflip.pruned"))
@@ -621,8 +660,8 @@ PY
 Exact commands (APP the tool's app path on the server, PORT its gunicorn's, SSH the sshd's port or the proxy's):
   app:         python3 bench/make-app.py src; git init -b main; git add -A; git commit; push to a bare origin.git
   each round:  echo N > BUILD; git commit -m "build N" BUILD; git push origin main
-  relflip:     git archive --format=tar.gz -o relflip.tar.gz SHA
-               ./relflip -c relflip.ini --json deploy relflip.tar.gz --revision SHA
+  relflip:     $(if [[ $RELFLIP_ARTIFACT == pack.tar ]]; then echo "./relflip pack src -o relflip.tar --revision SHA"; else echo "git archive --format=tar.gz -o relflip.tar.gz SHA"; fi)
+               ./relflip -c relflip.ini --json deploy $RELFLIP_ART_NAME --revision SHA
                ./relflip -c relflip.ini --json rollback
 $(sed -e "s|${APP[relflip]}|APP|g; s|${PORT[relflip]}|PORT|g; s|port = $BENCH_SSHD_PORT|port = SSH|; s|$RF_TMP|\$T|g; s/^/               | /" "$(relflip_ini lo full)")
   bare:        git archive --format=tar.gz -o bare.tar.gz SHA; sha256sum bare.tar.gz
