@@ -339,6 +339,7 @@ run_e2e_jobs() {
 		job=${pid_job[$pid]}
 		dir=${job_dir[$job]}
 		if [[ ${jobs[job]} == @unit ]]; then
+			header "unit suites, plain and ASan+UBSan ($((SECONDS - job_start[$job])) s, from ${job_start[$job]} s to $SECONDS s)"
 			unit_results "$dir"
 			continue
 		fi
@@ -346,7 +347,7 @@ run_e2e_jobs() {
 		label=$file
 		[[ ${jobs[job]} != *" asan" ]] || label="$file (ASan+UBSan)"
 		read -r rc <"$dir/rc" 2>/dev/null || rc=1
-		header "$label ($((SECONDS - job_start[$job])) s)"
+		header "$label ($((SECONDS - job_start[$job])) s, from ${job_start[$job]} s to $SECONDS s)"
 		cat "$dir/out"
 		count_bats_output "$label" "$dir/out" "$rc"
 		sanitizer_reports "$label" "$dir/san"
