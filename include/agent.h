@@ -20,6 +20,9 @@
  * step's stdout and stderr stream back as they come; when it ends, the
  * agent prints "\n<nonce> <status>\n" on stdout and "\n<nonce>\n" on
  * stderr (<nonce> is random per connection, so no output can forge it).
+ * The first step can come with the agent's command instead (environment
+ * RF_STEP1, the script, and RF_STEP1_LIMIT): its reply then arrives with
+ * the channel's start, a round trip sooner.
  */
 
 /*

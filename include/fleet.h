@@ -68,7 +68,7 @@ struct fleet {
 	char runner[128];        /* this machine's host name */
 	char run_url[256];       /* the CI run, or "" */
 	int dry_run;
-	int warm_up;             /* start the agent while connecting */
+	int warm_up;             /* start the agent while connecting (atomic) */
 	const struct probe_asks *asks; /* what the lock's probe also asks */
 	int warned_no_health;
 	int final;               /* the stage running is a STAGE_FINAL one */

@@ -13,6 +13,13 @@
 #include "quote.h"
 #include "xmalloc.h"
 
+/*
+ * The largest first step sent with the agent's command: the command is one
+ * exec request (sshd takes up to 256 KiB) and one argument of the login
+ * shell (Linux takes up to 128 KiB).
+ */
+#define AGENT_FIRST_MAX (32 * 1024)
+
 /* Time given to the agent to end a step and exit once relflip lets go. */
 #define AGENT_GRACE 5.0
 
@@ -50,14 +57,11 @@ static const char agent_sh[] =
     "SS=; command -v setsid >/dev/null 2>&1 && SS=setsid\n"
     "TO=; command -v timeout >/dev/null 2>&1 && TO=timeout\n"
     "exec 3<&0\n"
-    "while read -r op ns nd lim; do\n"
-    "  [ \"$op\" = run ] || exit 71\n"
-    "  head -c \"$ns\" >\"$T/s\" || exit 72\n"
-    "  if [ \"$nd\" -gt 0 ]; then head -c \"$nd\" >\"$T/i\" || exit 72; "
-    "else : >\"$T/i\"; fi\n"
+    /* step LIMIT: run $T/s with stdin $T/i, then print the markers. */
+    "step() {\n"
     /* timeout(1) puts itself and the step in a process group of its own. */
     "  if [ -n \"$TO\" ]; then\n"
-    "    $TO -k 5 \"$lim\" sh \"$T/s\" <\"$T/i\" 3<&- &\n"
+    "    $TO -k 5 \"$1\" sh \"$T/s\" <\"$T/i\" 3<&- &\n"
     "  else\n"
     "    $SS sh \"$T/s\" <\"$T/i\" 3<&- &\n"
     "  fi\n"
@@ -70,6 +74,18 @@ static const char agent_sh[] =
     "  kill -KILL \"$W\" 2>/dev/null; wait \"$W\" 2>/dev/null\n"
     "  printf '\\n%s %s\\n' \"$N\" \"$s\"\n"
     "  printf '\\n%s\\n' \"$N\" >&2\n"
+    "}\n"
+    /* The first step, when it came with the command: see agent_exec(). */
+    "if [ -n \"${RF_STEP1_LIMIT:-}\" ]; then\n"
+    "  printf '%s' \"$RF_STEP1\" >\"$T/s\" && : >\"$T/i\" || exit 72\n"
+    "  L=$RF_STEP1_LIMIT; unset RF_STEP1 RF_STEP1_LIMIT; step \"$L\"\n"
+    "fi\n"
+    "while read -r op ns nd lim; do\n"
+    "  [ \"$op\" = run ] || exit 71\n"
+    "  head -c \"$ns\" >\"$T/s\" || exit 72\n"
+    "  if [ \"$nd\" -gt 0 ]; then head -c \"$nd\" >\"$T/i\" || exit 72; "
+    "else : >\"$T/i\"; fi\n"
+    "  step \"$lim\"\n"
     "done\n";
 
 struct agent {
@@ -187,16 +203,28 @@ make_nonce(char nonce[33])
 		snprintf(nonce + 3 + 2 * i, 3, "%02x", raw[i]);
 }
 
-int
-agent_start(struct remote *r, struct rf_error *err)
+/*
+ * Start the agent; with first, that step travels with the command and
+ * runs at once, its reply the first thing on the channel. It goes in the
+ * environment, private to the user, rather than in the agent's argv,
+ * which ps shows to everyone for as long as the agent runs.
+ */
+static int
+agent_launch(struct remote *r, const char *first, double limit,
+	     struct rf_error *err)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 	struct buf cmd = BUF_INIT;
 	int rc;
 
-	if (r->agent != NULL || r->ops->stream_open == NULL)
-		return 0;
 	make_nonce(a->nonce);
+	if (first != NULL) {
+		buf_adds(&cmd, "RF_STEP1=");
+		sh_quote(&cmd, first);
+		buf_addf(&cmd, "; RF_STEP1_LIMIT=%.0f; "
+			       "export RF_STEP1 RF_STEP1_LIMIT; ",
+			 limit);
+	}
 	buf_adds(&cmd, "exec sh -c ");
 	sh_quote(&cmd, agent_sh);
 	buf_addf(&cmd, " relflip-agent %s", a->nonce);
@@ -208,6 +236,14 @@ agent_start(struct remote *r, struct rf_error *err)
 	}
 	r->agent = a;
 	return 0;
+}
+
+int
+agent_start(struct remote *r, struct rf_error *err)
+{
+	if (r->agent != NULL || r->ops->stream_open == NULL)
+		return 0;
+	return agent_launch(r, NULL, 0, err);
 }
 
 void
@@ -263,12 +299,17 @@ agent_exec(struct remote *r, const struct exec_request *req,
 	struct buf msg = BUF_INIT;
 	double limit = req->timeout > 0 ? req->timeout : AGENT_DEFAULT_LIMIT;
 	size_t ndata = req->stdin_data != NULL ? req->stdin_len : 0;
-	int rc = -1, i;
+	int rc = -1, i, first = 0;
 
 	memset(res, 0, sizeof(*res));
 	res->status = -1;
-	if (r->agent == NULL && agent_start(r, err) != 0)
-		return -1;
+	if (r->agent == NULL) {
+		/* The first step with the start: one round trip less. */
+		first = ndata == 0 && strlen(req->cmd) <= AGENT_FIRST_MAX;
+		if (agent_launch(r, first ? req->cmd : NULL, ceil(limit),
+				 err) != 0)
+			return -1;
+	}
 	memset(&rp, 0, sizeof(rp));
 	rp.req = req;
 	rp.nonce = r->agent->nonce;
@@ -276,11 +317,13 @@ agent_exec(struct remote *r, const struct exec_request *req,
 	for (i = 0; i < 2; i++)
 		rp.s[i].line.max = EXEC_LINE_MAX + 1;
 
-	buf_addf(&msg, "run %zu %zu %.0f\n", strlen(req->cmd), ndata,
-		 ceil(limit));
-	buf_adds(&msg, req->cmd);
-	if (ndata > 0)
-		buf_add(&msg, req->stdin_data, ndata);
+	if (!first) {
+		buf_addf(&msg, "run %zu %zu %.0f\n", strlen(req->cmd), ndata,
+			 ceil(limit));
+		buf_adds(&msg, req->cmd);
+		if (ndata > 0)
+			buf_add(&msg, req->stdin_data, ndata);
+	}
 	sreq.data = msg.buf;
 	sreq.len = msg.len;
 	sreq.timeout = limit + AGENT_REPLY_MARGIN;

@@ -41,11 +41,12 @@ connect_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	if (host_connect(f->conf, fh->host, &fh->r, &fh->info, &fh->err) != 0)
 		return -1;
 	fh->connected = 1;
-	if (f->warm_up) {
+	if (__atomic_load_n(&f->warm_up, __ATOMIC_RELAXED)) {
 		/*
 		 * Start the agent while the artifact is still being
 		 * validated: its channel costs two round trips (and sshd
-		 * ~45 ms), better paid here than in the lock.
+		 * ~45 ms), hidden here. Once validation is over, the lock's
+		 * step travelling with the agent's start costs less.
 		 */
 		struct rf_error ignored = RF_ERROR_INIT;
 

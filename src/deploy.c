@@ -175,6 +175,8 @@ validate_thread(void *arg)
 	struct validate_job *job = arg;
 
 	job->rc = validate_artifact(job->d, &job->err);
+	/* From now on the lock's step travels with the agent's start. */
+	__atomic_store_n(&job->d->f.warm_up, 0, __ATOMIC_RELAXED);
 	return NULL;
 }
 

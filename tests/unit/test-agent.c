@@ -40,6 +40,7 @@ struct local_stream {
 struct local {
 	struct remote remote;
 	int opens;
+	size_t written; /* bytes relflip wrote to the agent's stdin */
 	struct local_stream *last;
 };
 
@@ -95,6 +96,7 @@ static int
 local_io(void *impl, void *stream, const struct stream_request *req,
 	 struct stream_result *res, struct rf_error *err)
 {
+	struct local *l = impl;
 	struct local_stream *st = stream;
 	const char *data = req->data;
 	size_t off = 0;
@@ -105,8 +107,7 @@ local_io(void *impl, void *stream, const struct stream_request *req,
 
 	int armed = !interrupted;
 
-	(void)impl;
-	memset(res, 0, sizeof(*res));
+		memset(res, 0, sizeof(*res));
 	for (;;) {
 		struct pollfd p[3];
 		int n = 0, i, left = 100;
@@ -146,8 +147,10 @@ local_io(void *impl, void *stream, const struct stream_request *req,
 				continue;
 			if (p[i].fd == st->in) {
 				k = write(st->in, data + off, req->len - off);
-				if (k > 0)
+				if (k > 0) {
 					off += (size_t)k;
+					l->written += (size_t)k;
+				}
 				continue;
 			}
 			k = read(p[i].fd, buf, sizeof(buf));
@@ -321,6 +324,49 @@ test_steps_share_one_agent(void **state)
 			 0);
 	assert_int_equal(strncmp(buf_str(&ls.out), "0022|", 5), 0);
 	assert_int_equal(fx->l.opens, 1);
+	lines_release(&ls);
+}
+
+/*
+ * The first step goes with the agent's command, in its environment: one
+ * channel, nothing written to it, and the step does not see the variables.
+ * A first step with stdin, or too long for a command, goes the usual way.
+ */
+static void
+test_first_step_travels_with_the_start(void **state)
+{
+	struct fx *fx = *state;
+	struct lines ls = { BUF_INIT, BUF_INIT };
+	struct exec_result res;
+	struct buf big = BUF_INIT;
+
+	assert_int_equal(run(fx, "echo \"${RF_STEP1-unset} "
+				 "${RF_STEP1_LIMIT-unset}\"; "
+				 "echo 'it'\\''s'; exit 5",
+			     NULL, 5, &ls, &res),
+			 0);
+	assert_int_equal(res.status, 5);
+	assert_string_equal(buf_str(&ls.out), "unset unset|it's|");
+	assert_int_equal(fx->l.opens, 1);
+	assert_int_equal(fx->l.written, 0);
+	assert_int_equal(run(fx, "echo two", NULL, 5, &ls, &res), 0);
+	assert_string_equal(buf_str(&ls.out), "two|");
+	assert_true(fx->l.written > 0);
+
+	agent_close(&fx->l.remote);
+	assert_int_equal(run(fx, "cat", "in\n", 5, &ls, &res), 0);
+	assert_string_equal(buf_str(&ls.out), "in|");
+	assert_int_equal(fx->l.opens, 2);
+
+	agent_close(&fx->l.remote);
+	fx->l.written = 0;
+	while (big.len < 40 * 1024)
+		buf_adds(&big, "# a long step\n");
+	buf_adds(&big, "echo big");
+	assert_int_equal(run(fx, buf_str(&big), NULL, 5, &ls, &res), 0);
+	assert_string_equal(buf_str(&ls.out), "big|");
+	assert_true(fx->l.written > big.len);
+	buf_release(&big);
 	lines_release(&ls);
 }
 
@@ -534,6 +580,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_steps_share_one_agent,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_first_step_travels_with_the_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_output_both_streams,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_limit_ends_the_group,
