@@ -28,4 +28,14 @@ int fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	       const char *dir, const char *command, const struct step_env *env,
 	       enum rf_exit code, struct rf_error *err);
 
+/*
+ * fleet_hook's verdict on a hook that ran (res, and its lines seen through
+ * hl): 0, or -1 with err (time limit, exit status, signal) and how to run
+ * it again by hand.
+ */
+int hook_judge(struct fleet *f, struct fleet_host *fh, const char *stage,
+	       const char *dir, const char *command, const struct step_env *env,
+	       enum rf_exit code, const struct exec_result *res,
+	       const struct hook_lines *hl, struct rf_error *err);
+
 #endif

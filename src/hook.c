@@ -45,6 +45,38 @@ repro_hint(const struct fleet_host *fh, const char *dir,
 }
 
 int
+hook_judge(struct fleet *f, struct fleet_host *fh, const char *stage,
+	   const char *dir, const char *command, const struct step_env *env,
+	   enum rf_exit code, const struct exec_result *res,
+	   const struct hook_lines *hl, struct rf_error *err)
+{
+	if (res->timed_out || res->status == STEP_TIME_LIMIT ||
+	    res->status == 128 + 9) {
+		rf_error_set(err, code, stage,
+			     "%s hook timed out after %.0f s on %s and was "
+			     "killed",
+			     stage, f->conf->hook_timeout, fh->host->name);
+		rf_error_hint(err, "raise [deploy] hook_timeout, or find what "
+			      "the hook waits for");
+		return -1;
+	}
+	if (res->status != 0) {
+		if (res->signal[0] != '\0')
+			rf_error_set(err, code, stage,
+				     "%s hook was killed by SIG%s on %s",
+				     stage, res->signal, fh->host->name);
+		else
+			rf_error_set(err, code, stage,
+				     "%s hook failed with exit %d on %s%s%s",
+				     stage, res->status, fh->host->name,
+				     hl->last[0] ? ": " : "", hl->last);
+		repro_hint(fh, dir, env, command, err);
+		return -1;
+	}
+	return 0;
+}
+
+int
 fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	   const char *dir, const char *command, const struct step_env *env,
 	   enum rf_exit code, struct rf_error *err)
@@ -53,44 +85,19 @@ fleet_hook(struct fleet *f, struct fleet_host *fh, const char *stage,
 	struct hook_lines hl = { fh->host->name, stage, "", 0 };
 	struct exec_request req = { 0 };
 	struct exec_result res;
-	double limit = f->conf->hook_timeout;
 	int rc = -1;
 
 	step_renew(&cmd, f->conf->app_path);
 	step_hook_script(&cmd, dir, env, command);
 	req.cmd = buf_str(&cmd);
-	req.timeout = limit;
+	req.timeout = f->conf->hook_timeout;
 	req.on_line = hook_line;
 	req.arg = &hl;
 	out_debug("%s: %s", fh->host->name, req.cmd);
 	/* Interrupted or cut off: the agent ended the hook on the server. */
-	if (remote_exec(fh->r, &req, &res, err) != 0)
-		goto out;
-	if (res.timed_out || res.status == STEP_TIME_LIMIT ||
-	    res.status == 128 + 9) {
-		rf_error_set(err, code, stage,
-			     "%s hook timed out after %.0f s on %s and was "
-			     "killed",
-			     stage, limit, fh->host->name);
-		rf_error_hint(err, "raise [deploy] hook_timeout, or find what "
-			      "the hook waits for");
-		goto out;
-	}
-	if (res.status != 0) {
-		if (res.signal[0] != '\0')
-			rf_error_set(err, code, stage,
-				     "%s hook was killed by SIG%s on %s",
-				     stage, res.signal, fh->host->name);
-		else
-			rf_error_set(err, code, stage,
-				     "%s hook failed with exit %d on %s%s%s",
-				     stage, res.status, fh->host->name,
-				     hl.last[0] ? ": " : "", hl.last);
-		repro_hint(fh, dir, env, command, err);
-		goto out;
-	}
-	rc = 0;
-out:
+	if (remote_exec(fh->r, &req, &res, err) == 0)
+		rc = hook_judge(f, fh, stage, dir, command, env, code, &res,
+				&hl, err);
 	buf_release(&cmd);
 	return rc;
 }

@@ -48,15 +48,130 @@ record_moves(struct fleet *f, struct fleet_host *fh, const char *id,
 }
 
 /*
+ * A restart run in the switch's round trip (switch_then_restart): what the
+ * restart row then shows and judges.
+ */
+struct restart_carry {
+	const struct conf_service *svc; /* the one service it restarted */
+	int ran;             /* the switch went through and the restart ran */
+	int rc;              /* remote_exec's return; -1: err says why */
+	struct rf_error err;
+	struct exec_result res;
+	struct buf lines;    /* each line: '0' or '1' (stderr), text, '\0' */
+};
+
+/* The RELFLIP_* environment of a restart on fh's way forward. */
+static struct step_env
+target_env(const struct fleet *f, const struct fleet_host *fh)
+{
+	struct step_env env = {
+		.app = f->conf->app_path,
+		.release = fh->target,
+		.previous = fh->back ? fh->back : "",
+		.host = fh->host->name,
+	};
+
+	return env;
+}
+
+#define CARRY_MAX (256 * 1024)
+
+/* The split of the joined step's output at the switch's end marker. */
+struct switch_lines {
+	const char *mark;
+	int seen[2];         /* the marker came on stdout, on stderr */
+	struct buf errtext;  /* the switch's stderr */
+	struct restart_carry *then;
+};
+
+static void
+switch_line(void *arg, int is_stderr, const char *line)
+{
+	struct switch_lines *sl = arg;
+
+	if (!sl->seen[is_stderr] && strcmp(line, sl->mark) == 0) {
+		sl->seen[is_stderr] = 1;
+		return;
+	}
+	if (sl->seen[is_stderr]) {
+		struct buf *b = &sl->then->lines;
+
+		/* Held until the restart row shows them: at most the last 256 KiB. */
+		if (b->len > CARRY_MAX)
+			buf_reset(b);
+		buf_addch(b, is_stderr ? '1' : '0');
+		buf_add(b, line, strlen(line) + 1);
+	} else if (is_stderr && sl->errtext.len < 4096) {
+		buf_addf(&sl->errtext, "%s%s", sl->errtext.len ? "\n" : "",
+			 line);
+	}
+}
+
+/*
+ * The switch's script, then (where then is given) the service's restart
+ * after a marker line on both streams: one round trip for the two rows,
+ * the restart only once current and the records have moved.
+ */
+static int
+switch_then_restart(struct fleet *f, struct fleet_host *fh, const char *cmd,
+		    struct restart_carry *then, struct buf *errtext,
+		    struct rf_error *err)
+{
+	const struct conf *conf = f->conf;
+	struct step_env env = target_env(f, fh);
+	struct switch_lines sl = { NULL, { 0, 0 }, BUF_INIT, then };
+	struct buf script = BUF_INIT, dir = BUF_INIT, mark = BUF_INIT;
+	struct exec_request req = { 0 };
+	int status = -1;
+
+	buf_addf(&mark, "relflip-%s-switched", f->token);
+	sl.mark = buf_str(&mark);
+	buf_addf(&dir, "%s/current", conf->app_path);
+	step_renew(&script, conf->app_path);
+	buf_addf(&script, "(\n%s)\nS=$?; [ $S -eq 0 ] || exit $S\n"
+			  "echo '%s'; echo '%s' >&2\n(\n",
+		 cmd, sl.mark, sl.mark);
+	step_hook_script(&script, buf_str(&dir), &env, then->svc->restart);
+	buf_adds(&script, ")\n");
+	req.cmd = buf_str(&script);
+	req.timeout = conf->hook_timeout;
+	req.on_line = switch_line;
+	req.arg = &sl;
+	out_debug("%s: switch+restart: %s", fh->host->name, req.cmd);
+	then->rc = remote_exec(fh->r, &req, &then->res, &then->err);
+	/*
+	 * The marker says the switch went through; so does an exit 0 (the
+	 * switch's part exits with its failure, before any marker).
+	 */
+	then->ran = sl.seen[0] ||
+		    (then->rc == 0 && !then->res.timed_out &&
+		     then->res.status == 0);
+	if (then->ran)
+		status = 0;
+	else if (then->rc == 0)
+		status = then->res.timed_out ? STEP_TIME_LIMIT
+					     : then->res.status;
+	else
+		*err = then->err;
+	buf_adds(errtext, buf_str(&sl.errtext));
+	buf_release(&sl.errtext);
+	buf_release(&script);
+	buf_release(&dir);
+	buf_release(&mark);
+	return status;
+}
+
+/*
  * Point current at id (NULL: remove it) and, in the same script, mark id
  * live and the release it leaves as left. The records' new text is written
  * before the rename and renamed into place right after it: a kill can
  * only land in the two renames, and the next run's probe repairs that.
+ * With then, the restart of then->svc follows in the same round trip.
  */
 static int
 switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
 	  const char *from, enum release_status left, const char *reason,
-	  struct rf_error *err)
+	  struct restart_carry *then, struct rf_error *err)
 {
 	struct buf cmd = BUF_INIT, post = BUF_INIT, out = BUF_INIT,
 		   errtext = BUF_INIT;
@@ -70,8 +185,12 @@ switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
 	buf_adds(&cmd, "S=$?; [ $S -eq 0 ] || "
 		       "{ rm -f -- \"$R1\" \"$R2\"; exit $S; }\n");
 	buf_adds(&cmd, buf_str(&post));
-	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
-			   &errtext, err);
+	if (then != NULL)
+		status = switch_then_restart(f, fh, buf_str(&cmd), then,
+					     &errtext, err);
+	else
+		status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), &out,
+				   &errtext, err);
 	buf_release(&post);
 	buf_release(&cmd);
 	if (status == 0) {
@@ -89,6 +208,17 @@ switch_to(struct fleet *f, struct fleet_host *fh, const char *id,
 	buf_release(&errtext);
 	/* 1: the script ran and failed; -1: no answer, the outcome unknown. */
 	return status > 0 ? 1 : -1;
+}
+
+/* The error of a service's restart names the service. */
+static void
+restart_failed(const struct conf_service *svc, struct rf_error *err)
+{
+	char why[sizeof(err->msg)];
+
+	snprintf(why, sizeof(why), "%s", err->msg);
+	snprintf(err->msg, sizeof(err->msg), "restarting %.64s: %.400s",
+		 svc->name, why);
 }
 
 static int
@@ -114,14 +244,9 @@ restart_services(struct fleet *f, struct fleet_host *fh, const char *release,
 		rc = fleet_hook(f, fh, stage, buf_str(&dir),
 				conf->services[i].restart, &env, RF_EXIT_HEALTH,
 				err);
-		if (rc != 0) {
-			char why[sizeof(err->msg)];
-
-			snprintf(why, sizeof(why), "%s", err->msg);
-			snprintf(err->msg, sizeof(err->msg),
-				 "restarting %.64s: %.400s",
-				 conf->services[i].name, why);
-		} else if (names != NULL)
+		if (rc != 0)
+			restart_failed(&conf->services[i], err);
+		else if (names != NULL)
 			buf_addf(names, "%s%s", names->len ? ", " : "",
 				 conf->services[i].name);
 	}
@@ -151,11 +276,10 @@ switch_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 }
 
 static int
-do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
+switch_host(struct fleet *f, struct fleet_host *fh, struct restart_carry *then)
 {
 	int rc;
 
-	(void)arg;
 	/*
 	 * Counted as switched unless the script said it failed: when the
 	 * connection drops, mv -T may have run, and switching back a host
@@ -164,7 +288,7 @@ do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
 	fh->sw.switched = 1;
 	rc = switch_to(f, fh, fh->target, fh->back,
 		       fh->leaves_bad ? RS_BAD : RS_GOOD,
-		       fh->leaves_bad ? "rolled back" : NULL, &fh->err);
+		       fh->leaves_bad ? "rolled back" : NULL, then, &fh->err);
 	if (rc > 0)
 		fh->sw.switched = 0;
 	if (rc != 0)
@@ -176,18 +300,20 @@ do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
 	return 0;
 }
 
+static int
+do_switch(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	(void)arg;
+	return switch_host(f, fh, NULL);
+}
+
 /* Every service of the host's roles, each its own hook run in current. */
 static void
 restart_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	     struct stage_plan *p)
 {
 	const struct conf *conf = f->conf;
-	struct step_env env = {
-		.app = conf->app_path,
-		.release = fh->target,
-		.previous = fh->back ? fh->back : "",
-		.host = fh->host->name,
-	};
+	struct step_env env = target_env(f, fh);
 	struct buf dir = BUF_INIT;
 	size_t i;
 
@@ -217,6 +343,100 @@ do_restart(struct fleet *f, struct fleet_host *fh, void *arg)
 	snprintf(fh->detail, sizeof(fh->detail), "%s",
 		 names.len ? buf_str(&names) : "no services");
 	buf_release(&names);
+	return rc;
+}
+
+/*
+ * The switch and restart rows in one round trip, on a batch of one host
+ * with one service to restart: between them lies no decision the server
+ * cannot make (the restart runs only when the switch went through), and
+ * with other hosts in the batch none switches until all have, as before.
+ */
+struct switch_join {
+	void *run;
+	struct restart_carry *carry; /* per host */
+};
+
+/* The one service restarted on fh, or NULL (none, or several). */
+static const struct conf_service *
+only_service(const struct fleet *f, const struct fleet_host *fh)
+{
+	const struct conf_service *one = NULL;
+	size_t i;
+
+	for (i = 0; i < f->conf->nservices; i++) {
+		if (!conf_service_on_host(&f->conf->services[i], fh->host))
+			continue;
+		if (one != NULL)
+			return NULL;
+		one = &f->conf->services[i];
+	}
+	return one;
+}
+
+static int
+do_switch_joined(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct switch_join *j = arg;
+	struct restart_carry *c = &j->carry[fh - f->h];
+
+	c->svc = only_service(f, fh);
+	return switch_host(f, fh, c->svc != NULL ? c : NULL);
+}
+
+static int
+do_restart_joined(struct fleet *f, struct fleet_host *fh, void *arg)
+{
+	struct switch_join *j = arg;
+	struct restart_carry *c = &j->carry[fh - f->h];
+	struct hook_lines hl = { fh->host->name, "restart", "", 0 };
+	struct step_env env = target_env(f, fh);
+	struct buf dir = BUF_INIT;
+	size_t off;
+	int rc;
+
+	if (!c->ran)
+		return do_restart(f, fh, j->run);
+	/* Its lines, shown now, in the order they came. */
+	for (off = 0; off < c->lines.len;
+	     off += strlen(c->lines.buf + off + 1) + 2)
+		hook_line(&hl, c->lines.buf[off] == '1', c->lines.buf + off + 1);
+	buf_addf(&dir, "%s/current", f->conf->app_path);
+	if (c->rc != 0) {
+		fh->err = c->err;
+		rc = -1;
+	} else {
+		rc = hook_judge(f, fh, "restart", buf_str(&dir),
+				c->svc->restart, &env, RF_EXIT_HEALTH, &c->res,
+				&hl, &fh->err);
+	}
+	if (rc != 0)
+		restart_failed(c->svc, &fh->err);
+	else
+		snprintf(fh->detail, sizeof(fh->detail), "%s", c->svc->name);
+	buf_release(&dir);
+	return rc;
+}
+
+/* Rows k and k + 1 (switch, restart) of a batch of one host, joined. */
+static int
+switch_restart_joined(struct fleet *f, void *run, struct rf_error *err)
+{
+	struct switch_join j = { run, NULL };
+	size_t i;
+	int rc = -1;
+
+	j.carry = xcalloc(f->n ? f->n : 1, sizeof(*j.carry));
+	if (fleet_step(f, switch_stage.name, do_switch_joined, &j, err) != 0)
+		goto out;
+	if (fleet_step(f, restart_stage.name, do_restart_joined, &j, err) !=
+	    0)
+		goto out;
+	rc = 0;
+out:
+	for (i = 0; i < f->n; i++)
+		buf_release(&j.carry[i].lines);
+	free(j.carry);
 	return rc;
 }
 
@@ -394,7 +614,7 @@ do_revert(struct fleet *f, struct fleet_host *fh, void *arg)
 	(void)arg;
 	fh->sw.reverted = 0;
 	if (switch_to(f, fh, fh->back, fh->target, RS_BAD,
-		      "failed its health check", &fh->err) != 0)
+		      "failed its health check", NULL, &fh->err) != 0)
 		return -1;
 	fh->sw.reverted = 1;
 	if (fh->back == NULL) {
@@ -609,15 +829,23 @@ switch_batches(struct fleet *f, const struct stage *const *rows, size_t n,
 				 (nsel + size - 1) / size, end - done,
 				 end - done == 1 ? "" : "s");
 		for (k = 0; k < n && !failed; k++) {
+			int join = end - done == 1 && k + 1 < n &&
+				   rows[k] == &switch_stage &&
+				   rows[k + 1] == &restart_stage;
+
 			for (i = 0; i < f->n; i++)
 				f->h[i].active = 0;
 			for (i = done; i < end; i++)
 				f->h[sel[i]].active =
 				    rows[k]->wanted == NULL ||
 				    rows[k]->wanted(f, &f->h[sel[i]], run);
-			if (fleet_step(f, rows[k]->name, rows[k]->run, run,
-				       err) != 0)
+			if (join) {
+				failed = switch_restart_joined(f, run, err) != 0;
+				k++;
+			} else if (fleet_step(f, rows[k]->name, rows[k]->run,
+					      run, err) != 0) {
 				failed = 1;
+			}
 		}
 		if (!failed &&
 		    public_check(f, f->h[sel[done]].target, err) != 0)

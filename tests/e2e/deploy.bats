@@ -568,6 +568,43 @@ install = $marker"
 	rf_assert_log 2 'last["exit_code"] == 9'
 }
 
+@test "a failing restart after the switch: its output under restart, exit 8, back on the previous release" {
+	local ini
+
+	with_app
+	deployed v1
+	# The restart prints, then fails, the first time only (the way back's
+	# restart is the app's own, so that v1 is served again).
+	ini=$(rf_health_ini "$APP_PORT")
+	rf_config "${ini%%restart = *}restart = if [ ! -e '$RF_TMP/failed-once' ]; then touch '$RF_TMP/failed-once'; echo restart-said-this; echo broken-on-purpose >&2; exit 5; fi; ${ini#*restart = }"
+	ART=$(rf_artifact v2)
+
+	deploy --json "$ART" --revision v2
+	rf_assert_status 8
+	rf_assert_stderr_has "restarting web: restart hook failed with exit 5 on local: broken-on-purpose" \
+		"switched back"
+	# The events in order: the switch ended, the restart's output, the
+	# restart failed; then the way back.
+	rf_py '
+import json, sys
+ev = [json.loads(l) for l in sys.argv[1].splitlines() if l.startswith("{")]
+def at(pred):
+    return next(i for i, e in enumerate(ev) if pred(e))
+sw = at(lambda e: e.get("stage") == "switch" and e.get("phase") == "end" and e["ok"])
+said = at(lambda e: "restart-said-this" in json.dumps(e))
+rs = at(lambda e: e.get("stage") == "restart" and e.get("phase") == "end")
+assert sw < said < rs, (sw, said, rs)
+assert ev[said].get("stage") == "restart", ev[said]
+assert not ev[rs]["ok"] and "broken-on-purpose" in ev[rs]["detail"], ev[rs]
+' "$output" || rf_fail "events out of order" "$(rf_show_run)"
+	rf_assert_current v1
+	rf_assert_release_intact v1
+	rf_assert_record v2 bad
+	rf_assert_record v1 live
+	rf_assert_not_exists "$RF_APP/.relflip/lock"
+	[[ $(rf_app_body "$APP_PORT") == "ok v1" ]] || rf_fail "the app says: $(rf_app_body "$APP_PORT")"
+}
+
 @test "an app still serving the old release fails expect_revision and rolls back, exit 8" {
 	with_app "expect_revision = yes"
 	deployed v1
@@ -623,16 +660,17 @@ install = echo hook-started; $marker"
 
 	with_app
 	deployed v1
-	# The restart waits (20 s at most) until the test has sent SIGINT.
-	gate="i=0; while [ ! -e '$RF_TMP/restart-go' ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i + 1)); done; "
+	# The restart (it runs once current has moved) says it started, then
+	# waits (20 s at most) until the test has sent SIGINT.
+	gate="touch '$RF_TMP/restart-began'; i=0; while [ ! -e '$RF_TMP/restart-go' ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i + 1)); done; "
 	ini=$(rf_health_ini "$APP_PORT")
 	rf_config "${ini%%restart = *}restart = $gate${ini#*restart = }"
 	grep -qF "restart = $gate" "$RF_CONFIG"
 	ART=$(rf_artifact v2)
 
 	rf_bg_relflip int -c "$RF_CONFIG" deploy "$ART" --revision v2
-	rf_poll 20 rf_file_has "$RF_TMP/int.err" "switch" ||
-		rf_fail "no switch:" "$(cat "$RF_TMP/int.err")"
+	rf_poll 20 test -e "$RF_TMP/restart-began" ||
+		rf_fail "no restart after the switch:" "$(cat "$RF_TMP/int.err")"
 	kill -INT "$RF_BG_PID"
 	touch "$RF_TMP/restart-go"
 	rf_bg_wait 30

@@ -380,6 +380,62 @@ test_switch_all_at_once_and_single_host(void **state)
 	assert_int_equal(remote_fake_count(R(fx, 0), RESTART_WEB), 1);
 }
 
+/*
+ * One host, one service: switch and restart in one round trip. A restart
+ * that fails after the switch's marker is the restart's failure (its lines
+ * shown, the service named); a switch that fails says no marker and the
+ * restart never runs forward.
+ */
+static void
+test_switch_joins_restart_on_a_lone_host(void **state)
+{
+	struct fx *fx = *state;
+	struct rf_error err = RF_ERROR_INIT;
+	struct remote_fake_rule fails = { .match = RESTART_WEB, .status = 5,
+					  .times = 1 };
+	char out[128], errtext[128];
+	const char *cmd;
+	size_t i;
+	int joined = 0;
+
+	make_fleet(fx, 1, 0, 0);
+	snprintf(out, sizeof(out), "relflip-%s-switched\nsaid this",
+		 fx->f.token);
+	snprintf(errtext, sizeof(errtext), "relflip-%s-switched\nbroken",
+		 fx->f.token);
+	fails.out = out;
+	fails.err = errtext;
+	remote_fake_add(R(fx, 0), &fails);
+	assert_int_equal(fleet_switch(&fx->f, &err), RF_EXIT_HEALTH);
+	assert_non_null(strstr(err.msg, "restarting web: restart hook failed "
+					"with exit 5 on web1: broken"));
+	for (i = 0; (cmd = remote_fake_command(R(fx, 0), i)) != NULL; i++)
+		joined += strstr(cmd, TO_NEW) && strstr(cmd, RESTART_WEB);
+	assert_int_equal(joined, 1);
+	assert_int_equal(remote_fake_count(R(fx, 0), TO_NEW), 1);
+	/* The way back: switched back and restarted on its own. */
+	assert_int_equal(remote_fake_count(R(fx, 0), TO_OLD), 1);
+	assert_int_equal(remote_fake_count(R(fx, 0), RESTART_WEB), 2);
+	assert_int_equal(fx->f.h[0].sw.switched, 1);
+	assert_int_equal(fx->f.h[0].sw.revert_ok, 1);
+}
+
+static void
+test_switch_joined_switch_fails_no_restart(void **state)
+{
+	struct fx *fx = *state;
+	struct rf_error err = RF_ERROR_INIT;
+
+	make_fleet(fx, 1, 0, 0);
+	remote_fake_on(R(fx, 0), "releases/NEW", 1, NULL);
+	assert_int_equal(fleet_switch(&fx->f, &err), RF_EXIT_HEALTH);
+	assert_non_null(strstr(err.msg, "cannot point current"));
+	/* Only the joined step named the restart: it never ran on its own. */
+	assert_int_equal(remote_fake_count(R(fx, 0), RESTART_WEB), 1);
+	assert_int_equal(remote_fake_count(R(fx, 0), TO_OLD), 0);
+	assert_int_equal(fx->f.h[0].sw.switched, 0);
+}
+
 static void
 test_switch_failure_in_second_batch(void **state)
 {
@@ -1197,6 +1253,10 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_switch_way_back_restart_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_switch_joins_restart_on_a_lone_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_switch_joined_switch_fails_no_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_switch_health_fails_then_way_back_healthy, setup,
 		    teardown),
