@@ -239,37 +239,31 @@ artifact_secret_why(const char *base, const char *head)
 	return NULL;
 }
 
-/* The first bytes of a small file, for artifact_secret_why. */
+/*
+ * Say when a packed file looks like a secret: by its name, and by its
+ * first n bytes at data (the first read of its packing, so that no file
+ * is opened twice). A key is a few KB: a big file is no key file.
+ */
 static void
-file_head(const char *full, uint64_t size, char *dst, size_t len)
+note_secret(struct pack_ctx *c, const struct pack_item *it,
+	    const unsigned char *data, size_t n)
 {
-	ssize_t n = -1;
-	int fd;
-
-	dst[0] = '\0';
-	/* A key is a few KB; a big file is no key file. */
-	if (size > 64 * 1024)
-		return;
-	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	while (n < 0) {
-		n = read(fd, dst, len - 1);
-		if (n < 0 && errno != EINTR)
-			break;
-	}
-	close(fd);
-	dst[n > 0 ? n : 0] = '\0';
-}
-
-static void
-note_secret(struct pack_ctx *c, const char *rel, const char *why)
-{
+	const char *base = strrchr(it->path, '/'), *why;
+	char head[128];
 	char *line;
 
-	if (c->opts->report == NULL || why == NULL)
+	if (c->opts->report == NULL)
 		return;
-	line = xasprintf("%s: %s", rel, why);
+	if (it->size > 64 * 1024 || data == NULL)
+		n = 0;
+	if (n > sizeof(head) - 1)
+		n = sizeof(head) - 1;
+	memcpy(head, data != NULL ? (const char *)data : "", n);
+	head[n] = '\0';
+	why = artifact_secret_why(base != NULL ? base + 1 : it->path, head);
+	if (why == NULL)
+		return;
+	line = xasprintf("%s: %s", it->path, why);
 	strlist_add(&c->opts->report->secrets, line);
 	free(line);
 }
@@ -427,7 +421,7 @@ pack_walk(struct pack_ctx *c, const char *rel, int all_in, struct rf_error *err)
 	char *full = rel[0] != '\0' ? xasprintf("%s/%s", c->opts->dir, rel)
 				    : xstrdup(c->opts->dir);
 	char **names = NULL, *crel = NULL, *cfull = NULL;
-	char what[128], head[128];
+	char what[128];
 	size_t n = 0, i;
 	struct stat st;
 	struct pack_item *it;
@@ -505,10 +499,6 @@ pack_walk(struct pack_ctx *c, const char *rel, int all_in, struct rf_error *err)
 					    err);
 				goto out;
 			}
-			file_head(cfull, (uint64_t)st.st_size, head,
-				  sizeof(head));
-			note_secret(c, crel,
-				    artifact_secret_why(names[i], head));
 			it = pack_item_add(c, crel, KIND_FILE);
 			crel = NULL; /* transferred */
 			it->perm = (st.st_mode & 0111) != 0 ? 0755 : 0644;
@@ -555,8 +545,9 @@ item_cmp(const void *a, const void *b)
 
 /* Stream one file's bytes into the archive with the fixed buffer. */
 static int
-pack_file_data(struct archive *a, const char *full, const struct pack_item *it,
-	       unsigned char *buf, struct rf_error *err)
+pack_file_data(struct pack_ctx *c, struct archive *a, const char *full,
+	       const struct pack_item *it, unsigned char *buf,
+	       struct rf_error *err)
 {
 	uint64_t left = it->size;
 	struct stat st;
@@ -596,6 +587,8 @@ pack_file_data(struct archive *a, const char *full, const struct pack_item *it,
 				     "'%s' changed while packing", full);
 			goto out;
 		}
+		if (left == it->size)
+			note_secret(c, it, buf, (size_t)n);
 		if (archive_write_data(a, buf, (size_t)n) != n) {
 			rf_error_set(err, RF_EXIT_ARTIFACT, "pack",
 				     "cannot write the archive: %s",
@@ -725,7 +718,11 @@ pack_write_items(struct pack_ctx *c, struct archive *a, struct rf_error *err)
 				     archive_error_string(a));
 			goto out;
 		}
-		if (it->kind != KIND_FILE || it->size == 0)
+		if (it->kind != KIND_FILE)
+			continue;
+		if (it->size == 0 && it->content == NULL)
+			note_secret(c, it, NULL, 0);
+		if (it->size == 0)
 			continue;
 		if (it->content != NULL) {
 			if (archive_write_data(a, it->content, it->size) !=
@@ -738,7 +735,7 @@ pack_write_items(struct pack_ctx *c, struct archive *a, struct rf_error *err)
 			continue;
 		}
 		full = xasprintf("%s/%s", c->opts->dir, it->path);
-		rc = pack_file_data(a, full, it, buf, err);
+		rc = pack_file_data(c, a, full, it, buf, err);
 		free(full);
 		if (rc != 0)
 			goto out;
