@@ -98,9 +98,13 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 			      "d=${d:-/}; done; set -- $(stat -f -c '%a %S' \"$d\"); "
 			      "echo free_kb=$(($1 * $2 / 1024))\n");
 	if (asks != NULL && asks->incoming != NULL) {
-		buf_adds(cmd, "echo incoming_size=$(stat -c %s ");
+		/* Most deploys have no upload to resume: no stat(1) then. */
+		buf_adds(cmd, "IS=");
 		sh_quote(cmd, asks->incoming);
-		buf_adds(cmd, " 2>/dev/null || echo -1)\n");
+		buf_adds(cmd, "; if [ -e \"$IS\" ] || [ -L \"$IS\" ]; then "
+			      "echo incoming_size=$(stat -c %s \"$IS\" "
+			      "2>/dev/null || echo -1); "
+			      "else echo incoming_size=-1; fi\n");
 	}
 	if (asks != NULL && asks->base_manifest)
 		buf_adds(cmd,
