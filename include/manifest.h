@@ -125,11 +125,14 @@ int manifest_name_ok(const char *s);
  * LC_ALL=C. Only the tree the manifest describes prints the same text:
  * every entry, of any type, prints at least one line, a name that would
  * break a line or a field prints a line no manifest holds, and the count
- * comes from find, not from the lines. One subshell, "( ... )", with no
- * newline after it, so that a redirection can follow ("( ... ) >FILE");
- * it leaves the caller's environment alone. -1 when out's bound is reached.
+ * comes from find, not from the lines. One brace group, with no newline
+ * after it, so that a redirection can follow ("{ ... } >FILE"); its
+ * variables are set in subshells only. scratch is the shell word of a file
+ * outside the tree (a quoted path or "$VAR.l"): the entries are sorted
+ * into it while the files are hashed, and the caller removes it. -1 when
+ * out's bound is reached.
  */
-int manifest_listing_script(struct buf *out);
+int manifest_listing_script(struct buf *out, const char *scratch);
 
 void manifest_release(struct manifest *m);
 

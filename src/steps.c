@@ -150,23 +150,24 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 		 "if [ $X -ne 0 ]; then rm -rf \"$D\" \"$W\"; exit 78; fi\n"
 		 /* What tar made must be exactly what validation approved. */
 		 "{ cd \"$D\" && ");
-	manifest_listing_script(cmd);
+	manifest_listing_script(cmd, "\"$G.l\"");
 	buf_adds(cmd,
-		 "; } > \"$G\" || { rm -rf \"$D\" \"$W\" \"$G\"; "
+		 "; } > \"$G\" || { rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; "
 		 "echo \"cannot list the unpacked tree\" >&2; exit 78; }\n"
 		 "if ! cmp -s \"$W\" \"$G\"; then\n"
 		 "  diff \"$W\" \"$G\" 2>/dev/null | grep '^[<>]' | head -n 4 | "
 		 "sed 's/^</approved:/; s/^>/unpacked:/' >&2\n"
-		 "  rm -rf \"$D\" \"$W\" \"$G\"; exit 80\n"
+		 "  rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; exit 80\n"
 		 "fi\n"
 		 "mv -f \"$W\" \"$R/releases/$ID.manifest\" || "
-		 "{ rm -rf \"$D\" \"$W\" \"$G\"; exit 79; }\n");
+		 "{ rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; exit 79; }\n");
 	/* Its record before its name: no releases/<id> without one. */
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
-		 "mv -T \"$D\" \"$A/releases/$ID\" || { rm -rf \"$D\" \"$G\"; "
+		 "mv -T \"$D\" \"$A/releases/$ID\" || "
+		 "{ rm -rf \"$D\" \"$G\" \"$G.l\"; "
 		 "exit 79; }\n"
-		 "rm -f \"$I\" \"$G\"\n");
+		 "rm -f \"$I\" \"$G\" \"$G.l\"\n");
 	buf_release(&in);
 }
 
@@ -271,9 +272,9 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 		 "P=$R/incoming/$ID.$T\n"
 		 "BD=$A/releases/$B\n"
 		 "BM=$R/releases/$B.manifest\n"
-		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.edits\" "
-		 "\"$P.delta\" \"$P.large\" \"$P.small\"[01] \"$P.cerr\"[01] "
-		 "\"$P.got\"[01]; }\n"
+		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
+		 "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\"[01] "
+		 "\"$P.cerr\"[01] \"$P.got\"[01]; }\n"
 		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
 		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
 		 /* Nothing below reads through a link the base could hold. */
@@ -337,7 +338,7 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 		 "-C \"$D\" || { clean; exit 78; }\n"
 		 /* The whole tree must be the new manifest, as a full upload. */
 		 "{ cd \"$D\" && ");
-	manifest_listing_script(cmd);
+	manifest_listing_script(cmd, "\"$P.list\"");
 	buf_adds(cmd,
 		 "; } > \"$P.got\" || { clean; exit 78; }\n"
 		 "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
@@ -350,7 +351,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
 		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
-		 "rm -f \"$P.got\" \"$P.edits\" \"$P.delta\" \"$P.large\" "
+		 "rm -f \"$P.got\" \"$P.list\" \"$P.edits\" \"$P.delta\" "
+		 "\"$P.large\" "
 		 "\"$P.small\"[01] \"$P.cerr\"[01] \"$P.got\"[01]\n");
 }
 

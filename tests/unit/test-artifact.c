@@ -1703,7 +1703,12 @@ unpack_and_list(struct fx *f, const char *archive, const char *tree)
 		 "--no-same-permissions -f '%s' -C '%s' 2>'%s.err' || "
 		 "exit 9\ncd '%s' || exit 9\n",
 		 tree, archive, tree, archive, tree);
-	manifest_listing_script(&s);
+	{
+		char scratch[PATH_MAX + 16];
+
+		snprintf(scratch, sizeof(scratch), "'%s.entries'", archive);
+		manifest_listing_script(&s, scratch);
+	}
 	buf_addf(&s, " >'%s.listing'\n", archive);
 	if (run_sh(f->dir, buf_str(&s)) != 0) {
 		listing = slurp(fp(f, "%s.err", archive + strlen(f->dir) + 1));
