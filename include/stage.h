@@ -79,6 +79,13 @@ void stage_plan_release(struct stage_plan *p);
 int stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 	       void *run, struct buf *out, struct buf *errtext);
 
+/*
+ * The run of a row that is a plain script: stage_exec(), then what its
+ * judge() makes of the exit status and stderr. 0, or -1 with fh->err.
+ */
+int stage_exec_judged(struct fleet *f, struct fleet_host *fh,
+		      const struct stage *s, void *run);
+
 /* Run one stage on every host that has not failed and that it wants. */
 int stage_run(struct fleet *f, const struct stage *s, void *run,
 	      struct rf_error *err);

@@ -16,6 +16,13 @@ struct transfer {
 	const struct stage *unpack;
 };
 
+/*
+ * The rows of every mode run only where releases/<id> is not there already
+ * with this checksum (a redeploy reuses it).
+ */
+int transfer_wants_new(const struct fleet *f, const struct fleet_host *fh,
+		       void *run);
+
 /* The whole artifact over SFTP into .relflip/incoming/, resumable. */
 extern const struct transfer transfer_upload;
 

@@ -404,14 +404,7 @@ link_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
 static int
 link_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
-	struct buf errtext = BUF_INIT;
-	int status, rc;
-
-	status = stage_exec(f, fh, &link_stage, arg, NULL, &errtext);
-	rc = status < 0 ? -1 : link_judge(f, fh, arg, status,
-					   buf_str(&errtext));
-	buf_release(&errtext);
-	return rc;
+	return stage_exec_judged(f, fh, &link_stage, arg);
 }
 
 static const struct stage link_stage = {

@@ -55,6 +55,19 @@ stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 }
 
 int
+stage_exec_judged(struct fleet *f, struct fleet_host *fh,
+		  const struct stage *s, void *run)
+{
+	struct buf errtext = BUF_INIT;
+	int status, rc;
+
+	status = stage_exec(f, fh, s, run, NULL, &errtext);
+	rc = status < 0 ? -1 : s->judge(f, fh, run, status, buf_str(&errtext));
+	buf_release(&errtext);
+	return rc;
+}
+
+int
 stage_run(struct fleet *f, const struct stage *s, void *run,
 	  struct rf_error *err)
 {

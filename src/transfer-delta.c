@@ -388,14 +388,6 @@ transfer_delta_release(struct deploy *d)
 	d->transfer_data = NULL;
 }
 
-static int
-wanted_new(const struct fleet *f, const struct fleet_host *fh, void *run)
-{
-	(void)f;
-	(void)run;
-	return !((struct deploy_host *)fh->data)->reuse;
-}
-
 static void
 upload_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	    struct stage_plan *p)
@@ -435,7 +427,7 @@ static const struct stage upload_stage = {
 	.does = "send what the host lacks: the changes since its live "
 		"release, or the whole artifact (resumable)",
 	.undo = "an upload is removed by the next prune",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = upload_plan,
 	.run = upload_one,
 };
@@ -505,14 +497,7 @@ unpack_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
 static int
 unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
-	struct buf errtext = BUF_INIT;
-	int status, rc;
-
-	status = stage_exec(f, fh, &unpack_stage, arg, NULL, &errtext);
-	rc = status < 0 ? -1 : unpack_judge(f, fh, arg, status,
-					     buf_str(&errtext));
-	buf_release(&errtext);
-	return rc;
+	return stage_exec_judged(f, fh, &unpack_stage, arg);
 }
 
 static const struct stage unpack_stage = {
@@ -522,7 +507,7 @@ static const struct stage unpack_stage = {
 		"the upload unpacked), check every file against the manifest, "
 		"rename it into place",
 	.undo = "a failed unpack removes its temporary directory",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
 	.judge = unpack_judge,

@@ -313,14 +313,6 @@ transfer_pull_end(struct deploy *d)
 
 /* ---- the download on each server ---- */
 
-static int
-wanted_new(const struct fleet *f, const struct fleet_host *fh, void *run)
-{
-	(void)f;
-	(void)run;
-	return !((struct deploy_host *)fh->data)->reuse;
-}
-
 static void
 pull_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	  struct stage_plan *p)
@@ -542,7 +534,7 @@ static const struct stage pull_stage = {
 		".relflip/incoming/ (resumable) and checks its SHA-256; "
 		"relflip sends nothing",
 	.undo = "the download is removed by the next prune",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = pull_plan,
 	.run = pull_one,
 };
@@ -576,7 +568,7 @@ static const struct stage unpack_stage = {
 	.does = "check the download's SHA-256 again, unpack it, check every "
 		"file against the manifest, rename it into place",
 	.undo = "a failed unpack removes its temporary directory",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
 	.judge = unpack_judge,

@@ -57,8 +57,9 @@ upload_progress(void *arg, uint64_t done, uint64_t total)
 	out_progress(label, sum, total * n);
 }
 
-static int
-wanted_new(const struct fleet *f, const struct fleet_host *fh, void *run)
+int
+transfer_wants_new(const struct fleet *f, const struct fleet_host *fh,
+		   void *run)
 {
 	(void)f;
 	(void)run;
@@ -138,7 +139,7 @@ static const struct stage upload_stage = {
 	.flags = STAGE_CHANGES,
 	.does = "send the artifact to .relflip/incoming/ (resumable)",
 	.undo = "the upload is removed by the next prune",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = upload_plan,
 	.run = upload_one,
 };
@@ -239,14 +240,7 @@ unpack_judge(struct fleet *f, struct fleet_host *fh, void *arg, int status,
 static int
 unpack_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
-	struct buf errtext = BUF_INIT;
-	int status, rc;
-
-	status = stage_exec(f, fh, &unpack_stage, arg, NULL, &errtext);
-	rc = status < 0 ? -1 : unpack_judge(f, fh, arg, status,
-					     buf_str(&errtext));
-	buf_release(&errtext);
-	return rc;
+	return stage_exec_judged(f, fh, &unpack_stage, arg);
 }
 
 static const struct stage unpack_stage = {
@@ -255,7 +249,7 @@ static const struct stage unpack_stage = {
 	.does = "check the upload's SHA-256, unpack it, check every file "
 		"against the manifest, rename it into place",
 	.undo = "a failed unpack removes its temporary directory",
-	.wanted = wanted_new,
+	.wanted = transfer_wants_new,
 	.plan = unpack_plan,
 	.run = unpack_one,
 	.judge = unpack_judge,
