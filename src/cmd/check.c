@@ -490,6 +490,38 @@ check_public(const struct conf *conf, const struct check_run *run, size_t n)
 			    err.msg[0] ? err.msg : res.detail);
 }
 
+/*
+ * A restart that reloads (SIGHUP, SIGUSR2, `systemctl reload`) leaves the
+ * old workers answering while new ones start, and a master that resolved
+ * current when it started may keep the old code for good: a check of the
+ * status alone then passes on the old release. Only a body that must
+ * name the new release tells them apart (docs/getting-started.md).
+ */
+static void
+check_reload(const struct conf *conf)
+{
+	static const char *const words[] = { "reload", "HUP", "USR2" };
+	size_t i, k;
+
+	if (!conf->has_health || conf->expect_revision)
+		return;
+	for (i = 0; i < conf->nservices; i++) {
+		const char *cmd = conf->services[i].restart;
+
+		for (k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+			if (strstr(cmd, words[k]) != NULL)
+				break;
+		if (k == sizeof(words) / sizeof(words[0]))
+			continue;
+		out_warning(NULL, "check",
+			    "[service \"%s\"] restart reloads (%s) and "
+			    "[health] expect_revision is off: the old process "
+			    "can pass the health check. Set expect_revision = "
+			    "yes and put the release id in the health body",
+			    conf->services[i].name, words[k]);
+	}
+}
+
 static int
 check_exec(struct cmd_ctx *ctx, void *opts)
 {
@@ -571,6 +603,7 @@ check_exec(struct cmd_ctx *ctx, void *opts)
 
 	if (ctx->conf->has_health && ctx->conf->public_url != NULL)
 		check_public(ctx->conf, &run, ctx->nhosts);
+	check_reload(ctx->conf);
 
 	if (code == 0)
 		out_text("ready: %zu of %zu host%s pass", nready, ctx->nhosts,
@@ -609,7 +642,10 @@ const struct cmd_entry cmd_check_entry = {
 		"fails where a release is live: the live app is unhealthy now "
 		"(check\n"
 		"rolls nothing back). A public_url that does not answer is a "
-		"warning.\n"
+		"warning,\n"
+		"as is a restart that reloads (reload, HUP, USR2) while "
+		"expect_revision\n"
+		"is off.\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help  this help\n",

@@ -316,6 +316,38 @@ url = $(rf_app_url "$port")"
 	grep -q 'GET /health' "$RF_TMP/srv/app-$port.log"
 }
 
+@test "check warns about a restart that reloads while expect_revision is off, and not once it is on" {
+	local port
+
+	server
+	deployed_layout
+	port=$(rf_free_port)
+	rf_app_start "$port"
+	rf_config "[service \"web\"]
+restart = kill -HUP \"\$(cat /run/app.pid)\"
+[service \"worker\"]
+restart = true
+[health]
+url = $(rf_app_url "$port")"
+	rf_snapshot app "$RF_APP"
+
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	rf_assert_status 0
+	rf_assert_stderr_has 'warning' '[service "web"] restart reloads (HUP)' \
+		'expect_revision = yes'
+	[[ $stderr != *'service "worker"'* ]] || rf_fail "worker's restart is no reload" "$(rf_show_run)"
+	rf_assert_unchanged app
+
+	rf_config "[service \"web\"]
+restart = kill -HUP \"\$(cat /run/app.pid)\"
+[health]
+url = $(rf_app_url "$port")
+expect_revision = yes"
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	rf_assert_status 0
+	[[ $stderr != *'restart reloads'* ]] || rf_fail "no warning expected with expect_revision" "$(rf_show_run)"
+}
+
 @test "check covers every host of a fleet, each in its own network namespace" {
 	rf_host_start 1
 	rf_host_start 2
