@@ -16,6 +16,11 @@ struct health_result {
 	int tries;
 	double elapsed;     /* seconds */
 	char detail[256];   /* "200, serves 3f2c1ab", "503 Service Unavailable" */
+	/*
+	 * What to try, when the last try failed in a way relflip can name
+	 * (the server refuses the tunnel); else "".
+	 */
+	char hint[512];
 };
 
 /*

@@ -47,6 +47,7 @@ struct health_ctx {
 	int port;
 	char dir[PATH_MAX]; /* private 0700 directory, "" when none */
 	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char hint[512]; /* the last tunnel failure's hint, "" when none */
 };
 
 /* The pump thread's side of one tunnelled attempt. */
@@ -431,6 +432,7 @@ health_try_remote(struct health_ctx *ctx, double timeout,
 	int lfd, rc, r = -1;
 
 	memset(hr, 0, sizeof(*hr));
+	ctx->hint[0] = '\0';
 	lfd = health_listen(ctx, err);
 	if (lfd == -1)
 		return -1;
@@ -465,6 +467,8 @@ health_try_remote(struct health_ctx *ctx, double timeout,
 		if (pump.accepted && pump.rc != 0) {
 			/* The tunnel failed, most often as nothing listens. */
 			health_copy(why, whylen, pump.err.msg);
+			health_copy(ctx->hint, sizeof(ctx->hint),
+				    pump.err.hint);
 			hr->retryable = 1;
 		} else {
 			health_copy(why, whylen, hr->error);
@@ -616,6 +620,8 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 
 	res->elapsed = health_now() - start;
 	res->ok = good;
+	if (!good)
+		health_copy(res->hint, sizeof(res->hint), ctx->hint);
 	if (good && conf->expect_revision)
 		health_detail(res, "%ld, serves %s", res->status,
 			      ctx->revision);

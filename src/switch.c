@@ -476,12 +476,16 @@ do_health(struct fleet *f, struct fleet_host *fh, void *arg)
 		rf_error_set(&fh->err, RF_EXIT_HEALTH, "health",
 			     "health check failed on %s: %s", fh->host->name,
 			     res.detail);
-		rf_error_hint(&fh->err,
-			      "why is in the app's own log on %s "
-			      "(journalctl -u UNIT for a systemd service, or "
-			      "the file it logs to); relflip -H %s check asks "
-			      "[health] url again",
-			      fh->host->name, fh->host->name);
+		if (res.hint[0] != '\0')
+			rf_error_hint(&fh->err, "%s", res.hint);
+		else
+			rf_error_hint(&fh->err,
+				      "why is in the app's own log on %s "
+				      "(journalctl -u UNIT for a systemd "
+				      "service, or the file it logs to); "
+				      "relflip -H %s check asks [health] url "
+				      "again",
+				      fh->host->name, fh->host->name);
 		return -1;
 	}
 	fh->sw.healthy = 1;

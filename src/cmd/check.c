@@ -320,6 +320,8 @@ check_health(struct host_check *hc, struct remote *r, const struct conf *conf,
 	} else {
 		item_set(hc, ITEM_HEALTH, ITEM_FAIL, "failing",
 			 "%s: %s", conf->health_url, res.detail);
+		if (res.hint[0] != '\0')
+			item_hint(hc, ITEM_HEALTH, res.hint);
 	}
 }
 

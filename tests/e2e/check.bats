@@ -316,6 +316,30 @@ url = $(rf_app_url "$port")"
 	grep -q 'GET /health' "$RF_TMP/srv/app-$port.log"
 }
 
+@test "check names the fix when the server refuses the health tunnel, exit 8, and changes nothing" {
+	local port key=$RF_TMP/nofwd_key
+
+	server
+	deployed_layout
+	port=$(rf_free_port)
+	rf_app_start "$port"
+	# A key of its own that may open tunnels only to a port nobody uses:
+	# sshd answers "administratively prohibited", as AllowTcpForwarding no.
+	ssh-keygen -q -t ed25519 -N '' -C nofwd -f "$key"
+	echo "permitopen=\"127.0.0.1:1\" $(<"$key.pub")" >>"$RF_FILE_TMP/authorized_keys"
+	rf_config --identity "$key" "[health]
+url = $(rf_app_url "$port")"
+	rf_snapshot app "$RF_APP"
+
+	run --separate-stderr relflip -c "$RF_CONFIG" check
+	rf_assert_status 8
+	rf_assert_stderr_has 'refuses to open a tunnel to 127.0.0.1:' \
+		'hint: allow TCP forwarding for the deploy user: AllowTcpForwarding yes (or local)' \
+		"permitopen=\"127.0.0.1:$port\""
+	rf_assert_unchanged app
+	rf_assert_current_valid
+}
+
 @test "check warns about a restart that reloads while expect_revision is off, and not once it is on" {
 	local port
 
