@@ -804,14 +804,20 @@ deploy_rows(const struct deploy *d, const struct stage **rows)
 
 #define DEPLOY_ROWS_MAX 16
 
-/* Probe in a dry run reports a held lock as the deploy would meet it. */
+/*
+ * Probe in a dry run reports a held lock as the deploy would meet it; its
+ * line says that none was taken.
+ */
 static int
 dry_lock_check(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	(void)f;
 	(void)arg;
-	if (!fh->st.lock.held)
+	if (!fh->st.lock.held) {
+		snprintf(fh->detail, sizeof(fh->detail),
+			 "free (a dry run takes no lock)");
 		return 0;
+	}
 	return rf_error_set(&fh->err, RF_EXIT_LOCKED, "lock",
 			    "deploy lock on %s is held by %s for %s %s",
 			    fh->host->name,

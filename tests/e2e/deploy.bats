@@ -764,6 +764,7 @@ install = printf '%s' \"\$RELFLIP_REVISION\" > rev.txt"
 	run --separate-stderr relflip -c "$RF_CONFIG" deploy "$ART" --revision v2 --dry-run
 	rf_assert_status 0
 	rf_assert_stdout_has "mv -T" "v2"
+	rf_assert_stderr_has "free (a dry run takes no lock)"
 	rf_assert_unchanged app
 	rf_assert_current v1
 	rf_assert_log 1
