@@ -3756,8 +3756,14 @@ ssh_forward(void *impl, const char *host, int port, int fd, double timeout,
 			gone = 1;
 	}
 
-	/* channel_close sends the EOF that may still be missing. */
-	channel_finish(s, ch, r == 0, now_ms() + GRACE_MS);
+	/*
+	 * channel_close sends the EOF that may still be missing. Nothing is
+	 * waited for: the exchange is over, and the server's CLOSE, a round
+	 * trip away, would only delay the health check's verdict. libssh2
+	 * takes it whenever it reads next, and frees the channel with the
+	 * session.
+	 */
+	channel_finish(s, ch, 0, now_ms() + GRACE_MS);
 	free(up);
 	free(down);
 	ssh_blocking(s);
