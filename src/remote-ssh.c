@@ -62,6 +62,7 @@
 #define IO_TIMEOUT_MS (120 * 1000) /* one SFTP or channel request */
 #define GRACE_MS 5000              /* closing down after a timeout or signal */
 #define KEEPALIVE_MS 10000         /* a quiet stream asks sshd for a reply */
+#define SILENCE_MS 35000 /* a server this silent at an SFTP start is gone */
 #define PUT_WINDOW (2 * 1024 * 1024) /* bytes in flight, see section 1 */
 #define PUT_WINDOW_MIN (64 * 1024)
 #define PUT_READ (32 * 1024) /* read ahead of what is in flight */
@@ -3164,12 +3165,34 @@ sftp_errtext(struct ssh *s, int rc, char *buf, size_t size)
 	return ssh_errtext(s->session, buf, size);
 }
 
+/*
+ * The SFTP start given up on a server that sent nothing for a while: a
+ * cut or black-holed link, not a missing subsystem (a server that refuses
+ * one says so at once). The session is broken from then on, so that what
+ * follows fails at once instead of waiting again.
+ */
+static int
+sftp_silent(struct ssh *s, enum rf_exit code, const char *stage, int64_t since,
+	    struct rf_error *err)
+{
+	ssh_break(s, "the server stopped answering");
+	rf_error_set(err, code, stage,
+		     "%s stopped answering while SFTP started: nothing came "
+		     "back for %lld s",
+		     s->remote.name, (long long)((now_ms() - since) / 1000));
+	err->kind = RF_KIND_CONNECTION_LOST;
+	return rf_error_hint(err,
+			     "is %s up and reachable? relflip -H %s "
+			     "check tells",
+			     s->remote.name, s->remote.name);
+}
+
 /* Open the SFTP session on first use. Non-blocking mode is set. */
 static int
 sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 	   struct rf_error *err)
 {
-	int64_t deadline = now_ms() + IO_TIMEOUT_MS;
+	int64_t start = now_ms(), deadline = start + IO_TIMEOUT_MS, heard;
 	char text[256];
 
 	if (s->sftp != NULL)
@@ -3180,8 +3203,11 @@ sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 		return -1;
 	}
 	while ((s->sftp = libssh2_sftp_init(s->session)) == NULL) {
+		heard = s->heard > start ? s->heard : start;
 		if (libssh2_session_last_errno(s->session) !=
 		    LIBSSH2_ERROR_EAGAIN) {
+			if (now_ms() - heard >= KEEPALIVE_MS)
+				return sftp_silent(s, code, stage, heard, err);
 			ssh_errtext(s->session, text, sizeof(text));
 			rf_error_set(err, code, stage,
 				     "cannot start SFTP on %s: %s",
@@ -3192,6 +3218,8 @@ sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 					     "subsystem: Subsystem sftp in "
 					     "sshd_config");
 		}
+		if (now_ms() - heard >= SILENCE_MS)
+			return sftp_silent(s, code, stage, heard, err);
 		if (ssh_wait(s, deadline) != 0)
 			return ssh_timed_out(s, code, stage, "an SFTP start",
 					     err);
