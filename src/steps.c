@@ -109,8 +109,11 @@ step_unlock_script(struct buf *cmd, const char *app, const char *token,
 		return;
 	}
 	set_var(cmd, "T", token);
-	buf_adds(cmd, "if grep -qx \"token=$T\" \"$L/info\" 2>/dev/null; "
-		      "then rm -rf \"$L\"; fi\n");
+	/* The shell's own read: a grep would cost a process. */
+	buf_adds(cmd, "m=; [ ! -f \"$L/info\" ] || while IFS= read -r l || "
+		      "[ -n \"$l\" ]; do [ \"$l\" = \"token=$T\" ] && "
+		      "{ m=1; break; }; l=; done <\"$L/info\"\n"
+		      "if [ -n \"$m\" ]; then rm -rf \"$L\"; fi\n");
 }
 
 void
@@ -266,78 +269,81 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	set_var(cmd, "T", token);
 	set_var(cmd, "MS", manifest_sha256);
 	buf_addf(cmd, "NE=%zu\n", edits_len);
-	buf_adds(cmd,
-		 "R=$A/.relflip\n"
-		 "D=$A/releases/.tmp-$ID-$T\n"
-		 "P=$R/incoming/$ID.$T\n"
-		 "BD=$A/releases/$B\n"
-		 "BM=$R/releases/$B.manifest\n"
-		 "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
-		 "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\"[01] "
-		 "\"$P.cerr\"[01] \"$P.got\"[01]; }\n"
-		 "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
-		 "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
-		 /* Nothing below reads through a link the base could hold. */
-		 "if [ ! -f \"$BM\" ] || [ -L \"$BD\" ] || [ ! -d \"$BD\" ]; "
-		 "then echo \"base release $B is gone\" >&2; exit 83; fi\n"
-		 "head -c \"$NE\" > \"$P.edits\" && cat > \"$P.delta\" || "
-		 "{ clean; echo \"cannot store the delta under $R/incoming\" >&2; "
-		 "exit 79; }\n"
-		 /*
-		  * The new manifest: the base's with the edits (-PATH drops
-		  * an entry, +LINE adds one), checked against its digest.
-		  */
-		 "{ echo '# relflip manifest 1'; "
-		 "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
-		 "if (c == \"-\") drop[substr($0, 2)] = 1; "
-		 "else if (c == \"+\") add[++n] = substr($0, 2); next } "
-		 "/^#/ { next } !($5 in drop) { print } "
-		 "END { for (i = 1; i <= n; i++) print add[i] }' "
-		 "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t '\t' -k 5 | "
-		 "awk '{ print } END { print \"# entries \" NR }'; } "
-		 "> \"$P.want\" || { clean; exit 79; }\n"
-		 "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
-		 "if [ \"$GOT\" != \"$MS\" ]; then clean; "
-		 "echo \"the base's manifest does not lead to this release's\" >&2; "
-		 "exit 83; fi\n"
-		 "{ [ ! -e \"$D\" ] || rm -rf \"$D\"; } && mkdir \"$D\" || "
-		 "{ clean; exit 79; }\n"
-		 /*
-		  * Its directories, then what stays as it is, copied: the
-		  * small files through tar pipes (a file costs cp half as
-		  * many system calls again), two at once, every other name
-		  * each, since creating files is kernel work that a second
-		  * core halves; the large ones with cp --reflink=auto, which
-		  * shares their blocks where the file system can. Never a
-		  * hard link. Names hold no control characters: a line each.
-		  */
-		 "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
-		 "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
-		 "{ clean; exit 83; }\n"
-		 "awk -F '\\t' -v S=\"$P.small\" -v L=\"$P.large\" "
-		 "'FNR == NR { c = substr($0, 1, 1); "
-		 "if (c == \"+\") { split(substr($0, 2), f, \"\\t\"); "
-		 "skip[f[5]] = 1 } else if (c == \"!\") skip[substr($0, 2)] = 1; "
-		 "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
-		 "!($5 in skip) { print $5 > ($1 == \"f\" && $3 >= "
-		 DELTA_REFLINK_MIN " ? L : S (++k % 2)) } END { printf \"\" > (S 0); "
-		 "printf \"\" > (S 1); printf \"\" > L }' \"$P.edits\" \"$P.want\" "
-		 "|| { clean; exit 83; }\n"
-		 "copy() { { tar -C \"$BD\" -cf - --no-recursion "
-		 "--verbatim-files-from -T \"$P.small$1\" 2>\"$P.cerr$1\" || "
-		 "echo \"cannot read the base's files\" >>\"$P.cerr$1\"; } | "
-		 "tar -C \"$D\" -xpf - --no-same-owner 2>\"$P.got$1\" && "
-		 "[ ! -s \"$P.cerr$1\" ]; }\n"
-		 "copy 1 & C=$!\n"
-		 "copy 0 && wait $C && ( cd \"$BD\" && xargs -r -d '\\n' "
-		 "cp -P --preserve=mode --reflink=auto --parents -t \"$D\" -- "
-		 "<\"$P.large\" ) 2>>\"$P.got0\" || { wait $C; "
-		 "sed -n 1,3p \"$P.cerr0\" \"$P.cerr1\" \"$P.got0\" \"$P.got1\" "
-		 ">&2; clean; exit 83; }\n"
-		 "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
-		 "-C \"$D\" || { clean; exit 78; }\n"
-		 /* The whole tree must be the new manifest, as a full upload. */
-		 "{ cd \"$D\" && ");
+	buf_adds(
+	    cmd,
+	    "R=$A/.relflip\n"
+	    "D=$A/releases/.tmp-$ID-$T\n"
+	    "P=$R/incoming/$ID.$T\n"
+	    "BD=$A/releases/$B\n"
+	    "BM=$R/releases/$B.manifest\n"
+	    "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
+	    "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\"[01] "
+	    "\"$P.cerr\"[01] \"$P.got\"[01]; }\n"
+	    "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
+	    "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
+	    /* Nothing below reads through a link the base could hold. */
+	    "if [ ! -f \"$BM\" ] || [ -L \"$BD\" ] || [ ! -d \"$BD\" ]; "
+	    "then echo \"base release $B is gone\" >&2; exit 83; fi\n"
+	    "head -c \"$NE\" > \"$P.edits\" && cat > \"$P.delta\" || "
+	    "{ clean; echo \"cannot store the delta under $R/incoming\" >&2; "
+	    "exit 79; }\n"
+	    /*
+	     * The new manifest: the base's with the edits (-PATH drops
+	     * an entry, +LINE adds one), checked against its digest.
+	     */
+	    "{ echo '# relflip manifest 1'; "
+	    "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
+	    "if (c == \"-\") drop[substr($0, 2)] = 1; "
+	    "else if (c == \"+\") add[++n] = substr($0, 2); next } "
+	    "/^#/ { next } !($5 in drop) { print } "
+	    "END { for (i = 1; i <= n; i++) print add[i] }' "
+	    "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t '\t' -k 5 | "
+	    "awk '{ print } END { print \"# entries \" NR }'; } "
+	    "> \"$P.want\" || { clean; exit 79; }\n"
+	    "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
+	    "if [ \"$GOT\" != \"$MS\" ]; then clean; "
+	    "echo \"the base's manifest does not lead to this release's\" >&2; "
+	    "exit 83; fi\n"
+	    "{ [ ! -e \"$D\" ] || rm -rf \"$D\"; } && mkdir \"$D\" || "
+	    "{ clean; exit 79; }\n"
+	    /*
+	     * Its directories, then what stays as it is, copied: the
+	     * small files through tar pipes (a file costs cp half as
+	     * many system calls again), two at once, every other name
+	     * each, since creating files is kernel work that a second
+	     * core halves; the large ones with cp --reflink=auto, which
+	     * shares their blocks where the file system can. Never a
+	     * hard link. Names hold no control characters: a line each.
+	     */
+	    "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
+	    "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
+	    "{ clean; exit 83; }\n"
+	    "awk -F '\\t' -v S=\"$P.small\" -v L=\"$P.large\" "
+	    "'FNR == NR { c = substr($0, 1, 1); "
+	    "if (c == \"+\") { split(substr($0, 2), f, \"\\t\"); "
+	    "skip[f[5]] = 1 } else if (c == \"!\") skip[substr($0, 2)] = 1; "
+	    "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
+	    "!($5 in skip) { print $5 > ($1 == \"f\" && $3 "
+	    ">= " DELTA_REFLINK_MIN
+	    " ? L : S (++k % 2)) } END { printf \"\" > (S 0); "
+	    "printf \"\" > (S 1); printf \"\" > L }' \"$P.edits\" \"$P.want\" "
+	    "|| { clean; exit 83; }\n"
+	    "copy() { { tar -C \"$BD\" -cf - --no-recursion "
+	    "--verbatim-files-from -T \"$P.small$1\" 2>\"$P.cerr$1\" || "
+	    "echo \"cannot read the base's files\" >>\"$P.cerr$1\"; } | "
+	    "tar -C \"$D\" -xpf - --no-same-owner 2>\"$P.got$1\" && "
+	    "[ ! -s \"$P.cerr$1\" ]; }\n"
+	    "copy 1 & C=$!\n"
+	    "copy 0 && wait $C && { [ ! -s \"$P.large\" ] || "
+	    "( cd \"$BD\" && xargs -r -d '\\n' "
+	    "cp -P --preserve=mode --reflink=auto --parents -t \"$D\" -- "
+	    "<\"$P.large\" ) 2>>\"$P.got0\"; } || { wait $C; "
+	    "sed -n 1,3p \"$P.cerr0\" \"$P.cerr1\" \"$P.got0\" \"$P.got1\" "
+	    ">&2; clean; exit 83; }\n"
+	    "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
+	    "-C \"$D\" || { clean; exit 78; }\n"
+	    /* The whole tree must be the new manifest, as a full upload. */
+	    "{ cd \"$D\" && ");
 	manifest_listing_script(cmd, "\"$P.list\"");
 	buf_adds(cmd,
 		 "; } > \"$P.got\" || { clean; exit 78; }\n"
@@ -566,21 +572,25 @@ step_remove_listed(struct buf *cmd, const char *app, int measure)
 void
 step_discard_listed(struct buf *cmd, const char *app, const char *token)
 {
-	buf_adds(cmd, "L=$(cat)\ncd ");
+	buf_adds(cmd, "cd ");
 	sh_quote(cmd, app);
 	buf_adds(cmd, " || exit 1\nTR=.relflip/trash/");
 	sh_quote(cmd, token);
 	/*
-	 * A rename each (instant), then one rm of them all, detached, in a
-	 * session of its own: the deploy does not wait for it, and ending the
-	 * step does not end it. What an rm cut short leaves in trash/ goes
-	 * with the next prune.
+	 * The names, read by the shell itself (a name a line), go into
+	 * trash/ with one mv (instant renames; --backup keeps two of the
+	 * same name apart), then one rm of them all, detached, in a session
+	 * of its own: the deploy does not wait for it, and ending the step
+	 * does not end it. What an rm cut short leaves in trash/ goes with
+	 * the next prune.
 	 */
-	buf_adds(cmd, "\nif [ -n \"$L\" ]; then mkdir -p \"$TR\" || exit 1; n=0\n"
-		      "printf '%s\\n' \"$L\" | while IFS= read -r p; do "
-		      "n=$((n + 1)); mv -- \"$p\" \"$TR/$n\" 2>/dev/null; done\n"
-		      "( setsid rm -rf \"$TR\" </dev/null >/dev/null 2>&1 & )\n"
-		      "fi\n");
+	buf_adds(cmd,
+		 "\nset --; while IFS= read -r p; do set -- \"$@\" \"$p\"; "
+		 "done\n"
+		 "if [ $# -gt 0 ]; then mkdir -p \"$TR\" || exit 1\n"
+		 "mv --backup=numbered -t \"$TR\" -- \"$@\" 2>/dev/null\n"
+		 "( setsid rm -rf \"$TR\" </dev/null >/dev/null 2>&1 & )\n"
+		 "fi\n");
 }
 
 void

@@ -1048,7 +1048,7 @@ test_lock_held_unlocks_the_others(void **state)
 	/* The hosts that were locked are unlocked, with our token. */
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(fx->f.h[i].locked, 0);
-		assert_int_equal(remote_fake_count(R(fx, i), "grep -qx"),
+		assert_int_equal(remote_fake_count(R(fx, i), "{ m=1; break; }"),
 				 i == 1 ? 0 : 1);
 	}
 	assert_int_equal(remote_fake_count(R(fx, 0), fx->f.token), 2);
@@ -1082,11 +1082,12 @@ test_lock_and_unlock(void **state)
 	fleet_unlock(&fx->f);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(fx->f.h[i].locked, 0);
-		assert_int_equal(remote_fake_count(R(fx, i), "grep -qx"), 1);
+		assert_int_equal(remote_fake_count(R(fx, i), "{ m=1; break; }"),
+				 1);
 	}
 	/* Nothing left to unlock. */
 	fleet_unlock(&fx->f);
-	assert_int_equal(remote_fake_count(R(fx, 0), "grep -qx"), 1);
+	assert_int_equal(remote_fake_count(R(fx, 0), "{ m=1; break; }"), 1);
 }
 
 static void

@@ -1349,6 +1349,62 @@ test_remove_release(void **state)
 	buf_release(&list);
 }
 
+/*
+ * The deploy's prune: the listed paths leave their places at once, two of
+ * the same name included, a missing one is skipped, the rest stays; the
+ * detached rm then empties trash/ (polled, bounded: it is not waited for).
+ */
+static void
+test_discard_release(void **state)
+{
+	struct fx *fx = *state;
+	struct buf cmd = BUF_INIT, list = BUF_INIT;
+	const char *trash;
+	struct run r;
+	int i;
+
+	make_layout(fx);
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	spit(path_of("%s/releases/r1/f", fx->app), "x");
+	assert_int_equal(mkdir(path_of("%s/releases/r2", fx->app), 0755), 0);
+	spit(path_of("%s/.relflip/releases/r1.json", fx->app), "{}\n");
+	spit(path_of("%s/.relflip/releases/r2.json", fx->app), "{}\n");
+	assert_int_equal(mkdir(path_of("%s/.relflip/trash", fx->app), 0755), 0);
+	assert_int_equal(mkdir(path_of("%s/.relflip/trash/r1", fx->app), 0755),
+			 0);
+
+	/* The list on stdin, as relflip sends it: r1 twice by its name. */
+	step_list_release(&list, "r1");
+	buf_adds(&list, ".relflip/trash/r1\n");
+	buf_adds(&cmd, "printf '%s' ");
+	sh_quote(&cmd, buf_str(&list));
+	buf_adds(&cmd, " | {\n");
+	step_discard_listed(&cmd, fx->app, "TOKEN");
+	buf_adds(&cmd, "}\n");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/releases/r1", fx->app)));
+	assert_false(exists(path_of("%s/.relflip/releases/r1.json", fx->app)));
+	assert_false(exists(path_of("%s/.relflip/trash/r1", fx->app)));
+	assert_true(is_dir(path_of("%s/releases/r2", fx->app)));
+	assert_true(exists(path_of("%s/.relflip/releases/r2.json", fx->app)));
+	trash = path_of("%s/.relflip/trash/TOKEN", fx->app);
+	for (i = 0; i < 500 && exists(trash); i++)
+		usleep(10000);
+	assert_false(exists(trash));
+
+	/* An empty list makes no trash directory. */
+	buf_reset(&cmd);
+	buf_adds(&cmd, "printf '' | {\n");
+	step_discard_listed(&cmd, fx->app, "TOKEN2");
+	buf_adds(&cmd, "}\n");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_false(exists(path_of("%s/.relflip/trash/TOKEN2", fx->app)));
+	buf_release(&cmd);
+	buf_release(&list);
+}
+
 int
 main(void)
 {
@@ -1386,6 +1442,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_record_and_log,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_release, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_discard_release, setup,
 						teardown),
 	};
 
