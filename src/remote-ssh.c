@@ -62,7 +62,7 @@
 #define IO_TIMEOUT_MS (120 * 1000) /* one SFTP or channel request */
 #define GRACE_MS 5000              /* closing down after a timeout or signal */
 #define KEEPALIVE_MS 10000         /* a quiet stream asks sshd for a reply */
-#define SILENCE_MS 35000 /* a server this silent at an SFTP start is gone */
+#define SILENCE_MS 35000 /* a server silent this long to a request is gone */
 #define PUT_WINDOW (2 * 1024 * 1024) /* bytes in flight, see section 1 */
 #define PUT_WINDOW_MIN (64 * 1024)
 #define PUT_READ (32 * 1024) /* read ahead of what is in flight */
@@ -99,6 +99,7 @@ struct ssh {
 	char via_login[700]; /* ssh's arguments to log in there, for hints */
 	char library[32];    /* "libssh2 1.10.0", for messages */
 	int64_t heard;       /* when bytes last came from the server */
+	int64_t silent_ms;   /* waited on the server since it last sent */
 };
 
 /* Key types libssh2 1.10 can verify, in the order we prefer them. */
@@ -291,6 +292,24 @@ ssh_wait(struct ssh *s, int64_t deadline)
 }
 
 /*
+ * ssh_wait for what the server itself owes (the answer to a channel or
+ * exec request, a step's output, an SFTP start). The time waited counts
+ * as silence until a byte arrives, across requests: a black-holed link is
+ * given up on once, after SILENCE_MS, not once per request (a health
+ * check's tunnels, then the way back). Time spent idle, or on an app
+ * behind a tunnel, does not count.
+ */
+static int
+ssh_wait_owed(struct ssh *s, int64_t deadline)
+{
+	int64_t t0 = now_ms();
+	int rc = ssh_wait(s, deadline);
+
+	s->silent_ms += now_ms() - t0;
+	return rc;
+}
+
+/*
  * How long a half-sent packet may take to go out: the caller's deadline
  * (or the I/O timeout when there is none) and a grace period.
  */
@@ -360,6 +379,22 @@ ssh_timed_out(struct ssh *s, enum rf_exit code, const char *stage,
 	rf_error_set(err, code, stage, "%s from %s", why, s->remote.name);
 	err->kind = RF_KIND_CONNECTION_LOST;
 	return -1;
+}
+
+/* Give up on a server that answered nothing for SILENCE_MS. */
+static int
+ssh_silent(struct ssh *s, enum rf_exit code, const char *stage,
+	   struct rf_error *err)
+{
+	ssh_break(s, "the server stopped answering");
+	rf_error_set(err, code, stage,
+		     "%s stopped answering: nothing came back for %lld s",
+		     s->remote.name, (long long)(s->silent_ms / 1000));
+	err->kind = RF_KIND_CONNECTION_LOST;
+	return rf_error_hint(err,
+			     "is %s up and reachable? relflip -H %s check "
+			     "tells",
+			     s->remote.name, s->remote.name);
 }
 
 static int
@@ -1444,8 +1479,10 @@ ssh_recv(libssh2_socket_t sock, void *buffer, size_t length, int flags,
 	struct ssh *s = *abstract;
 	ssize_t n = recv(sock, buffer, length, flags);
 
-	if (n > 0)
+	if (n > 0) {
 		s->heard = now_ms();
+		s->silent_ms = 0;
+	}
 	if (n < 0)
 		return errno == EWOULDBLOCK || errno == ENOENT ? -EAGAIN
 							       : -errno;
@@ -2709,6 +2746,10 @@ request_stop(struct ssh *s, int64_t deadline, int64_t io, int armed,
 		ssh_timed_out(s, RF_EXIT_CONNECT, NULL, what, err);
 		return WAIT_FAILED;
 	}
+	if (s->silent_ms >= SILENCE_MS) {
+		ssh_silent(s, RF_EXIT_CONNECT, NULL, err);
+		return WAIT_FAILED;
+	}
 	return WAIT_DONE;
 }
 
@@ -2741,8 +2782,8 @@ drain_stale_open(struct ssh *s, int64_t deadline, int armed,
 				   err);
 		if (end != WAIT_DONE)
 			return end;
-		if (ssh_wait(s, hard_deadline(io < deadline ? io : deadline)) !=
-		    0) {
+		if (ssh_wait_owed(
+			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
 			ssh_break(s, "the server stopped reading");
 			rf_error_set(err, RF_EXIT_CONNECT, NULL,
 				     "%s stopped reading from the SSH "
@@ -2786,8 +2827,8 @@ channel_open(struct ssh *s, int kind, const char *host, int port,
 				s->stale = kind;
 			return end;
 		}
-		if (ssh_wait(s, hard_deadline(io < deadline ? io : deadline)) !=
-		    0) {
+		if (ssh_wait_owed(
+			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
 			ssh_break(s, "the server stopped reading");
 			rf_error_set(err, RF_EXIT_CONNECT, NULL,
 				     "%s stopped reading from the SSH "
@@ -2878,8 +2919,8 @@ exec_start(struct ssh *s, const char *cmd, int64_t deadline, int armed,
 			channel_finish(s, ch, 0, now_ms() + GRACE_MS);
 			return end;
 		}
-		if (ssh_wait(s, hard_deadline(io < deadline ? io : deadline)) !=
-		    0) {
+		if (ssh_wait_owed(
+			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
 			ssh_break(s, "the server stopped reading");
 			rf_error_set(err, RF_EXIT_CONNECT, NULL,
 				     "%s stopped reading from the SSH "
@@ -2969,7 +3010,6 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 		return -1;
 	ssh_nonblocking(s);
 	buf = xmalloc(READ_BUF_SIZE);
-	s->heard = now_ms();
 	for (;;) {
 		if (pending == PEND_NONE && req->silence > 0 &&
 		    now_ms() - s->heard >= KEEPALIVE_MS &&
@@ -3011,14 +3051,8 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 				break;
 			}
 			if (req->silence > 0 &&
-			    now_ms() - s->heard >=
-				(int64_t)(req->silence * 1000)) {
-				ssh_break(s, "the server stopped answering");
-				rf_error_kind(err, RF_KIND_CONNECTION_LOST,
-					      "%s stopped answering: nothing "
-					      "came back for %.0f s",
-					      s->remote.name, req->silence);
-				err->code = RF_EXIT_CONNECT;
+			    s->silent_ms >= (int64_t)(req->silence * 1000)) {
+				ssh_silent(s, RF_EXIT_CONNECT, NULL, err);
 				break;
 			}
 		} else {
@@ -3092,9 +3126,13 @@ ssh_stream_io(void *impl, void *stream, const struct stream_request *req,
 			}
 		}
 		/* Data written but not read yet: look again before waiting. */
-		if (!progress && !res->done)
+		if (!progress && !res->done) {
+			int64_t t0 = now_ms();
+
 			wait_both(s, 1, -1, 0,
 				  pending == PEND_NONE ? deadline : hard, NULL);
+			s->silent_ms += now_ms() - t0;
+		}
 	}
 out:
 	free(buf);
@@ -3165,34 +3203,12 @@ sftp_errtext(struct ssh *s, int rc, char *buf, size_t size)
 	return ssh_errtext(s->session, buf, size);
 }
 
-/*
- * The SFTP start given up on a server that sent nothing for a while: a
- * cut or black-holed link, not a missing subsystem (a server that refuses
- * one says so at once). The session is broken from then on, so that what
- * follows fails at once instead of waiting again.
- */
-static int
-sftp_silent(struct ssh *s, enum rf_exit code, const char *stage, int64_t since,
-	    struct rf_error *err)
-{
-	ssh_break(s, "the server stopped answering");
-	rf_error_set(err, code, stage,
-		     "%s stopped answering while SFTP started: nothing came "
-		     "back for %lld s",
-		     s->remote.name, (long long)((now_ms() - since) / 1000));
-	err->kind = RF_KIND_CONNECTION_LOST;
-	return rf_error_hint(err,
-			     "is %s up and reachable? relflip -H %s "
-			     "check tells",
-			     s->remote.name, s->remote.name);
-}
-
 /* Open the SFTP session on first use. Non-blocking mode is set. */
 static int
 sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 	   struct rf_error *err)
 {
-	int64_t start = now_ms(), deadline = start + IO_TIMEOUT_MS, heard;
+	int64_t deadline = now_ms() + IO_TIMEOUT_MS;
 	char text[256];
 
 	if (s->sftp != NULL)
@@ -3203,11 +3219,14 @@ sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 		return -1;
 	}
 	while ((s->sftp = libssh2_sftp_init(s->session)) == NULL) {
-		heard = s->heard > start ? s->heard : start;
 		if (libssh2_session_last_errno(s->session) !=
 		    LIBSSH2_ERROR_EAGAIN) {
-			if (now_ms() - heard >= KEEPALIVE_MS)
-				return sftp_silent(s, code, stage, heard, err);
+			/*
+			 * A server that refuses the subsystem says so at
+			 * once; one silent this long lost the link.
+			 */
+			if (s->silent_ms >= KEEPALIVE_MS)
+				return ssh_silent(s, code, stage, err);
 			ssh_errtext(s->session, text, sizeof(text));
 			rf_error_set(err, code, stage,
 				     "cannot start SFTP on %s: %s",
@@ -3218,9 +3237,9 @@ sftp_ready(struct ssh *s, enum rf_exit code, const char *stage,
 					     "subsystem: Subsystem sftp in "
 					     "sshd_config");
 		}
-		if (now_ms() - heard >= SILENCE_MS)
-			return sftp_silent(s, code, stage, heard, err);
-		if (ssh_wait(s, deadline) != 0)
+		if (s->silent_ms >= SILENCE_MS)
+			return ssh_silent(s, code, stage, err);
+		if (ssh_wait_owed(s, deadline) != 0)
 			return ssh_timed_out(s, code, stage, "an SFTP start",
 					     err);
 	}
