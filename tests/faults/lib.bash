@@ -52,6 +52,8 @@
 #              steps: anything with the app path or the hook marker in its
 #              command line, the sample app aside) within 5 s
 #   redeploy   deploying the same revision again exits 0 and makes it live
+#              (deploybad: the bad release again exits 8 with v2 live, or
+#              9 with v3 live where the fault stopped the way back)
 #   next       deploying a new revision exits 0 and makes it live; the
 #              state invariants hold after it too
 #
@@ -583,7 +585,15 @@ fault_cell() {
 		*) same=v3 ;;
 		esac
 		if [[ $scen == deploybad ]]; then
-			fc_follow redeploy v3 8 v2 HEALTH_STATUS=503
+			# The bad release again: back to v2, exit 8. Where the
+			# fault stopped the way back, v3 is live, and a failed
+			# redeploy of the live release has no release to go
+			# back to but itself: exit 9, v3 stays.
+			if [[ $(fc_app_sh "readlink '$RF_APP/current'") == releases/v3 ]]; then
+				fc_follow redeploy v3 9 v3 HEALTH_STATUS=503
+			else
+				fc_follow redeploy v3 8 v2 HEALTH_STATUS=503
+			fi
 		else
 			fc_follow redeploy "$same" 0 "$same"
 		fi
