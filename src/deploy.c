@@ -707,10 +707,18 @@ record_one(struct fleet *f, struct fleet_host *fh, void *arg)
 				 &errtext, &fh->err);
 	if (status == 0)
 		fh->locked = 0;
-	else if (status > 0)
+	else if (status > 0) {
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "record",
 			     "writing the release record on %s failed: %s",
 			     fh->host->name, buf_str(&errtext));
+		if (strstr(buf_str(&errtext), "No space left") != NULL)
+			rf_error_hint(
+			    &fh->err,
+			    "the disk on %s is full: free space (relflip "
+			    "-H %s prune --keep 2 removes old releases); "
+			    "the lock stays until relflip -H %s unlock",
+			    fh->host->name, fh->host->name, fh->host->name);
+	}
 	buf_release(&cmd);
 	buf_release(&list);
 	buf_release(&errtext);
@@ -770,6 +778,8 @@ finish(struct deploy *d, int code, struct rf_error *why)
 				     "%s is live, but %.400s; the next deploy or "
 				     "rollback repairs the records",
 				     d->opts->revision, err.msg);
+			if (err.hint[0] != '\0')
+				rf_error_hint(why, "%s", err.hint);
 			code = why->code;
 		}
 	}

@@ -508,10 +508,17 @@ step_record_stage(struct buf *cmd, const char *app, const char *id,
 	clear_name(cmd, buf_str(&tmp));
 	buf_adds(cmd, "\nset -C\nprintf '%s\\n' ");
 	sh_quote(cmd, record_json);
-	buf_addf(cmd, " > \"$%s\"; X=$?\nset +C\n"
-		      "[ $X -eq 0 ] || { rm -f \"$%s\"; echo 'cannot write the "
-		      "record of %s' >&2; exit 74; }\n",
-		 var, var, id);
+	/*
+	 * dash's printf says "I/O error" for every failed write: a full disk
+	 * is named from the free blocks instead.
+	 */
+	buf_addf(cmd,
+		 " > \"$%s\"; X=$?\nset +C\n"
+		 "[ $X -eq 0 ] || { rm -f \"$%s\"; echo 'cannot write the "
+		 "record of %s' >&2; [ \"$(stat -f -c %%a \"${%s%%/*}\" "
+		 "2>/dev/null)\" != 0 ] || echo 'No space left on the "
+		 "device' >&2; exit 74; }\n",
+		 var, var, id, var);
 	buf_release(&tmp);
 }
 
