@@ -2728,16 +2728,17 @@ enum wait_end {
 };
 
 /*
- * Whether to stop waiting for a request now: only between calls (never
- * with a packet half sent), once the caller's deadline or the I/O timeout
- * has passed or a signal has arrived.
+ * Wait a while for a request's answer, or stop waiting: only between
+ * calls (never with a packet half sent), once the caller's deadline or the
+ * I/O timeout has passed, a signal has arrived or the server has been
+ * silent for SILENCE_MS. WAIT_DONE: call again.
  */
 static enum wait_end
-request_stop(struct ssh *s, int64_t deadline, int64_t io, int armed,
+request_wait(struct ssh *s, int64_t deadline, int64_t io, int armed,
 	     const char *what, struct rf_error *err)
 {
 	if (half_sent(s))
-		return WAIT_DONE;
+		goto wait;
 	if (armed && interrupted)
 		return WAIT_INTERRUPTED;
 	if (now_ms() >= deadline)
@@ -2748,6 +2749,15 @@ request_stop(struct ssh *s, int64_t deadline, int64_t io, int armed,
 	}
 	if (s->silent_ms >= SILENCE_MS) {
 		ssh_silent(s, RF_EXIT_CONNECT, NULL, err);
+		return WAIT_FAILED;
+	}
+wait:
+	if (ssh_wait_owed(s, hard_deadline(io < deadline ? io : deadline)) !=
+	    0) {
+		ssh_break(s, "the server stopped reading");
+		rf_error_set(err, RF_EXIT_CONNECT, NULL,
+			     "%s stopped reading from the SSH connection",
+			     s->remote.name);
 		return WAIT_FAILED;
 	}
 	return WAIT_DONE;
@@ -2778,19 +2788,10 @@ drain_stale_open(struct ssh *s, int64_t deadline, int armed,
 			s->stale = STALE_NONE;
 			break;
 		}
-		end = request_stop(s, deadline, io, armed, "a channel request",
+		end = request_wait(s, deadline, io, armed, "a channel request",
 				   err);
 		if (end != WAIT_DONE)
 			return end;
-		if (ssh_wait_owed(
-			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
-			ssh_break(s, "the server stopped reading");
-			rf_error_set(err, RF_EXIT_CONNECT, NULL,
-				     "%s stopped reading from the SSH "
-				     "connection",
-				     s->remote.name);
-			return WAIT_FAILED;
-		}
 	}
 	return WAIT_DONE;
 }
@@ -2820,21 +2821,12 @@ channel_open(struct ssh *s, int kind, const char *host, int port,
 		if (*rcp != LIBSSH2_ERROR_EAGAIN)
 			return WAIT_FAILED;
 		*rcp = 0;
-		end = request_stop(s, deadline, io, armed, "a channel request",
+		end = request_wait(s, deadline, io, armed, "a channel request",
 				   err);
 		if (end != WAIT_DONE) {
 			if (end != WAIT_FAILED)
 				s->stale = kind;
 			return end;
-		}
-		if (ssh_wait_owed(
-			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
-			ssh_break(s, "the server stopped reading");
-			rf_error_set(err, RF_EXIT_CONNECT, NULL,
-				     "%s stopped reading from the SSH "
-				     "connection",
-				     s->remote.name);
-			return WAIT_FAILED;
 		}
 	}
 }
@@ -2913,21 +2905,11 @@ exec_start(struct ssh *s, const char *cmd, int64_t deadline, int armed,
 		return end;
 	io = now_ms() + IO_TIMEOUT_MS;
 	while ((rc = libssh2_channel_exec(ch, cmd)) == LIBSSH2_ERROR_EAGAIN) {
-		end = request_stop(s, deadline, io, armed, "an exec request",
+		end = request_wait(s, deadline, io, armed, "an exec request",
 				   err);
 		if (end != WAIT_DONE) {
 			channel_finish(s, ch, 0, now_ms() + GRACE_MS);
 			return end;
-		}
-		if (ssh_wait_owed(
-			s, hard_deadline(io < deadline ? io : deadline)) != 0) {
-			ssh_break(s, "the server stopped reading");
-			rf_error_set(err, RF_EXIT_CONNECT, NULL,
-				     "%s stopped reading from the SSH "
-				     "connection",
-				     s->remote.name);
-			channel_finish(s, ch, 0, now_ms() + GRACE_MS);
-			return WAIT_FAILED;
 		}
 	}
 	if (rc != 0) {
