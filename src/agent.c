@@ -45,7 +45,10 @@
  * reaches the fork before it has dropped the agent's traps runs the trap
  * code of a shell that then clears it, and is lost; the watcher then
  * reads on, and the agent waits for it forever (seen under load: a step
- * of a few milliseconds never replied).
+ * of a few milliseconds never replied). Once relflip is gone, the shell's
+ * next word on the dead channel ("Terminated", a marker) raises SIGPIPE:
+ * trapped, it exits through the EXIT trap and leaves no $T behind; the
+ * steps still get the default action, as a trapped signal is reset at exec.
  */
 static const char agent_sh[] =
     "umask 022\n"
@@ -54,6 +57,7 @@ static const char agent_sh[] =
     "trap 'rm -rf \"$T\"' EXIT\n"
     "trap 'exit 129' HUP\n"
     "trap 'exit 143' TERM\n"
+    "trap 'exit 141' PIPE\n"
     "SS=; command -v setsid >/dev/null 2>&1 && SS=setsid\n"
     "TO=; command -v timeout >/dev/null 2>&1 && TO=timeout\n"
     "exec 3<&0\n"

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cmocka.h>
 
 #include "agent.h"
@@ -222,20 +224,47 @@ setup(void **state)
 	snprintf(fx->l.remote.name, sizeof(fx->l.remote.name), "web1");
 	snprintf(fx->tmp, sizeof(fx->tmp), "/tmp/relflip-agent-test.XXXXXX");
 	assert_non_null(mkdtemp(fx->tmp));
+	/* The agents' own directories go here, where teardown looks for them.
+	 */
+	assert_int_equal(setenv("TMPDIR", fx->tmp, 1), 0);
 	*state = fx;
 	return 0;
 }
 
+/* How many agent directories ($T) are left in DIR. */
+static int
+agent_dirs_left(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "relflip-agent.", 14) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * Every agent is gone by now (its stream's close reaps it), and none left
+ * its directory behind on the server, whichever way its channel ended.
+ */
 static int
 teardown(void **state)
 {
 	struct fx *fx = *state;
 	char cmd[128];
+	int left;
 
 	agent_close(&fx->l.remote);
+	unsetenv("TMPDIR");
+	left = agent_dirs_left(fx->tmp);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->tmp);
 	assert_int_equal(system(cmd), 0);
 	free(fx);
+	assert_int_equal(left, 0);
 	return 0;
 }
 
