@@ -1,6 +1,8 @@
 #ifndef RELFLIP_GIT_FILES_H
 #define RELFLIP_GIT_FILES_H
 
+#include <sys/types.h>
+
 #include "conf.h"
 #include "error.h"
 
@@ -23,6 +25,21 @@ enum git_files {
  */
 int git_files(const char *dir, enum git_files which, struct strlist *out,
 	      struct rf_error *err);
+
+/*
+ * The same in two halves, so that git lists while the caller works: start
+ * returns 1 when git runs (finish then reaps it, always), 0 when git is
+ * not installed (finish then returns 0), -1 on failure.
+ */
+struct git_job {
+	pid_t pid; /* -1: none */
+	int out, err;
+};
+
+int git_files_start(const char *dir, enum git_files which, struct git_job *job,
+		    struct rf_error *err);
+int git_files_finish(struct git_job *job, const char *dir, struct strlist *out,
+		     struct rf_error *err);
 
 /* Is path one of the sorted list's, or a directory above one of them? */
 int git_files_has(const struct strlist *sorted, const char *path);

@@ -65,8 +65,8 @@ path_cmp(const void *a, const void *b)
 }
 
 int
-git_files(const char *dir, enum git_files which, struct strlist *out,
-	  struct rf_error *err)
+git_files_start(const char *dir, enum git_files which, struct git_job *job,
+		struct rf_error *err)
 {
 	const char *argv_tracked[] = { "git",
 				       "-C",
@@ -85,39 +85,64 @@ git_files(const char *dir, enum git_files which, struct strlist *out,
 				      "--exclude-standard",
 				      NULL };
 	posix_spawn_file_actions_t fa;
-	struct buf o = BUF_INIT, e = BUF_INIT;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
-	int status = 0, rc, r = -1;
-	pid_t pid;
-	size_t at;
+	int rc;
 
-	strlist_free(out);
-	o.max = GIT_OUT_MAX;
-	e.max = GIT_ERR_MAX;
+	job->pid = -1;
+	job->out = job->err = -1;
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) {
 		rf_error_set(err, RF_EXIT_INTERNAL, "pack", "pipe: %m");
-		goto out;
+		for (rc = 0; rc < 2; rc++) {
+			if (po[rc] >= 0)
+				close(po[rc]);
+			if (pe[rc] >= 0)
+				close(pe[rc]);
+		}
+		return -1;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
 	rc = posix_spawnp(
-	    &pid, "git", &fa, NULL,
+	    &job->pid, "git", &fa, NULL,
 	    (char *const *)(which == GIT_TRACKED ? argv_tracked : argv_others),
 	    environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(po[1]);
 	close(pe[1]);
-	po[1] = pe[1] = -1;
 	if (rc != 0) {
 		/* No git here: then no work tree to honour either. */
-		r = 0;
-		goto out;
+		close(po[0]);
+		close(pe[0]);
+		job->pid = -1;
+		return 0;
 	}
-	rc = drain(po[0], pe[0], &o, &e);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	job->out = po[0];
+	job->err = pe[0];
+	return 1;
+}
+
+int
+git_files_finish(struct git_job *job, const char *dir, struct strlist *out,
+		 struct rf_error *err)
+{
+	struct buf o = BUF_INIT, e = BUF_INIT;
+	int status = 0, rc, r = -1;
+	size_t at;
+
+	strlist_free(out);
+	if (job->pid < 0)
+		return 0;
+	o.max = GIT_OUT_MAX;
+	e.max = GIT_ERR_MAX;
+	rc = drain(job->out, job->err, &o, &e);
+	close(job->out);
+	close(job->err);
+	job->out = job->err = -1;
+	while (waitpid(job->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	job->pid = -1;
 	if (rc != 0) {
 		rf_error_set(err, RF_EXIT_ARTIFACT, "pack",
 			     "cannot read what git ls-files lists in '%s'",
@@ -151,15 +176,23 @@ git_files(const char *dir, enum git_files which, struct strlist *out,
 out:
 	if (r < 0)
 		strlist_free(out);
-	for (rc = 0; rc < 2; rc++) {
-		if (po[rc] >= 0)
-			close(po[rc]);
-		if (pe[rc] >= 0)
-			close(pe[rc]);
-	}
 	buf_release(&o);
 	buf_release(&e);
 	return r;
+}
+
+int
+git_files(const char *dir, enum git_files which, struct strlist *out,
+	  struct rf_error *err)
+{
+	struct git_job job;
+	int r = git_files_start(dir, which, &job, err);
+
+	if (r <= 0) {
+		strlist_free(out);
+		return r;
+	}
+	return git_files_finish(&job, dir, out, err);
 }
 
 /* The first index whose path is not below key in byte order. */

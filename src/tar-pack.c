@@ -57,6 +57,7 @@ struct pack_ctx {
 	size_t ninc;
 	int git;                /* only what git tracks, and inc */
 	struct strlist tracked; /* sorted */
+	struct git_job others;  /* untracked files, listed meanwhile */
 	struct pack_item *items;
 	size_t nitems, aitems;
 	uint64_t unpacked;
@@ -812,6 +813,15 @@ pack_ctx_clear(struct pack_ctx *c)
 		free(c->inc[i].glob);
 	free(c->inc);
 	strlist_free(&c->tracked);
+	if (c->others.pid >= 0) {
+		struct strlist unused = { NULL, 0 };
+		struct rf_error ignored = RF_ERROR_INIT;
+
+		/* Not asked for in the end: still reaped. */
+		(void)git_files_finish(&c->others, c->opts->dir, &unused,
+				       &ignored);
+		strlist_free(&unused);
+	}
 	free(c->revision_text);
 }
 
@@ -824,7 +834,17 @@ pack_ctx_clear(struct pack_ctx *c)
 static int
 pack_git(struct pack_ctx *c, struct rf_error *err)
 {
-	int r = git_files(c->opts->dir, GIT_TRACKED, &c->tracked, err);
+	struct rf_error ignored = RF_ERROR_INIT;
+	int r;
+
+	/*
+	 * The untracked files are only named in the report: git lists them
+	 * on the other core while the tree is walked and read.
+	 */
+	if (c->opts->report != NULL)
+		(void)git_files_start(c->opts->dir, GIT_OTHERS, &c->others,
+				      &ignored);
+	r = git_files(c->opts->dir, GIT_TRACKED, &c->tracked, err);
 
 	if (r < 0)
 		return -1;
@@ -869,7 +889,7 @@ note_untracked(struct pack_ctx *c)
 	struct rf_error err = RF_ERROR_INIT;
 	size_t i, used = 0;
 
-	if (git_files(c->opts->dir, GIT_OTHERS, &others, &err) != 1)
+	if (git_files_finish(&c->others, c->opts->dir, &others, &err) != 1)
 		return;
 	for (i = 0; i < others.n; i++) {
 		if (pattern_match_path(c->inc, c->ninc, others.v[i]) ||
@@ -901,6 +921,7 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 
 	memset(&c, 0, sizeof(c));
 	c.opts = opts;
+	c.others.pid = -1;
 	if (info != NULL)
 		memset(info, 0, sizeof(*info));
 	if (stat(opts->dir, &st) != 0)
