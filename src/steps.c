@@ -277,8 +277,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "BD=$A/releases/$B\n"
 	    "BM=$R/releases/$B.manifest\n"
 	    "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
-	    "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\"[01] "
-	    "\"$P.cerr\"[01] \"$P.got\"[01]; }\n"
+	    "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\" "
+	    "\"$P.cerr\" \"$P.xerr\"; }\n"
 	    "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
 	    "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
 	    /* Nothing below reads through a link the base could hold. */
@@ -308,12 +308,14 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "{ clean; exit 79; }\n"
 	    /*
 	     * Its directories, then what stays as it is, copied: the
-	     * small files through tar pipes (a file costs cp half as
-	     * many system calls again), two at once, every other name
-	     * each, since creating files is kernel work that a second
-	     * core halves; the large ones with cp --reflink=auto, which
-	     * shares their blocks where the file system can. Never a
-	     * hard link. Names hold no control characters: a line each.
+	     * small files through one tar pipe (a file costs cp half as
+	     * many system calls again; the pipe's two ends already keep
+	     * two cores busy, and a second pipe only made both wait on
+	     * the same directories: 66-86 ms against 48-61 ms for the
+	     * bench app on journaled ext4), the large ones with cp
+	     * --reflink=auto, which shares their blocks where the file
+	     * system can. Never a hard link. Names hold no control
+	     * characters: a line each.
 	     */
 	    "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
 	    "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
@@ -325,21 +327,17 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
 	    "!($5 in skip) { print $5 > ($1 == \"f\" && $3 "
 	    ">= " DELTA_REFLINK_MIN
-	    " ? L : S (++k % 2)) } END { printf \"\" > (S 0); "
-	    "printf \"\" > (S 1); printf \"\" > L }' \"$P.edits\" \"$P.want\" "
-	    "|| { clean; exit 83; }\n"
-	    "copy() { { tar -C \"$BD\" -cf - --no-recursion "
-	    "--verbatim-files-from -T \"$P.small$1\" 2>\"$P.cerr$1\" || "
-	    "echo \"cannot read the base's files\" >>\"$P.cerr$1\"; } | "
-	    "tar -C \"$D\" -xpf - --no-same-owner 2>\"$P.got$1\" && "
-	    "[ ! -s \"$P.cerr$1\" ]; }\n"
-	    "copy 1 & C=$!\n"
-	    "copy 0 && wait $C && { [ ! -s \"$P.large\" ] || "
+	    " ? L : S) } END { printf \"\" > S; printf \"\" > L }' "
+	    "\"$P.edits\" \"$P.want\" || { clean; exit 83; }\n"
+	    "{ { tar -C \"$BD\" -cf - --no-recursion --verbatim-files-from "
+	    "-T \"$P.small\" 2>\"$P.cerr\" || "
+	    "echo \"cannot read the base's files\" >>\"$P.cerr\"; } | "
+	    "tar -C \"$D\" -xpf - --no-same-owner 2>\"$P.xerr\" && "
+	    "[ ! -s \"$P.cerr\" ] && { [ ! -s \"$P.large\" ] || "
 	    "( cd \"$BD\" && xargs -r -d '\\n' "
 	    "cp -P --preserve=mode --reflink=auto --parents -t \"$D\" -- "
-	    "<\"$P.large\" ) 2>>\"$P.got0\"; } || { wait $C; "
-	    "sed -n 1,3p \"$P.cerr0\" \"$P.cerr1\" \"$P.got0\" \"$P.got1\" "
-	    ">&2; clean; exit 83; }\n"
+	    "<\"$P.large\" ) 2>>\"$P.xerr\"; }; } || { "
+	    "sed -n 1,3p \"$P.cerr\" \"$P.xerr\" >&2; clean; exit 83; }\n"
 	    "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
 	    "-C \"$D\" || { clean; exit 78; }\n"
 	    /* The whole tree must be the new manifest, as a full upload. */
@@ -358,8 +356,7 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	buf_adds(cmd,
 		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
 		 "rm -f \"$P.got\" \"$P.list\" \"$P.edits\" \"$P.delta\" "
-		 "\"$P.large\" "
-		 "\"$P.small\"[01] \"$P.cerr\"[01] \"$P.got\"[01]\n");
+		 "\"$P.large\" \"$P.small\" \"$P.cerr\" \"$P.xerr\"\n");
 }
 
 void
