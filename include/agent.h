@@ -5,11 +5,13 @@
 #include "remote.h"
 
 /*
- * The agent: one POSIX shell kept running on each server for the whole
- * run, on one channel, that runs every remote step relflip sends it. A
+ * The agent: one process kept running on each server for the whole run,
+ * on one channel, that runs every remote step relflip sends it: perl
+ * where the server has it (fewer processes a step), else a POSIX shell. A
  * step then costs one round trip instead of three or four (open a channel,
  * exec, read, close), and each step runs
- *   - in a process group of its own under a time limit (timeout(1)),
+ *   - in a process group of its own under a time limit (the shell's
+ *     agent uses timeout(1)),
  *     so a hung step is ended with all its children;
  *   - watched: when the channel closes (relflip was killed, interrupted or
  *     lost the connection), the agent ends the step's whole process group,
@@ -45,8 +47,12 @@ int agent_start(struct remote *r, struct rf_error *err);
 /* Stop r's agent (EOF: it exits), if it runs. */
 void agent_close(struct remote *r);
 
-/* The agent's shell script, for tests and for -v. */
-void agent_script(struct buf *out);
+/*
+ * Append the command that starts the agent with nonce: the Perl one where
+ * the server has perl (and RELFLIP_AGENT is not "sh" there), else the
+ * shell's. For tests.
+ */
+void agent_command(struct buf *cmd, const char *nonce);
 
 /* A step's time limit when the caller gives none, in seconds. */
 #define AGENT_DEFAULT_LIMIT 600.0

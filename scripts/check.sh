@@ -85,7 +85,7 @@ run_include_check() {
 }
 
 # One cmocka binary: print its output, count "[  PASSED  ] N test(s)." and
-# "[  FAILED  ] N test(s)"; a binary that dies (or fails without saying how
+# "[  FAILED  ] N test(s)" (every group's); a binary that dies (or fails without saying how
 # many) counts as one failure.
 run_cmocka() {
 	local bin=$1 out rc p f
@@ -94,8 +94,9 @@ run_cmocka() {
 	out=$(env -u CMOCKA_MESSAGE_OUTPUT timeout -k 5 "$UNIT_TIMEOUT" "$bin" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+	# A binary may run several groups (test-agent: one per agent): summed.
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
 	p=${p:-0}
 	f=${f:-0}
 	if ((rc != 0 && f == 0)); then

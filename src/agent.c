@@ -92,15 +92,151 @@ static const char agent_sh[] =
     "  step \"$lim\"\n"
     "done\n";
 
+/*
+ * The same agent in Perl, for servers that have perl (perl-base is
+ * Essential in Debian and Ubuntu; most distributions ship perl): one
+ * process does what the shell needs head, timeout and a watcher fork for,
+ * so a step costs a fork and its sh: 7.4 ms against 16-19 ms a step here
+ * (a trivial step, 40 in a row, tests' local transport). Same protocol,
+ * markers and statuses (124 at the time limit, 137 when KILL was needed,
+ * 128+N for a signal); each step in a process group of its own, ended on
+ * EOF (TERM, KILL 2 s later, then the agent exits) and at the limit
+ * (TERM, KILL 5 s later). The signal handlers only wake select() through
+ * a pipe, so no exit is missed between the checks. No modules: POSIX alone
+ * costs 20 ms to load. RELFLIP_AGENT=sh in the server's environment keeps
+ * the shell's agent.
+ */
+static const char agent_pl[] =
+    "$0 = 'relflip-agent';\n"
+    "my ($N, $T, $child, $in, $pid, $alarm, $wake) = ($ARGV[0], undef, 0, "
+    "'');\n"
+    "umask 022;\n"
+    "my $tmp = defined $ENV{TMPDIR} && $ENV{TMPDIR} ne '' ? $ENV{TMPDIR} : "
+    "'/tmp';\n"
+    "for (1 .. 50) {\n"
+    " my $x = join '', map { ('a' .. 'z', 'A' .. 'Z', 0 .. 9)[rand 62] } 1 .. "
+    "6;\n"
+    " if (mkdir \"$tmp/relflip-agent.$x\", 0700) { $T = "
+    "\"$tmp/relflip-agent.$x\"; last }\n"
+    "}\n"
+    "exit 70 unless defined $T;\n"
+    "END { if (defined $T && !$child) { unlink \"$T/s\", \"$T/i\"; rmdir $T } "
+    "}\n"
+    "$SIG{HUP} = sub { exit 129 };\n"
+    "$SIG{TERM} = sub { exit 143 };\n"
+    "$SIG{PIPE} = sub { exit 141 };\n"
+    "sub more {\n"
+    " for (;;) {\n"
+    "  my $r = sysread STDIN, $in, 65536, length $in;\n"
+    "  return $r if defined $r;\n"
+    "  return 0 unless $! == 4;\n"
+    " }\n"
+    "}\n"
+    "sub line {\n"
+    " my $i;\n"
+    " while (($i = index $in, \"\\n\") < 0) { return undef unless more() }\n"
+    " return substr $in, 0, $i + 1, '';\n"
+    "}\n"
+    "sub bytes {\n"
+    " my $n = shift;\n"
+    " while (length $in < $n) { return undef unless more() }\n"
+    " return substr $in, 0, $n, '';\n"
+    "}\n"
+    "sub put {\n"
+    " open my $f, '>', $_[0] or exit 72;\n"
+    " print $f $_[1] or exit 72;\n"
+    " close $f or exit 72;\n"
+    "}\n"
+    "sub wake { my $r = shift; my $v = ''; vec($v, fileno $r, 1) = 1; $v }\n"
+    "sub step {\n"
+    " my $lim = shift;\n"
+    " pipe my $r, $wake or exit 73;\n"
+    " local $SIG{CHLD} = sub { syswrite $wake, 'c' };\n"
+    " local $SIG{ALRM} = sub { $alarm = 1; syswrite $wake, 'a' };\n"
+    " $pid = fork;\n"
+    " exit 73 unless defined $pid;\n"
+    " if ($pid == 0) {\n"
+    "  $child = 1;\n"
+    "  setpgrp 0, 0;\n"
+    "  open STDIN, '<', \"$T/i\" or exit 126;\n"
+    "  exec 'sh', \"$T/s\" or exit 127;\n"
+    " }\n"
+    " setpgrp $pid, $pid;\n"
+    " my ($limited, $st, $eof) = (0);\n"
+    " $alarm = 0;\n"
+    " alarm $lim if $lim > 0;\n"
+    " while (!defined $st) {\n"
+    "  my $rin = wake($r);\n"
+    "  vec($rin, 0, 1) = 1 unless $eof;\n"
+    "  if (select(my $rout = $rin, undef, undef, undef) > 0) {\n"
+    "   sysread $r, my $junk, 64 if vec $rout, fileno $r, 1;\n"
+    "   if (!$eof && vec $rout, 0, 1) {\n"
+    "    $eof = 1;\n"
+    "    kill 'TERM', -$pid, $pid;\n"
+    "    $alarm = 0;\n"
+    "    alarm 2;\n"
+    "   }\n"
+    "  }\n"
+    "  if ($alarm && $eof) {\n"
+    "   kill 'KILL', -$pid, $pid;\n"
+    "   waitpid $pid, 0;\n"
+    "   exit 0;\n"
+    "  }\n"
+    "  if ($alarm) {\n"
+    "   $alarm = 0;\n"
+    "   $limited++;\n"
+    "   kill $limited == 1 ? 'TERM' : 'KILL', -$pid, $pid;\n"
+    "   alarm 5 if $limited == 1;\n"
+    "  }\n"
+    "  $st = $? & 127 ? 128 + ($? & 127) : $? >> 8 if waitpid($pid, 1) == "
+    "$pid;\n"
+    " }\n"
+    " if ($eof) {\n"
+    "  until ($alarm) { select my $rout = wake($r), undef, undef, undef; "
+    "sysread $r, my $junk, 64 }\n"
+    "  kill 'KILL', -$pid;\n"
+    "  exit 0;\n"
+    " }\n"
+    " alarm 0;\n"
+    " $st = $limited > 1 ? 137 : 124 if $limited;\n"
+    " close $r;\n"
+    " close $wake;\n"
+    " syswrite STDOUT, \"\\n$N $st\\n\";\n"
+    " syswrite STDERR, \"\\n$N\\n\";\n"
+    "}\n"
+    "if (defined $ENV{RF_STEP1_LIMIT} && $ENV{RF_STEP1_LIMIT} ne '') {\n"
+    " put \"$T/s\", $ENV{RF_STEP1};\n"
+    " put \"$T/i\", '';\n"
+    " my $l = $ENV{RF_STEP1_LIMIT};\n"
+    " delete @ENV{qw(RF_STEP1 RF_STEP1_LIMIT)};\n"
+    " step($l);\n"
+    "}\n"
+    "while (defined(my $l = line())) {\n"
+    " my ($op, $ns, $nd, $lim) = split ' ', $l;\n"
+    " exit 71 unless $op eq 'run' && \"$ns $nd $lim\" =~ /^\\d+ \\d+ \\d+$/;\n"
+    " my $s = bytes($ns);\n"
+    " exit 72 unless defined $s;\n"
+    " put \"$T/s\", $s;\n"
+    " my $d = $nd > 0 ? bytes($nd) : '';\n"
+    " exit 72 unless defined $d;\n"
+    " put \"$T/i\", $d;\n"
+    " step($lim);\n"
+    "}\n";
+
 struct agent {
 	void *stream;
 	char nonce[33];
 };
 
 void
-agent_script(struct buf *out)
+agent_command(struct buf *cmd, const char *nonce)
 {
-	buf_adds(out, agent_sh);
+	buf_adds(cmd, "if [ \"${RELFLIP_AGENT:-}\" != sh ] && "
+		      "command -v perl >/dev/null 2>&1; then exec perl -e ");
+	sh_quote(cmd, agent_pl);
+	buf_addf(cmd, " %s; fi; exec sh -c ", nonce);
+	sh_quote(cmd, agent_sh);
+	buf_addf(cmd, " relflip-agent %s", nonce);
 }
 
 /* What one stream (stdout or stderr) of a step has said so far. */
@@ -229,9 +365,7 @@ agent_launch(struct remote *r, const char *first, double limit,
 			       "export RF_STEP1 RF_STEP1_LIMIT; ",
 			 limit);
 	}
-	buf_adds(&cmd, "exec sh -c ");
-	sh_quote(&cmd, agent_sh);
-	buf_addf(&cmd, " relflip-agent %s", a->nonce);
+	agent_command(&cmd, a->nonce);
 	rc = r->ops->stream_open(r->impl, buf_str(&cmd), &a->stream, err);
 	buf_release(&cmd);
 	if (rc != 0) {

@@ -486,10 +486,12 @@ migrate = echo "no database"; exit 1'
 	rf_assert_log 2 'last["exit_code"] == 7'
 }
 
-@test "a hook over hook_timeout is killed with its children, exit 7, within seconds" {
-	local started elapsed marker
+# hook_over_its_limit ID PREVIOUS: deploy ID with an install hook that
+# sleeps past hook_timeout = 1: exit 7 within seconds, the hook and its
+# children gone, nothing changed (PREVIOUS still live).
+hook_over_its_limit() {
+	local id=$1 previous=$2 started elapsed marker
 
-	deployed v1
 	# A sleep no other process on this machine runs.
 	marker="sleep 30.$RF_PORT"
 	rf_config "[deploy]
@@ -497,17 +499,45 @@ hook_timeout = 1
 
 [hooks]
 install = $marker"
-	ART=$(rf_artifact v2)
-
+	ART=$(rf_artifact "$id")
 	started=$(rf_now_ms)
-	deploy "$ART" --revision v2
+	deploy "$ART" --revision "$id"
 	elapsed=$(($(rf_now_ms) - started))
 	rf_assert_status 7
 	rf_assert_stderr_has "timed out"
 	((elapsed < 15000)) || rf_fail "the deploy took $elapsed ms with hook_timeout = 1"
 	rf_poll 3 eval "! pgrep -f '$marker' >/dev/null" ||
 		rf_fail "the hook still runs:" "$(pgrep -af "$marker")"
-	assert_failed_before_switch v2 v1
+	assert_failed_before_switch "$id" "$previous"
+}
+
+@test "a hook over hook_timeout is killed with its children, exit 7, within seconds" {
+	deployed v1
+	hook_over_its_limit v2 v1
+}
+
+# agent-parent.sh, shipped in the artifact for the install hook: prints the
+# agent's process above the step, "relflip-agent" (Perl) or "timeout" (the
+# shell's agent runs each step under timeout(1)).
+AGENT_PARENT='p=$$
+while [ "$p" -gt 1 ]; do
+	c=$(cat /proc/$p/comm)
+	case $c in relflip-agent | timeout) echo "agent-parent=$c"; exit 0 ;; esac
+	p=$(cut -d " " -f 4 /proc/$p/stat)
+done
+echo "agent-parent=none"'
+
+@test "the shell's agent, where the server asks for it, deploys and ends a hook over its limit the same" {
+	rf_config "[hooks]
+install = sh agent-parent.sh"
+	deployed v1 "agent-parent.sh=$AGENT_PARENT"
+	rf_assert_stderr_has "agent-parent=relflip-agent"
+
+	printf 'environment="RELFLIP_AGENT=sh" %s\n' "$(cat "$RF_TMP/client_key.pub")" >"$RF_TMP/authorized_keys"
+	deployed v2 "agent-parent.sh=$AGENT_PARENT"
+	rf_assert_stderr_has "agent-parent=timeout"
+	rf_assert_record v1 good
+	hook_over_its_limit v3 v2
 }
 
 # ---------------------------------------------------------------------------

@@ -514,15 +514,7 @@ test_closed_channel_ends_the_step(void **state)
 	void *stream;
 	pid_t child, tough;
 
-	{
-		struct buf sh = BUF_INIT;
-
-		agent_script(&sh);
-		buf_adds(&cmd, "exec sh -c ");
-		sh_quote(&cmd, buf_str(&sh));
-		buf_adds(&cmd, " relflip-agent RFAtest");
-		buf_release(&sh);
-	}
+	agent_command(&cmd, "RFAtest");
 	assert_int_equal(local_open(&fx->l, buf_str(&cmd), &stream, &err), 0);
 	stubborn_step(fx, &script, pidfile, toughfile, sizeof(pidfile));
 	buf_addf(&msg, "run %zu 0 60\n%s", script.len, buf_str(&script));
@@ -603,10 +595,47 @@ test_interrupt_ends_the_step(void **state)
 	lines_release(&ls);
 }
 
+/* Which agent the group runs: the step's parent says. */
+static const char *agent_parent;
+
+static void
+test_the_agent_is_the_one_asked_for(void **state)
+{
+	struct fx *fx = *state;
+	struct lines ls = { BUF_INIT, BUF_INIT };
+	struct exec_result res;
+
+	assert_int_equal(run(fx, "cat /proc/$PPID/comm", NULL, 5, &ls, &res),
+			 0);
+	assert_int_equal(res.status, 0);
+	assert_string_equal(buf_str(&ls.out), agent_parent);
+	lines_release(&ls);
+}
+
+/* The Perl agent, where perl is installed (it is where Debian is). */
+static int
+perl_group(void **state)
+{
+	(void)state;
+	agent_parent = "relflip-agent|";
+	return unsetenv("RELFLIP_AGENT");
+}
+
+/* The shell's agent: steps run under timeout(1). */
+static int
+sh_group(void **state)
+{
+	(void)state;
+	agent_parent = "timeout|";
+	return setenv("RELFLIP_AGENT", "sh", 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_the_agent_is_the_one_asked_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steps_share_one_agent,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -621,5 +650,11 @@ main(void)
 						setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed;
+
+	failed =
+	    cmocka_run_group_tests_name("perl agent", tests, perl_group, NULL);
+	failed +=
+	    cmocka_run_group_tests_name("shell agent", tests, sh_group, NULL);
+	return failed;
 }

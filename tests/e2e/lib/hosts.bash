@@ -268,6 +268,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 $sftp
 SetEnv SHLVL=1${RF_PROC_TAG:+ RF_PROC_TAG=$RF_PROC_TAG}
+# A test can ask for the shell's agent: environment="RELFLIP_AGENT=sh" in
+# its authorized_keys (deploy.bats does).
+PermitUserEnvironment RELFLIP_AGENT
 AllowTcpForwarding yes
 LogLevel VERBOSE
 MaxStartups 100
