@@ -50,6 +50,7 @@ struct layout_state {
 	long nreleases;            /* entries under releases/, -1: none */
 	struct lock_info lock;
 	char missing_tools[128];   /* space-separated, "" when all there */
+	char agent[8];             /* LAYOUT_TOOLS: "perl" or "sh" */
 	long long free_bytes;      /* for the login user where APP is; -1 */
 	long long incoming_size;   /* of probe_asks.incoming; -1: none */
 	struct strlist missing_shared; /* probe_asks.shared_files not there */

@@ -66,12 +66,17 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		 "j=; read -r j < \"$L/job\" 2>/dev/null; [ -n \"$j\" ] && "
 		 "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n");
 	if (flags & LAYOUT_TOOLS)
-		buf_adds(cmd,
-			 "for t in sh tar sha256sum mv ln readlink find stat "
-			 "timeout mktemp head awk sort cmp gzip base64; do "
-			 "command -v $t >/dev/null 2>&1 || echo missing=$t; done\n"
-			 "mv --help 2>&1 | grep -q -e --no-target-directory || "
-			 "echo missing=mv-T\n");
+		buf_adds(
+		    cmd,
+		    "for t in sh tar sha256sum mv ln readlink find stat "
+		    "timeout mktemp head awk sort cmp gzip base64; do "
+		    "command -v $t >/dev/null 2>&1 || echo missing=$t; done\n"
+		    "mv --help 2>&1 | grep -q -e --no-target-directory || "
+		    "echo missing=mv-T\n"
+		    /* As agent_command() chooses. */
+		    "if [ \"${RELFLIP_AGENT:-}\" != sh ] && "
+		    "command -v perl >/dev/null 2>&1; then echo agent=perl; "
+		    "else echo agent=sh; fi\n");
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd,
 			 "for d in \"$A\"/releases/* \"$A\"/releases/.tmp-*; do "
@@ -311,6 +316,8 @@ layout_parse(const char *text, struct layout_state *st)
 			strlist_add(&st->incoming, v);
 		} else if (strcmp(kv, "trash") == 0) {
 			strlist_add(&st->trash, v);
+		} else if (strcmp(kv, "agent") == 0) {
+			snprintf(st->agent, sizeof(st->agent), "%s", v);
 		} else if (strcmp(kv, "missing") == 0) {
 			size_t len = strlen(st->missing_tools);
 

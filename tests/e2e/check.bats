@@ -42,6 +42,16 @@ deployed_layout() {
 	rf_assert_stderr_has "local"
 	rf_assert_unchanged app
 	rf_assert_current_valid
+
+	# The tools item names the agent steps run in: Perl here, the shell's
+	# where the server asks for it.
+	run --separate-stderr relflip -c "$RF_CONFIG" --json check
+	rf_assert_status 0
+	rf_json_query 'any(e.get("item") == "tools" and "steps run in the Perl agent" in e["detail"] for e in ev)'
+	printf 'environment="RELFLIP_AGENT=sh" %s\n' "$(cat "$RF_TMP/client_key.pub")" >"$RF_TMP/authorized_keys"
+	run --separate-stderr relflip -c "$RF_CONFIG" --json check
+	rf_assert_status 0
+	rf_json_query 'any(e.get("item") == "tools" and "steps run in the shell" in e["detail"] for e in ev)'
 }
 
 @test "check --json prints one event a line, check events and a result" {
