@@ -51,7 +51,7 @@ struct layout_state {
 	struct lock_info lock;
 	char missing_tools[128];   /* space-separated, "" when all there */
 	char agent[8];             /* LAYOUT_TOOLS: "perl" or "sh" */
-	long long free_bytes;      /* for the login user where APP is; -1 */
+	long long free_bytes;      /* asks->free_space: where APP is; -1 */
 	long long incoming_size;   /* of probe_asks.incoming; -1: none */
 	struct strlist missing_shared; /* probe_asks.shared_files not there */
 	char base_id[65];          /* probe_asks.base_manifest: whose, or "" */
@@ -81,6 +81,7 @@ struct probe_asks {
 	 * base64: what a delta upload is worked out from.
 	 */
 	int base_manifest;
+	int free_space; /* the free space where APP is (a deploy's preflight) */
 };
 
 /*

@@ -104,7 +104,8 @@ static const char agent_sh[] =
  * (TERM, KILL 5 s later). The signal handlers only wake select() through
  * a pipe, so no exit is missed between the checks. No modules: POSIX alone
  * costs 20 ms to load. RELFLIP_AGENT=sh in the server's environment keeps
- * the shell's agent.
+ * the shell's agent. Each step finds the server's time, in seconds, in
+ * RF_STEP_TIME: the lock and the probe then need no date(1).
  */
 static const char agent_pl[] =
     "$0 = 'relflip-agent';\n"
@@ -158,6 +159,7 @@ static const char agent_pl[] =
     " if ($pid == 0) {\n"
     "  $child = 1;\n"
     "  setpgrp 0, 0;\n"
+    "  $ENV{RF_STEP_TIME} = time;\n"
     "  open STDIN, '<', \"$T/i\" or exit 126;\n"
     "  exec 'sh', \"$T/s\" or exit 127;\n"
     " }\n"

@@ -903,6 +903,7 @@ deploy_run(const struct selection *sel, const struct deploy_opts *opts,
 	nrows = deploy_rows(&d, rows);
 	d.asks.shared_files = &d.conf->shared_files;
 	d.asks.base_manifest = 1;
+	d.asks.free_space = 1;
 	d.f.asks = &d.asks;
 
 	if (validate_args(&d, err) != 0 ||

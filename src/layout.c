@@ -20,51 +20,52 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 
 	buf_adds(cmd, "A=");
 	sh_quote(cmd, app_path);
-	buf_adds(cmd,
-		 "; echo now=${RF_NOW:-$(date +%s)}\n"
-		 /* The lock script made its lock: no need to try again. */
-		 "try_write() { [ -n \"${RF_WROTE:-}\" ] && { echo writable=1; "
-		 "return; }; d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
-		 "2>/dev/null) && rmdir \"$d\" && echo writable=1 || "
-		 "echo writable=0; }\n"
-		 "if [ -e \"$A\" ] || [ -L \"$A\" ]; then\n"
-		 "  echo app=1\n"
-		 "  if [ -d \"$A\" ]; then echo dir=1; try_write \"$A\"; "
-		 "else echo dir=0; echo writable=0; fi\n"
-		 "else\n"
-		 "  echo app=0; p=$A\n"
-		 "  while [ ! -e \"$p\" ] && [ \"$p\" != / ]; do "
-		 "p=$(dirname \"$p\"); done\n"
-		 "  echo ancestor=$p\n"
-		 "  if [ -d \"$p\" ]; then try_write \"$p\"; "
-		 "else echo writable=0; fi\n"
-		 "fi\n"
-		 "c=$A/current; CT=\n"
-		 "if [ -L \"$c\" ]; then CT=$(readlink \"$c\"); "
-		 "echo target=$CT; "
-		 "if [ -d \"$c/\" ]; then echo current=link; "
-		 "else echo current=dangling; fi\n"
-		 "elif [ -d \"$c\" ]; then echo current=dir\n"
-		 "elif [ -e \"$c\" ]; then echo current=other\n"
-		 "else echo current=none; fi\n"
-		 "if [ -d \"$A/releases\" ]; then n=0; for d in \"$A\"/releases/* "
-		 "\"$A\"/releases/.[!.]* \"$A\"/releases/..?*; do "
-		 "{ [ -e \"$d\" ] || [ -L \"$d\" ]; } && n=$((n + 1)); done; "
-		 "echo releases=$n; fi\n"
-		 "L=$A/.relflip/lock\n"
-		 /* The lock script's own lock: nothing to read about it. */
-		 "if [ -n \"${RF_WROTE:-}\" ]; then echo lock=1\n"
-		 /* A lock in any shape is held: a file, a link, no info. */
-		 "elif [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
-		 "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
-		 "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
-		 /* Each step renews it by writing its pid in job. */
-		 "set -- $(stat -c %Y \"$L/job\" \"$L/info\" \"$L\" "
-		 "2>/dev/null); echo lock_renewed=$1; "
-		 "[ -d \"$L\" ] && sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' "
-		 "\"$L/info\" 2>/dev/null; "
-		 "j=; read -r j < \"$L/job\" 2>/dev/null; [ -n \"$j\" ] && "
-		 "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n");
+	buf_adds(
+	    cmd,
+	    "; echo now=${RF_NOW:-${RF_STEP_TIME:-$(date +%s)}}\n"
+	    /* The lock script made its lock: no need to try again. */
+	    "try_write() { [ -n \"${RF_WROTE:-}\" ] && { echo writable=1; "
+	    "return; }; d=$(mktemp -d \"$1/.relflip-probe.XXXXXX\" "
+	    "2>/dev/null) && rmdir \"$d\" && echo writable=1 || "
+	    "echo writable=0; }\n"
+	    "if [ -e \"$A\" ] || [ -L \"$A\" ]; then\n"
+	    "  echo app=1\n"
+	    "  if [ -d \"$A\" ]; then echo dir=1; try_write \"$A\"; "
+	    "else echo dir=0; echo writable=0; fi\n"
+	    "else\n"
+	    "  echo app=0; p=$A\n"
+	    "  while [ ! -e \"$p\" ] && [ \"$p\" != / ]; do "
+	    "p=$(dirname \"$p\"); done\n"
+	    "  echo ancestor=$p\n"
+	    "  if [ -d \"$p\" ]; then try_write \"$p\"; "
+	    "else echo writable=0; fi\n"
+	    "fi\n"
+	    "c=$A/current; CT=\n"
+	    "if [ -L \"$c\" ]; then CT=$(readlink \"$c\"); "
+	    "echo target=$CT; "
+	    "if [ -d \"$c/\" ]; then echo current=link; "
+	    "else echo current=dangling; fi\n"
+	    "elif [ -d \"$c\" ]; then echo current=dir\n"
+	    "elif [ -e \"$c\" ]; then echo current=other\n"
+	    "else echo current=none; fi\n"
+	    "if [ -d \"$A/releases\" ]; then n=0; for d in \"$A\"/releases/* "
+	    "\"$A\"/releases/.[!.]* \"$A\"/releases/..?*; do "
+	    "{ [ -e \"$d\" ] || [ -L \"$d\" ]; } && n=$((n + 1)); done; "
+	    "echo releases=$n; fi\n"
+	    "L=$A/.relflip/lock\n"
+	    /* The lock script's own lock: nothing to read about it. */
+	    "if [ -n \"${RF_WROTE:-}\" ]; then echo lock=1\n"
+	    /* A lock in any shape is held: a file, a link, no info. */
+	    "elif [ -e \"$L\" ] || [ -L \"$L\" ]; then echo lock=1; "
+	    "if [ -L \"$L\" ] || [ ! -d \"$L\" ]; then echo lock_odd=file; "
+	    "elif [ ! -f \"$L/info\" ]; then echo lock_odd=noinfo; fi; "
+	    /* Each step renews it by writing its pid in job. */
+	    "set -- $(stat -c %Y \"$L/job\" \"$L/info\" \"$L\" "
+	    "2>/dev/null); echo lock_renewed=$1; "
+	    "[ -d \"$L\" ] && sed -n 's/^\\([a-z_]*\\)=/lock_\\1=/p' "
+	    "\"$L/info\" 2>/dev/null; "
+	    "j=; read -r j < \"$L/job\" 2>/dev/null; [ -n \"$j\" ] && "
+	    "kill -0 \"$j\" 2>/dev/null && echo lock_busy=$j; fi\n");
 	if (flags & LAYOUT_TOOLS)
 		buf_adds(
 		    cmd,
@@ -98,7 +99,7 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 			 "[ -f \"$f\" ] && echo incoming=${f##*/}; done\n"
 			 "for f in \"$A\"/.relflip/trash/*; do "
 			 "[ -e \"$f\" ] && echo trash=${f##*/}; done\n");
-	if (flags & LAYOUT_RECORDS)
+	if ((flags & LAYOUT_RECORDS) && asks != NULL && asks->free_space)
 		buf_adds(cmd, "d=$A; while [ ! -d \"$d\" ]; do d=${d%/*}; "
 			      "d=${d:-/}; done; set -- $(stat -f -c '%a %S' \"$d\"); "
 			      "echo free_kb=$(($1 * $2 / 1024))\n");

@@ -43,29 +43,34 @@ step_lock_script(struct buf *cmd, const char *app, const char *info_lines)
 {
 	set_var(cmd, "A", app);
 	set_var(cmd, "INFO", info_lines);
-	buf_adds(cmd,
-		 "R=$A/.relflip\n"
-		 "{ [ -d \"$A/releases\" ] && [ -d \"$A/shared\" ] && "
-		 "[ -d \"$R/releases\" ] && [ -d \"$R/incoming\" ]; } || "
-		 "mkdir -p \"$A/releases\" \"$A/shared\" \"$R/releases\" "
-		 "\"$R/incoming\" || exit 76\n"
-		 /*
-		  * The lock appears whole, its info inside, by one rename: a
-		  * kill at any point leaves no lock without a holder. A rename
-		  * onto a lock with info fails, so two runs cannot both win.
-		  */
-		 "if [ -e \"$R/lock\" ] || [ -L \"$R/lock\" ]; then echo locked=0\n"
-		 "else\n"
-		 "  N=$R/lock.$$\n"
-		 "  [ ! -e \"$N\" ] || rm -rf \"$N\"\n"
-		 /* One date for the lock's since and the probe's now. */
-		 "  { mkdir \"$N\" && RF_NOW=$(date +%s) && "
-		 "{ printf '%s' \"$INFO\"; echo since=$RF_NOW; } > \"$N/info\"; } || "
-		 "{ rm -rf \"$N\"; exit 76; }\n"
-		 "  if mv -T \"$N\" \"$R/lock\" 2>/dev/null; then echo locked=1; "
-		 "RF_WROTE=1\n"
-		 "  else rm -rf \"$N\"; echo locked=0; fi\n"
-		 "fi\n");
+	buf_adds(
+	    cmd,
+	    "R=$A/.relflip\n"
+	    "{ [ -d \"$A/releases\" ] && [ -d \"$A/shared\" ] && "
+	    "[ -d \"$R/releases\" ] && [ -d \"$R/incoming\" ]; } || "
+	    "mkdir -p \"$A/releases\" \"$A/shared\" \"$R/releases\" "
+	    "\"$R/incoming\" || exit 76\n"
+	    /*
+	     * The lock appears whole, its info inside, by one rename: a
+	     * kill at any point leaves no lock without a holder. A rename
+	     * onto a lock with info fails, so two runs cannot both win.
+	     */
+	    "if [ -e \"$R/lock\" ] || [ -L \"$R/lock\" ]; then echo locked=0\n"
+	    "else\n"
+	    "  N=$R/lock.$$\n"
+	    "  [ ! -e \"$N\" ] || rm -rf \"$N\"\n"
+	    /*
+	     * One time for the lock's since and the probe's now: the Perl
+	     * agent's, else date's.
+	     */
+	    "  { mkdir \"$N\" && RF_NOW=${RF_STEP_TIME:-$(date +%s)} && "
+	    "{ printf '%s' \"$INFO\"; echo since=$RF_NOW; } > \"$N/info\"; } "
+	    "|| "
+	    "{ rm -rf \"$N\"; exit 76; }\n"
+	    "  if mv -T \"$N\" \"$R/lock\" 2>/dev/null; then echo locked=1; "
+	    "RF_WROTE=1\n"
+	    "  else rm -rf \"$N\"; echo locked=0; fi\n"
+	    "fi\n");
 }
 
 void

@@ -597,6 +597,7 @@ test_interrupt_ends_the_step(void **state)
 
 /* Which agent the group runs: the step's parent says. */
 static const char *agent_parent;
+static int agent_has_time;
 
 static void
 test_the_agent_is_the_one_asked_for(void **state)
@@ -609,6 +610,16 @@ test_the_agent_is_the_one_asked_for(void **state)
 			 0);
 	assert_int_equal(res.status, 0);
 	assert_string_equal(buf_str(&ls.out), agent_parent);
+
+	/* The Perl agent gives each step the server's time; the shell none. */
+	assert_int_equal(run(fx,
+			     "t=${RF_STEP_TIME:-none}; n=$(date +%s); "
+			     "case $t in none) echo none ;; "
+			     "*) [ $((n - t)) -le 2 ] && echo now ;; esac",
+			     NULL, 5, &ls, &res),
+			 0);
+	assert_string_equal(buf_str(&ls.out),
+			    agent_has_time ? "now|" : "none|");
 	lines_release(&ls);
 }
 
@@ -618,6 +629,7 @@ perl_group(void **state)
 {
 	(void)state;
 	agent_parent = "relflip-agent|";
+	agent_has_time = 1;
 	return unsetenv("RELFLIP_AGENT");
 }
 
@@ -627,6 +639,7 @@ sh_group(void **state)
 {
 	(void)state;
 	agent_parent = "timeout|";
+	agent_has_time = 0;
 	return setenv("RELFLIP_AGENT", "sh", 1);
 }
 
