@@ -15,7 +15,9 @@
 # Prints the count of cells, one line per cell as each ends ("CELL RESULT
 # DETAIL", with one indented line per broken invariant), and last
 # "N passed, N failed" (skips are counted apart). Exit 0 when none failed.
-# FAULTS_KEEP=1 keeps a failed cell's server files (all: every cell's). Needs root.
+# FAULTS_KEEP=1 keeps a failed cell's server files (all: every cell's).
+# RF_SSHD_AGENT=sh runs every cell against the shell's agent (the default
+# is the Perl one, where perl is installed). Needs root.
 set -u
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -43,7 +45,7 @@ while [[ $# -gt 0 ]]; do
 	-j) jobs=$2; shift 2 ;;
 	--slice) slice=1; shift ;;
 	--list) list=1; shift ;;
-	-h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	-*) echo "matrix.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) patterns+=("$1"); shift ;;
 	esac

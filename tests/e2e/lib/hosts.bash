@@ -267,9 +267,10 @@ PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 $sftp
-SetEnv SHLVL=1${RF_PROC_TAG:+ RF_PROC_TAG=$RF_PROC_TAG}
+SetEnv SHLVL=1${RF_PROC_TAG:+ RF_PROC_TAG=$RF_PROC_TAG}${RF_SSHD_AGENT:+ RELFLIP_AGENT=$RF_SSHD_AGENT}
 # A test can ask for the shell's agent: environment="RELFLIP_AGENT=sh" in
-# its authorized_keys (deploy.bats does).
+# its authorized_keys (deploy.bats does); RF_SSHD_AGENT=sh asks it for
+# every session of the sshds started meanwhile (the fault matrix's soak).
 PermitUserEnvironment RELFLIP_AGENT
 AllowTcpForwarding yes
 LogLevel VERBOSE
