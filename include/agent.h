@@ -48,6 +48,13 @@ int agent_start(struct remote *r, struct rf_error *err);
 void agent_close(struct remote *r);
 
 /*
+ * The shell test by which a server takes the Perl agent: perl on its PATH
+ * and RELFLIP_AGENT not "sh" in its environment. check's probe asks it too.
+ */
+#define AGENT_PERL_TEST                                                        \
+	"[ \"${RELFLIP_AGENT:-}\" != sh ] && command -v perl >/dev/null 2>&1"
+
+/*
  * Append the command that starts the agent with nonce: the Perl one where
  * the server has perl (and RELFLIP_AGENT is not "sh" there), else the
  * shell's. For tests.

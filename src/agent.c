@@ -233,8 +233,7 @@ struct agent {
 void
 agent_command(struct buf *cmd, const char *nonce)
 {
-	buf_adds(cmd, "if [ \"${RELFLIP_AGENT:-}\" != sh ] && "
-		      "command -v perl >/dev/null 2>&1; then exec perl -e ");
+	buf_adds(cmd, "if " AGENT_PERL_TEST "; then exec perl -e ");
 	sh_quote(cmd, agent_pl);
 	buf_addf(cmd, " %s; fi; exec sh -c ", nonce);
 	sh_quote(cmd, agent_sh);

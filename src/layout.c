@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "layout.h"
 #include "quote.h"
 #include "release.h"
@@ -74,9 +75,7 @@ layout_probe_script(struct buf *cmd, const char *app_path, int flags,
 		    "command -v $t >/dev/null 2>&1 || echo missing=$t; done\n"
 		    "mv --help 2>&1 | grep -q -e --no-target-directory || "
 		    "echo missing=mv-T\n"
-		    /* As agent_command() chooses. */
-		    "if [ \"${RELFLIP_AGENT:-}\" != sh ] && "
-		    "command -v perl >/dev/null 2>&1; then echo agent=perl; "
+		    "if " AGENT_PERL_TEST "; then echo agent=perl; "
 		    "else echo agent=sh; fi\n");
 	if (flags & LAYOUT_RECORDS)
 		buf_adds(cmd,
