@@ -378,15 +378,15 @@ check_host(void *arg, size_t index)
 			 "the server lacks: %s", st.missing_tools);
 		item_hint(hc, ITEM_TOOLS,
 			  "install coreutils, tar and findutils on the server");
-	} else if (strcmp(st.agent, "perl") == 0) {
-		item_set(hc, ITEM_TOOLS, ITEM_OK, "ok",
-			 "sh tar sha256sum mv -T ln readlink find timeout; "
-			 "steps run in the Perl agent");
 	} else {
-		item_set(hc, ITEM_TOOLS, ITEM_OK, "ok",
-			 "sh tar sha256sum mv -T ln readlink find timeout; "
-			 "steps run in the shell's agent (no perl here, or "
-			 "RELFLIP_AGENT=sh: three processes more a step)");
+		item_set(
+		    hc, ITEM_TOOLS, ITEM_OK, "ok",
+		    "sh tar sha256sum mv -T ln readlink find timeout; "
+		    "steps run in %s",
+		    strcmp(st.agent, "perl") == 0
+			? "the Perl agent"
+			: "the shell's agent (no perl here, or "
+			  "RELFLIP_AGENT=sh: three processes more a step)");
 	}
 	check_health(hc, r, conf, &st);
 	layout_state_release(&st);
