@@ -85,8 +85,8 @@ run_include_check() {
 }
 
 # One cmocka binary: print its output, count "[  PASSED  ] N test(s)." and
-# "[  FAILED  ] N test(s)" (every group's); a binary that dies (or fails without saying how
-# many) counts as one failure.
+# "[  FAILED  ] N test(s)" (every group's, summed); a binary that dies (or
+# fails without saying how many) counts as one failure.
 run_cmocka() {
 	local bin=$1 out rc p f
 
@@ -95,10 +95,8 @@ run_cmocka() {
 	rc=$?
 	printf '%s\n' "$out"
 	# A binary may run several groups (test-agent: one per agent): summed.
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' <<<"$out" | awk '{ s += $1 } END { print s + 0 }')
-	p=${p:-0}
-	f=${f:-0}
+	p=$(awk '/^\[  PASSED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' <<<"$out")
+	f=$(awk '/^\[  FAILED  \] [0-9]+ test/ { s += $4 } END { print s + 0 }' <<<"$out")
 	if ((rc != 0 && f == 0)); then
 		if ((rc == 124 || rc == 137)); then
 			echo "$bin: timed out after ${UNIT_TIMEOUT}s: counted as 1 failed"
