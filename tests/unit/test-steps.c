@@ -169,6 +169,15 @@ run_expect(const struct fx *fx, const char *script, int status, struct run *r)
 	return buf_str(&r->out);
 }
 
+/* Open a block whose stdin is input, as relflip sends a step its list. */
+static void
+fed(struct buf *cmd, const char *input)
+{
+	buf_adds(cmd, "printf '%s' ");
+	sh_quote(cmd, input);
+	buf_adds(cmd, " | {\n");
+}
+
 /* ---- files ---- */
 
 static char *path_of(const char *fmt, ...)
@@ -1330,9 +1339,7 @@ test_remove_release(void **state)
 
 	/* The list arrives on stdin, as relflip sends it. */
 	step_list_release(&list, "r1");
-	buf_adds(&cmd, "printf '%s' ");
-	sh_quote(&cmd, buf_str(&list));
-	buf_adds(&cmd, " | {\n");
+	fed(&cmd, buf_str(&list));
 	step_remove_listed(&cmd, fx->app, 1);
 	buf_adds(&cmd, "}\n");
 	run_expect(fx, buf_str(&cmd), 0, &r);
@@ -1376,9 +1383,7 @@ test_discard_release(void **state)
 	/* The list on stdin, as relflip sends it: r1 twice by its name. */
 	step_list_release(&list, "r1");
 	buf_adds(&list, ".relflip/trash/r1\n");
-	buf_adds(&cmd, "printf '%s' ");
-	sh_quote(&cmd, buf_str(&list));
-	buf_adds(&cmd, " | {\n");
+	fed(&cmd, buf_str(&list));
 	step_discard_listed(&cmd, fx->app, "TOKEN");
 	buf_adds(&cmd, "}\n");
 	run_expect(fx, buf_str(&cmd), 0, &r);
