@@ -48,6 +48,8 @@ struct server {
 	size_t nscript; /* the last reply repeats */
 	pthread_mutex_t mu;
 	int served;
+	double accepted[16]; /* when each request came in */
+	int delay_ms;        /* before each answer: a slow app or a far link */
 };
 
 static double
@@ -133,7 +135,7 @@ server_main(void *arg)
 {
 	struct server *s = arg;
 	const struct reply *rep;
-	int fd, i;
+	int fd, i, delay_ms;
 
 	for (;;) {
 		if (wait_readable(s, s->lfd, 10000) != 0)
@@ -143,9 +145,14 @@ server_main(void *arg)
 			continue;
 		pthread_mutex_lock(&s->mu);
 		i = s->served++;
+		if ((size_t)i < sizeof(s->accepted) / sizeof(s->accepted[0]))
+			s->accepted[i] = now_mono();
+		delay_ms = s->delay_ms;
 		pthread_mutex_unlock(&s->mu);
 		rep = &s->script[(size_t)i < s->nscript ? (size_t)i
 							: s->nscript - 1];
+		if (delay_ms > 0)
+			poll(NULL, 0, delay_ms);
 		serve_one(s, fd, rep);
 		close(fd);
 	}
@@ -748,6 +755,40 @@ test_remote_always_503(void **state)
 }
 
 static void
+test_remote_interval_from_try_start(void **state)
+{
+	static const struct reply script[] = { { 503, "down" } };
+	struct fixture *fx = *state;
+	struct health_result res;
+	struct rf_error err = RF_ERROR_INIT;
+	double gap;
+	int n;
+
+	fx->conf.health_interval = 0.5;
+	fx->conf.health_retries = 1;
+	start(fx, script, 1);
+	/* Each answer takes 0.3 s, as a far server's round trips would. */
+	pthread_mutex_lock(&fx->srv.mu);
+	fx->srv.delay_ms = 300;
+	pthread_mutex_unlock(&fx->srv.mu);
+	assert_int_equal(
+	    health_check_remote(&fx->remote, &fx->conf, "3f2c1ab", &res, &err),
+	    0);
+	assert_false(res.ok);
+	n = stop(fx);
+	/* Three quick tries within the first interval, then one more. */
+	assert_int_equal(n, 4);
+	assert_int_equal(res.tries, 4);
+	/*
+	 * The last pause is one interval from the start of the try before
+	 * it (0.5 s), not from its end (0.8 s).
+	 */
+	gap = fx->srv.accepted[3] - fx->srv.accepted[2];
+	assert_true(gap >= 0.49);
+	assert_true(gap < 0.65);
+}
+
+static void
 test_remote_old_release(void **state)
 {
 	static const struct reply script[] = { { 200, "release 9e1d2c0" } };
@@ -758,6 +799,10 @@ test_remote_old_release(void **state)
 	fx->conf.expect_revision = 1;
 	fx->conf.health_retries = 1;
 	start(fx, script, 1);
+	/* Each answer takes 0.3 s, as a far server's round trips would. */
+	pthread_mutex_lock(&fx->srv.mu);
+	fx->srv.delay_ms = 300;
+	pthread_mutex_unlock(&fx->srv.mu);
 	assert_int_equal(
 	    health_check_remote(&fx->remote, &fx->conf, "3f2c1ab", &res, &err),
 	    0);
@@ -1008,6 +1053,7 @@ main(void)
 		T(test_http_bad_scheme),
 		T(test_remote_becomes_healthy),
 		T(test_remote_always_503),
+		T(test_remote_interval_from_try_start),
 		T(test_remote_old_release),
 		T(test_remote_serves_revision),
 		T(test_remote_nothing_listens),
