@@ -539,7 +539,7 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 	const struct conf *conf = ctx->conf;
 	struct http_response hr;
 	char why[256], body[HEALTH_BODY_SHOWN + 1];
-	double start, deadline, now, tried, timeout, next, quick = 0.05;
+	double start, deadline, now, timeout, next, quick = 0.05;
 	double interval = conf->health_interval > 0 ? conf->health_interval : 0;
 	int maxtries, counted = 0, good = 0, r = -1;
 
@@ -565,7 +565,6 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 		}
 
 		why[0] = '\0';
-		tried = now;
 		if (ctx->r != NULL)
 			r = health_try_remote(ctx, timeout, &hr, why,
 					      sizeof(why), err);
@@ -604,17 +603,17 @@ health_loop(struct health_ctx *ctx, struct health_result *res,
 		 * until one interval has passed, try again sooner (50 ms,
 		 * 100 ms, 200 ms, ...), and count only the tries after it
 		 * against retries, so retries x interval stays the window.
-		 * The pause runs from the try's start: a try costs a round
-		 * trip, which over a WAN link would otherwise stretch every
-		 * interval by one (Capistrano's loop runs on the server).
+		 * The pause runs from the try's start (now): a try costs a
+		 * round trip, which over a WAN link would otherwise stretch
+		 * every interval by one (Capistrano's loop runs on the server).
 		 */
-		if (maxtries > 1 && tried + quick < start + interval) {
-			next = tried + quick;
+		if (maxtries > 1 && now + quick < start + interval) {
+			next = now + quick;
 			quick *= 2;
 		} else {
 			if (++counted >= maxtries)
 				break;
-			next = tried + interval;
+			next = now + interval;
 		}
 		if (deadline > 0 && next >= deadline)
 			break;

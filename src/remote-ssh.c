@@ -263,23 +263,33 @@ addr_port(const char *addr, int port, char *out, size_t size)
 /* Waiting on the socket. */
 
 /*
- * Acknowledge what has arrived at once, before waiting for more. sshd
+ * The session socket's entry for poll(): readable, or writable while
+ * libssh2 holds a half-sent packet (nothing else moves until it is out).
+ * Before a wait to read, what has arrived is acknowledged at once: sshd
  * leaves Nagle on for a session without a tty, so its second small packet
  * in a row (the channel's confirmation right after the hostkeys notice,
  * at every connection) waits for our ACK, which Linux delays by 40 ms when
  * we have nothing to send: 42 ms of every command's first step on
- * loopback, by tcpdump. The setting lasts for a few packets only, hence
+ * loopback, by tcpdump. TCP_QUICKACK lasts for a few packets only, hence
  * before each wait.
  */
 static void
-ack_now(int fd)
+session_pollfd(struct ssh *s, struct pollfd *pfd)
 {
-#ifdef TCP_QUICKACK
 	int on = 1;
 
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+	pfd->fd = s->sock;
+	pfd->events = (libssh2_session_block_directions(s->session) &
+		       LIBSSH2_SESSION_BLOCK_OUTBOUND)
+			  ? POLLOUT
+			  : POLLIN;
+	pfd->revents = 0;
+#ifdef TCP_QUICKACK
+	if (pfd->events == POLLIN)
+		(void)setsockopt(s->sock, IPPROTO_TCP, TCP_QUICKACK, &on,
+				 sizeof(on));
 #else
-	(void)fd;
+	(void)on;
 #endif
 }
 
@@ -293,7 +303,6 @@ ssh_wait(struct ssh *s, int64_t deadline)
 {
 	struct pollfd pfd;
 	int64_t left = WAIT_SLICE_MS;
-	int dir;
 
 	if (deadline != NO_DEADLINE) {
 		left = deadline - now_ms();
@@ -302,13 +311,7 @@ ssh_wait(struct ssh *s, int64_t deadline)
 		if (left > WAIT_SLICE_MS)
 			left = WAIT_SLICE_MS;
 	}
-	dir = libssh2_session_block_directions(s->session);
-	pfd.fd = s->sock;
-	/* A half-sent packet goes first; nothing else moves until then. */
-	pfd.events = (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : POLLIN;
-	pfd.revents = 0;
-	if (pfd.events == POLLIN)
-		ack_now(s->sock);
+	session_pollfd(s, &pfd);
 	/* EINTR is fine: the caller looks at `interrupted`. */
 	(void)poll(&pfd, 1, (int)left);
 	return 0;
@@ -2123,10 +2126,7 @@ jump_pump(void *arg)
 		pfd[npfd].events = POLLIN;
 		pfd[npfd++].revents = 0;
 		if (!dead && pump_wants_session(tunnels, opening, &pend)) {
-			pfd[npfd].fd = s->sock;
-			pfd[npfd].events = half_sent(s) ? POLLOUT : POLLIN;
-			pfd[npfd++].revents = 0;
-			ack_now(s->sock);
+			session_pollfd(s, &pfd[npfd++]);
 		}
 		/*
 		 * A socket with nothing to wait for stays out: its POLLHUP
@@ -2880,11 +2880,7 @@ wait_both(struct ssh *s, int want_session, int fd, short fd_events,
 			left = WAIT_SLICE_MS;
 	}
 	if (want_session) {
-		pfd[n].fd = s->sock;
-		pfd[n].events = half_sent(s) ? POLLOUT : POLLIN;
-		pfd[n].revents = 0;
-		n++;
-		ack_now(s->sock);
+		session_pollfd(s, &pfd[n++]);
 	}
 	if (fd != -1) {
 		pfd[n].fd = fd;
