@@ -102,10 +102,10 @@ void step_pull_script(struct buf *cmd, const struct step_pull *p);
 
 /*
  * Build releases/<id> from the base release on the server and a delta:
- * on stdin, edits_len bytes of edits to the base's manifest (lines
+ * edits (edits_len bytes, in the script) to the base's manifest (lines
  * "-PATH": drop; "+LINE": add; "!PATH": in the delta though unchanged),
- * then a gzip'd tarball of what is new. The base's manifest with the
- * edits must hash to manifest_sha256; its directories are made, the
+ * and on stdin a gzip'd tarball of what is new. The base's manifest with
+ * the edits must hash to manifest_sha256; its directories are made, the
  * entries that stay are copied from the base (cp --reflink=auto, never a
  * hard link, never reading through a link), the delta is unpacked over
  * them, and the whole tree is checked against the new manifest. Any of
@@ -113,9 +113,9 @@ void step_pull_script(struct buf *cmd, const struct step_pull *p);
  * back to a full upload. Then as step_unpack_script: the manifest, the
  * record, the rename. The base is only read.
  */
-void step_unpack_delta_script(struct buf *cmd, const char *app,
-			      const char *id, const char *base,
-			      const char *token, size_t edits_len,
+void step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
+			      const char *base, const char *token,
+			      const char *edits, size_t edits_len,
 			      const char *manifest_sha256,
 			      const char *record_json);
 

@@ -264,7 +264,7 @@ step_pull_script(struct buf *cmd, const struct step_pull *p)
 
 void
 step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
-			 const char *base, const char *token,
+			 const char *base, const char *token, const char *edits,
 			 size_t edits_len, const char *manifest_sha256,
 			 const char *record_json)
 {
@@ -273,7 +273,6 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	set_var(cmd, "B", base);
 	set_var(cmd, "T", token);
 	set_var(cmd, "MS", manifest_sha256);
-	buf_addf(cmd, "NE=%zu\n", edits_len);
 	buf_adds(
 	    cmd,
 	    "R=$A/.relflip\n"
@@ -282,29 +281,56 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "BD=$A/releases/$B\n"
 	    "BM=$R/releases/$B.manifest\n"
 	    "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
-	    "\"$P.edits\" \"$P.delta\" \"$P.large\" \"$P.small\" "
-	    "\"$P.cerr\" \"$P.xerr\"; }\n"
+	    "\"$P.dirs\" \"$P.large\" \"$P.small\" \"$P.cerr\" \"$P.xerr\"; }\n"
 	    "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
 	    "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
 	    /* Nothing below reads through a link the base could hold. */
 	    "if [ ! -f \"$BM\" ] || [ -L \"$BD\" ] || [ ! -d \"$BD\" ]; "
 	    "then echo \"base release $B is gone\" >&2; exit 83; fi\n"
-	    "head -c \"$NE\" > \"$P.edits\" && cat > \"$P.delta\" || "
-	    "{ clean; echo \"cannot store the delta under $R/incoming\" >&2; "
-	    "exit 79; }\n"
 	    /*
-	     * The new manifest: the base's with the edits (-PATH drops
-	     * an entry, +LINE adds one), checked against its digest.
+	     * One awk, reading the edits (here, ended by a "." line) and
+	     * then the base's manifest: the new manifest is the base's with
+	     * the edits (-PATH drops an entry, +LINE adds one), merged in
+	     * path order (both are sorted, bytewise: no sort needed), and
+	     * checked against its digest below. On the way it lists the
+	     * directories to make and what stays as it is, to copy: small
+	     * files through one tar pipe, large ones with cp. "+" and "!"
+	     * entries come in the delta. Paths compare as strings, never as
+	     * numbers.
 	     */
-	    "{ echo '# relflip manifest 1'; "
-	    "awk -F '\\t' 'FNR == NR { c = substr($0, 1, 1); "
-	    "if (c == \"-\") drop[substr($0, 2)] = 1; "
-	    "else if (c == \"+\") add[++n] = substr($0, 2); next } "
-	    "/^#/ { next } !($5 in drop) { print } "
-	    "END { for (i = 1; i <= n; i++) print add[i] }' "
-	    "\"$P.edits\" \"$BM\" | LC_ALL=C sort -t '\t' -k 5 | "
-	    "awk '{ print } END { print \"# entries \" NR }'; } "
-	    "> \"$P.want\" || { clean; exit 79; }\n"
+	    "LC_ALL=C awk -F '\\t' -v W=\"$P.want\" -v DL=\"$P.dirs\" "
+	    "-v S=\"$P.small\" -v L=\"$P.large\" '\n"
+	    "function put(line, t, sz, p) {\n"
+	    "  print line > W; e++\n"
+	    "  if (t == \"d\") print p > DL\n"
+	    "  else if ((t == \"f\" || t == \"l\") && !(p in skip))\n"
+	    "    print p > (t == \"f\" && sz >= " DELTA_REFLINK_MIN
+	    " ? L : S)\n"
+	    "}\n"
+	    "function adds(upto, f) {\n"
+	    "  while (k < n && (upto == \"\" || (ap[k + 1] \"\") < upto)) {\n"
+	    "    k++; split(add[k], f, \"\\t\"); put(add[k], f[1], f[3], "
+	    "f[5])\n"
+	    "  }\n"
+	    "}\n"
+	    "BEGIN { print \"" MANIFEST_HEADER "\" > W; printf \"\" > DL; "
+	    "printf \"\" > S; printf \"\" > L }\n"
+	    "!m { c = substr($0, 1, 1); x = substr($0, 2)\n"
+	    "  if ($0 == \".\") m = 1\n"
+	    "  else if (c == \"-\") drop[x] = 1\n"
+	    "  else if (c == \"+\") { add[++n] = x; split(x, f, \"\\t\"); "
+	    "ap[n] = f[5]; skip[f[5]] = 1 }\n"
+	    "  else if (c == \"!\") skip[x] = 1\n"
+	    "  next }\n"
+	    "/^#/ { next }\n"
+	    "{ adds($5 \"\"); if (!($5 in drop)) put($0, $1, $3, $5) }\n"
+	    "END { adds(\"\"); print \"# entries \" e > W }\n"
+	    "' - \"$BM\" <<'RF_EDITS_END' || { clean; exit 79; }\n");
+	buf_add(cmd, edits, edits_len);
+	buf_adds(
+	    cmd,
+	    ".\n"
+	    "RF_EDITS_END\n"
 	    "GOT=$(sha256sum < \"$P.want\"); GOT=${GOT%% *}\n"
 	    "if [ \"$GOT\" != \"$MS\" ]; then clean; "
 	    "echo \"the base's manifest does not lead to this release's\" >&2; "
@@ -322,18 +348,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	     * system can. Never a hard link. Names hold no control
 	     * characters: a line each.
 	     */
-	    "awk -F '\\t' '$1 == \"d\" { print $5 }' \"$P.want\" | "
-	    "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) || "
+	    "( cd \"$D\" && xargs -r -d '\\n' mkdir -p -- ) < \"$P.dirs\" || "
 	    "{ clean; exit 83; }\n"
-	    "awk -F '\\t' -v S=\"$P.small\" -v L=\"$P.large\" "
-	    "'FNR == NR { c = substr($0, 1, 1); "
-	    "if (c == \"+\") { split(substr($0, 2), f, \"\\t\"); "
-	    "skip[f[5]] = 1 } else if (c == \"!\") skip[substr($0, 2)] = 1; "
-	    "next } /^#/ { next } ($1 == \"f\" || $1 == \"l\") && "
-	    "!($5 in skip) { print $5 > ($1 == \"f\" && $3 "
-	    ">= " DELTA_REFLINK_MIN
-	    " ? L : S) } END { printf \"\" > S; printf \"\" > L }' "
-	    "\"$P.edits\" \"$P.want\" || { clean; exit 83; }\n"
 	    "{ { tar -C \"$BD\" -cf - --no-recursion --verbatim-files-from "
 	    "-T \"$P.small\" 2>\"$P.cerr\" || "
 	    "echo \"cannot read the base's files\" >>\"$P.cerr\"; } | "
@@ -343,7 +359,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "cp -P --preserve=mode --reflink=auto --parents -t \"$D\" -- "
 	    "<\"$P.large\" ) 2>>\"$P.xerr\"; }; } || { "
 	    "sed -n 1,3p \"$P.cerr\" \"$P.xerr\" >&2; clean; exit 83; }\n"
-	    "tar -x --no-same-owner --no-same-permissions -f \"$P.delta\" "
+	    /* The delta is this step's stdin. */
+	    "tar -xz --no-same-owner --no-same-permissions -f - "
 	    "-C \"$D\" || { clean; exit 78; }\n"
 	    /* The whole tree must be the new manifest, as a full upload. */
 	    "{ cd \"$D\" && ");
@@ -360,8 +377,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
 		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
-		 "rm -f \"$P.got\" \"$P.list\" \"$P.edits\" \"$P.delta\" "
-		 "\"$P.large\" \"$P.small\" \"$P.cerr\" \"$P.xerr\"\n");
+		 "rm -f \"$P.got\" \"$P.list\" \"$P.dirs\" \"$P.large\" "
+		 "\"$P.small\" \"$P.cerr\" \"$P.xerr\"\n");
 }
 
 void

@@ -45,8 +45,8 @@ struct delta {
 	char why[160];
 	/*
 	 * What the unpack reads, shared by the base's hosts: edits_len
-	 * bytes of -PATH, +LINE and !PATH lines, then the gzip'd tarball of
-	 * what is sent.
+	 * bytes of -PATH, +LINE and !PATH lines (in its script), then the
+	 * gzip'd tarball of what is sent (its stdin).
 	 */
 	struct buf payload;
 	size_t edits_len;
@@ -452,10 +452,10 @@ unpack_plan(const struct fleet *f, const struct fleet_host *fh, void *run,
 	record_format(&rec, &json);
 	step_unpack_delta_script(&p->script, f->conf->app_path,
 				 d->opts->revision, dl->base, f->token,
-				 dl->edits_len, ds->manifest_sha,
-				 buf_str(&json));
-	p->shared_input = dl->payload.buf;
-	p->shared_len = dl->payload.len;
+				 dl->payload.buf, dl->edits_len,
+				 ds->manifest_sha, buf_str(&json));
+	p->shared_input = dl->payload.buf + dl->edits_len;
+	p->shared_len = dl->payload.len - dl->edits_len;
 	p->limit = f->conf->hook_timeout;
 	buf_release(&json);
 }

@@ -95,6 +95,42 @@ sftp_sessions() {
 	rf_assert_record v1 good
 }
 
+@test "files added, removed and in new directories merge into the new manifest: still a delta" {
+	local want got
+
+	make_app "$RF_TMP/src"
+	# Names whose order trips a numeric or locale-aware compare: the
+	# server merges the edits into the base's manifest bytewise.
+	mkdir -p "$RF_TMP/src/n" "$RF_TMP/src/a-b" "$RF_TMP/src/a/b"
+	printf '9\n' >"$RF_TMP/src/n/9"
+	printf '10\n' >"$RF_TMP/src/n/10"
+	printf 'x\n' >"$RF_TMP/src/a-b/x"
+	printf 'y\n' >"$RF_TMP/src/a/b/y"
+	printf 'dot\n' >"$RF_TMP/src/a.b"
+	printf 'e\n' >"$RF_TMP/src/"$'\303\251t\303\251.txt'
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	rm "$RF_TMP/src/n/10" "$RF_TMP/src/a.b" "$RF_TMP/src/lib/m5.py"
+	printf '100\n' >"$RF_TMP/src/n/100"
+	printf '8\n' >"$RF_TMP/src/n/8"
+	mkdir -p "$RF_TMP/src/a/c/d"
+	printf 'new\n' >"$RF_TMP/src/a/c/d/new.txt"
+	printf 'z\n' >"$RF_TMP/src/a-b/z"
+	printf 'f\n' >"$RF_TMP/src/"$'\303\251t\303\251-2.txt'
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "delta" "kept from v1"
+	[[ $stderr != *"did not verify"* ]] || rf_fail "the delta fell back" "$stderr"
+	want=$(fingerprint "$RF_TMP/src")
+	got=$(fingerprint "$RF_APP/releases/v2" | grep -v -e ' \./REVISION$' -e ' \./DEPLOYED_AT$')
+	[[ $want == "$got" ]] || rf_fail "v2 is not the source tree" "$(diff <(echo "$want") <(echo "$got"))"
+	[[ -e $RF_APP/releases/v1/n/10 && -e $RF_APP/releases/v1/a.b ]] || rf_fail "the base lost files"
+}
+
 @test "a base changed behind relflip's back does not verify: the full upload, by itself" {
 	make_app "$RF_TMP/src"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
