@@ -774,28 +774,6 @@ out:
 	return r;
 }
 
-/* fsync the directory holding path, so the rename is durable. */
-static void
-sync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (slash == NULL)
-		dir = xstrdup(".");
-	else if (slash == path)
-		dir = xstrdup("/");
-	else
-		dir = xstrndup(path, (size_t)(slash - path));
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd != -1) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 static void
 pack_ctx_clear(struct pack_ctx *c)
 {
@@ -984,11 +962,14 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 	}
 	if (pack_write(&c, fd, err) != 0)
 		goto fail;
-	if (fsync(fd) != 0) {
-		rf_error_set(err, RF_EXIT_ARTIFACT, "pack",
-			     "cannot write '%s': %s", tmp, strerror(errno));
-		goto fail;
-	}
+	/*
+	 * Not synced to disk, as tar and git archive do not: the artifact
+	 * is a build output, and waiting for the disk cost more than the
+	 * rest of a small app's pack after its files (12 ms of 105 here).
+	 * A killed pack never leaves a partial file under the output's
+	 * name (the rename); close() still reports what a network file
+	 * system only reports then.
+	 */
 	if (close(fd) != 0) {
 		fd = -1;
 		rf_error_set(err, RF_EXIT_ARTIFACT, "pack",
@@ -1008,7 +989,6 @@ artifact_pack(const struct pack_options *opts, struct artifact_info *info,
 			     opts->output, strerror(errno));
 		goto fail;
 	}
-	sync_parent(opts->output);
 	r = 0;
 	goto out;
 fail:
