@@ -471,7 +471,6 @@ veth_tx() {
 	for k in 1 2 3 4; do
 		rf_nginx_start --ns "$(rf_host_ns "$(rf_fleet_num "$k")")" --port "$port" "nginx-h$k" 127.0.0.1
 		cp "$ART" "$RF_NGINX_WWW/v1.tar.gz"
-		cp "$ART" "$RF_NGINX_WWW/v2.tar.gz"
 	done
 	rf_fleet_config 1 2 3 4 -- "[artifact]
 url = $RF_NGINX_URL/\${RELFLIP_RELEASE}.tar.gz"
@@ -482,8 +481,10 @@ url = $RF_NGINX_URL/\${RELFLIP_RELEASE}.tar.gz"
 	pull=$(($(veth_tx 1 2 3 4) - t0))
 	rf_fleet_assert_live v1 1 2 3 4
 
-	# The same artifact uploaded (no [artifact]), as release v2.
+	# An artifact of the same size uploaded (no [artifact]), as release v2:
+	# its blob is new, so that no host gets a delta from v1.
 	rf_fleet_config 1 2 3 4
+	ART=$(rf_fleet_artifact v2 $((4 * 1024 * 1024)))
 	t0=$(veth_tx 1 2 3 4)
 	run --separate-stderr relflip -c "$RF_CONFIG" deploy "$ART" --revision v2
 	rf_assert_status 0
