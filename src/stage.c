@@ -54,6 +54,18 @@ stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 	return status;
 }
 
+/*
+ * A step's stderr as the judge quotes it: without the newline that ends
+ * its last line, which would show as \x0a inside the quoted message.
+ */
+static const char *
+step_message(struct buf *errtext)
+{
+	while (errtext->len > 0 && errtext->buf[errtext->len - 1] == '\n')
+		errtext->buf[--errtext->len] = '\0';
+	return buf_str(errtext);
+}
+
 int
 stage_exec_judged(struct fleet *f, struct fleet_host *fh,
 		  const struct stage *s, void *run)
@@ -62,7 +74,8 @@ stage_exec_judged(struct fleet *f, struct fleet_host *fh,
 	int status, rc;
 
 	status = stage_exec(f, fh, s, run, NULL, &errtext);
-	rc = status < 0 ? -1 : s->judge(f, fh, run, status, buf_str(&errtext));
+	rc = status < 0 ? -1
+			: s->judge(f, fh, run, status, step_message(&errtext));
 	buf_release(&errtext);
 	return rc;
 }
@@ -149,8 +162,9 @@ joined_a(struct fleet *f, struct fleet_host *fh, void *arg)
 		errtext.len = (size_t)(m - errtext.buf);
 		status = 0;
 	}
-	rc = status < 0 ? -1 : j->a->judge(f, fh, j->run, status,
-					    buf_str(&errtext));
+	rc = status < 0
+		 ? -1
+		 : j->a->judge(f, fh, j->run, status, step_message(&errtext));
 	stage_plan_release(&pa);
 	stage_plan_release(&pb);
 	buf_release(&cmd);
@@ -167,7 +181,7 @@ joined_b(struct fleet *f, struct fleet_host *fh, void *arg)
 	if (!j->ran_b[i])
 		return j->b->run(f, fh, j->run);
 	return j->b->judge(f, fh, j->run, j->status_b[i],
-			   buf_str(&j->errtext_b[i]));
+			   step_message(&j->errtext_b[i]));
 }
 
 /*

@@ -365,15 +365,19 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    /* The whole tree must be the new manifest, as a full upload. */
 	    "{ cd \"$D\" && ");
 	manifest_listing_script(cmd, "\"$P.list\"");
-	buf_adds(cmd,
-		 "; } > \"$P.got\" || { clean; exit 78; }\n"
-		 "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
-		 "  diff \"$P.want\" \"$P.got\" 2>/dev/null | grep '^[<>]' | "
-		 "head -n 4 | sed 's/^</approved:/; s/^>/built:/' >&2\n"
-		 "  clean; exit 83\n"
-		 "fi\n"
-		 "mv -f \"$P.want\" \"$R/releases/$ID.manifest\" || "
-		 "{ clean; exit 79; }\n");
+	buf_adds(cmd, "; } > \"$P.got\" || { clean; exit 78; }\n"
+		      "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
+		      /*
+		       * One line naming the paths (a manifest entry's fifth
+		       * field): it becomes a warning before the full upload.
+		       */
+		      "  echo \"not as the manifest says: $(diff \"$P.want\" "
+		      "\"$P.got\" 2>/dev/null | grep '^[<>]' | cut -f5 | "
+		      "awk '!s[$0]++' | head -n 3 | paste -sd ' ')\" >&2\n"
+		      "  clean; exit 83\n"
+		      "fi\n"
+		      "mv -f \"$P.want\" \"$R/releases/$ID.manifest\" || "
+		      "{ clean; exit 79; }\n");
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
 		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"

@@ -131,6 +131,25 @@ sftp_sessions() {
 	[[ -e $RF_APP/releases/v1/n/10 && -e $RF_APP/releases/v1/a.b ]] || rf_fail "the base lost files"
 }
 
+@test "the same artifact again as a new release: a delta of nothing, verified" {
+	local sftp
+
+	make_app "$RF_TMP/src"
+	tar -C "$RF_TMP/src" -czf "$RF_TMP/app.tgz" .
+	deploy "$RF_TMP/app.tgz" --revision v1
+	rf_assert_status 0
+	sftp=$(sftp_sessions)
+	deploy "$RF_TMP/app.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "0 changed"
+	[[ $stderr != *"did not verify"* ]] || rf_fail "the empty delta fell back" "$stderr"
+	[[ $(sftp_sessions) == "$sftp" ]] || rf_fail "the second deploy opened SFTP"
+	[[ $(fingerprint "$RF_APP/releases/v1" | grep -v -e REVISION -e DEPLOYED_AT) == \
+		"$(fingerprint "$RF_APP/releases/v2" | grep -v -e REVISION -e DEPLOYED_AT)" ]] ||
+		rf_fail "v2 is not v1's tree"
+}
+
 @test "a base changed behind relflip's back does not verify: the full upload, by itself" {
 	make_app "$RF_TMP/src"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
@@ -142,7 +161,8 @@ sftp_sessions() {
 	deploy "$RF_TMP/v2.tgz" --revision v2
 	rf_assert_status 0
 	rf_assert_current v2
-	rf_assert_stderr_has "did not verify" "uploading the whole artifact"
+	rf_assert_stderr_has "did not verify (not as the manifest says: lib/m7.py): uploading the whole artifact"
+	[[ $stderr != *'\x0a'* ]] || rf_fail "the server's message kept its newline" "$stderr"
 	[[ $(cat "$RF_APP/current/lib/m7.py") == "module 7 of the app" ]] || rf_fail "the edit leaked into v2"
 	[[ $(tail -n 1 "$RF_APP/releases/v1/lib/m7.py") == "hand edit" ]] || rf_fail "the base was touched"
 }
