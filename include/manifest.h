@@ -129,10 +129,26 @@ int manifest_name_ok(const char *s);
  * after it, so that a redirection can follow ("{ ... } >FILE"); its
  * variables are set in subshells only. scratch is the shell word of a file
  * outside the tree (a quoted path or "$VAR.l"): the entries are sorted
- * into it while the files are hashed, and the caller removes it. -1 when
- * out's bound is reached.
+ * into it while the files are hashed, and the caller removes it.
+ *
+ * snapshot, when not NULL, is the shell word of a second file outside the
+ * tree: the same walk writes each regular file's inode, ctime and path
+ * into it (MANIFEST_SNAPSHOT_FORMAT), what a later delta checks to know
+ * that a file has not changed since this listing hashed it. hashes, when
+ * not NULL, is the command that prints sha256sum's lines for the files
+ * (run in the tree; by default every file is hashed). -1 when out's bound
+ * is reached.
  */
-int manifest_listing_script(struct buf *out, const char *scratch);
+int manifest_listing_script(struct buf *out, const char *scratch,
+			    const char *snapshot, const char *hashes);
+
+/*
+ * A line of a release's snapshot (.relflip/releases/<id>.stat), as find
+ * -printf writes it: inode, ctime (seconds and fraction), path. A write,
+ * chmod, chown, rename over or new link changes a file's ctime, which no
+ * one but the clock can set back.
+ */
+#define MANIFEST_SNAPSHOT_FORMAT "%i\\t%C@\\t%P\\n"
 
 void manifest_release(struct manifest *m);
 

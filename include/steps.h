@@ -190,7 +190,7 @@ void step_remove_listed(struct buf *cmd, const char *app, int measure);
  */
 void step_discard_listed(struct buf *cmd, const char *app, const char *token);
 
-/* Add a release's directory, record and manifest to such a list. */
+/* Add a release's directory, record, manifest and snapshot to such a list. */
 void step_list_release(struct buf *list, const char *id);
 
 #endif

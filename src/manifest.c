@@ -411,11 +411,12 @@ manifest_diff(const struct manifest *base, const struct manifest *next,
 static const char listing_head[] =
     "{ printf '%s\\n' '" MANIFEST_HEADER "'\n"
     "{\n"
-    "\tfind . -mindepth 1 -printf '%y\\t%m\\t%s\\t%l\\t%P\\n' | "
-    "LC_ALL=C sort -t '\t' -k 5 >";
+    "\tfind . -mindepth 1 -printf '%y\\t%m\\t%s\\t%l\\t%P\\n'";
+static const char listing_sort[] = " | LC_ALL=C sort -t '\t' -k 5 >";
+static const char listing_hashes[] =
+    "find . -mindepth 1 -type f -exec sha256sum -- {} +";
 static const char listing_mid[] =
-    " & LJ=$!\n"
-    "\tfind . -mindepth 1 -type f -exec sha256sum -- {} +\n"
+    "\n"
     "\twait $LJ\n"
     "\techo =\n"
     "} | LC_ALL=C awk -F '\\t' '\n"
@@ -433,9 +434,19 @@ static const char listing_mid[] =
     "' - ";
 
 int
-manifest_listing_script(struct buf *out, const char *scratch)
+manifest_listing_script(struct buf *out, const char *scratch,
+			const char *snapshot, const char *hashes)
 {
-	if (buf_adds(out, listing_head) != 0 || buf_adds(out, scratch) != 0 ||
+	if (buf_adds(out, listing_head) != 0)
+		return -1;
+	if (snapshot != NULL &&
+	    (buf_adds(out, " -type f -fprintf ") != 0 ||
+	     buf_adds(out, snapshot) != 0 ||
+	     buf_adds(out, " '" MANIFEST_SNAPSHOT_FORMAT "'") != 0))
+		return -1;
+	if (buf_adds(out, listing_sort) != 0 || buf_adds(out, scratch) != 0 ||
+	    buf_adds(out, " & LJ=$!\n\t") != 0 ||
+	    buf_adds(out, hashes != NULL ? hashes : listing_hashes) != 0 ||
 	    buf_adds(out, listing_mid) != 0 || buf_adds(out, scratch) != 0)
 		return -1;
 	return buf_adds(out, "; }");

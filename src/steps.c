@@ -158,17 +158,24 @@ step_unpack_script(struct buf *cmd, const char *app, const char *id,
 		 "if [ $X -ne 0 ]; then rm -rf \"$D\" \"$W\"; exit 78; fi\n"
 		 /* What tar made must be exactly what validation approved. */
 		 "{ cd \"$D\" && ");
-	manifest_listing_script(cmd, "\"$G.l\"");
-	buf_adds(cmd,
-		 "; } > \"$G\" || { rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; "
-		 "echo \"cannot list the unpacked tree\" >&2; exit 78; }\n"
-		 "if ! cmp -s \"$W\" \"$G\"; then\n"
-		 "  diff \"$W\" \"$G\" 2>/dev/null | grep '^[<>]' | head -n 4 | "
-		 "sed 's/^</approved:/; s/^>/unpacked:/' >&2\n"
-		 "  rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; exit 80\n"
-		 "fi\n"
-		 "mv -f \"$W\" \"$R/releases/$ID.manifest\" || "
-		 "{ rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\"; exit 79; }\n");
+	manifest_listing_script(cmd, "\"$G.l\"", "\"$G.s\"", NULL);
+	buf_adds(
+	    cmd,
+	    "; } > \"$G\" || { rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\" "
+	    "\"$G.s\"; echo \"cannot list the unpacked tree\" >&2; "
+	    "exit 78; }\n"
+	    "if ! cmp -s \"$W\" \"$G\"; then\n"
+	    "  diff \"$W\" \"$G\" 2>/dev/null | grep '^[<>]' | head -n 4 | "
+	    "sed 's/^</approved:/; s/^>/unpacked:/' >&2\n"
+	    "  rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\" \"$G.s\"; exit 80\n"
+	    "fi\n"
+	    /*
+	     * The snapshot first: a manifest kept here never sits beside
+	     * an older listing's snapshot.
+	     */
+	    "mv -f \"$G.s\" \"$R/releases/$ID.stat\" && "
+	    "mv -f \"$W\" \"$R/releases/$ID.manifest\" || "
+	    "{ rm -rf \"$D\" \"$W\" \"$G\" \"$G.l\" \"$G.s\"; exit 79; }\n");
 	/* Its record before its name: no releases/<id> without one. */
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
@@ -262,6 +269,39 @@ step_pull_script(struct buf *cmd, const struct step_pull *p)
 	buf_release(&in);
 }
 
+/*
+ * The hashes of a delta's tree, run in it. A file copied from the base
+ * is the base's file as its own listing hashed it when the base's
+ * snapshot still holds for it now, after the copy: the same inode and
+ * ctime, which any write, chmod, rename over or new link would have
+ * changed. Its digest then comes from the new manifest, and only the
+ * files that came in the delta are hashed: a copy costs no second
+ * reading of every file. Otherwise, or with no snapshot (a release made
+ * by relflip 0.2.0 or before), every file is hashed, and those lines,
+ * coming later, win over any taken from the manifest. Either way the
+ * listing checks every entry's type, mode, size and target.
+ */
+static const char delta_hashes[] =
+    "if [ -f \"$BS\" ] && find \"$BD\" -type f -printf "
+    "'" MANIFEST_SNAPSHOT_FORMAT "' | LC_ALL=C awk -F '\\t' "
+    "-v S=\"$BS\" -v W=\"$P.want\" -v FR=\"$P.fresh\" '\n"
+    "\tfunction path(l) { sub(/^[^\t]*\t[^\t]*\t/, \"\", l); return l }\n"
+    "\tBEGIN { printf \"\" > FR }\n"
+    "\tFILENAME == S { s[path($0)] = $1 \" \" $2; next }\n"
+    "\tFILENAME == \"-\" { c[path($0)] = $1 \" \" $2; next }\n"
+    "\tFILENAME == W { if ($1 == \"f\" && NF == 5) {\n"
+    "\t\tif (!($5 in k)) { print \"./\" $5 > FR; next }\n"
+    "\t\tif (!(($5 in s) && ($5 in c) && s[$5] == c[$5])) bad = 1\n"
+    "\t\tprint $4 \"  ./\" $5 }\n"
+    "\t\tnext }\n"
+    "\t{ k[$0] = 1 }\n"
+    "\tEND { exit bad }\n"
+    "\t' \"$BS\" - \"$P.small\" \"$P.large\" \"$P.want\"; then\n"
+    "\t\txargs -r -d '\\n' sha256sum -- <\"$P.fresh\"\n"
+    "\telse\n"
+    "\t\tfind . -mindepth 1 -type f -exec sha256sum -- {} +\n"
+    "\tfi";
+
 void
 step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 			 const char *base, const char *token, const char *edits,
@@ -280,8 +320,10 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "P=$R/incoming/$ID.$T\n"
 	    "BD=$A/releases/$B\n"
 	    "BM=$R/releases/$B.manifest\n"
+	    "BS=$R/releases/$B.stat\n"
 	    "clean() { rm -rf \"$D\" \"$P.want\" \"$P.got\" \"$P.list\" "
-	    "\"$P.dirs\" \"$P.large\" \"$P.small\" \"$P.cerr\" \"$P.xerr\"; }\n"
+	    "\"$P.dirs\" \"$P.large\" \"$P.small\" \"$P.cerr\" \"$P.xerr\" "
+	    "\"$P.stat\" \"$P.fresh\"; }\n"
 	    "if [ -e \"$A/releases/$ID\" ] || [ -L \"$A/releases/$ID\" ]; "
 	    "then echo \"releases/$ID is already there\" >&2; exit 79; fi\n"
 	    /* Nothing below reads through a link the base could hold. */
@@ -364,7 +406,8 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 	    "-C \"$D\" || { clean; exit 78; }\n"
 	    /* The whole tree must be the new manifest, as a full upload. */
 	    "{ cd \"$D\" && ");
-	manifest_listing_script(cmd, "\"$P.list\"");
+	manifest_listing_script(cmd, "\"$P.list\"", "\"$P.stat\"",
+				delta_hashes);
 	buf_adds(cmd, "; } > \"$P.got\" || { clean; exit 78; }\n"
 		      "if ! cmp -s \"$P.want\" \"$P.got\"; then\n"
 		      /*
@@ -376,13 +419,14 @@ step_unpack_delta_script(struct buf *cmd, const char *app, const char *id,
 		      "awk '!s[$0]++' | head -n 3 | paste -sd ' ')\" >&2\n"
 		      "  clean; exit 83\n"
 		      "fi\n"
+		      "mv -f \"$P.stat\" \"$R/releases/$ID.stat\" && "
 		      "mv -f \"$P.want\" \"$R/releases/$ID.manifest\" || "
 		      "{ clean; exit 79; }\n");
 	step_write_record(cmd, app, id, record_json);
 	buf_adds(cmd,
 		 "mv -T \"$D\" \"$A/releases/$ID\" || { clean; exit 79; }\n"
 		 "rm -f \"$P.got\" \"$P.list\" \"$P.dirs\" \"$P.large\" "
-		 "\"$P.small\" \"$P.cerr\" \"$P.xerr\"\n");
+		 "\"$P.small\" \"$P.cerr\" \"$P.xerr\" \"$P.fresh\"\n");
 }
 
 void
@@ -626,7 +670,9 @@ step_discard_listed(struct buf *cmd, const char *app, const char *token)
 void
 step_list_release(struct buf *list, const char *id)
 {
-	buf_addf(list, "releases/%s\n.relflip/releases/%s.json\n"
-		       ".relflip/releases/%s.manifest\n",
-		 id, id, id);
+	buf_addf(list,
+		 "releases/%s\n.relflip/releases/%s.json\n"
+		 ".relflip/releases/%s.manifest\n"
+		 ".relflip/releases/%s.stat\n",
+		 id, id, id, id);
 }

@@ -150,6 +150,60 @@ sftp_sessions() {
 		rf_fail "v2 is not v1's tree"
 }
 
+# hashed: how many files the server's sha256sum was given since the log
+# was emptied (the wrapper on the test sshd's PATH logs each call).
+hashed() {
+	awk '{ n += $1 } END { print n + 0 }' "$RF_TMP/hashed"
+}
+
+@test "a delta hashes only what it brought while the base's snapshot holds; a base touched since is hashed whole" {
+	local bin=$RF_TMP/sshd-path/bin n
+
+	mkdir -p "$bin"
+	ln -s /usr/bin/* "$bin/"
+	rm "$bin/sha256sum"
+	# It logs how many files it is given (its arguments but "--").
+	printf '#!/bin/sh\nn=0; for a; do [ "$a" = -- ] || n=$((n + 1)); done\necho $n >>%s\nexec /usr/bin/sha256sum "$@"\n' \
+		"$RF_TMP/hashed" >"$bin/sha256sum"
+	chmod 755 "$bin/sha256sum"
+	rf_sshd_start_path "$bin"
+	rf_config
+	make_app "$RF_TMP/src"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1
+	deploy "$RF_TMP/v1.tgz" --revision v1
+	rf_assert_status 0
+	[[ -s $RF_APP/.relflip/releases/v1.stat ]] || rf_fail "no snapshot kept for v1"
+
+	printf 'v2\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v2.tgz" v2
+	: >"$RF_TMP/hashed"
+	deploy "$RF_TMP/v2.tgz" --revision v2
+	rf_assert_status 0
+	rf_assert_current v2
+	rf_assert_stderr_has "2 changed"
+	n=$(hashed)
+	((n == 2)) || rf_fail "the server hashed $n files for a delta of 2"
+
+	# Its own mode again: the content is the same, the ctime is not.
+	chmod 644 "$RF_APP/releases/v2/lib/m3.py"
+	printf 'v3\n' >"$RF_TMP/src/index.html"
+	pack_dir "$RF_TMP/src" "$RF_TMP/v3.tgz" v3
+	: >"$RF_TMP/hashed"
+	deploy "$RF_TMP/v3.tgz" --revision v3
+	rf_assert_status 0
+	rf_assert_current v3
+	[[ $stderr != *"did not verify"* ]] || rf_fail "the delta fell back" "$stderr"
+	n=$(hashed)
+	((n >= 120)) || rf_fail "a base touched since its snapshot: $n files hashed, not all"
+	[[ $(fingerprint "$RF_TMP/src") == "$(fingerprint "$RF_APP/releases/v3" |
+		grep -v -e ' \./REVISION$' -e ' \./DEPLOYED_AT$')" ]] || rf_fail "v3 is not the source tree"
+
+	run relflip -c "$RF_CONFIG" prune --keep 1
+	rf_assert_status 0
+	rf_assert_not_exists "$RF_APP/.relflip/releases/v1.stat"
+	[[ -s $RF_APP/.relflip/releases/v3.stat ]] || rf_fail "prune took the live release's snapshot"
+}
+
 @test "a base changed behind relflip's back does not verify: the full upload, by itself" {
 	make_app "$RF_TMP/src"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1

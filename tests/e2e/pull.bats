@@ -384,24 +384,14 @@ hook_timeout = 1"
 # sshd_without TOOL...: this test's own sshd, whose sessions' PATH has every
 # command of /usr/bin but TOOL...; RF_PORT and the config point at it.
 sshd_without() {
-	local dir=$RF_TMP/sshd-path bin=$RF_TMP/sshd-path/bin port pid tool
+	local bin=$RF_TMP/sshd-path/bin tool
 
-	mkdir -p "$bin" /run/sshd
+	mkdir -p "$bin"
 	ln -s /usr/bin/* "$bin/"
 	for tool in "$@"; do
 		rm -f "$bin/$tool"
 	done
-	rf_keygen "$dir/host_ed25519_key"
-	port=$(rf_free_port)
-	rf_sshd_write_config "$dir" 127.0.0.1 "$port"
-	sed -i "s|^SetEnv |SetEnv PATH=$bin:/usr/sbin:/sbin |" "$dir/sshd_config"
-	rf_sshd_check "$dir/sshd_config" "$dir/sshd.log" || return 1
-	rf_known_hosts_add 127.0.0.1 "$port" "$dir/host_ed25519_key.pub"
-	"$RF_SSHD" -D -e -f "$dir/sshd_config" </dev/null >>"$dir/sshd.log" 2>&1 3>&- &
-	pid=$!
-	rf_track sshd "$pid" sshd-path
-	rf_poll 10 rf_sshd_up "$pid" "$port" 127.0.0.1 && rf_pid_alive "$pid" || return 1
-	RF_PORT=$port
+	rf_sshd_start_path "$bin" || return 1
 	[[ $(rf_ssh 'command -v curl || echo none') == none ]] || rf_fail "curl is still on the PATH"
 }
 

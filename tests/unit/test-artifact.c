@@ -1707,7 +1707,7 @@ unpack_and_list(struct fx *f, const char *archive, const char *tree)
 		char scratch[PATH_MAX + 16];
 
 		snprintf(scratch, sizeof(scratch), "'%s.entries'", archive);
-		manifest_listing_script(&s, scratch);
+		manifest_listing_script(&s, scratch, NULL, NULL);
 	}
 	buf_addf(&s, " >'%s.listing'\n", archive);
 	if (run_sh(f->dir, buf_str(&s)) != 0) {

@@ -393,7 +393,8 @@ listing_in(const char *dir)
 	buf_adds(&out, "'");
 	buf_adds(&out, buf_str(&scratch));
 	buf_adds(&out, "'");
-	assert_int_equal(manifest_listing_script(&script, buf_str(&out)), 0);
+	assert_int_equal(
+	    manifest_listing_script(&script, buf_str(&out), NULL, NULL), 0);
 	buf_reset(&out);
 	assert_int_equal(pipe(po), 0);
 	pid = fork();

@@ -751,9 +751,10 @@ static void
 test_unpack_verified(void **state)
 {
 	struct fx *fx = *state;
-	char hex[65];
+	char hex[65], line[96];
 	char *in, *m, *kept;
 	struct run r;
+	struct stat st;
 
 	make_layout(fx);
 	make_tar(fx, "a.tar", "", hex);
@@ -776,6 +777,15 @@ test_unpack_verified(void **state)
 	assert_string_equal(kept, m);
 	assert_file(path_of("%s/.relflip/releases/r1.json", fx->app),
 		    "{\"id\": \"r1\", \"status\": \"staged\"}\n");
+	free(kept);
+	/* And its snapshot: each file's inode and ctime as it was hashed. */
+	assert_int_equal(
+	    stat(path_of("%s/releases/r1/hello.txt", fx->app), &st), 0);
+	kept = slurp(path_of("%s/.relflip/releases/r1.stat", fx->app));
+	snprintf(line, sizeof(line), "%ju\t%jd.%09ld", (uintmax_t)st.st_ino,
+		 (intmax_t)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	assert_non_null(strstr(kept, line));
+	assert_non_null(strstr(strstr(kept, line), "\thello.txt\n"));
 	free(kept);
 	free(m);
 	free(in);
@@ -821,6 +831,8 @@ test_unpack_manifest_mismatch(void **state)
 	assert_false(exists(path_of("%s/.relflip/releases/r1.json", fx->app)));
 	assert_false(
 	    exists(path_of("%s/.relflip/releases/r1.manifest", fx->app)));
+	assert_false(exists(path_of("%s/.relflip/releases/r1.stat", fx->app)));
+	assert_int_equal(entries(path_of("%s/.relflip/incoming", fx->app)), 1);
 	free(m);
 	free(in);
 }

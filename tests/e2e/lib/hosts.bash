@@ -382,6 +382,26 @@ rf_sshd_start() {
 	export RF_PORT RF_SSHD_PID RF_SSHD_DIR RF_HOST_KEY RF_APP
 }
 
+# rf_sshd_start_path BIN: this test's own sshd, whose sessions' PATH is
+# BIN:/usr/sbin:/sbin, BIN holding the server's commands as the test wants
+# them (some missing, some wrapped); RF_PORT points at it.
+rf_sshd_start_path() {
+	local bin=$1 dir=$RF_TMP/sshd-path port pid
+
+	mkdir -p "$dir" /run/sshd
+	rf_keygen "$dir/host_ed25519_key"
+	port=$(rf_free_port)
+	rf_sshd_write_config "$dir" 127.0.0.1 "$port"
+	sed -i "s|^SetEnv |SetEnv PATH=$bin:/usr/sbin:/sbin |" "$dir/sshd_config"
+	rf_sshd_check "$dir/sshd_config" "$dir/sshd.log" || return 1
+	rf_known_hosts_add 127.0.0.1 "$port" "$dir/host_ed25519_key.pub"
+	"$RF_SSHD" -D -e -f "$dir/sshd_config" </dev/null >>"$dir/sshd.log" 2>&1 3>&- &
+	pid=$!
+	rf_track sshd "$pid" sshd-path
+	rf_poll 10 rf_sshd_up "$pid" "$port" 127.0.0.1 && rf_pid_alive "$pid" || return 1
+	RF_PORT=$port
+}
+
 # Poll step of rf_sshd_start: succeed once ssh gets in, or stop early when
 # sshd has died (the caller looks at the PID again).
 rf_sshd_up() {
