@@ -32,6 +32,12 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 void buf_reset(struct buf *b);
 /* Drop the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
+/*
+ * Make the text one line, as a message quoting a program's stderr wants
+ * it: its lines joined with "; ", empty ones (and the newline that ends
+ * the last) dropped.
+ */
+void buf_one_line(struct buf *b);
 /* Hand the contents to the caller (never NULL) and reset the buffer. */
 char *buf_detach(struct buf *b, size_t *len);
 /* Free the memory; the buffer may be reused. */

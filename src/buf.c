@@ -103,6 +103,32 @@ buf_consume(struct buf *b, size_t n)
 	b->buf[b->len] = '\0';
 }
 
+void
+buf_one_line(struct buf *b)
+{
+	struct buf line = BUF_INIT;
+	const char *p, *nl;
+	size_t n;
+
+	if (b->len == 0 || memchr(b->buf, '\n', b->len) == NULL)
+		return;
+	for (p = b->buf;; p = nl + 1) {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > 0) {
+			if (line.len > 0)
+				buf_adds(&line, "; ");
+			buf_add(&line, p, n);
+		}
+		if (nl == NULL)
+			break;
+	}
+	free(b->buf);
+	b->buf = line.buf;
+	b->len = line.len;
+	b->alloc = line.alloc;
+}
+
 char *
 buf_detach(struct buf *b, size_t *len)
 {

@@ -708,6 +708,7 @@ record_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	if (status == 0)
 		fh->locked = 0;
 	else if (status > 0) {
+		buf_one_line(&errtext);
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "record",
 			     "writing the release record on %s failed: %s",
 			     fh->host->name, buf_str(&errtext));

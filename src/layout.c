@@ -349,10 +349,12 @@ layout_probe(struct remote *r, const char *app_path, int flags,
 	rc = remote_run(r, buf_str(&cmd), NULL, &out, &errtext, err);
 	if (rc == 0)
 		layout_parse(buf_str(&out), st);
-	else if (rc > 0)
+	else if (rc > 0) {
+		buf_one_line(&errtext);
 		rc = rf_error_set(err, RF_EXIT_INTERNAL, "preflight",
 				  "probing %s failed (exit %d): %s", app_path,
 				  rc, buf_str(&errtext));
+	}
 	buf_release(&cmd);
 	buf_release(&out);
 	buf_release(&errtext);

@@ -178,11 +178,12 @@ repair_records(struct fleet *f, struct fleet_host *fh)
 		goto out;
 	status = remote_run_limit(fh->r, buf_str(&script), NULL,
 				  STEP_LIMIT_SHORT, NULL, &errtext, &fh->err);
-	if (status > 0)
+	if (status > 0) {
+		buf_one_line(&errtext);
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "lock",
 			     "repairing the records on %s failed: %s",
 			     fh->host->name, buf_str(&errtext));
-	else if (status == 0)
+	} else if (status == 0)
 		out_warning(fh->host->name, "lock",
 			    "the records disagreed with current (-> %s), as an "
 			    "interrupted run leaves them: repaired (%s)",
@@ -235,6 +236,7 @@ lock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 			goto out;
 		}
 		if (status != 0) {
+			buf_one_line(&errtext);
 			rf_error_set(&fh->err, RF_EXIT_INTERNAL, "lock",
 				     "the lock script failed (exit %d): %s",
 				     status, buf_str(&errtext));
@@ -400,10 +402,12 @@ unlock_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	status = fleet_run(fh, f->conf->app_path, buf_str(&cmd), NULL,
 			   &errtext, &fh->err);
 	if (status != 0) {
-		if (status > 0)
+		if (status > 0) {
+			buf_one_line(&errtext);
 			rf_error_set(&fh->err, RF_EXIT_INTERNAL, "unlock",
 				     "removing the lock on %s failed: %s",
 				     fh->host->name, buf_str(&errtext));
+		}
 		goto out;
 	}
 	if (lock_is_freeze(l))
@@ -497,11 +501,13 @@ freeze_log_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	 */
 	status = remote_run_limit(fh->r, buf_str(&cmd), NULL, STEP_LIMIT_SHORT,
 				  NULL, &errtext, &fh->err);
-	if (status > 0)
+	if (status > 0) {
+		buf_one_line(&errtext);
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "record",
 			     "the freeze holds on %s, but writing it to the "
 			     "log failed: %s",
 			     fh->host->name, buf_str(&errtext));
+	}
 	snprintf(fh->detail, sizeof(fh->detail), "logged");
 	buf_release(&cmd);
 	buf_release(&line);

@@ -244,6 +244,7 @@ log_read_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	if (status < 0)
 		goto out;
 	if (status > 0) {
+		buf_one_line(&errtext);
 		rf_error_set(&fh->err, RF_EXIT_INTERNAL, "log",
 			     "reading %s/.relflip/log.jsonl on %s failed "
 			     "(exit %d): %s",

@@ -54,15 +54,11 @@ stage_exec(struct fleet *f, struct fleet_host *fh, const struct stage *s,
 	return status;
 }
 
-/*
- * A step's stderr as the judge quotes it: without the newline that ends
- * its last line, which would show as \x0a inside the quoted message.
- */
+/* A step's stderr as a judge quotes it: one line (buf_one_line). */
 static const char *
 step_message(struct buf *errtext)
 {
-	while (errtext->len > 0 && errtext->buf[errtext->len - 1] == '\n')
-		errtext->buf[--errtext->len] = '\0';
+	buf_one_line(errtext);
 	return buf_str(errtext);
 }
 

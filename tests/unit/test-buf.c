@@ -60,6 +60,29 @@ test_consume(void **state)
 	buf_release(&a);
 }
 
+static void
+test_one_line(void **state)
+{
+	struct buf a = BUF_INIT;
+
+	(void)state;
+	buf_one_line(&a);
+	assert_string_equal(buf_str(&a), "");
+	assert_int_equal(buf_adds(&a, "printf: I/O error\n\ncannot write\n"),
+			 0);
+	buf_one_line(&a);
+	assert_string_equal(buf_str(&a), "printf: I/O error; cannot write");
+	assert_int_equal(a.len, strlen(buf_str(&a)));
+	assert_int_equal(buf_adds(&a, "."), 0);
+	assert_string_equal(buf_str(&a), "printf: I/O error; cannot write.");
+	buf_reset(&a);
+	assert_int_equal(buf_adds(&a, "\n\n"), 0);
+	buf_one_line(&a);
+	assert_string_equal(buf_str(&a), "");
+	assert_int_equal(a.len, 0);
+	buf_release(&a);
+}
+
 int
 main(void)
 {
@@ -67,6 +90,7 @@ main(void)
 		cmocka_unit_test(test_add_empty),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_consume),
+		cmocka_unit_test(test_one_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
