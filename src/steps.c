@@ -277,7 +277,7 @@ step_pull_script(struct buf *cmd, const struct step_pull *p)
  * changed. Its digest then comes from the new manifest, and only the
  * files that came in the delta are hashed: a copy costs no second
  * reading of every file. Otherwise, or with no snapshot (a release made
- * by relflip 0.2.0 or before), every file is hashed, and those lines,
+ * before relflip kept them), every file is hashed, and those lines,
  * coming later, win over any taken from the manifest. Either way the
  * listing checks every entry's type, mode, size and target.
  */
