@@ -157,16 +157,14 @@ hashed() {
 }
 
 @test "a delta hashes only what it brought while the base's snapshot holds; a base touched since is hashed whole" {
-	local bin=$RF_TMP/sshd-path/bin n
+	local n
 
-	mkdir -p "$bin"
-	ln -s /usr/bin/* "$bin/"
-	rm "$bin/sha256sum"
-	# It logs how many files it is given (its arguments but "--").
+	rf_sshd_start_path sha256sum
+	# In its place, one that logs how many files it is given (its
+	# arguments but "--").
 	printf '#!/bin/sh\nn=0; for a; do [ "$a" = -- ] || n=$((n + 1)); done\necho $n >>%s\nexec /usr/bin/sha256sum "$@"\n' \
-		"$RF_TMP/hashed" >"$bin/sha256sum"
-	chmod 755 "$bin/sha256sum"
-	rf_sshd_start_path "$bin"
+		"$RF_TMP/hashed" >"$RF_SSHD_BIN/sha256sum"
+	chmod 755 "$RF_SSHD_BIN/sha256sum"
 	rf_config
 	make_app "$RF_TMP/src"
 	pack_dir "$RF_TMP/src" "$RF_TMP/v1.tgz" v1

@@ -382,13 +382,18 @@ rf_sshd_start() {
 	export RF_PORT RF_SSHD_PID RF_SSHD_DIR RF_HOST_KEY RF_APP
 }
 
-# rf_sshd_start_path BIN: this test's own sshd, whose sessions' PATH is
-# BIN:/usr/sbin:/sbin, BIN holding the server's commands as the test wants
-# them (some missing, some wrapped); RF_PORT points at it.
+# rf_sshd_start_path [TOOL...]: this test's own sshd, whose sessions' PATH
+# is RF_SSHD_BIN:/usr/sbin:/sbin, RF_SSHD_BIN holding every command of
+# /usr/bin but TOOL... (a test may put wrappers there); RF_PORT points at it.
 rf_sshd_start_path() {
-	local bin=$1 dir=$RF_TMP/sshd-path port pid
+	local dir=$RF_TMP/sshd-path bin=$RF_TMP/sshd-path/bin port pid tool
 
-	mkdir -p "$dir" /run/sshd
+	mkdir -p "$bin" /run/sshd
+	ln -s /usr/bin/* "$bin/"
+	for tool in "$@"; do
+		rm -f "$bin/$tool"
+	done
+	RF_SSHD_BIN=$bin
 	rf_keygen "$dir/host_ed25519_key"
 	port=$(rf_free_port)
 	rf_sshd_write_config "$dir" 127.0.0.1 "$port"
