@@ -142,6 +142,9 @@ int manifest_name_ok(const char *s);
 int manifest_listing_script(struct buf *out, const char *scratch,
 			    const char *snapshot, const char *hashes);
 
+/* sha256sum's lines for every regular file of the tree it runs in. */
+#define MANIFEST_HASH_ALL "find . -mindepth 1 -type f -exec sha256sum -- {} +"
+
 /*
  * A line of a release's snapshot (.relflip/releases/<id>.stat), as find
  * -printf writes it: inode, ctime (seconds and fraction), path. A write,

@@ -413,8 +413,6 @@ static const char listing_head[] =
     "{\n"
     "\tfind . -mindepth 1 -printf '%y\\t%m\\t%s\\t%l\\t%P\\n'";
 static const char listing_sort[] = " | LC_ALL=C sort -t '\t' -k 5 >";
-static const char listing_hashes[] =
-    "find . -mindepth 1 -type f -exec sha256sum -- {} +";
 static const char listing_mid[] =
     "\n"
     "\twait $LJ\n"
@@ -446,7 +444,7 @@ manifest_listing_script(struct buf *out, const char *scratch,
 		return -1;
 	if (buf_adds(out, listing_sort) != 0 || buf_adds(out, scratch) != 0 ||
 	    buf_adds(out, " & LJ=$!\n\t") != 0 ||
-	    buf_adds(out, hashes != NULL ? hashes : listing_hashes) != 0 ||
+	    buf_adds(out, hashes != NULL ? hashes : MANIFEST_HASH_ALL) != 0 ||
 	    buf_adds(out, listing_mid) != 0 || buf_adds(out, scratch) != 0)
 		return -1;
 	return buf_adds(out, "; }");

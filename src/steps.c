@@ -299,7 +299,7 @@ static const char delta_hashes[] =
     "\t' \"$BS\" - \"$P.small\" \"$P.large\" \"$P.want\"; then\n"
     "\t\txargs -r -d '\\n' sha256sum -- <\"$P.fresh\"\n"
     "\telse\n"
-    "\t\tfind . -mindepth 1 -type f -exec sha256sum -- {} +\n"
+    "\t\t" MANIFEST_HASH_ALL "\n"
     "\tfi";
 
 void
