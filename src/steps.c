@@ -464,21 +464,29 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 			      "missing\" >&2; exit 82; }; share \"$S\"\n");
 	}
 	/*
-	 * REVISION and DEPLOYED_AT are written to new files (noclobber opens
-	 * them O_EXCL, after whatever had the name, a planted link too, is
-	 * removed) and renamed over whatever has those names: never written
-	 * through. A private directory did the same for two processes more.
+	 * REVISION and DEPLOYED_AT are never written through what has those
+	 * names: noclobber opens them O_EXCL. In a new release the names are
+	 * free and the files are written where they belong. Where something
+	 * has either name (a release linked again, a planted link), both are
+	 * written to new files, after whatever had their names is removed,
+	 * and renamed over the old ones, so the app never sees them missing.
+	 * A private directory did the same for two processes more.
 	 */
-	buf_adds(cmd, "W=$P/.relflip-$$\nfor N in REVISION DEPLOYED_AT; do ");
-	clear_name(cmd, "\"$W.$N\"");
-	buf_adds(cmd, "; done\n"
+	buf_adds(cmd, "W=$P/\nfor N in REVISION DEPLOYED_AT; do "
+		      "if [ -e \"$P/$N\" ] || [ -L \"$P/$N\" ]; then "
+		      "W=$P/.relflip-$$.; fi; done\n"
+		      "if [ \"$W\" != \"$P/\" ]; then for N in REVISION "
+		      "DEPLOYED_AT; do ");
+	clear_name(cmd, "\"$W$N\"");
+	buf_adds(cmd, "; done; fi\n"
 		      "set -C\n"
-		      "printf '%s\\n' \"$ID\" > \"$W.REVISION\" && "
-		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"$W.DEPLOYED_AT\"; X=$?\n"
+		      "printf '%s\\n' \"$ID\" > \"${W}REVISION\" && "
+		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"${W}DEPLOYED_AT\"; X=$?\n"
 		      "set +C\n"
-		      "[ $X -eq 0 ] && mv -fT \"$W.REVISION\" \"$P/REVISION\" && "
-		      "mv -fT \"$W.DEPLOYED_AT\" \"$P/DEPLOYED_AT\" || "
-		      "{ rm -rf \"$W.REVISION\" \"$W.DEPLOYED_AT\"; "
+		      "[ $X -eq 0 ] && { [ \"$W\" = \"$P/\" ] || { "
+		      "mv -fT \"${W}REVISION\" \"$P/REVISION\" && "
+		      "mv -fT \"${W}DEPLOYED_AT\" \"$P/DEPLOYED_AT\"; }; } || "
+		      "{ rm -rf \"${W}REVISION\" \"${W}DEPLOYED_AT\"; "
 		      "echo \"cannot write REVISION in releases/$ID\" >&2; "
 		      "exit 81; }\n");
 	step_write_record(cmd, conf->app_path, id, record_json);
@@ -608,9 +616,25 @@ void
 step_write_record(struct buf *cmd, const char *app, const char *id,
 		  const char *record_json)
 {
-	/* Renamed over the record: on any failure nothing is left. */
+	struct buf path = BUF_INIT;
+
+	/*
+	 * A record that already says this (the link step's, right after the
+	 * unpack wrote it) is left as it is: read with the shell's read, a
+	 * process less than the rename. Else renamed over the record: on any
+	 * failure nothing is left.
+	 */
+	buf_addf(&path, "%s/.relflip/releases/%s.json", app, id);
+	buf_adds(cmd, "RJ=");
+	sh_quote(cmd, buf_str(&path));
+	buf_adds(cmd, "\nRC=; [ -L \"$RJ\" ] || { IFS= read -r RC < \"$RJ\"; } "
+		      "2>/dev/null\nif [ \"$RC\" != ");
+	sh_quote(cmd, record_json);
+	buf_adds(cmd, " ]; then\n");
 	step_record_stage(cmd, app, id, record_json, "F");
 	step_record_commit(cmd, app, id, "F");
+	buf_adds(cmd, "fi\n");
+	buf_release(&path);
 }
 
 void
