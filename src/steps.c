@@ -465,28 +465,35 @@ step_link_script(struct buf *cmd, const struct conf *conf, const char *id,
 	}
 	/*
 	 * REVISION and DEPLOYED_AT are never written through what has those
-	 * names: noclobber opens them O_EXCL. In a new release the names are
-	 * free and the files are written where they belong. Where something
-	 * has either name (a release linked again, a planted link), both are
-	 * written to new files, after whatever had their names is removed,
-	 * and renamed over the old ones, so the app never sees them missing.
-	 * A private directory did the same for two processes more.
+	 * names: noclobber opens them O_EXCL. A REVISION that already says
+	 * the id, as `relflip pack --revision` writes it, is left as it is
+	 * (read by the shell itself: exactly one line). Where the names are
+	 * free, the files are written where they belong; where something has
+	 * one (a release linked again, a planted link), they are written to
+	 * new files, after whatever had their names is removed, and renamed
+	 * over the old ones, so the app never sees them missing. Every
+	 * process costs: a private directory did the same for two more.
 	 */
-	buf_adds(cmd, "W=$P/\nfor N in REVISION DEPLOYED_AT; do "
+	buf_adds(cmd, "NS=\"REVISION DEPLOYED_AT\"\n"
+		      "if [ -f \"$P/REVISION\" ] && [ ! -L \"$P/REVISION\" ] && "
+		      "{ IFS= read -r x && ! IFS= read -r y; } < \"$P/REVISION\" "
+		      "&& [ \"$x\" = \"$ID\" ]; then NS=DEPLOYED_AT; fi\n"
+		      "W=$P/\nfor N in $NS; do "
 		      "if [ -e \"$P/$N\" ] || [ -L \"$P/$N\" ]; then "
 		      "W=$P/.relflip-$$.; fi; done\n"
 		      "if [ \"$W\" != \"$P/\" ]; then for N in REVISION "
 		      "DEPLOYED_AT; do ");
 	clear_name(cmd, "\"$W$N\"");
 	buf_adds(cmd, "; done; fi\n"
+		      "put() { [ \"$W\" = \"$P/\" ] || mv -fT \"$W$1\" \"$P/$1\"; }\n"
 		      "set -C\n"
-		      "printf '%s\\n' \"$ID\" > \"${W}REVISION\" && "
+		      "{ [ \"$NS\" = DEPLOYED_AT ] || "
+		      "printf '%s\\n' \"$ID\" > \"${W}REVISION\"; } && "
 		      "date -u +%Y-%m-%dT%H:%M:%SZ > \"${W}DEPLOYED_AT\"; X=$?\n"
 		      "set +C\n"
-		      "[ $X -eq 0 ] && { [ \"$W\" = \"$P/\" ] || { "
-		      "mv -fT \"${W}REVISION\" \"$P/REVISION\" && "
-		      "mv -fT \"${W}DEPLOYED_AT\" \"$P/DEPLOYED_AT\"; }; } || "
-		      "{ rm -rf \"${W}REVISION\" \"${W}DEPLOYED_AT\"; "
+		      "[ $X -eq 0 ] && { [ \"$NS\" = DEPLOYED_AT ] || "
+		      "put REVISION; } && put DEPLOYED_AT || "
+		      "{ for N in $NS; do rm -rf \"$W$N\"; done; "
 		      "echo \"cannot write REVISION in releases/$ID\" >&2; "
 		      "exit 81; }\n");
 	step_write_record(cmd, conf->app_path, id, record_json);

@@ -1095,6 +1095,81 @@ test_link_never_writes_through_links(void **state)
 	buf_release(&cmd);
 }
 
+static ino_t
+inode(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(lstat(path, &sb), 0);
+	return sb.st_ino;
+}
+
+/*
+ * What already holds the right text is left as it is: a REVISION that
+ * says exactly the id (as `relflip pack --revision` writes it) and a
+ * record that already says this. Anything else is replaced: another id,
+ * a second line, another record.
+ */
+static void
+test_link_leaves_what_is_already_right(void **state)
+{
+	struct fx *fx = *state;
+	struct conf conf;
+	struct buf cmd = BUF_INIT;
+	const char *rev, *rec;
+	struct run r;
+	ino_t ino;
+
+	make_layout(fx);
+	memset(&conf, 0, sizeof(conf));
+	conf.app_path = fx->app;
+	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
+	rev = path_of("%s/releases/r1/REVISION", fx->app);
+	rec = path_of("%s/.relflip/releases/r1.json", fx->app);
+
+	/* A new release: both written in place, nothing left aside. */
+	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\"}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(rev, "r1\n");
+	assert_file(rec, "{\"id\": \"r1\"}\n");
+	assert_int_equal(entries(path_of("%s/releases/r1", fx->app)), 2);
+
+	/* Linked again: REVISION and the record are the same files. */
+	ino = inode(rev);
+	spit(path_of("%s/.relflip/releases/r1.json", fx->app),
+	     "{\"id\": \"r1\"}\n");
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\"}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_true(inode(rev) == ino);
+	assert_file(rev, "r1\n");
+	ino = inode(rec);
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\", \"x\": 1}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_true(inode(rec) != ino);
+	assert_file(rec, "{\"id\": \"r1\", \"x\": 1}\n");
+
+	/* Another id, or more than the id: replaced by exactly the id. */
+	spit(rev, "r0\n");
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(rev, "r1\n");
+	spit(rev, "r1\nr2\n");
+	buf_reset(&cmd);
+	step_link_script(&cmd, &conf, "r1", "{}");
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	assert_file(rev, "r1\n");
+	assert_int_equal(entries(path_of("%s/releases/r1", fx->app)), 2);
+	buf_release(&cmd);
+}
+
 /* A record that cannot be written is an error, and leaves nothing. */
 static void
 test_record_write_failure(void **state)
@@ -1454,6 +1529,8 @@ main(void)
 		    test_hook_repro_runs_like_the_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_link_never_writes_through_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_link_leaves_what_is_already_right, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_write_failure,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_record_and_log,
