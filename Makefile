@@ -4,6 +4,9 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 PKG_CONFIG ?= pkg-config
 PKGS := libssh2 libcurl libarchive inih libcrypto json-c
+# libcurl is loaded when the first HTTP request needs it (src/http-curl.c):
+# its headers, not its library.
+LINK_PKGS := $(filter-out libcurl,$(PKGS))
 CFLAGS ?= -O2 -g
 VERSION := 0.2.0
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -12,7 +15,7 @@ WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wwrite-strings -Wvla -Wdeclaration-after-statement
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) -pthread $(CFLAGS)
-LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(LINK_PKGS) 2>/dev/null) -pthread
 
 ifneq ($(V),1)
 Q := @

@@ -22,12 +22,18 @@ struct http_response {
 	char error[256];    /* curl's message when !transport_ok */
 };
 
-/* Call once at startup, before any thread. */
-int http_global_init(void);
+/*
+ * Load libcurl now rather than at the first request (which would): 0 when
+ * it is there, else -1 and err says that what (e.g. "the health check")
+ * needs it and why it is missing, under the stage "validate". Once, from
+ * any thread.
+ */
+int http_load(const char *what, struct rf_error *err);
 
 /*
  * GET url. Returns 0 when the request was made, whatever the outcome; the
- * outcome is in res. -1 only for misuse (an unsupported URL scheme).
+ * outcome is in res. -1 only for misuse (an unsupported URL scheme) or
+ * when libcurl cannot be loaded (the first request loads it).
  */
 int http_get(const struct http_request *req, struct http_response *res,
 	     struct rf_error *err);

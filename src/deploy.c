@@ -17,6 +17,7 @@
 #include "connect.h"
 #include "deploy.h"
 #include "hook.h"
+#include "http.h"
 #include "json.h"
 #include "lock.h"
 #include "notify.h"
@@ -156,6 +157,10 @@ validate_artifact(struct deploy *d, struct rf_error *err)
 	if (d->fd < 0)
 		return rf_error_set(err, RF_EXIT_ARTIFACT, "validate",
 				    "cannot open '%s': %m", d->opts->artifact);
+	/* Here, beside the connect, rather than after the switch. */
+	if (d->conf->health_url != NULL &&
+	    http_load("the health check", err) != 0)
+		return -1;
 	out_format_bytes(size, sizeof(size), d->art.unpacked_size);
 	snprintf(detail, sizeof(detail), "%.120s, %llu files, %s unpacked",
 		 d->opts->artifact, (unsigned long long)d->art.files, size);

@@ -10,7 +10,6 @@
 #include "cmd.h"
 #include "error.h"
 #include "health.h"
-#include "http.h"
 #include "out.h"
 #include "quote.h"
 #include "remote.h"
@@ -376,9 +375,8 @@ main(int argc, char **argv)
 	}
 
 	/* Library set-up that is not thread-safe happens before any thread. */
-	if (remote_ssh_global_init() != 0 || http_global_init() != 0) {
-		fprintf(stderr, "relflip: error: cannot initialise libssh2 or "
-				"libcurl\n");
+	if (remote_ssh_global_init() != 0) {
+		fprintf(stderr, "relflip: error: cannot initialise libssh2\n");
 		rc = RF_EXIT_INTERNAL;
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "json.h"
 #include "lock.h"
 #include "notify.h"
@@ -258,6 +259,12 @@ rollback_run(const struct selection *sel, const struct rollback_opts *opts,
 	fleet_init(&rb.f, sel, "rollback", rb.to);
 	rb.f.dry_run = opts->dry_run;
 	rb.target = xcalloc(sel->n ? sel->n : 1, sizeof(*rb.target));
+	/* Before anything changes, not after the switch. */
+	if (rb.f.conf->health_url != NULL &&
+	    http_load("the health check", err) != 0) {
+		rb.code = err->code;
+		goto done;
+	}
 	if (fleet_open(&rb.f, opts->dry_run ? FLEET_PROBE : FLEET_LOCK, err) !=
 	    0) {
 		rb.code = err->code;

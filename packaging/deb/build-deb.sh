@@ -104,6 +104,11 @@ if [[ -z $depends ]]; then
 	echo "build-deb: dpkg-shlibdeps found no dependencies for usr/bin/relflip" >&2
 	exit 1
 fi
+# libcurl is loaded when the first HTTP request needs it (dlopen), so
+# it is no NEEDED entry: named here, at the version that first has
+# CURLOPT_PROTOCOLS_STR, which src/http-curl.c sets.
+depends=$(printf '%s\n' "libcurl4 (>= 7.85.0)" "${depends//, /$'\n'}" |
+	LC_ALL=C sort | paste -sd, | sed 's/,/, /g')
 
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' |

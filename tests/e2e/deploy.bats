@@ -540,6 +540,38 @@ install = sh agent-parent.sh"
 	hook_over_its_limit v3 v2
 }
 
+# without_libcurl ARGS...: relflip ARGS under `run`, in a mount namespace
+# of its own where libcurl.so.4 is an empty file, as on a runner that lacks
+# libcurl4.
+without_libcurl() {
+	local lib
+
+	lib=$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')
+	lib=$(readlink -f "$lib")
+	[[ -f $lib ]] || rf_fail "no libcurl.so.4 to hide"
+	run --separate-stderr unshare --mount sh -c \
+		'mount --bind /dev/null "$1" && shift && exec "$@"' sh \
+		"$lib" "$RF_BIN" "$@"
+}
+
+@test "without libcurl: pack and a deploy without [health] work; one with [health] stops at validate, exit 1, nothing live" {
+	rf_src "$RF_TMP/src"
+	without_libcurl pack "$RF_TMP/src" -o "$RF_TMP/v1.tar" --revision v1
+	rf_assert_status 0
+	with_app
+	without_libcurl -c "$RF_CONFIG" deploy "$RF_TMP/v1.tar" --revision v1
+	rf_assert_status 1
+	rf_assert_stderr_has "the health check needs libcurl, which cannot be loaded" \
+		"libcurl.so.4: file too short" "apt-get install libcurl4"
+	[[ $stderr != *"lock "* ]] || rf_fail "it went on to the lock:" "$stderr"
+	rf_assert_not_exists "$RF_APP/current"
+	rf_assert_not_exists "$RF_APP/releases/v1"
+	rf_config
+	without_libcurl -c "$RF_CONFIG" deploy "$RF_TMP/v1.tar" --revision v1
+	rf_assert_status 0
+	rf_assert_current v1
+}
+
 # ---------------------------------------------------------------------------
 # Health checks and the way back
 # ---------------------------------------------------------------------------

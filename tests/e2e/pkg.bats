@@ -92,12 +92,14 @@ depends_names() {
 }
 
 # The package that ships each library the binary links (its NEEDED
-# entries, as the loader resolves them), from dpkg's file lists.
+# entries, as the loader resolves them) or loads when it needs it
+# (libcurl, see src/http-curl.c), from dpkg's file lists.
 linked_packages() {
 	local bin=$1 soname lib
 
-	for soname in $(readelf -dW "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
-		lib=$(ldd "$bin" | awk -v s="$soname" '$1 == s && $2 == "=>" { print $3; exit }')
+	for soname in $(readelf -dW "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p') libcurl.so.4; do
+		lib=$({ ldd "$bin"; ldconfig -p | sed 's/ (.*)//'; } |
+			awk -v s="$soname" '$1 == s && $2 == "=>" { print $3; exit }')
 		lib=$(readlink -f "$lib")
 		# merged /usr: dpkg may know the file by its /lib name
 		{ dpkg -S "$lib" 2>/dev/null || dpkg -S "${lib#/usr}"; } | sed -n '1s/[:,].*//p'
