@@ -2,6 +2,7 @@
  * The rollback: switch back to the newest good release (or to --to ID)
  * with the same batches, restart and health check as a deploy.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,49 @@ static const struct stage *const rollback_rows[] = {
 
 #define NROWS (sizeof(rollback_rows) / sizeof(rollback_rows[0]))
 
+struct curl_job {
+	struct rf_error err;
+	int rc;
+};
+
+static void *
+curl_thread(void *arg)
+{
+	struct curl_job *job = arg;
+
+	job->rc = http_load("the health check", &job->err);
+	return NULL;
+}
+
+/*
+ * Connect and lock (or probe, for a dry run) while libcurl loads for the
+ * health check, in a thread beside them: a runner without it stops here,
+ * before the switch, and the lock goes at the end as for any failure.
+ */
+static int
+open_beside_curl(struct rollback *rb, const struct rollback_opts *opts,
+		 struct rf_error *err)
+{
+	struct curl_job job = { RF_ERROR_INIT, 0 };
+	int need = rb->f.conf->health_url != NULL, threaded = 0, rc;
+	pthread_t t;
+
+	if (need)
+		threaded = pthread_create(&t, NULL, curl_thread, &job) == 0;
+	rc = fleet_open(&rb->f, opts->dry_run ? FLEET_PROBE : FLEET_LOCK, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (need)
+		curl_thread(&job);
+	if (rc != 0)
+		return -1;
+	if (job.rc != 0) {
+		*err = job.err;
+		return -1;
+	}
+	return 0;
+}
+
 int
 rollback_run(const struct selection *sel, const struct rollback_opts *opts,
 	     struct run_outcome *outcome, struct rf_error *err)
@@ -259,14 +303,7 @@ rollback_run(const struct selection *sel, const struct rollback_opts *opts,
 	fleet_init(&rb.f, sel, "rollback", rb.to);
 	rb.f.dry_run = opts->dry_run;
 	rb.target = xcalloc(sel->n ? sel->n : 1, sizeof(*rb.target));
-	/* Before anything changes, not after the switch. */
-	if (rb.f.conf->health_url != NULL &&
-	    http_load("the health check", err) != 0) {
-		rb.code = err->code;
-		goto done;
-	}
-	if (fleet_open(&rb.f, opts->dry_run ? FLEET_PROBE : FLEET_LOCK, err) !=
-	    0) {
+	if (open_beside_curl(&rb, opts, err) != 0) {
 		rb.code = err->code;
 		goto done;
 	}

@@ -554,7 +554,7 @@ without_libcurl() {
 		"$lib" "$RF_BIN" "$@"
 }
 
-@test "without libcurl: pack and a deploy without [health] work; one with [health] stops at validate, exit 1, nothing live" {
+@test "without libcurl: pack and a deploy without [health] work; a deploy or rollback with [health] stops early, exit 1" {
 	rf_src "$RF_TMP/src"
 	without_libcurl pack "$RF_TMP/src" -o "$RF_TMP/v1.tar" --revision v1
 	rf_assert_status 0
@@ -570,6 +570,14 @@ without_libcurl() {
 	without_libcurl -c "$RF_CONFIG" deploy "$RF_TMP/v1.tar" --revision v1
 	rf_assert_status 0
 	rf_assert_current v1
+	deployed v2
+	# A rollback with [health] stops as early: still on v2, unlocked.
+	with_app
+	without_libcurl -c "$RF_CONFIG" rollback
+	rf_assert_status 1
+	rf_assert_stderr_has "the health check needs libcurl, which cannot be loaded"
+	rf_assert_current v2
+	rf_assert_not_exists "$RF_APP/.relflip/lock"
 }
 
 # ---------------------------------------------------------------------------
