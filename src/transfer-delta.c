@@ -334,9 +334,12 @@ out:
 	buf_release(&text);
 }
 
-/* The delta for fh's base (worked out on first use), or NULL: full upload. */
+/*
+ * The delta for fh's base, worked out on first use (usable or not), or
+ * NULL when fh has no verified base.
+ */
 static const struct delta *
-delta_for(struct deploy *d, const struct fleet_host *fh)
+delta_find(struct deploy *d, const struct fleet_host *fh)
 {
 	struct delta_state *ds;
 	struct delta *dl;
@@ -368,7 +371,16 @@ delta_for(struct deploy *d, const struct fleet_host *fh)
 		ds->deltas = dl;
 	}
 	pthread_mutex_unlock(&d->transfer_lock);
-	return dl->usable ? dl : NULL;
+	return dl;
+}
+
+/* The usable delta for fh, or NULL: the full upload. */
+static const struct delta *
+delta_for(struct deploy *d, const struct fleet_host *fh)
+{
+	const struct delta *dl = delta_find(d, fh);
+
+	return dl != NULL && dl->usable ? dl : NULL;
 }
 
 void
@@ -411,9 +423,19 @@ upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 	struct deploy *d = arg;
 	const struct delta *dl = delta_for(d, fh);
 	char sz[32];
+	size_t len;
+	int rc;
 
-	if (dl == NULL)
-		return transfer_upload.upload->run(f, fh, arg);
+	if (dl == NULL) {
+		rc = transfer_upload.upload->run(f, fh, arg);
+		/* A base was there: say why it was no use. */
+		dl = delta_find(d, fh);
+		len = strlen(fh->detail);
+		if (rc == 0 && dl != NULL && dl->why[0] != '\0')
+			snprintf(fh->detail + len, sizeof(fh->detail) - len,
+				 ", the whole artifact: %s", dl->why);
+		return rc;
+	}
 	out_format_bytes(sz, sizeof(sz), dl->payload.len);
 	snprintf(fh->detail, sizeof(fh->detail),
 		 "delta %s: %zu changed, %zu kept from %.64s", sz, dl->nsend,

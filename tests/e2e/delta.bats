@@ -282,4 +282,5 @@ hashed() {
 	rf_assert_status 0
 	rf_assert_current v2
 	[[ $stderr != *"kept from"* ]] || rf_fail "a delta with nothing in common" "$stderr"
+	rf_assert_stderr_has "the whole artifact: nothing in common with v1"
 }
