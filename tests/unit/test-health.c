@@ -781,10 +781,12 @@ test_remote_interval_from_try_start(void **state)
 	assert_int_equal(res.tries, 4);
 	/*
 	 * The last pause is one interval from the start of the try before
-	 * it (0.5 s), not from its end (0.8 s).
+	 * it (0.5 s), not from its end (0.8 s), nor a quick try (0.05 s).
+	 * Seen from the server: that try's accept may come late on a busy
+	 * machine (under 0.49 s once, under ASan in a full make check).
 	 */
 	gap = fx->srv.accepted[3] - fx->srv.accepted[2];
-	assert_true(gap >= 0.49);
+	assert_true(gap >= 0.4);
 	assert_true(gap < 0.65);
 }
 
