@@ -604,36 +604,41 @@ step_record_stage(struct buf *cmd, const char *app, const char *id,
 	buf_release(&tmp);
 }
 
-void
-step_record_commit(struct buf *cmd, const char *app, const char *id,
-		   const char *var)
+/* APP/.relflip/releases/ID.json, shell-quoted, onto cmd. */
+static void
+record_path(struct buf *cmd, const char *app, const char *id)
 {
 	struct buf path = BUF_INIT;
 
 	buf_addf(&path, "%s/.relflip/releases/%s.json", app, id);
-	buf_addf(cmd, "mv -fT \"$%s\" ", var);
 	sh_quote(cmd, buf_str(&path));
-	buf_addf(cmd, " || { rm -f \"$%s\"; echo 'cannot write the record "
-		      "of %s' >&2; exit 74; }\n",
-		 var, id);
 	buf_release(&path);
+}
+
+void
+step_record_commit(struct buf *cmd, const char *app, const char *id,
+		   const char *var)
+{
+	buf_addf(cmd, "mv -fT \"$%s\" ", var);
+	record_path(cmd, app, id);
+	buf_addf(cmd,
+		 " || { rm -f \"$%s\"; echo 'cannot write the record "
+		 "of %s' >&2; exit 74; }\n",
+		 var, id);
 }
 
 void
 step_write_record(struct buf *cmd, const char *app, const char *id,
 		  const char *record_json)
 {
-	struct buf path = BUF_INIT;
-
 	/*
 	 * A record that already says this (the link step's, right after the
 	 * unpack wrote it) is left as it is: read with the shell's read, a
 	 * process less than the rename. Else renamed over the record: on any
 	 * failure nothing is left.
 	 */
-	buf_addf(&path, "%s/.relflip/releases/%s.json", app, id);
 	buf_adds(cmd, "RJ=");
-	sh_quote(cmd, buf_str(&path));
+	record_path(cmd, app, id);
 	buf_adds(cmd, "\nRC=; [ -L \"$RJ\" ] || { IFS= read -r RC < \"$RJ\"; } "
 		      "2>/dev/null\nif [ \"$RC\" != ");
 	sh_quote(cmd, record_json);
@@ -641,7 +646,6 @@ step_write_record(struct buf *cmd, const char *app, const char *id,
 	step_record_stage(cmd, app, id, record_json, "F");
 	step_record_commit(cmd, app, id, "F");
 	buf_adds(cmd, "fi\n");
-	buf_release(&path);
 }
 
 void

@@ -421,15 +421,14 @@ static int
 upload_one(struct fleet *f, struct fleet_host *fh, void *arg)
 {
 	struct deploy *d = arg;
-	const struct delta *dl = delta_for(d, fh);
+	const struct delta *dl = delta_find(d, fh);
 	char sz[32];
 	size_t len;
 	int rc;
 
-	if (dl == NULL) {
+	if (dl == NULL || !dl->usable) {
 		rc = transfer_upload.upload->run(f, fh, arg);
 		/* A base was there: say why it was no use. */
-		dl = delta_find(d, fh);
 		len = strlen(fh->detail);
 		if (rc == 0 && dl != NULL && dl->why[0] != '\0')
 			snprintf(fh->detail + len, sizeof(fh->detail) - len,

@@ -1110,64 +1110,59 @@ inode(const char *path)
  * record that already says this. Anything else is replaced: another id,
  * a second line, another record.
  */
+/* The link step for r1 with record json, which must succeed. */
+static void
+link_ok(struct fx *fx, const struct conf *conf, const char *json)
+{
+	struct buf cmd = BUF_INIT;
+	struct run r;
+
+	step_link_script(&cmd, conf, "r1", json);
+	run_expect(fx, buf_str(&cmd), 0, &r);
+	run_release(&r);
+	buf_release(&cmd);
+}
+
 static void
 test_link_leaves_what_is_already_right(void **state)
 {
 	struct fx *fx = *state;
 	struct conf conf;
-	struct buf cmd = BUF_INIT;
-	const char *rev, *rec;
-	struct run r;
+	char rev[1024], rec[1024];
 	ino_t ino;
 
 	make_layout(fx);
 	memset(&conf, 0, sizeof(conf));
 	conf.app_path = fx->app;
 	assert_int_equal(mkdir(path_of("%s/releases/r1", fx->app), 0755), 0);
-	rev = path_of("%s/releases/r1/REVISION", fx->app);
-	rec = path_of("%s/.relflip/releases/r1.json", fx->app);
+	/* Copies: path_of's buffers are reused. */
+	snprintf(rev, sizeof(rev), "%s/releases/r1/REVISION", fx->app);
+	snprintf(rec, sizeof(rec), "%s/.relflip/releases/r1.json", fx->app);
 
 	/* A new release: both written in place, nothing left aside. */
-	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\"}");
-	run_expect(fx, buf_str(&cmd), 0, &r);
-	run_release(&r);
+	link_ok(fx, &conf, "{\"id\": \"r1\"}");
 	assert_file(rev, "r1\n");
 	assert_file(rec, "{\"id\": \"r1\"}\n");
 	assert_int_equal(entries(path_of("%s/releases/r1", fx->app)), 2);
 
 	/* Linked again: REVISION and the record are the same files. */
 	ino = inode(rev);
-	spit(path_of("%s/.relflip/releases/r1.json", fx->app),
-	     "{\"id\": \"r1\"}\n");
-	buf_reset(&cmd);
-	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\"}");
-	run_expect(fx, buf_str(&cmd), 0, &r);
-	run_release(&r);
+	link_ok(fx, &conf, "{\"id\": \"r1\"}");
 	assert_true(inode(rev) == ino);
 	assert_file(rev, "r1\n");
 	ino = inode(rec);
-	buf_reset(&cmd);
-	step_link_script(&cmd, &conf, "r1", "{\"id\": \"r1\", \"x\": 1}");
-	run_expect(fx, buf_str(&cmd), 0, &r);
-	run_release(&r);
+	link_ok(fx, &conf, "{\"id\": \"r1\", \"x\": 1}");
 	assert_true(inode(rec) != ino);
 	assert_file(rec, "{\"id\": \"r1\", \"x\": 1}\n");
 
 	/* Another id, or more than the id: replaced by exactly the id. */
 	spit(rev, "r0\n");
-	buf_reset(&cmd);
-	step_link_script(&cmd, &conf, "r1", "{}");
-	run_expect(fx, buf_str(&cmd), 0, &r);
-	run_release(&r);
+	link_ok(fx, &conf, "{}");
 	assert_file(rev, "r1\n");
 	spit(rev, "r1\nr2\n");
-	buf_reset(&cmd);
-	step_link_script(&cmd, &conf, "r1", "{}");
-	run_expect(fx, buf_str(&cmd), 0, &r);
-	run_release(&r);
+	link_ok(fx, &conf, "{}");
 	assert_file(rev, "r1\n");
 	assert_int_equal(entries(path_of("%s/releases/r1", fx->app)), 2);
-	buf_release(&cmd);
 }
 
 /* A record that cannot be written is an error, and leaves nothing. */
