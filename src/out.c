@@ -8,6 +8,7 @@
  * (after blanks) and "##[cmd]" anywhere for workflow commands. In JSON,
  * secrets are redacted from each string before it is escaped.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -890,6 +891,38 @@ out_warning(const char *host, const char *stage, const char *fmt, ...)
 	buf_release(&line);
 }
 
+/*
+ * Whether msg already names host: as a word of its own, not as part of a
+ * path or of a longer name ("h1" is not named by ".../relflip-e2e.LGh1Jw/"
+ * nor by "/srv/h1/app"), so that the prefix is dropped only where it would
+ * repeat what the line says.
+ */
+static int
+in_name(int c)
+{
+	return c != '\0' && (isalnum(c) || strchr("._-/", c) != NULL);
+}
+
+static int
+names_host(const char *msg, const char *host)
+{
+	size_t n = strlen(host);
+	const char *p;
+
+	for (p = strstr(msg, host); p != NULL; p = strstr(p + 1, host)) {
+		int before = p == msg ? ' ' : (unsigned char)p[-1];
+		int after = (unsigned char)p[n];
+
+		/* A full stop ends a sentence, not a name, when a blank
+		 * or the end follows it. */
+		if (after == '.' && !in_name((unsigned char)p[n + 1]))
+			after = ' ';
+		if (!in_name(before) && !in_name(after))
+			return 1;
+	}
+	return 0;
+}
+
 void
 out_error(const struct rf_error *err)
 {
@@ -911,7 +944,7 @@ out_error(const struct rf_error *err)
 
 	buf_addf(&line, "relflip: %serror:%s ", color(COLOR_RED),
 		 color(COLOR_RESET));
-	if (err->host[0] != '\0' && strstr(err->msg, err->host) == NULL) {
+	if (err->host[0] != '\0' && !names_host(err->msg, err->host)) {
 		add_clean(&line, err->host);
 		buf_adds(&line, ": ");
 	}

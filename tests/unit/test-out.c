@@ -67,6 +67,26 @@ test_error_escapes_control_characters(void **state)
 	assert_string_equal(s, "relflip: error: we\\x0ab1: refused (exit 4)\n");
 	free(s);
 
+	/* The prefix is left out only where the message names the host as a
+	 * word of its own, not inside a path or a longer name. */
+	s = err_of("h1", "key in /tmp/e2e.LGh1Jw/known_hosts", NULL,
+		   RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: h1: key in "
+			       "/tmp/e2e.LGh1Jw/known_hosts (exit 4)\n");
+	free(s);
+	s = err_of("web", "no /srv/web/app or web1.", NULL, RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: web: no /srv/web/app or "
+			       "web1. (exit 4)\n");
+	free(s);
+	s = err_of("web", "cannot reach web (10.0.0.5): refused", NULL,
+		   RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: cannot reach web (10.0.0.5): "
+			       "refused (exit 4)\n");
+	free(s);
+	s = err_of("web", "timed out on web.", NULL, RF_EXIT_CONNECT);
+	assert_string_equal(s, "relflip: error: timed out on web. (exit 4)\n");
+	free(s);
+
 	/* Invalid UTF-8 is shown, valid UTF-8 kept. */
 	s = err_of(NULL, "caf\xc3\xa9 \xff", NULL, RF_EXIT_USAGE);
 	assert_string_equal(s, "relflip: error: caf\xc3\xa9 \\xff\n");
