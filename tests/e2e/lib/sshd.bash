@@ -18,6 +18,21 @@ bats_require_minimum_version 1.5.0
 RF_BIN=${RF_BIN:-$RF_ROOT/relflip}
 export RF_BIN
 
+# rf_untrace_helpers: bats records where each command of a test runs (a
+# DEBUG trap that set -T hands down to every function) so that it can say
+# where a test failed; the helpers' loops and polls made that a quarter of
+# the suite's CPU time. Each rf_ function becomes a wrapper that runs its
+# body with set -T off for the length of the call: a failure inside a
+# helper is reported at the test's line that called it (with the helper's
+# name and a line of this file, where the wrappers are made). Once per
+# test process (RF_UNTRACED is not exported), after the .bats file's loads.
+rf_untrace_helpers() {
+	[[ -z ${RF_UNTRACED:-} ]] || return 0
+	RF_UNTRACED=1
+	eval "$(declare -f $(compgen -A function rf_) |
+		sed 's/^\(rf_[A-Za-z0-9_]*\) () *$/\1 () { local -; set +T; _rf_untraced_\1 "$@"; }\n_rf_untraced_\1 () /')"
+}
+
 # rf_tmp_setup: a fresh $RF_TMP for this test, under ${TMPDIR:-/tmp}, with
 # srv/ (the parent of $RF_APP) in it. Clears what an earlier test exported.
 # Under a sanitizer build (RF_SAN_DIR set), the test's sanitizer reports go
@@ -25,6 +40,7 @@ export RF_BIN
 rf_tmp_setup() {
 	local base=${TMPDIR:-/tmp}
 
+	rf_untrace_helpers
 	unset RF_PORT RF_KEY RF_KNOWN_HOSTS RF_SSHD_PID RF_SSHD_DIR RF_HOST_KEY \
 		RF_CONFIG RF_APP_PID RF_SILENT_PORT RF_SILENT_PID
 	RF_TMP=$(mktemp -d "$base/relflip-e2e.XXXXXX")
@@ -131,6 +147,7 @@ rf_san_check() {
 # rf_file_setup: in setup_file: $RF_FILE_TMP for what the file's tests
 # share, with the client key in it. Exports RF_FILE_TMP.
 rf_file_setup() {
+	rf_untrace_helpers
 	RF_FILE_TMP=$(mktemp -d "${TMPDIR:-/tmp}/relflip-e2e-file.XXXXXX")
 	export RF_FILE_TMP
 	RF_TMP=$RF_FILE_TMP RF_KNOWN_HOSTS=$RF_FILE_TMP/known_hosts rf_client_key
