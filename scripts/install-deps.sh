@@ -44,6 +44,8 @@ openssh-server
 openssh-client
 python3
 python3-flask
+python3-venv
+python3-pip
 gunicorn
 iproute2
 util-linux
