@@ -269,10 +269,10 @@ unit_results() {
 # The e2e files, longest first, then the others in name order: the suite is
 # bound by the two cores, and a long file started late runs on alone at the
 # end. Files that mostly wait (faults, netem-proxy: timeouts, a paced
-# link) go early, beside the busy ones. By each file's time with six at a
-# time, from one run: deploy 59 s, ops 70, faults 53, netem-proxy 22,
-# deploy-failures 50, fleet 51, ops-prune 56, hooks 50, pull 50, output 55,
-# delta 56, fleet-rollback 48, people 38; the rest under 42.
+# link) go early, beside the busy ones. Each file's time in one make check
+# (six at a time, in this order): ops 47 s, ops-prune 46, hooks 45, faults
+# 44, pull 42, output 41, fleet 40, deploy-failures 37, delta 37, deploy
+# 36, fleet-rollback 30, people 25, netem-proxy 22; the rest under 24.
 e2e_order() {
 	local heavy=(deploy ops faults netem-proxy deploy-failures fleet ops-prune hooks pull output delta fleet-rollback people) f name
 	local -A seen=()
