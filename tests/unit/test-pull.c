@@ -386,8 +386,9 @@ test_curl_gets_url_and_header_on_stdin_only(void **state)
 				   "application/octet-stream\"\n"));
 	assert_non_null(strstr(in, "header = \"Authorization: Bearer "
 				   "t\\\"o\\\\k $(touch pwned)\"\n"));
-	/* Neither on the command line nor in the environment. */
-	assert_null(strstr(args, "h/a"));
+	/* Neither on the command line nor in the environment (not "h/a",
+	 * which a temporary directory ending in h and then app/ contains). */
+	assert_null(strstr(args, "http://"));
 	assert_null(strstr(args, "Bearer"));
 	assert_null(strstr(env, "Bearer"));
 	assert_non_null(strstr(args, "-K\n-\n"));
@@ -561,7 +562,7 @@ test_wget_without_curl(void **state)
 	args = slurp(path_of(fx, "bin/wget.args"), NULL);
 	in = slurp(path_of(fx, "bin/wget.stdin"), NULL);
 	assert_string_equal(in, "http://h/x?sig=SECRET9\n");
-	assert_null(strstr(args, "h/x"));
+	assert_null(strstr(args, "http://"));
 	assert_non_null(strstr(args, "-c\n"));
 	assert_non_null(strstr(args, "-i\n-\n"));
 	free(args);
