@@ -76,17 +76,19 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
 all: relflip
 	@echo "built ./relflip (relflip $(VERSION), commit $(GIT_COMMIT))"
 
+# What compiles waits for it, order-only: an edit of install-deps.sh runs it
+# again, and rebuilds nothing.
 build/.deps-ok: scripts/install-deps.sh
 	$(Q)./scripts/install-deps.sh
 	$(Q)mkdir -p build && touch $@
 
 deps: build/.deps-ok
 
-relflip: $(DEPS_STAMP) $(OBJS)
+relflip: $(OBJS) | $(DEPS_STAMP)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 # The ASan+UBSan build that most e2e suites run against (RF_BIN).
-build/asan/relflip: $(DEPS_STAMP) $(ASAN_OBJS)
+build/asan/relflip: $(ASAN_OBJS) | $(DEPS_STAMP)
 	$(Q)$(CC) $(SANITIZE_FLAGS) $(SANITIZE_LINK) $(LDFLAGS) -o $@ $(ASAN_OBJS) \
 		$(LDLIBS)
 
@@ -100,20 +102,20 @@ endif
 build/version.o build/asan/version.o: ALL_CFLAGS += -DRELFLIP_VERSION='"$(VERSION)"' -DRELFLIP_COMMIT='"$(GIT_COMMIT)"'
 build/version.o build/asan/version.o: $(VERSION_STAMP)
 
-build/%.o: src/%.c $(DEPS_STAMP)
+build/%.o: src/%.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/asan/%.o: src/%.c $(DEPS_STAMP)
+build/asan/%.o: src/%.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -MMD -MP -c -o $@ $<
 
 # The fakes are compiled once, not once per test binary.
-build/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
+build/fakes/%.o: tests/fakes/%.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Itests -MMD -MP -c -o $@ $<
 
-build/asan/fakes/%.o: tests/fakes/%.c $(DEPS_STAMP)
+build/asan/fakes/%.o: tests/fakes/%.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SANITIZE_FLAGS) -O1 -Wno-missing-prototypes -Itests \
 		-MMD -MP -c -o $@ $<
@@ -130,7 +132,7 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS)
 		-o $@ $< $(ASAN_FAKE_OBJS) $(ASAN_LIB_OBJS) $(LDLIBS) \
 		$(shell $(PKG_CONFIG) --libs cmocka)
 
-build/fuzz/obj/%.o: src/%.c $(DEPS_STAMP)
+build/fuzz/obj/%.o: src/%.c | $(DEPS_STAMP)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
