@@ -101,8 +101,12 @@ static const char agent_sh[] =
  * markers and statuses (124 at the time limit, 137 when KILL was needed,
  * 128+N for a signal); each step in a process group of its own, ended on
  * EOF (TERM, KILL 2 s later, then the agent exits) and at the limit
- * (TERM, KILL 5 s later). The signal handlers only wake select() through
- * a pipe, so no exit is missed between the checks. No modules: POSIX alone
+ * (TERM, KILL 5 s later). The signal handlers wake select() through a
+ * pipe, and select() also wakes every 0.25 s: Perl runs a handler only
+ * between ops, so a SIGCHLD that lands inside the select op, before its
+ * system call, wrote nothing and left select() waiting for good (a
+ * fleet test's deploy hung on a one-line hook, its sh a zombie beside an
+ * agent in pselect6 with no timeout). No modules: POSIX alone
  * costs 20 ms to load. RELFLIP_AGENT=sh in the server's environment keeps
  * the shell's agent. Each step finds the server's time, in seconds, in
  * RF_STEP_TIME: the lock and the probe then need no date(1).
@@ -170,7 +174,7 @@ static const char agent_pl[] =
     " while (!defined $st) {\n"
     "  my $rin = wake($r);\n"
     "  vec($rin, 0, 1) = 1 unless $eof;\n"
-    "  if (select(my $rout = $rin, undef, undef, undef) > 0) {\n"
+    "  if (select(my $rout = $rin, undef, undef, 0.25) > 0) {\n"
     "   sysread $r, my $junk, 64 if vec $rout, fileno $r, 1;\n"
     "   if (!$eof && vec $rout, 0, 1) {\n"
     "    $eof = 1;\n"
@@ -194,8 +198,8 @@ static const char agent_pl[] =
     "$pid;\n"
     " }\n"
     " if ($eof) {\n"
-    "  until ($alarm) { select my $rout = wake($r), undef, undef, undef; "
-    "sysread $r, my $junk, 64 }\n"
+    "  until ($alarm) { sysread $r, my $junk, 64 if select(my $rout = "
+    "wake($r), undef, undef, 0.25) > 0 }\n"
     "  kill 'KILL', -$pid;\n"
     "  exit 0;\n"
     " }\n"
