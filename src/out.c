@@ -891,18 +891,19 @@ out_warning(const char *host, const char *stage, const char *fmt, ...)
 	buf_release(&line);
 }
 
-/*
- * Whether msg already names host: as a word of its own, not as part of a
- * path or of a longer name ("h1" is not named by ".../relflip-e2e.LGh1Jw/"
- * nor by "/srv/h1/app"), so that the prefix is dropped only where it would
- * repeat what the line says.
- */
+/* Whether c can be part of a host name or of a path around one. */
 static int
 in_name(int c)
 {
 	return c != '\0' && (isalnum(c) || strchr("._-/", c) != NULL);
 }
 
+/*
+ * Whether msg already names host: as a word of its own, not as part of a
+ * path or of a longer name ("h1" is not named by ".../relflip-e2e.LGh1Jw/"
+ * nor by "/srv/h1/app"), so that the prefix is dropped only where it would
+ * repeat what the line says.
+ */
 static int
 names_host(const char *msg, const char *host)
 {
