@@ -4,27 +4,7 @@
 # and checks the whole tree; the base is never touched, and a base that
 # does not verify means the full upload, by itself.
 
-load lib/sshd
-load lib/deploy
-
-setup_file() {
-	rf_file_setup
-	rf_file_sshd_start
-}
-
-setup() {
-	rf_tmp_setup
-	rf_sshd_use
-	rf_config
-}
-
-teardown_file() {
-	rf_file_teardown
-}
-
-deploy() {
-	run --separate-stderr relflip -c "$RF_CONFIG" deploy "$@"
-}
+load lib/deploy-suite
 
 # A tree of many files (every one different), as a web app's.
 make_app() {

@@ -6,14 +6,9 @@
 # it is, the revisions it was given, where it ran and where current
 # pointed, so that the order and the places can be checked.
 
-load lib/sshd
-load lib/deploy
+load lib/deploy-suite
 
-setup_file() {
-	rf_file_setup
-	rf_file_sshd_start
-}
-
+# The suite's setup, plus the hook log and the runner's directory.
 setup() {
 	rf_tmp_setup
 	rf_sshd_use
@@ -26,30 +21,6 @@ setup() {
 	cd "$RUNNER_DIR"
 	NOTIFY_INI=
 	CONFIG_OPTS=()
-}
-
-teardown_file() {
-	rf_file_teardown
-}
-
-# deploy ARGS...: relflip -c $RF_CONFIG [--json] deploy ARGS, under `run`.
-deploy() {
-	local -a global=()
-
-	while [[ $# -gt 0 && $1 == --json ]]; do
-		global+=("$1")
-		shift
-	done
-	run --separate-stderr relflip -c "$RF_CONFIG" "${global[@]}" deploy "$@"
-}
-
-# deployed ID [NAME=CONTENT]...: deploy a fresh artifact for ID, assert it
-# went live.
-deployed() {
-	ART=$(rf_artifact "$@")
-	deploy "$ART" --revision "$1"
-	rf_assert_status 0
-	rf_assert_current "$1"
 }
 
 # hooks_ini [NAME=COMMAND]...: a [hooks] section where install,

@@ -4,35 +4,7 @@
 # started when it stops, clears a lock in any shape, and keeps its records
 # in agreement with current.
 
-load lib/sshd
-load lib/deploy
-
-setup_file() {
-	rf_file_setup
-	rf_file_sshd_start
-}
-
-setup() {
-	rf_tmp_setup
-	rf_sshd_use
-	rf_config
-}
-
-teardown_file() {
-	rf_file_teardown
-}
-
-deploy() {
-	run --separate-stderr relflip -c "$RF_CONFIG" deploy "$@"
-}
-
-# deployed ID: deploy a fresh artifact for ID; it goes live.
-deployed() {
-	ART=$(rf_artifact "$@")
-	deploy "$ART" --revision "$1"
-	rf_assert_status 0
-	rf_assert_current "$1"
-}
+load lib/deploy-suite
 
 # py_tar FILE CODE: a tarball written by python's tarfile; CODE adds the
 # members to `t` with add(name, data) and link(name, target).

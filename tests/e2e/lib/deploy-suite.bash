@@ -1,7 +1,10 @@
 # shellcheck shell=bash
-# The shared part of deploy.bats and deploy-failures.bats: ./relflip deploy
-# against a real sshd on loopback, the sample app for health checks. Two
-# files so that the suite runs their halves at the same time.
+# The shared part of deploy.bats and deploy-failures.bats (two files so
+# that the suite runs their halves at the same time), also loaded by
+# hooks.bats, delta.bats and trust.bats: ./relflip deploy against one real
+# sshd for the file, the sample app for health checks, and the helpers
+# that run a deploy. A file that needs more set-up defines its own
+# setup() after loading this.
 
 load lib/sshd
 load lib/deploy
